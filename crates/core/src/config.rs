@@ -1,0 +1,354 @@
+//! Settings, layered: `config/base.toml` → `config/<environment>.toml` → `JIESU_*`
+//! environment variables (`JIESU_DATABASE__URL`, `JIESU_AUTH__JWT_SECRET`, …). Every key
+//! has a default here, equal to what `config/base.toml` documents.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::db::DatabaseUrl;
+use crate::error::{CoreError, CoreResult};
+
+/// Secrets that appear in examples and must never guard a production service.
+const PLACEHOLDER_SECRETS: &[&str] = &["change-me", "changeme", "secret", "jwt-secret", "jiesu"];
+const MIN_PRODUCTION_SECRET_LEN: usize = 32;
+const SECRET_FILE: &str = "jwt-secret.key";
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// A production deployment: no demo data, a real JWT secret required.
+    pub production: bool,
+    /// Holds the embedded SQLite file, generated secrets, demo logins and (later) the outbox.
+    pub data_dir: PathBuf,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+    pub demo: DemoSettings,
+    pub scheduler: SchedulerSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct ServerSettings {
+    pub bind: String,
+    /// Largest request body accepted; larger ones get 413.
+    pub body_limit_bytes: usize,
+    /// Worker threads; 0 means one per core.
+    pub workers: usize,
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct DatabaseSettings {
+    /// `postgres://…` or `sqlite://PATH`; empty means `<data_dir>/jiesu.db`.
+    pub url: String,
+    pub pool_size: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct AuthSettings {
+    /// HS256 key. Outside production an empty one is generated once and kept in the data folder.
+    pub jwt_secret: String,
+    pub token_ttl_minutes: i64,
+    /// Failed logins in a row after which each further attempt must wait.
+    pub max_failed_logins: i32,
+    /// The wait after the first lockout; it doubles with every further failure.
+    pub lockout_base_secs: i64,
+    pub lockout_max_secs: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct LogSettings {
+    /// A tracing filter, e.g. `info` or `jiesu_api=debug,info`.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct DemoSettings {
+    /// Load the demo city when the embedded default starts on an empty database.
+    pub seed_on_first_start: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct SchedulerSettings {
+    /// Run the escalation sweep inside `jiesu serve`.
+    pub enabled: bool,
+    /// Six or seven fields, seconds first (`0 */5 * * * *`).
+    pub cron: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            production: false,
+            data_dir: PathBuf::from("data"),
+            server: ServerSettings::default(),
+            database: DatabaseSettings::default(),
+            auth: AuthSettings::default(),
+            log: LogSettings::default(),
+            demo: DemoSettings::default(),
+            scheduler: SchedulerSettings::default(),
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            body_limit_bytes: 256 * 1024,
+            workers: 0,
+            shutdown_timeout_secs: 30,
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            pool_size: 16,
+        }
+    }
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            jwt_secret: String::new(),
+            token_ttl_minutes: 720,
+            max_failed_logins: 5,
+            lockout_base_secs: 2,
+            lockout_max_secs: 900,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+impl Default for DemoSettings {
+    fn default() -> Self {
+        Self {
+            seed_on_first_start: true,
+        }
+    }
+}
+
+impl Default for SchedulerSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            cron: "0 */5 * * * *".into(),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads `<config_dir>/base.toml`, then `<config_dir>/<environment>.toml`, then the
+    /// `JIESU_` environment. Missing files are fine; a malformed one is an error naming it.
+    pub fn load(config_dir: &Path, environment: Option<&str>) -> CoreResult<Self> {
+        let mut builder = config::Config::builder().add_source(
+            config::File::from(config_dir.join("base.toml"))
+                .format(config::FileFormat::Toml)
+                .required(false),
+        );
+        if let Some(env) = environment.filter(|e| !e.is_empty()) {
+            builder = builder.add_source(
+                config::File::from(config_dir.join(format!("{env}.toml")))
+                    .format(config::FileFormat::Toml)
+                    .required(false),
+            );
+        }
+        let settings: Settings = builder
+            .add_source(
+                config::Environment::with_prefix("JIESU")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| CoreError::invalid("config", "invalid", e.to_string()))?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// The rules a configuration must satisfy before anything starts.
+    pub fn check(&self) -> CoreResult<()> {
+        let mut problems = Vec::new();
+        if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
+            problems.push(crate::FieldError::new(
+                "server.bind",
+                "invalid",
+                format!("{:?} is not an address:port", self.server.bind),
+            ));
+        }
+        if self.auth.token_ttl_minutes <= 0 {
+            problems.push(crate::FieldError::new(
+                "auth.token_ttl_minutes",
+                "range",
+                "must be positive",
+            ));
+        }
+        if self.database.pool_size == 0 {
+            problems.push(crate::FieldError::new(
+                "database.pool_size",
+                "range",
+                "must be at least 1",
+            ));
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            problems.push(crate::FieldError::new(
+                "log.format",
+                "invalid",
+                "must be text or json",
+            ));
+        }
+        if self.production {
+            let secret = self.auth.jwt_secret.trim();
+            if secret.is_empty() {
+                problems.push(crate::FieldError::new(
+                    "auth.jwt_secret",
+                    "required",
+                    "production needs a JWT secret: set JIESU_AUTH__JWT_SECRET",
+                ));
+            } else if PLACEHOLDER_SECRETS.contains(&secret.to_ascii_lowercase().as_str())
+                || secret.len() < MIN_PRODUCTION_SECRET_LEN
+            {
+                problems.push(crate::FieldError::new(
+                    "auth.jwt_secret",
+                    "weak",
+                    format!(
+                        "production refuses a placeholder or a secret shorter than {MIN_PRODUCTION_SECRET_LEN} bytes"
+                    ),
+                ));
+            }
+        }
+        if let Err(CoreError::Invalid(mut errs)) = self.database_url() {
+            problems.append(&mut errs);
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(CoreError::Invalid(problems))
+        }
+    }
+
+    pub fn database_url(&self) -> CoreResult<DatabaseUrl> {
+        if self.database.url.trim().is_empty() {
+            Ok(DatabaseUrl::sqlite_in(&self.data_dir))
+        } else {
+            DatabaseUrl::parse(&self.database.url)
+        }
+    }
+
+    /// True for the embedded default: SQLite in the data folder, not production.
+    pub fn is_embedded_default(&self) -> bool {
+        !self.production && self.database.url.trim().is_empty()
+    }
+
+    /// The JWT key. Outside production a missing one is generated once and kept in
+    /// `<data_dir>/jwt-secret.key` (mode 0600), so tokens survive a restart.
+    pub fn jwt_secret(&self) -> CoreResult<String> {
+        let configured = self.auth.jwt_secret.trim();
+        if !configured.is_empty() {
+            return Ok(configured.to_owned());
+        }
+        if self.production {
+            return Err(CoreError::invalid(
+                "auth.jwt_secret",
+                "required",
+                "production needs a JWT secret",
+            ));
+        }
+        let path = self.data_dir.join(SECRET_FILE);
+        if let Ok(existing) = std::fs::read_to_string(&path) {
+            if !existing.trim().is_empty() {
+                return Ok(existing.trim().to_owned());
+            }
+        }
+        let secret = crate::users::random_secret(48);
+        crate::fsutil::write_private(&path, secret.as_bytes())?;
+        tracing::info!(path = %path.display(), "generated a JWT secret for this data folder");
+        Ok(secret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_config_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config")
+    }
+
+    #[test]
+    fn base_toml_documents_exactly_the_defaults() {
+        let text = std::fs::read_to_string(repo_config_dir().join("base.toml")).unwrap();
+        let from_file: Settings = config::Config::builder()
+            .add_source(config::File::from_str(&text, config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .unwrap();
+        assert_eq!(from_file, Settings::default());
+    }
+
+    #[test]
+    fn production_refuses_missing_placeholder_and_short_secrets() {
+        for secret in ["", "change-me", "short-but-not-a-placeholder"] {
+            let mut s = Settings {
+                production: true,
+                ..Settings::default()
+            };
+            s.auth.jwt_secret = secret.into();
+            let err = s.check().unwrap_err().to_string();
+            assert!(err.contains("auth.jwt_secret"), "{secret:?}: {err}");
+        }
+        let mut ok = Settings {
+            production: true,
+            ..Settings::default()
+        };
+        ok.auth.jwt_secret = "x".repeat(40);
+        ok.check().unwrap();
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let mut s = Settings::default();
+        s.server.bind = "localhost".into();
+        s.database.url = "mysql://x".into();
+        let err = s.check().unwrap_err().to_string();
+        assert!(
+            err.contains("server.bind") && err.contains("database.url"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn generated_secret_is_kept_in_the_data_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings {
+            data_dir: dir.path().to_path_buf(),
+            ..Settings::default()
+        };
+        let first = s.jwt_secret().unwrap();
+        assert!(first.len() >= 48);
+        assert_eq!(s.jwt_secret().unwrap(), first);
+    }
+}

@@ -1,0 +1,564 @@
+//! Demo data: a small but realistic city (two districts, four streets, eight communities
+//! with grids), partner units of every kind, categories with Beijing 12345-style limits,
+//! and one account per role with a generated password. Built through the same public
+//! functions an administrator's calls go through. Never in production.
+
+use std::path::Path;
+
+use chrono::NaiveDateTime;
+
+use crate::categories::{self, NewCategory, SlaPolicies, SlaRule};
+use crate::db::DbConnection;
+use crate::error::{CoreError, CoreResult};
+use crate::ids::{OrgUnitId, PartnerId};
+use crate::org::{self, NewOrgUnit};
+use crate::partners::{self, NewPartner};
+use crate::scope::Actor;
+use crate::types::{ClockKind, OrgKind, PartnerKind, Priority, Role};
+use crate::users::{self, random_secret, NewUser};
+
+pub const CREDENTIALS_FILE: &str = "demo-credentials.txt";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoLogin {
+    pub role: Role,
+    pub username: String,
+    pub password: String,
+    pub scope: String,
+}
+
+const fn rule(respond_minutes: i32, resolve_minutes: i32, clock: ClockKind) -> SlaRule {
+    SlaRule {
+        respond_minutes,
+        resolve_minutes,
+        clock,
+    }
+}
+
+/// Urgent matters: 2 hours around the clock at every priority's top.
+const URGENT: SlaRule = rule(30, 120, ClockKind::Calendar);
+/// A working day is 7.5 working hours (09:00–12:00, 13:30–18:00).
+const WORKING_DAY: i32 = 450;
+
+/// Water, power, gas, heat: 24 hours, around the clock.
+fn utilities() -> SlaPolicies {
+    SlaPolicies {
+        urgent: URGENT,
+        high: rule(60, 24 * 60, ClockKind::Calendar),
+        normal: rule(120, 24 * 60, ClockKind::Calendar),
+        low: rule(240, 48 * 60, ClockKind::Calendar),
+    }
+}
+
+/// General requests: 7 working days.
+fn general() -> SlaPolicies {
+    SlaPolicies {
+        urgent: URGENT,
+        high: rule(120, 24 * 60, ClockKind::Calendar),
+        normal: rule(WORKING_DAY, 7 * WORKING_DAY, ClockKind::Working),
+        low: rule(2 * WORKING_DAY, 7 * WORKING_DAY, ClockKind::Working),
+    }
+}
+
+/// Complex matters (renovation, multi-party): 15 working days.
+fn complex() -> SlaPolicies {
+    SlaPolicies {
+        urgent: URGENT,
+        high: rule(WORKING_DAY, 5 * WORKING_DAY, ClockKind::Working),
+        normal: rule(2 * WORKING_DAY, 15 * WORKING_DAY, ClockKind::Working),
+        low: rule(3 * WORKING_DAY, 15 * WORKING_DAY, ClockKind::Working),
+    }
+}
+
+fn safety() -> SlaPolicies {
+    SlaPolicies {
+        urgent: URGENT,
+        high: rule(30, 8 * 60, ClockKind::Calendar),
+        normal: rule(60, 24 * 60, ClockKind::Calendar),
+        low: rule(120, 48 * 60, ClockKind::Calendar),
+    }
+}
+
+fn demo_categories() -> Vec<(
+    &'static str,
+    &'static str,
+    &'static str,
+    Priority,
+    SlaPolicies,
+)> {
+    vec![
+        (
+            "safety_hazard",
+            "安全隐患",
+            "Safety hazard",
+            Priority::Urgent,
+            safety(),
+        ),
+        (
+            "water_supply",
+            "供水",
+            "Water supply",
+            Priority::High,
+            utilities(),
+        ),
+        (
+            "power_supply",
+            "供电",
+            "Power supply",
+            Priority::High,
+            utilities(),
+        ),
+        (
+            "gas_supply",
+            "燃气",
+            "Gas supply",
+            Priority::High,
+            utilities(),
+        ),
+        ("heating", "供暖", "Heating", Priority::High, utilities()),
+        (
+            "environment_sanitation",
+            "环境卫生",
+            "Sanitation",
+            Priority::Normal,
+            general(),
+        ),
+        (
+            "property_management",
+            "物业服务",
+            "Property management",
+            Priority::Normal,
+            general(),
+        ),
+        (
+            "road_facilities",
+            "市政设施",
+            "Roads and public facilities",
+            Priority::Normal,
+            general(),
+        ),
+        (
+            "elderly_care",
+            "养老助老",
+            "Elderly care",
+            Priority::Normal,
+            general(),
+        ),
+        (
+            "neighbour_dispute",
+            "邻里纠纷",
+            "Neighbour dispute",
+            Priority::Low,
+            general(),
+        ),
+        (
+            "old_community_renovation",
+            "老旧小区改造",
+            "Old community renovation",
+            Priority::Normal,
+            complex(),
+        ),
+    ]
+}
+
+/// district (code, name, email) → streets (code, name, email) → communities (code, name)
+type Tree = [(
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static [(&'static str, &'static str)],
+    )],
+)];
+
+const TREE: &Tree = &[
+    (
+        "110105",
+        "朝阳区",
+        "chaoyang@district.example.com",
+        &[
+            (
+                "110105026",
+                "望京街道",
+                "wangjing@street.example.com",
+                &[
+                    ("110105026001", "望京西园一区社区"),
+                    ("110105026002", "花家地北里社区"),
+                ],
+            ),
+            (
+                "110105004",
+                "和平街街道",
+                "hepingjie@street.example.com",
+                &[
+                    ("110105004001", "和平街一社区"),
+                    ("110105004002", "樱花园社区"),
+                ],
+            ),
+        ],
+    ),
+    (
+        "110108",
+        "海淀区",
+        "haidian@district.example.com",
+        &[
+            (
+                "110108015",
+                "中关村街道",
+                "zhongguancun@street.example.com",
+                &[("110108015001", "科源社区"), ("110108015002", "黄庄社区")],
+            ),
+            (
+                "110108019",
+                "学院路街道",
+                "xueyuanlu@street.example.com",
+                &[
+                    ("110108019001", "二里庄社区"),
+                    ("110108019002", "展春园社区"),
+                ],
+            ),
+        ],
+    ),
+];
+
+/// Fills an empty database with the demo city and returns the demo logins.
+/// Refuses in production and on a database that already holds an org tree.
+pub fn seed(
+    conn: &mut DbConnection,
+    production: bool,
+    now: NaiveDateTime,
+) -> CoreResult<Vec<DemoLogin>> {
+    if production {
+        return Err(CoreError::Forbidden(
+            "demo data is never loaded with production on",
+        ));
+    }
+    if !org::is_empty(conn)? || users::any_exist(conn)? {
+        return Err(CoreError::conflict(
+            "the database already holds data; demo data goes into an empty one only",
+        ));
+    }
+    let mut logins = Vec::new();
+    let admin_password = random_secret(16);
+    let admin = users::create_unchecked(
+        conn,
+        &NewUser {
+            username: "demo-admin".into(),
+            display_name: "演示管理员 Demo admin".into(),
+            email: Some("admin@jiesu.example.com".into()),
+            password: admin_password.clone(),
+            role: Role::Admin,
+            org_unit_id: None,
+            partner_id: None,
+        },
+        now,
+    )?;
+    logins.push(DemoLogin {
+        role: Role::Admin,
+        username: admin.username,
+        password: admin_password,
+        scope: "everything".into(),
+    });
+    let admin = Actor::load(conn, admin.id)?;
+
+    let city = org::create(
+        conn,
+        &admin,
+        &NewOrgUnit {
+            parent_id: None,
+            kind: OrgKind::City,
+            name: "北京市".into(),
+            code: "110000".into(),
+            supervisor_emails: vec!["12345@city.example.com".into()],
+        },
+        now,
+    )?;
+
+    let mut communities: Vec<(OrgUnitId, &str, &str)> = Vec::new(); // (id, district code, name)
+    let mut streets: Vec<(OrgUnitId, &str)> = Vec::new();
+    let mut districts: Vec<(OrgUnitId, &str)> = Vec::new();
+    for (dcode, dname, demail, street_list) in TREE {
+        let district = org::create(
+            conn,
+            &admin,
+            &NewOrgUnit {
+                parent_id: Some(city.id),
+                kind: OrgKind::District,
+                name: (*dname).into(),
+                code: (*dcode).into(),
+                supervisor_emails: vec![(*demail).into()],
+            },
+            now,
+        )?;
+        districts.push((district.id, dname));
+        for (scode, sname, semail, community_list) in *street_list {
+            let street = org::create(
+                conn,
+                &admin,
+                &NewOrgUnit {
+                    parent_id: Some(district.id),
+                    kind: OrgKind::Street,
+                    name: (*sname).into(),
+                    code: (*scode).into(),
+                    supervisor_emails: vec![(*semail).into()],
+                },
+                now,
+            )?;
+            streets.push((street.id, sname));
+            for (ccode, cname) in *community_list {
+                let community = org::create(
+                    conn,
+                    &admin,
+                    &NewOrgUnit {
+                        parent_id: Some(street.id),
+                        kind: OrgKind::Community,
+                        name: (*cname).into(),
+                        code: (*ccode).into(),
+                        supervisor_emails: vec![format!("c{ccode}@community.example.com")],
+                    },
+                    now,
+                )?;
+                for g in 1..=3 {
+                    org::create(
+                        conn,
+                        &admin,
+                        &NewOrgUnit {
+                            parent_id: Some(community.id),
+                            kind: OrgKind::Grid,
+                            name: format!("第{g}网格"),
+                            code: format!("{ccode}G{g:02}"),
+                            supervisor_emails: vec![],
+                        },
+                        now,
+                    )?;
+                }
+                communities.push((community.id, dcode, cname));
+            }
+        }
+    }
+
+    for (code, zh, en, priority, sla) in demo_categories() {
+        categories::create(
+            conn,
+            &admin,
+            &NewCategory {
+                code: code.into(),
+                name_zh: zh.into(),
+                name_en: en.into(),
+                default_priority: priority,
+                sla,
+            },
+            now,
+        )?;
+    }
+
+    let in_district = |code: &str| -> Vec<OrgUnitId> {
+        communities
+            .iter()
+            .filter(|(_, d, _)| *d == code)
+            .map(|(id, _, _)| *id)
+            .collect()
+    };
+    let chaoyang = in_district("110105");
+    let haidian = in_district("110108");
+    let wangjing: Vec<OrgUnitId> = chaoyang[..2].to_vec();
+    let codes = |list: &[&str]| list.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>();
+    let partner_specs: Vec<(&str, PartnerKind, &str, Vec<OrgUnitId>, Vec<String>)> = vec![
+        (
+            "望京宜居物业服务有限公司",
+            PartnerKind::Property,
+            "service@wangjing-property.example.com",
+            wangjing.clone(),
+            codes(&[
+                "property_management",
+                "water_supply",
+                "power_supply",
+                "heating",
+                "environment_sanitation",
+                "old_community_renovation",
+            ]),
+        ),
+        (
+            "朝阳区实验小学",
+            PartnerKind::School,
+            "office@cy-school.example.com",
+            chaoyang.clone(),
+            codes(&["elderly_care", "neighbour_dispute"]),
+        ),
+        (
+            "望京社区卫生服务中心",
+            PartnerKind::Hospital,
+            "clinic@wangjing-health.example.com",
+            wangjing.clone(),
+            codes(&["elderly_care", "safety_hazard"]),
+        ),
+        (
+            "朝阳康乐养老照料中心",
+            PartnerKind::ElderlyCare,
+            "care@kangle.example.com",
+            chaoyang.clone(),
+            codes(&["elderly_care"]),
+        ),
+        (
+            "城市排水与燃气服务公司",
+            PartnerKind::Enterprise,
+            "dispatch@utility.example.com",
+            [chaoyang.clone(), haidian.clone()].concat(),
+            codes(&[
+                "water_supply",
+                "gas_supply",
+                "road_facilities",
+                "safety_hazard",
+            ]),
+        ),
+        (
+            "阳光社会工作服务中心",
+            PartnerKind::SocialOrg,
+            "hello@sunshine-sw.example.com",
+            [chaoyang.clone(), haidian.clone()].concat(),
+            codes(&["neighbour_dispute", "elderly_care"]),
+        ),
+        (
+            "海淀区城市管理委员会",
+            PartnerKind::GovernmentDept,
+            "duty@hd-cgw.example.com",
+            haidian.clone(),
+            codes(&["road_facilities", "environment_sanitation", "safety_hazard"]),
+        ),
+        (
+            "中关村志愿者服务队",
+            PartnerKind::Other,
+            "team@zgc-volunteers.example.com",
+            haidian.clone(),
+            codes(&["environment_sanitation", "elderly_care"]),
+        ),
+    ];
+    let mut first_partner: Option<PartnerId> = None;
+    for (name, kind, email, served, cats) in partner_specs {
+        let partner = partners::create(
+            conn,
+            &admin,
+            &NewPartner {
+                name: name.into(),
+                kind,
+                contact_email: email.into(),
+                contact_phone: Some("010-12345678".into()),
+                communities: served,
+                categories: cats,
+            },
+            now,
+        )?;
+        first_partner.get_or_insert(partner.id);
+    }
+
+    let wangjing_street = streets[0];
+    let chaoyang_district = districts[0];
+    let first_community = communities[0];
+    let first_grid = org::list(
+        conn,
+        &admin,
+        &org::OrgUnitFilter {
+            parent_id: Some(first_community.0),
+            kind: Some(OrgKind::Grid),
+        },
+        crate::pagination::PageRequest {
+            after: None,
+            limit: 1,
+        },
+    )?
+    .items
+    .remove(0);
+    let accounts: Vec<(
+        &str,
+        &str,
+        &str,
+        Role,
+        Option<OrgUnitId>,
+        Option<PartnerId>,
+        String,
+    )> = vec![
+        (
+            "demo-supervisor",
+            "望京街道 王主任",
+            "wangjing@street.example.com",
+            Role::Supervisor,
+            Some(wangjing_street.0),
+            None,
+            format!("supervisor of {} (street)", wangjing_street.1),
+        ),
+        (
+            "demo-district",
+            "朝阳区 李科长",
+            "chaoyang@district.example.com",
+            Role::Supervisor,
+            Some(chaoyang_district.0),
+            None,
+            format!("supervisor of {} (district)", chaoyang_district.1),
+        ),
+        (
+            "demo-grid",
+            "网格员 张敏",
+            "grid1@community.example.com",
+            Role::GridMember,
+            Some(first_grid.id),
+            None,
+            format!("grid member of {} {}", first_community.2, first_grid.name),
+        ),
+        (
+            "demo-unit",
+            "物业 刘师傅",
+            "staff@wangjing-property.example.com",
+            Role::UnitStaff,
+            None,
+            first_partner,
+            "staff of 望京宜居物业服务有限公司 (property)".into(),
+        ),
+    ];
+    for (username, display_name, email, role, org_unit_id, partner_id, scope) in accounts {
+        let password = random_secret(16);
+        users::create_unchecked(
+            conn,
+            &NewUser {
+                username: username.into(),
+                display_name: display_name.into(),
+                email: Some(email.into()),
+                password: password.clone(),
+                role,
+                org_unit_id,
+                partner_id,
+            },
+            now,
+        )?;
+        logins.push(DemoLogin {
+            role,
+            username: username.into(),
+            password,
+            scope,
+        });
+    }
+    Ok(logins)
+}
+
+/// The demo logins as text: printed once and kept (mode 0600) in the data folder.
+pub fn credentials_text(logins: &[DemoLogin]) -> String {
+    let mut out = String::from("jiesu demo logins (demo data only; never used in production)\n\n");
+    for l in logins {
+        out.push_str(&format!(
+            "{:<12} {:<16} {:<18} {}\n",
+            l.role.as_str(),
+            l.username,
+            l.password,
+            l.scope
+        ));
+    }
+    out
+}
+
+pub fn write_credentials(data_dir: &Path, logins: &[DemoLogin]) -> CoreResult<std::path::PathBuf> {
+    let path = data_dir.join(CREDENTIALS_FILE);
+    crate::fsutil::write_private(&path, credentials_text(logins).as_bytes())?;
+    Ok(path)
+}

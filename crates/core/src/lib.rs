@@ -1,0 +1,25 @@
+//! jiesu's core: the domain and its persistence, with no HTTP in it.
+//!
+//! Every public function takes a `&mut DbConnection` (so callers compose several in one
+//! transaction), the acting user where scope matters, and `now` where time matters, and
+//! returns `CoreResult<T>`: a `CoreError` whose kinds the API maps one-to-one onto
+//! problem+json responses.
+
+pub mod categories;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+mod fsutil;
+pub mod ids;
+pub mod org;
+pub mod pagination;
+pub mod partners;
+pub mod schema;
+pub mod scope;
+pub mod types;
+pub mod users;
+pub mod validate;
+
+pub use error::{CoreError, CoreResult, FieldError};
+pub use scope::{Actor, Scope};

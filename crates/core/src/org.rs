@@ -1,0 +1,321 @@
+//! The org tree: city → district → street → community → grid. A child is always exactly
+//! one level below its parent; each node carries the emails of its supervisors, who are
+//! the ones told when a ticket is escalated to that node.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::db::{truncate_to_micros, write_tx, DbConnection};
+use crate::error::{CoreError, CoreResult, FieldError};
+use crate::ids::OrgUnitId;
+use crate::pagination::{Page, PageRequest};
+use crate::schema::{org_unit_emails, org_units};
+use crate::scope::{visible_org_units, Actor};
+use crate::types::{OrgKind, Role};
+use crate::validate;
+use validator::Validate;
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = org_units)]
+struct OrgUnitRow {
+    id: OrgUnitId,
+    parent_id: Option<OrgUnitId>,
+    kind: OrgKind,
+    name: String,
+    code: String,
+    path: String,
+    created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrgUnit {
+    pub id: OrgUnitId,
+    pub parent_id: Option<OrgUnitId>,
+    pub kind: OrgKind,
+    pub name: String,
+    /// The administrative division code (e.g. 110105 for Chaoyang District).
+    pub code: String,
+    pub supervisor_emails: Vec<String>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Deserialize, Validate)]
+pub struct NewOrgUnit {
+    pub parent_id: Option<OrgUnitId>,
+    pub kind: OrgKind,
+    #[validate(custom(function = "validate::not_blank"), length(max = 100))]
+    pub name: String,
+    #[validate(custom(function = "validate::not_blank"), length(max = 32))]
+    pub code: String,
+    #[serde(default)]
+    #[validate(custom(function = "validate::emails"))]
+    pub supervisor_emails: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Validate)]
+pub struct OrgUnitChange {
+    #[validate(custom(function = "validate::not_blank"), length(max = 100))]
+    pub name: Option<String>,
+    #[validate(custom(function = "validate::emails"))]
+    pub supervisor_emails: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OrgUnitFilter {
+    pub parent_id: Option<OrgUnitId>,
+    pub kind: Option<OrgKind>,
+}
+
+fn normalized_emails(emails: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = emails.iter().map(|e| e.trim().to_lowercase()).collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+pub fn create(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    input: &NewOrgUnit,
+    now: NaiveDateTime,
+) -> CoreResult<OrgUnit> {
+    actor.require_role(&[Role::Admin], "only an administrator edits the org tree")?;
+    let mut errors = validate::fields(input);
+    let parent = match input.parent_id {
+        None => None,
+        Some(pid) => {
+            let row = org_units::table
+                .find(pid)
+                .select(OrgUnitRow::as_select())
+                .first(conn)
+                .optional()?;
+            if row.is_none() {
+                errors.push(FieldError::new(
+                    "parent_id",
+                    "not_found",
+                    "no such org unit",
+                ));
+            }
+            row
+        }
+    };
+    match (&parent, input.kind) {
+        (None, OrgKind::City) => {}
+        (None, kind) if input.parent_id.is_none() => errors.push(FieldError::new(
+            "parent_id",
+            "required",
+            format!("a {kind} needs a parent; only a city is a root"),
+        )),
+        (Some(p), kind) if p.kind.child_kind() != Some(kind) => errors.push(FieldError::new(
+            "kind",
+            "wrong_level",
+            match p.kind.child_kind() {
+                Some(child) => {
+                    format!("the children of a {} are {child} units, not {kind}", p.kind)
+                }
+                None => format!("a {} has no children", p.kind),
+            },
+        )),
+        _ => {}
+    }
+    if !errors.is_empty() {
+        return Err(CoreError::Invalid(errors));
+    }
+    let now = truncate_to_micros(now);
+    let emails = normalized_emails(&input.supervisor_emails);
+    let id = write_tx(conn, |conn| -> CoreResult<OrgUnitId> {
+        let duplicate = org_units::table
+            .filter(org_units::code.eq(input.code.trim()))
+            .select(org_units::id)
+            .first::<OrgUnitId>(conn)
+            .optional()?;
+        if duplicate.is_some() {
+            return Err(CoreError::conflict(format!(
+                "org unit code {:?} is taken",
+                input.code.trim()
+            )));
+        }
+        let mut siblings = org_units::table
+            .filter(org_units::name.eq(input.name.trim()))
+            .select(org_units::id)
+            .into_boxed();
+        siblings = match input.parent_id {
+            Some(pid) => siblings.filter(org_units::parent_id.eq(pid)),
+            None => siblings.filter(org_units::parent_id.is_null()),
+        };
+        if siblings.first::<OrgUnitId>(conn).optional()?.is_some() {
+            return Err(CoreError::conflict(format!(
+                "{:?} already exists under the same parent",
+                input.name.trim()
+            )));
+        }
+        let id: OrgUnitId = diesel::insert_into(org_units::table)
+            .values((
+                org_units::parent_id.eq(input.parent_id),
+                org_units::kind.eq(input.kind),
+                org_units::name.eq(input.name.trim()),
+                org_units::code.eq(input.code.trim()),
+                org_units::path.eq(""),
+                org_units::created_at.eq(now),
+            ))
+            .returning(org_units::id)
+            .get_result(conn)?;
+        let path = format!("{}{id}/", parent.as_ref().map_or("/", |p| p.path.as_str()));
+        diesel::update(org_units::table.find(id))
+            .set(org_units::path.eq(path))
+            .execute(conn)?;
+        replace_emails(conn, id, &emails)?;
+        Ok(id)
+    })?;
+    get(conn, actor, id)
+}
+
+fn replace_emails(conn: &mut DbConnection, id: OrgUnitId, emails: &[String]) -> CoreResult<()> {
+    diesel::delete(org_unit_emails::table.filter(org_unit_emails::org_unit_id.eq(id)))
+        .execute(conn)?;
+    for email in emails {
+        diesel::insert_into(org_unit_emails::table)
+            .values((
+                org_unit_emails::org_unit_id.eq(id),
+                org_unit_emails::email.eq(email),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn update(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: OrgUnitId,
+    change: &OrgUnitChange,
+) -> CoreResult<OrgUnit> {
+    actor.require_role(&[Role::Admin], "only an administrator edits the org tree")?;
+    let errors = validate::fields(change);
+    if !errors.is_empty() {
+        return Err(CoreError::Invalid(errors));
+    }
+    write_tx(conn, |conn| -> CoreResult<()> {
+        let exists = org_units::table
+            .find(id)
+            .select(org_units::id)
+            .first::<OrgUnitId>(conn)
+            .optional()?;
+        if exists.is_none() {
+            return Err(CoreError::NotFound("org unit"));
+        }
+        if let Some(name) = &change.name {
+            diesel::update(org_units::table.find(id))
+                .set(org_units::name.eq(name.trim()))
+                .execute(conn)
+                .map_err(|e| match CoreError::from(e) {
+                    CoreError::Conflict { .. } => CoreError::conflict(format!(
+                        "{:?} already exists under the same parent",
+                        name.trim()
+                    )),
+                    other => other,
+                })?;
+        }
+        if let Some(emails) = &change.supervisor_emails {
+            replace_emails(conn, id, &normalized_emails(emails))?;
+        }
+        Ok(())
+    })?;
+    get(conn, actor, id)
+}
+
+/// An org unit inside the actor's scope, else `NotFound`.
+pub fn get(conn: &mut DbConnection, actor: &Actor, id: OrgUnitId) -> CoreResult<OrgUnit> {
+    let mut query = org_units::table
+        .filter(org_units::id.eq(id))
+        .select(OrgUnitRow::as_select())
+        .into_boxed();
+    if let Some(filter) = visible_org_units(&actor.scope) {
+        query = query.filter(filter);
+    }
+    let row = query
+        .first(conn)
+        .optional()?
+        .ok_or(CoreError::NotFound("org unit"))?;
+    Ok(with_emails(conn, vec![row])?.remove(0))
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    filter: &OrgUnitFilter,
+    page: PageRequest,
+) -> CoreResult<Page<OrgUnit>> {
+    let mut query = org_units::table
+        .select(OrgUnitRow::as_select())
+        .into_boxed();
+    if let Some(scope_filter) = visible_org_units(&actor.scope) {
+        query = query.filter(scope_filter);
+    }
+    if let Some(parent) = filter.parent_id {
+        query = query.filter(org_units::parent_id.eq(parent));
+    }
+    if let Some(kind) = filter.kind {
+        query = query.filter(org_units::kind.eq(kind));
+    }
+    if let Some(after) = page.after {
+        query = query.filter(org_units::id.gt(OrgUnitId(after)));
+    }
+    let rows = query.order(org_units::id).limit(page.fetch()).load(conn)?;
+    let page_rows = Page::from_rows(rows, page, |r| r.id.0);
+    let items = with_emails(conn, page_rows.items)?;
+    Ok(Page {
+        items,
+        next_cursor: page_rows.next_cursor,
+    })
+}
+
+fn with_emails(conn: &mut DbConnection, rows: Vec<OrgUnitRow>) -> CoreResult<Vec<OrgUnit>> {
+    let ids: Vec<OrgUnitId> = rows.iter().map(|r| r.id).collect();
+    let mut emails: HashMap<OrgUnitId, Vec<String>> = HashMap::new();
+    for (id, email) in org_unit_emails::table
+        .filter(org_unit_emails::org_unit_id.eq_any(&ids))
+        .order((org_unit_emails::org_unit_id, org_unit_emails::email))
+        .select((org_unit_emails::org_unit_id, org_unit_emails::email))
+        .load::<(OrgUnitId, String)>(conn)?
+    {
+        emails.entry(id).or_default().push(email);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|r| OrgUnit {
+            supervisor_emails: emails.remove(&r.id).unwrap_or_default(),
+            id: r.id,
+            parent_id: r.parent_id,
+            kind: r.kind,
+            name: r.name,
+            code: r.code,
+            created_at: r.created_at,
+        })
+        .collect())
+}
+
+/// The kind of each of these org units, for callers checking references (partner communities).
+pub fn kinds_of(
+    conn: &mut DbConnection,
+    ids: &[OrgUnitId],
+) -> CoreResult<HashMap<OrgUnitId, OrgKind>> {
+    Ok(org_units::table
+        .filter(org_units::id.eq_any(ids))
+        .select((org_units::id, org_units::kind))
+        .load::<(OrgUnitId, OrgKind)>(conn)?
+        .into_iter()
+        .collect())
+}
+
+/// Is the tree empty? (The demo loader only fills an empty one.)
+pub fn is_empty(conn: &mut DbConnection) -> CoreResult<bool> {
+    Ok(org_units::table
+        .select(org_units::id)
+        .first::<OrgUnitId>(conn)
+        .optional()?
+        .is_none())
+}

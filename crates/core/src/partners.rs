@@ -1,0 +1,444 @@
+//! Partner units (共建单位): property companies, schools, hospitals, elderly homes and others
+//! paired with communities. Which communities a unit serves and which categories it handles
+//! decide which pool tickets it may claim. Admins manage all units; a supervisor manages the
+//! units serving its subtree, and only the pairings inside it.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::categories;
+use crate::db::{truncate_to_micros, write_tx, DbConnection};
+use crate::error::{CoreError, CoreResult, FieldError};
+use crate::ids::{CategoryId, OrgUnitId, PartnerId};
+use crate::pagination::{Page, PageRequest};
+use crate::schema::{
+    categories as categories_t, org_units, partner_categories, partner_communities, partners,
+};
+use crate::scope::{can_see_org_unit, subtree_bounds, Actor, Scope};
+use crate::types::{OrgKind, PartnerKind, Role};
+use crate::validate;
+use validator::Validate;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Partner {
+    pub id: PartnerId,
+    pub name: String,
+    pub kind: PartnerKind,
+    pub contact_email: String,
+    pub contact_phone: Option<String>,
+    pub active: bool,
+    /// The communities it serves.
+    pub communities: Vec<OrgUnitId>,
+    /// The codes of the categories it handles.
+    pub categories: Vec<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Deserialize, Validate)]
+pub struct NewPartner {
+    #[validate(custom(function = "validate::not_blank"), length(max = 200))]
+    pub name: String,
+    pub kind: PartnerKind,
+    #[validate(email)]
+    pub contact_email: String,
+    #[validate(custom(function = "validate::not_blank"), length(max = 40))]
+    pub contact_phone: Option<String>,
+    #[serde(default)]
+    pub communities: Vec<OrgUnitId>,
+    #[serde(default)]
+    pub categories: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Validate)]
+pub struct PartnerChange {
+    #[validate(custom(function = "validate::not_blank"), length(max = 200))]
+    pub name: Option<String>,
+    pub kind: Option<PartnerKind>,
+    #[validate(email)]
+    pub contact_email: Option<String>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[validate(custom(function = "validate::not_blank"), length(max = 40))]
+    pub contact_phone: Option<Option<String>>,
+    pub active: Option<bool>,
+    /// Replaces the communities served (for a supervisor: those inside its subtree).
+    pub communities: Option<Vec<OrgUnitId>>,
+    /// Replaces the categories handled.
+    pub categories: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PartnerFilter {
+    pub community_id: Option<OrgUnitId>,
+    pub category: Option<String>,
+    pub kind: Option<PartnerKind>,
+    pub active: Option<bool>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = partners)]
+struct PartnerRow {
+    id: PartnerId,
+    name: String,
+    kind: PartnerKind,
+    contact_email: String,
+    contact_phone: Option<String>,
+    active: bool,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+type PartnerFilterExpr = Box<
+    dyn BoxableExpression<partners::table, crate::db::DbBackend, SqlType = diesel::sql_types::Bool>,
+>;
+
+/// The partner units an actor may see: all (admin), those serving a community in its
+/// subtree (supervisor, grid member), or its own (unit staff).
+fn visible_partners(scope: &Scope) -> Option<PartnerFilterExpr> {
+    match scope {
+        Scope::Everything => None,
+        Scope::Subtree { path, .. } => {
+            let (lower, upper) = subtree_bounds(path);
+            Some(Box::new(
+                partners::id.eq_any(
+                    partner_communities::table
+                        .inner_join(org_units::table)
+                        .filter(org_units::path.ge(lower).and(org_units::path.lt(upper)))
+                        .select(partner_communities::partner_id),
+                ),
+            ))
+        }
+        Scope::Partner { partner } => Some(Box::new(partners::id.eq(*partner))),
+    }
+}
+
+fn require_manager(actor: &Actor) -> CoreResult<()> {
+    actor.require_role(
+        &[Role::Admin, Role::Supervisor],
+        "only an administrator or a supervisor manages partner units",
+    )
+}
+
+/// Communities must exist, be communities, and lie inside the actor's scope.
+fn check_communities(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    ids: &[OrgUnitId],
+    errors: &mut Vec<FieldError>,
+) -> CoreResult<()> {
+    let kinds = crate::org::kinds_of(conn, ids)?;
+    for (i, id) in ids.iter().enumerate() {
+        let field = format!("communities[{i}]");
+        match kinds.get(id) {
+            Some(OrgKind::Community) if can_see_org_unit(conn, &actor.scope, *id)? => {}
+            Some(OrgKind::Community) | None => errors.push(FieldError::new(
+                field,
+                "not_found",
+                format!("no community {id} in your scope"),
+            )),
+            Some(kind) => errors.push(FieldError::new(
+                field,
+                "wrong_kind",
+                format!("org unit {id} is a {kind}, not a community"),
+            )),
+        }
+    }
+    Ok(())
+}
+
+fn check_categories(
+    conn: &mut DbConnection,
+    codes: &[String],
+    errors: &mut Vec<FieldError>,
+) -> CoreResult<HashMap<String, CategoryId>> {
+    let found = categories::ids_by_code(conn, codes)?;
+    for (i, code) in codes.iter().enumerate() {
+        if !found.contains_key(code) {
+            errors.push(FieldError::new(
+                format!("categories[{i}]"),
+                "not_found",
+                format!("no category {code:?}"),
+            ));
+        }
+    }
+    Ok(found)
+}
+
+pub fn create(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    input: &NewPartner,
+    now: NaiveDateTime,
+) -> CoreResult<Partner> {
+    require_manager(actor)?;
+    let mut errors = validate::fields(input);
+    check_communities(conn, actor, &input.communities, &mut errors)?;
+    if actor.role == Role::Supervisor && input.communities.is_empty() {
+        errors.push(FieldError::new(
+            "communities",
+            "required",
+            "name at least one community of your subtree",
+        ));
+    }
+    let category_ids = check_categories(conn, &input.categories, &mut errors)?;
+    if !errors.is_empty() {
+        return Err(CoreError::Invalid(errors));
+    }
+    let now = truncate_to_micros(now);
+    let id = write_tx(conn, |conn| -> CoreResult<PartnerId> {
+        let taken = partners::table
+            .filter(partners::name.eq(input.name.trim()))
+            .select(partners::id)
+            .first::<PartnerId>(conn)
+            .optional()?;
+        if taken.is_some() {
+            return Err(CoreError::conflict(format!(
+                "a partner unit named {:?} exists",
+                input.name.trim()
+            )));
+        }
+        let id = diesel::insert_into(partners::table)
+            .values((
+                partners::name.eq(input.name.trim()),
+                partners::kind.eq(input.kind),
+                partners::contact_email.eq(input.contact_email.trim()),
+                partners::contact_phone.eq(input.contact_phone.as_deref().map(str::trim)),
+                partners::active.eq(true),
+                partners::created_at.eq(now),
+                partners::updated_at.eq(now),
+            ))
+            .returning(partners::id)
+            .get_result(conn)?;
+        set_communities(conn, id, &input.communities)?;
+        set_categories(
+            conn,
+            id,
+            &category_ids.values().copied().collect::<Vec<_>>(),
+        )?;
+        Ok(id)
+    })?;
+    get(conn, actor, id)
+}
+
+fn set_communities(
+    conn: &mut DbConnection,
+    id: PartnerId,
+    communities: &[OrgUnitId],
+) -> CoreResult<()> {
+    diesel::delete(partner_communities::table.filter(partner_communities::partner_id.eq(id)))
+        .execute(conn)?;
+    for community in communities.iter().collect::<BTreeSet<_>>() {
+        diesel::insert_into(partner_communities::table)
+            .values((
+                partner_communities::partner_id.eq(id),
+                partner_communities::org_unit_id.eq(*community),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+fn set_categories(
+    conn: &mut DbConnection,
+    id: PartnerId,
+    category_ids: &[CategoryId],
+) -> CoreResult<()> {
+    diesel::delete(partner_categories::table.filter(partner_categories::partner_id.eq(id)))
+        .execute(conn)?;
+    for category in category_ids.iter().collect::<BTreeSet<_>>() {
+        diesel::insert_into(partner_categories::table)
+            .values((
+                partner_categories::partner_id.eq(id),
+                partner_categories::category_id.eq(*category),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn update(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: PartnerId,
+    change: &PartnerChange,
+    now: NaiveDateTime,
+) -> CoreResult<Partner> {
+    require_manager(actor)?;
+    let current = get(conn, actor, id)?;
+    let mut errors = validate::fields(change);
+    let communities = match &change.communities {
+        None => None,
+        Some(wanted) => {
+            check_communities(conn, actor, wanted, &mut errors)?;
+            // Pairings outside a supervisor's subtree are not its to change.
+            let mut kept = Vec::new();
+            for community in &current.communities {
+                if !can_see_org_unit(conn, &actor.scope, *community)? {
+                    kept.push(*community);
+                }
+            }
+            kept.extend(wanted.iter().copied());
+            Some(kept)
+        }
+    };
+    let category_ids = match &change.categories {
+        None => None,
+        Some(codes) => Some(check_categories(conn, codes, &mut errors)?),
+    };
+    if !errors.is_empty() {
+        return Err(CoreError::Invalid(errors));
+    }
+    let now = truncate_to_micros(now);
+    write_tx(conn, |conn| -> CoreResult<()> {
+        if let Some(name) = &change.name {
+            let other = partners::table
+                .filter(partners::name.eq(name.trim()).and(partners::id.ne(id)))
+                .select(partners::id)
+                .first::<PartnerId>(conn)
+                .optional()?;
+            if other.is_some() {
+                return Err(CoreError::conflict(format!(
+                    "a partner unit named {:?} exists",
+                    name.trim()
+                )));
+            }
+        }
+        diesel::update(partners::table.find(id))
+            .set((
+                partners::name.eq(change
+                    .name
+                    .as_deref()
+                    .map(str::trim)
+                    .unwrap_or(&current.name)),
+                partners::kind.eq(change.kind.unwrap_or(current.kind)),
+                partners::contact_email.eq(change
+                    .contact_email
+                    .as_deref()
+                    .map(str::trim)
+                    .unwrap_or(&current.contact_email)),
+                partners::contact_phone.eq(change
+                    .contact_phone
+                    .clone()
+                    .unwrap_or(current.contact_phone.clone())),
+                partners::active.eq(change.active.unwrap_or(current.active)),
+                partners::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        if let Some(communities) = &communities {
+            set_communities(conn, id, communities)?;
+        }
+        if let Some(ids) = &category_ids {
+            set_categories(conn, id, &ids.values().copied().collect::<Vec<_>>())?;
+        }
+        Ok(())
+    })?;
+    get(conn, actor, id)
+}
+
+pub fn get(conn: &mut DbConnection, actor: &Actor, id: PartnerId) -> CoreResult<Partner> {
+    let mut query = partners::table
+        .filter(partners::id.eq(id))
+        .select(PartnerRow::as_select())
+        .into_boxed();
+    if let Some(filter) = visible_partners(&actor.scope) {
+        query = query.filter(filter);
+    }
+    let row = query
+        .first(conn)
+        .optional()?
+        .ok_or(CoreError::NotFound("partner unit"))?;
+    Ok(with_pairings(conn, vec![row])?.remove(0))
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    filter: &PartnerFilter,
+    page: PageRequest,
+) -> CoreResult<Page<Partner>> {
+    let mut query = partners::table.select(PartnerRow::as_select()).into_boxed();
+    if let Some(scope_filter) = visible_partners(&actor.scope) {
+        query = query.filter(scope_filter);
+    }
+    if let Some(community) = filter.community_id {
+        query = query.filter(
+            partners::id.eq_any(
+                partner_communities::table
+                    .filter(partner_communities::org_unit_id.eq(community))
+                    .select(partner_communities::partner_id),
+            ),
+        );
+    }
+    if let Some(code) = &filter.category {
+        query = query.filter(
+            partners::id.eq_any(
+                partner_categories::table
+                    .inner_join(categories_t::table)
+                    .filter(categories_t::code.eq(code.clone()))
+                    .select(partner_categories::partner_id),
+            ),
+        );
+    }
+    if let Some(kind) = filter.kind {
+        query = query.filter(partners::kind.eq(kind));
+    }
+    if let Some(active) = filter.active {
+        query = query.filter(partners::active.eq(active));
+    }
+    if let Some(after) = page.after {
+        query = query.filter(partners::id.gt(PartnerId(after)));
+    }
+    let rows = query.order(partners::id).limit(page.fetch()).load(conn)?;
+    let rows = Page::from_rows(rows, page, |r| r.id.0);
+    Ok(Page {
+        items: with_pairings(conn, rows.items)?,
+        next_cursor: rows.next_cursor,
+    })
+}
+
+fn with_pairings(conn: &mut DbConnection, rows: Vec<PartnerRow>) -> CoreResult<Vec<Partner>> {
+    let ids: Vec<PartnerId> = rows.iter().map(|r| r.id).collect();
+    let mut communities: HashMap<PartnerId, Vec<OrgUnitId>> = HashMap::new();
+    for (pid, oid) in partner_communities::table
+        .filter(partner_communities::partner_id.eq_any(&ids))
+        .order((
+            partner_communities::partner_id,
+            partner_communities::org_unit_id,
+        ))
+        .select((
+            partner_communities::partner_id,
+            partner_communities::org_unit_id,
+        ))
+        .load::<(PartnerId, OrgUnitId)>(conn)?
+    {
+        communities.entry(pid).or_default().push(oid);
+    }
+    let mut codes: HashMap<PartnerId, Vec<String>> = HashMap::new();
+    for (pid, code) in partner_categories::table
+        .inner_join(categories_t::table)
+        .filter(partner_categories::partner_id.eq_any(&ids))
+        .order((partner_categories::partner_id, categories_t::code))
+        .select((partner_categories::partner_id, categories_t::code))
+        .load::<(PartnerId, String)>(conn)?
+    {
+        codes.entry(pid).or_default().push(code);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|r| Partner {
+            communities: communities.remove(&r.id).unwrap_or_default(),
+            categories: codes.remove(&r.id).unwrap_or_default(),
+            id: r.id,
+            name: r.name,
+            kind: r.kind,
+            contact_email: r.contact_email,
+            contact_phone: r.contact_phone,
+            active: r.active,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+        .collect())
+}

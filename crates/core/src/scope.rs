@@ -1,0 +1,172 @@
+//! Who sees what, in one place. A supervisor sees its node's subtree, a grid member its
+//! grid's community, unit staff their own unit and the communities it serves; admins see
+//! everything. Outside one's scope a resource does not exist (the API answers 404).
+
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::error::{CoreError, CoreResult};
+use crate::ids::{OrgUnitId, PartnerId, UserId};
+use crate::schema::{org_units, partner_communities, users};
+use crate::types::{OrgKind, Role};
+
+/// The signed-in account, loaded fresh for every request so that a disabled or
+/// re-scoped account takes effect at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: UserId,
+    pub username: String,
+    pub role: Role,
+    pub scope: Scope,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Everything,
+    /// An org node and everything below it; `path` is the node's materialised path.
+    Subtree {
+        root: OrgUnitId,
+        path: String,
+    },
+    /// A partner unit's staff.
+    Partner {
+        partner: PartnerId,
+    },
+}
+
+impl Actor {
+    pub fn load(conn: &mut DbConnection, user_id: UserId) -> CoreResult<Actor> {
+        let row: Option<(String, Role, Option<OrgUnitId>, Option<PartnerId>, bool)> = users::table
+            .find(user_id)
+            .select((
+                users::username,
+                users::role,
+                users::org_unit_id,
+                users::partner_id,
+                users::active,
+            ))
+            .first(conn)
+            .optional()?;
+        let Some((username, role, org_unit_id, partner_id, active)) = row else {
+            return Err(CoreError::Unauthenticated("the account no longer exists"));
+        };
+        if !active {
+            return Err(CoreError::Unauthenticated("the account is disabled"));
+        }
+        let scope = match role {
+            Role::Admin => Scope::Everything,
+            Role::UnitStaff => Scope::Partner {
+                partner: partner_id.ok_or(CoreError::Internal(format!(
+                    "unit staff {username} has no partner unit"
+                )))?,
+            },
+            Role::Supervisor | Role::GridMember => {
+                let node = org_unit_id
+                    .ok_or(CoreError::Internal(format!("{username} has no org unit")))?;
+                let (kind, path, parent): (OrgKind, String, Option<OrgUnitId>) = org_units::table
+                    .find(node)
+                    .select((org_units::kind, org_units::path, org_units::parent_id))
+                    .first(conn)?;
+                match (role, kind, parent) {
+                    // A grid member works the whole community its grid belongs to.
+                    (Role::GridMember, OrgKind::Grid, Some(community)) => {
+                        let path = org_units::table
+                            .find(community)
+                            .select(org_units::path)
+                            .first(conn)?;
+                        Scope::Subtree {
+                            root: community,
+                            path,
+                        }
+                    }
+                    _ => Scope::Subtree { root: node, path },
+                }
+            }
+        };
+        Ok(Actor {
+            user_id,
+            username,
+            role,
+            scope,
+        })
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    pub fn require_role(&self, allowed: &[Role], what: &'static str) -> CoreResult<()> {
+        if allowed.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(CoreError::Forbidden(what))
+        }
+    }
+}
+
+/// `[lower, upper)` bounds of every path under `path` (ids are digits, '/' sorts just
+/// below '0'), so a subtree is an index range scan on both backends.
+pub fn subtree_bounds(path: &str) -> (String, String) {
+    let mut upper = path.trim_end_matches('/').to_owned();
+    upper.push('0');
+    (path.to_owned(), upper)
+}
+
+type OrgFilter = Box<
+    dyn BoxableExpression<
+        org_units::table,
+        crate::db::DbBackend,
+        SqlType = diesel::sql_types::Bool,
+    >,
+>;
+
+/// The org units an actor may see, as a filter on `org_units`.
+pub fn visible_org_units(scope: &Scope) -> Option<OrgFilter> {
+    match scope {
+        Scope::Everything => None,
+        Scope::Subtree { path, .. } => {
+            let (lower, upper) = subtree_bounds(path);
+            Some(Box::new(
+                org_units::path.ge(lower).and(org_units::path.lt(upper)),
+            ))
+        }
+        Scope::Partner { partner } => Some(Box::new(
+            org_units::id.eq_any(
+                partner_communities::table
+                    .filter(partner_communities::partner_id.eq(*partner))
+                    .select(partner_communities::org_unit_id),
+            ),
+        )),
+    }
+}
+
+/// Is this org unit inside the actor's scope?
+pub fn can_see_org_unit(conn: &mut DbConnection, scope: &Scope, id: OrgUnitId) -> CoreResult<bool> {
+    let mut query = org_units::table
+        .filter(org_units::id.eq(id))
+        .select(org_units::id)
+        .into_boxed();
+    if let Some(filter) = visible_org_units(scope) {
+        query = query.filter(filter);
+    }
+    Ok(query.first::<OrgUnitId>(conn).optional()?.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subtree_bounds_hold_descendants_and_exclude_siblings_with_longer_ids() {
+        let (lo, hi) = subtree_bounds("/1/4/");
+        for inside in ["/1/4/", "/1/4/9/", "/1/4/9/123/"] {
+            assert!(inside >= lo.as_str() && inside < hi.as_str(), "{inside}");
+        }
+        for outside in ["/1/40/", "/1/41/2/", "/1/3/", "/1/"] {
+            assert!(
+                !(outside >= lo.as_str() && outside < hi.as_str()),
+                "{outside}"
+            );
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! The closed vocabularies of the domain (roles, org levels, partner kinds, priorities,
+//! clocks), stored as text on both backends and spelled the same in JSON.
+
+use std::fmt;
+
+use diesel::backend::Backend;
+use diesel::deserialize::{self, FromSql};
+use diesel::serialize::{self, Output, ToSql};
+use diesel::sql_types::Text;
+
+/// The text was not one of the enum's spellings.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} {value:?}; expected one of {expected}")]
+pub struct UnknownVariant {
+    pub kind: &'static str,
+    pub value: String,
+    pub expected: String,
+}
+
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident, $label:literal { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
+                 serde::Serialize, serde::Deserialize, diesel::AsExpression, diesel::FromSqlRow)]
+        #[diesel(sql_type = Text)]
+        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = UnknownVariant;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(UnknownVariant {
+                        kind: $label,
+                        value: s.to_owned(),
+                        expected: [$($text),+].join(", "),
+                    }),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl<DB> ToSql<Text, DB> for $name
+        where
+            DB: Backend,
+            str: ToSql<Text, DB>,
+        {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+                self.as_str().to_sql(out)
+            }
+        }
+
+        impl<DB> FromSql<Text, DB> for $name
+        where
+            DB: Backend,
+            String: FromSql<Text, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+                Ok(String::from_sql(bytes)?.parse()?)
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// What an account may do; its scope comes with it (see `scope`).
+    Role, "role" {
+        GridMember => "grid_member",
+        UnitStaff => "unit_staff",
+        Supervisor => "supervisor",
+        Admin => "admin",
+    }
+);
+
+text_enum!(
+    /// A level of the org tree, from the city down to the grid.
+    OrgKind, "org unit kind" {
+        City => "city",
+        District => "district",
+        Street => "street",
+        Community => "community",
+        Grid => "grid",
+    }
+);
+
+impl OrgKind {
+    /// The only kind a child of this node may have.
+    pub fn child_kind(self) -> Option<OrgKind> {
+        match self {
+            OrgKind::City => Some(OrgKind::District),
+            OrgKind::District => Some(OrgKind::Street),
+            OrgKind::Street => Some(OrgKind::Community),
+            OrgKind::Community => Some(OrgKind::Grid),
+            OrgKind::Grid => None,
+        }
+    }
+}
+
+text_enum!(
+    /// What kind of co-building partner unit (共建单位) this is.
+    PartnerKind, "partner kind" {
+        Property => "property",
+        School => "school",
+        Hospital => "hospital",
+        ElderlyCare => "elderly_care",
+        Enterprise => "enterprise",
+        SocialOrg => "social_org",
+        GovernmentDept => "government_dept",
+        Other => "other",
+    }
+);
+
+text_enum!(
+    Priority, "priority" {
+        Urgent => "urgent",
+        High => "high",
+        Normal => "normal",
+        Low => "low",
+    }
+);
+
+text_enum!(
+    /// How an SLA deadline counts time: around the clock, or working hours only.
+    ClockKind, "clock" {
+        Calendar => "calendar",
+        Working => "working",
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_but_grid_has_exactly_the_next_level_as_child() {
+        let chain: Vec<_> =
+            std::iter::successors(Some(OrgKind::City), |k| k.child_kind()).collect();
+        assert_eq!(chain, OrgKind::ALL);
+    }
+
+    #[test]
+    fn spellings_round_trip_and_unknown_ones_name_the_choices() {
+        for kind in PartnerKind::ALL {
+            assert_eq!(kind.as_str().parse::<PartnerKind>(), Ok(*kind));
+        }
+        let err = "elderly".parse::<PartnerKind>().unwrap_err();
+        assert!(err.to_string().contains("elderly_care"), "{err}");
+    }
+}

@@ -1,0 +1,508 @@
+//! Accounts: creation with a role and a scope, argon2 password hashes, login with a
+//! per-account slow-down after repeated failures, and admin changes (disable, re-scope).
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::config::AuthSettings;
+use crate::db::{write_tx, DbConnection};
+use crate::error::{CoreError, CoreResult, FieldError};
+use crate::ids::{OrgUnitId, PartnerId, UserId};
+use crate::pagination::{Page, PageRequest};
+use crate::schema::{org_units, partners, users};
+use crate::scope::{Actor, Scope};
+use crate::types::{OrgKind, Role};
+use crate::validate;
+use validator::Validate;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub role: Role,
+    pub org_unit_id: Option<OrgUnitId>,
+    pub partner_id: Option<PartnerId>,
+    pub active: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A new account. `org_unit_id` scopes supervisors (a city, district, street or
+/// community) and grid members (a grid); `partner_id` scopes unit staff.
+#[derive(Debug, Clone, Deserialize, Validate)]
+pub struct NewUser {
+    #[validate(length(min = 3, max = 64))]
+    pub username: String,
+    #[validate(custom(function = "validate::not_blank"), length(max = 100))]
+    pub display_name: String,
+    #[validate(email)]
+    pub email: Option<String>,
+    #[validate(length(min = 10, max = 256))]
+    pub password: String,
+    pub role: Role,
+    pub org_unit_id: Option<OrgUnitId>,
+    pub partner_id: Option<PartnerId>,
+}
+
+/// An admin's change to an account; absent fields stay as they are. Scope fields may be
+/// set to null explicitly when the role changes.
+#[derive(Debug, Clone, Default, Deserialize, Validate)]
+pub struct UserChange {
+    #[validate(custom(function = "validate::not_blank"), length(max = 100))]
+    pub display_name: Option<String>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    #[validate(email)]
+    pub email: Option<Option<String>>,
+    #[validate(length(min = 10, max = 256))]
+    pub password: Option<String>,
+    pub role: Option<Role>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    pub org_unit_id: Option<Option<OrgUnitId>>,
+    #[serde(default, deserialize_with = "validate::double_option")]
+    pub partner_id: Option<Option<PartnerId>>,
+    pub active: Option<bool>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+struct UserRow<'a> {
+    username: &'a str,
+    display_name: &'a str,
+    email: Option<&'a str>,
+    password_hash: &'a str,
+    role: Role,
+    org_unit_id: Option<OrgUnitId>,
+    partner_id: Option<PartnerId>,
+    active: bool,
+    failed_logins: i32,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+/// Usernames are compared without ASCII case.
+pub fn normalize_username(username: &str) -> String {
+    username.trim().to_lowercase()
+}
+
+pub fn hash_password(password: &str) -> CoreResult<String> {
+    let salt = SaltString::encode_b64(&rand::rng().random::<[u8; 16]>())
+        .map_err(|e| CoreError::Internal(format!("salt: {e}")))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| CoreError::Internal(format!("password hash: {e}")))
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A random string of letters and digits, for generated passwords and keys.
+pub fn random_secret(len: usize) -> String {
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+fn check_username(username: &str, errors: &mut Vec<FieldError>) {
+    if !username
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        errors.push(FieldError::new(
+            "username",
+            "invalid",
+            "letters, digits, '.', '_' and '-' only",
+        ));
+    }
+}
+
+/// The scope an account of `role` needs, checked against the tree.
+fn check_scope(
+    conn: &mut DbConnection,
+    role: Role,
+    org_unit_id: Option<OrgUnitId>,
+    partner_id: Option<PartnerId>,
+    errors: &mut Vec<FieldError>,
+) -> CoreResult<()> {
+    let org_kind: Option<OrgKind> = match org_unit_id {
+        Some(id) => {
+            let kind = org_units::table
+                .find(id)
+                .select(org_units::kind)
+                .first(conn)
+                .optional()?;
+            if kind.is_none() {
+                errors.push(FieldError::new(
+                    "org_unit_id",
+                    "not_found",
+                    "no such org unit",
+                ));
+                return Ok(());
+            }
+            kind
+        }
+        None => None,
+    };
+    if let Some(id) = partner_id {
+        let exists = partners::table
+            .find(id)
+            .select(partners::id)
+            .first::<PartnerId>(conn)
+            .optional()?
+            .is_some();
+        if !exists {
+            errors.push(FieldError::new(
+                "partner_id",
+                "not_found",
+                "no such partner unit",
+            ));
+            return Ok(());
+        }
+    }
+    match role {
+        Role::UnitStaff => {
+            if partner_id.is_none() {
+                errors.push(FieldError::new(
+                    "partner_id",
+                    "required",
+                    "unit staff belong to a partner unit",
+                ));
+            }
+            if org_unit_id.is_some() {
+                errors.push(FieldError::new(
+                    "org_unit_id",
+                    "not_allowed",
+                    "unit staff are scoped by their partner unit",
+                ));
+            }
+        }
+        Role::GridMember => {
+            if org_kind != Some(OrgKind::Grid) {
+                errors.push(FieldError::new(
+                    "org_unit_id",
+                    "wrong_kind",
+                    "a grid member is scoped to a grid",
+                ));
+            }
+        }
+        Role::Supervisor => match org_kind {
+            None => errors.push(FieldError::new(
+                "org_unit_id",
+                "required",
+                "a supervisor is scoped to an org unit",
+            )),
+            Some(OrgKind::Grid) => errors.push(FieldError::new(
+                "org_unit_id",
+                "wrong_kind",
+                "a supervisor is scoped to a city, district, street or community",
+            )),
+            Some(_) => {}
+        },
+        Role::Admin => {}
+    }
+    if role != Role::UnitStaff && partner_id.is_some() {
+        errors.push(FieldError::new(
+            "partner_id",
+            "not_allowed",
+            "only unit staff belong to a partner unit",
+        ));
+    }
+    Ok(())
+}
+
+/// Creates an account without an acting user: for the command line and first start.
+pub fn create_unchecked(
+    conn: &mut DbConnection,
+    input: &NewUser,
+    now: NaiveDateTime,
+) -> CoreResult<User> {
+    let username = normalize_username(&input.username);
+    let mut errors = validate::fields(input);
+    check_username(&username, &mut errors);
+    check_scope(
+        conn,
+        input.role,
+        input.org_unit_id,
+        input.partner_id,
+        &mut errors,
+    )?;
+    if !errors.is_empty() {
+        return Err(CoreError::Invalid(errors));
+    }
+    let hash = hash_password(&input.password)?;
+    let now = crate::db::truncate_to_micros(now);
+    write_tx(conn, |conn| {
+        let taken = users::table
+            .filter(users::username.eq(&username))
+            .select(users::id)
+            .first::<UserId>(conn)
+            .optional()?
+            .is_some();
+        if taken {
+            return Err(CoreError::Conflict {
+                message: format!("username {username:?} is taken"),
+                current: None,
+            });
+        }
+        diesel::insert_into(users::table)
+            .values(UserRow {
+                username: &username,
+                display_name: input.display_name.trim(),
+                email: input.email.as_deref().map(str::trim),
+                password_hash: &hash,
+                role: input.role,
+                org_unit_id: input.org_unit_id,
+                partner_id: input.partner_id,
+                active: true,
+                failed_logins: 0,
+                created_at: now,
+                updated_at: now,
+            })
+            .execute(conn)?;
+        Ok(users::table
+            .filter(users::username.eq(&username))
+            .select(User::as_select())
+            .first(conn)?)
+    })
+}
+
+pub fn create(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    input: &NewUser,
+    now: NaiveDateTime,
+) -> CoreResult<User> {
+    require_admin(actor)?;
+    create_unchecked(conn, input, now)
+}
+
+fn require_admin(actor: &Actor) -> CoreResult<()> {
+    actor.require_role(&[Role::Admin], "only an administrator manages accounts")
+}
+
+pub fn get(conn: &mut DbConnection, actor: &Actor, id: UserId) -> CoreResult<User> {
+    if !actor.is_admin() && actor.user_id != id {
+        return Err(CoreError::NotFound("user"));
+    }
+    users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(CoreError::NotFound("user"))
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    pub role: Option<Role>,
+    pub org_unit_id: Option<OrgUnitId>,
+    pub partner_id: Option<PartnerId>,
+    pub active: Option<bool>,
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    filter: &UserFilter,
+    page: PageRequest,
+) -> CoreResult<Page<User>> {
+    require_admin(actor)?;
+    let mut query = users::table.select(User::as_select()).into_boxed();
+    if let Some(role) = filter.role {
+        query = query.filter(users::role.eq(role));
+    }
+    if let Some(org) = filter.org_unit_id {
+        query = query.filter(users::org_unit_id.eq(org));
+    }
+    if let Some(partner) = filter.partner_id {
+        query = query.filter(users::partner_id.eq(partner));
+    }
+    if let Some(active) = filter.active {
+        query = query.filter(users::active.eq(active));
+    }
+    if let Some(after) = page.after {
+        query = query.filter(users::id.gt(UserId(after)));
+    }
+    let rows = query.order(users::id).limit(page.fetch()).load(conn)?;
+    Ok(Page::from_rows(rows, page, |u| u.id.0))
+}
+
+pub fn update(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: UserId,
+    change: &UserChange,
+    now: NaiveDateTime,
+) -> CoreResult<User> {
+    require_admin(actor)?;
+    let now = crate::db::truncate_to_micros(now);
+    let mut errors = validate::fields(change);
+    if id == actor.user_id
+        && (change.active == Some(false) || change.role.is_some_and(|r| r != Role::Admin))
+    {
+        errors.push(FieldError::new(
+            "active",
+            "self",
+            "an administrator cannot disable or demote their own account",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(CoreError::Invalid(errors));
+    }
+    let hash = change.password.as_deref().map(hash_password).transpose()?;
+    write_tx(conn, |conn| {
+        let current = users::table
+            .find(id)
+            .select(User::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or(CoreError::NotFound("user"))?;
+        let role = change.role.unwrap_or(current.role);
+        let org_unit_id = change.org_unit_id.unwrap_or(current.org_unit_id);
+        let partner_id = change.partner_id.unwrap_or(current.partner_id);
+        let mut errors = Vec::new();
+        check_scope(conn, role, org_unit_id, partner_id, &mut errors)?;
+        if !errors.is_empty() {
+            return Err(CoreError::Invalid(errors));
+        }
+        diesel::update(users::table.find(id))
+            .set((
+                users::display_name.eq(change
+                    .display_name
+                    .as_deref()
+                    .map(str::trim)
+                    .unwrap_or(&current.display_name)),
+                users::email.eq(change.email.clone().unwrap_or(current.email.clone())),
+                users::role.eq(role),
+                users::org_unit_id.eq(org_unit_id),
+                users::partner_id.eq(partner_id),
+                users::active.eq(change.active.unwrap_or(current.active)),
+                users::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        if let Some(hash) = &hash {
+            diesel::update(users::table.find(id))
+                .set((
+                    users::password_hash.eq(hash),
+                    users::failed_logins.eq(0),
+                    users::locked_until.eq(None::<NaiveDateTime>),
+                ))
+                .execute(conn)?;
+        }
+        Ok(users::table
+            .find(id)
+            .select(User::as_select())
+            .first(conn)?)
+    })
+}
+
+/// A hash of a random password: verified against when the username is unknown, so that a
+/// wrong username costs as long as a wrong password.
+fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password(&random_secret(24)).unwrap_or_default())
+}
+
+const BAD_LOGIN: &str = "wrong username or password";
+
+/// Checks a username and password. After `max_failed_logins` failures in a row the
+/// account must wait before the next attempt is even checked, the wait doubling with
+/// each further failure; a success clears the count.
+pub fn login(
+    conn: &mut DbConnection,
+    username: &str,
+    password: &str,
+    now: NaiveDateTime,
+    policy: &AuthSettings,
+) -> CoreResult<User> {
+    let username = normalize_username(username);
+    let row: Option<(User, String, i32, Option<NaiveDateTime>)> = users::table
+        .filter(users::username.eq(&username))
+        .select((
+            User::as_select(),
+            users::password_hash,
+            users::failed_logins,
+            users::locked_until,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((user, hash, _, locked_until)) = row else {
+        verify_password(password, decoy_hash());
+        return Err(CoreError::Unauthenticated(BAD_LOGIN));
+    };
+    if let Some(until) = locked_until.filter(|until| *until > now) {
+        let secs = (until - now).num_milliseconds().max(0) as u64;
+        return Err(CoreError::Throttled {
+            retry_after_secs: secs.div_ceil(1000).max(1),
+        });
+    }
+    if verify_password(password, &hash) {
+        if !user.active {
+            return Err(CoreError::Unauthenticated("the account is disabled"));
+        }
+        diesel::update(users::table.find(user.id))
+            .set((
+                users::failed_logins.eq(0),
+                users::locked_until.eq(None::<NaiveDateTime>),
+            ))
+            .execute(conn)?;
+        return Ok(user);
+    }
+    // Counted in the database so that every API process behind a load balancer agrees.
+    let failures: i32 = diesel::update(users::table.find(user.id))
+        .set(users::failed_logins.eq(users::failed_logins + 1))
+        .returning(users::failed_logins)
+        .get_result(conn)?;
+    let over = failures - policy.max_failed_logins;
+    if over >= 0 {
+        let wait = policy
+            .lockout_base_secs
+            .saturating_mul(1_i64 << over.min(30))
+            .min(policy.lockout_max_secs);
+        let until = crate::db::truncate_to_micros(now + chrono::Duration::seconds(wait));
+        diesel::update(users::table.find(user.id))
+            .set(users::locked_until.eq(Some(until)))
+            .execute(conn)?;
+    }
+    Err(CoreError::Unauthenticated(BAD_LOGIN))
+}
+
+/// Does any account exist yet? (First start decides about the bootstrap admin from it.)
+pub fn any_exist(conn: &mut DbConnection) -> CoreResult<bool> {
+    Ok(users::table
+        .select(users::id)
+        .first::<UserId>(conn)
+        .optional()?
+        .is_some())
+}
+
+impl Actor {
+    /// A scope description for responses (`/auth/login`, `/me`).
+    pub fn scope_label(&self) -> serde_json::Value {
+        match &self.scope {
+            Scope::Everything => serde_json::json!({"kind": "everything"}),
+            Scope::Subtree { root, .. } => {
+                serde_json::json!({"kind": "org_unit", "org_unit_id": root})
+            }
+            Scope::Partner { partner } => {
+                serde_json::json!({"kind": "partner", "partner_id": partner})
+            }
+        }
+    }
+}
