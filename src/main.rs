@@ -1,1 +1,280 @@
-fn main() {}
+//! The `jiesu` binary: `serve` (the default), `migrate`, `scheduler`, and admin tasks.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use jiesu_api::Application;
+use jiesu_core::config::Settings;
+use jiesu_core::db::{self, Pool};
+use jiesu_core::ids::{OrgUnitId, PartnerId};
+use jiesu_core::types::Role;
+use jiesu_core::users::{self, random_secret, NewUser};
+use jiesu_core::{demo, org, CoreError};
+
+#[derive(Parser)]
+#[command(
+    name = "jiesu",
+    version,
+    about = "接诉即办: resident-needs ticketing and dispatch"
+)]
+struct Cli {
+    /// Folder holding base.toml and <environment>.toml.
+    #[arg(
+        long,
+        global = true,
+        env = "JIESU_CONFIG_DIR",
+        default_value = "config"
+    )]
+    config_dir: PathBuf,
+    /// Which config/<environment>.toml to layer on base.toml (e.g. production).
+    #[arg(long = "env", global = true, env = "JIESU_ENVIRONMENT")]
+    environment: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default): migrates, loads demo data on a fresh embedded database.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// The escalation scheduler (not built yet).
+    Scheduler,
+    /// Administrative tasks.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an account; the password is read from stdin or generated and printed.
+    CreateUser(CreateUserArgs),
+    /// Load the demo city into an empty database (refused in production).
+    LoadDemo,
+}
+
+#[derive(Args)]
+struct CreateUserArgs {
+    #[arg(long)]
+    username: String,
+    /// grid_member, unit_staff, supervisor or admin.
+    #[arg(long)]
+    role: String,
+    #[arg(long)]
+    display_name: Option<String>,
+    #[arg(long)]
+    email: Option<String>,
+    /// Org unit id (supervisors: their node; grid members: their grid).
+    #[arg(long)]
+    org_unit: Option<i64>,
+    /// Partner unit id (unit staff).
+    #[arg(long)]
+    partner: Option<i64>,
+    /// Read the password from the first line of standard input instead of generating one.
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(&cli.config_dir, cli.environment.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: configuration: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_tracing(&settings);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings),
+        Command::Migrate => migrate(&settings),
+        Command::Scheduler => {
+            eprintln!("jiesu scheduler: {}", jiesu_scheduler::NOT_BUILT_YET);
+            return ExitCode::from(2);
+        }
+        Command::Admin(AdminCommand::CreateUser(args)) => create_user(&settings, args),
+        Command::Admin(AdminCommand::LoadDemo) => load_demo(&settings),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(settings: &Settings) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("RUST_LOG")
+        .or_else(|_| EnvFilter::try_new(&settings.log.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    if settings.log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn now() -> chrono::NaiveDateTime {
+    chrono::Utc::now().naive_utc()
+}
+
+/// Connects and brings the schema up to date; every command starts here.
+fn open_database(settings: &Settings) -> Result<Pool, CoreError> {
+    let url = settings.database_url()?;
+    let pool = db::connect(&url, settings.database.pool_size)?;
+    let applied = db::run_migrations(&mut *pool.get()?)?;
+    for name in &applied {
+        tracing::info!(migration = %name, "applied migration");
+    }
+    tracing::info!(database = %url.redacted(), "database ready");
+    Ok(pool)
+}
+
+fn migrate(settings: &Settings) -> Result<(), CoreError> {
+    let url = settings.database_url()?;
+    let pool = db::connect(&url, 1)?;
+    let applied = db::run_migrations(&mut *pool.get()?)?;
+    if applied.is_empty() {
+        println!("{}: no pending migrations", url.redacted());
+    } else {
+        for name in applied {
+            println!("applied {name}");
+        }
+    }
+    Ok(())
+}
+
+fn serve(settings: Settings) -> Result<(), CoreError> {
+    let pool = open_database(&settings)?;
+    first_start(&settings, &pool)?;
+    if settings.scheduler.enabled {
+        tracing::warn!("{}", jiesu_scheduler::NOT_BUILT_YET);
+    }
+    let app = Application::build(settings.clone(), pool)
+        .map_err(|e| CoreError::Internal(e.to_string()))?;
+    let (host, _) = settings
+        .server
+        .bind
+        .rsplit_once(':')
+        .unwrap_or(("127.0.0.1", ""));
+    tracing::info!(url = %format!("http://{host}:{}", app.port()), "jiesu is serving");
+    actix_web::rt::System::new()
+        .block_on(app.run_until_stopped())
+        .map_err(|e| CoreError::Internal(format!("server: {e}")))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// On an empty database: a bootstrap admin from the environment, or the demo city on the
+/// embedded default.
+fn first_start(settings: &Settings, pool: &Pool) -> Result<(), CoreError> {
+    let mut conn = pool.get()?;
+    if users::any_exist(&mut *conn)? {
+        return Ok(());
+    }
+    if let (Ok(username), Ok(password)) = (
+        std::env::var("JIESU_BOOTSTRAP_ADMIN_USERNAME"),
+        std::env::var("JIESU_BOOTSTRAP_ADMIN_PASSWORD"),
+    ) {
+        let user = users::create_unchecked(
+            &mut *conn,
+            &NewUser {
+                display_name: username.clone(),
+                username,
+                email: None,
+                password,
+                role: Role::Admin,
+                org_unit_id: None,
+                partner_id: None,
+            },
+            now(),
+        )?;
+        tracing::info!(username = %user.username, "created the bootstrap administrator");
+        return Ok(());
+    }
+    if settings.is_embedded_default()
+        && settings.demo.seed_on_first_start
+        && org::is_empty(&mut *conn)?
+    {
+        seed_demo(settings, &mut *conn)?;
+    } else {
+        tracing::warn!("no accounts yet: create the first administrator with `jiesu admin create-user --role admin --username NAME`");
+    }
+    Ok(())
+}
+
+fn seed_demo(
+    settings: &Settings,
+    conn: &mut jiesu_core::db::DbConnection,
+) -> Result<(), CoreError> {
+    let logins = demo::seed(conn, settings.production, now())?;
+    let path = demo::write_credentials(&settings.data_dir, &logins)?;
+    println!("{}", demo::credentials_text(&logins));
+    println!(
+        "These demo logins are kept in {} (readable by you only).",
+        path.display()
+    );
+    tracing::info!(file = %path.display(), "loaded the demo city");
+    Ok(())
+}
+
+fn load_demo(settings: &Settings) -> Result<(), CoreError> {
+    if settings.production {
+        return Err(CoreError::Forbidden(
+            "demo data is never loaded with production on",
+        ));
+    }
+    let pool = open_database(settings)?;
+    seed_demo(settings, &mut *pool.get()?)
+}
+
+fn create_user(settings: &Settings, args: CreateUserArgs) -> Result<(), CoreError> {
+    let role: Role = args
+        .role
+        .parse()
+        .map_err(|e: jiesu_core::types::UnknownVariant| {
+            CoreError::invalid("role", "invalid", e.to_string())
+        })?;
+    let (password, generated) = if args.password_stdin {
+        if std::io::stdin().is_terminal() {
+            eprintln!("password: ");
+        }
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| CoreError::Internal(format!("reading the password: {e}")))?;
+        (line.trim_end_matches(['\r', '\n']).to_owned(), false)
+    } else {
+        (random_secret(16), true)
+    };
+    let pool = open_database(settings)?;
+    let user = users::create_unchecked(
+        &mut *pool.get()?,
+        &NewUser {
+            display_name: args.display_name.unwrap_or_else(|| args.username.clone()),
+            username: args.username,
+            email: args.email,
+            password: password.clone(),
+            role,
+            org_unit_id: args.org_unit.map(OrgUnitId),
+            partner_id: args.partner.map(PartnerId),
+        },
+        now(),
+    )?;
+    println!("created {} {} (id {})", user.role, user.username, user.id);
+    if generated {
+        println!("password: {password}");
+    }
+    Ok(())
+}

@@ -1,1 +1,110 @@
-pub fn placeholder() {}
+//! jiesu's HTTP API on actix-web. Handlers call the core and return `ApiError`, which
+//! renders every failure as RFC 9457 problem+json. `Application::build` binds the
+//! listener (port 0 picks a free one, for tests) and `run_until_stopped` serves until
+//! SIGTERM/SIGINT, finishing requests in flight first.
+
+pub mod auth;
+pub mod extract;
+pub mod problem;
+pub mod routes;
+pub mod state;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, Service};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::ErrorHandlers;
+use actix_web::{web, App, HttpMessage, HttpServer};
+use jiesu_core::config::Settings;
+use jiesu_core::db::Pool;
+use tracing_actix_web::{RequestId, TracingLogger};
+
+use crate::auth::JwtKeys;
+use crate::state::AppState;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds `settings.server.bind` and prepares the server; nothing is served until
+    /// `run_until_stopped`.
+    pub fn build(settings: Settings, pool: Pool) -> Result<Self, StartError> {
+        let secret = settings.jwt_secret()?;
+        let listen_error = |source| StartError::Listen {
+            addr: settings.server.bind.clone(),
+            source,
+        };
+        let listener = TcpListener::bind(&settings.server.bind).map_err(listen_error)?;
+        let port = listener.local_addr().map_err(listen_error)?.port();
+        let workers = settings.server.workers;
+        let shutdown = settings.server.shutdown_timeout_secs;
+        let state = web::Data::new(AppState {
+            pool,
+            keys: JwtKeys::new(&secret, settings.auth.token_ttl_minutes),
+            settings: Arc::new(settings),
+        });
+        let mut server = HttpServer::new(move || {
+            let limit = state.settings.server.body_limit_bytes;
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(limit))
+                .wrap(ErrorHandlers::new().default_handler(problem::to_problem))
+                .wrap_fn(|req, srv| {
+                    let id: Option<String> =
+                        req.extensions().get::<RequestId>().map(|id| id.to_string());
+                    let fut = srv.call(req);
+                    async move {
+                        let mut res = fut.await?;
+                        if let Some(value) =
+                            id.and_then(|id: String| HeaderValue::from_str(&id).ok())
+                        {
+                            res.headers_mut()
+                                .insert(HeaderName::from_static("x-request-id"), value);
+                        }
+                        Ok(res)
+                    }
+                })
+                .wrap(TracingLogger::default())
+                .route("/healthz", web::get().to(routes::health::healthz))
+                .route("/readyz", web::get().to(routes::health::readyz))
+                .service(web::scope("/api/v1").configure(routes::configure))
+        })
+        .shutdown_timeout(shutdown)
+        .client_request_timeout(Duration::from_secs(30));
+        if workers > 0 {
+            server = server.workers(workers);
+        }
+        let server = server
+            .listen(listener)
+            .map_err(|source| StartError::Listen {
+                addr: format!("port {port}"),
+                source,
+            })?
+            .run();
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Why the server could not start; each says what the operator should look at.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] jiesu_core::CoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+}

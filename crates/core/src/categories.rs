@@ -81,6 +81,7 @@ pub struct Category {
     pub default_priority: Priority,
     pub active: bool,
     pub sla: SlaPolicies,
+    #[serde(serialize_with = "crate::time::utc")]
     pub created_at: NaiveDateTime,
 }
 

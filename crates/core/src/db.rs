@@ -235,3 +235,8 @@ pub fn truncate_to_micros(t: chrono::NaiveDateTime) -> chrono::NaiveDateTime {
     let nanos = t.nanosecond();
     t.with_nanosecond(nanos - nanos % 1_000).unwrap_or(t)
 }
+
+/// A round trip to the database (readiness checks).
+pub fn ping(conn: &mut DbConnection) -> CoreResult<()> {
+    conn.ping().map_err(CoreError::from)
+}

@@ -39,6 +39,7 @@ pub struct OrgUnit {
     /// The administrative division code (e.g. 110105 for Chaoyang District).
     pub code: String,
     pub supervisor_emails: Vec<String>,
+    #[serde(serialize_with = "crate::time::utc")]
     pub created_at: NaiveDateTime,
 }
 

@@ -34,7 +34,9 @@ pub struct Partner {
     pub communities: Vec<OrgUnitId>,
     /// The codes of the categories it handles.
     pub categories: Vec<String>,
+    #[serde(serialize_with = "crate::time::utc")]
     pub created_at: NaiveDateTime,
+    #[serde(serialize_with = "crate::time::utc")]
     pub updated_at: NaiveDateTime,
 }
 

@@ -30,7 +30,9 @@ pub struct User {
     pub org_unit_id: Option<OrgUnitId>,
     pub partner_id: Option<PartnerId>,
     pub active: bool,
+    #[serde(serialize_with = "crate::time::utc")]
     pub created_at: NaiveDateTime,
+    #[serde(serialize_with = "crate::time::utc")]
     pub updated_at: NaiveDateTime,
 }
 

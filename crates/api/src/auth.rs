@@ -1,0 +1,179 @@
+//! Bearer tokens: HS256 JWTs signed with the configured key. Only HS256 is accepted, so a
+//! token signed with another algorithm or with `alg: none` is refused like a forged one.
+
+use std::future::{ready, Ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use chrono::{DateTime, Duration, Utc};
+use jiesu_core::ids::UserId;
+use jiesu_core::users::{self, User};
+use jiesu_core::{Actor, CoreError};
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::extract::ValidJson;
+use crate::problem::ApiError;
+use crate::state::{now, AppState};
+
+const ISSUER: &str = "jiesu";
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user id.
+    pub sub: String,
+    pub role: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub iss: String,
+}
+
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl: Duration,
+}
+
+impl JwtKeys {
+    pub fn new(secret: &str, ttl_minutes: i64) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+        validation.leeway = 5;
+        Self {
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+            validation,
+            ttl: Duration::minutes(ttl_minutes),
+        }
+    }
+
+    pub fn issue(
+        &self,
+        user: &User,
+        at: DateTime<Utc>,
+    ) -> Result<(String, DateTime<Utc>), CoreError> {
+        let expires = at + self.ttl;
+        let claims = Claims {
+            sub: user.id.to_string(),
+            role: user.role.to_string(),
+            iat: at.timestamp(),
+            exp: expires.timestamp(),
+            iss: ISSUER.into(),
+        };
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map(|t| (t, expires))
+            .map_err(|e| CoreError::Internal(format!("token signing: {e}")))
+    }
+
+    pub fn verify(&self, token: &str) -> Result<UserId, CoreError> {
+        use jsonwebtoken::errors::ErrorKind;
+        let data = decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
+            CoreError::Unauthenticated(match e.kind() {
+                ErrorKind::ExpiredSignature => "the token has expired; log in again",
+                ErrorKind::InvalidSignature => "the token's signature is not valid",
+                ErrorKind::InvalidAlgorithm => "the token's algorithm is not accepted",
+                _ => "the token is not valid",
+            })
+        })?;
+        data.claims
+            .sub
+            .parse()
+            .map(UserId)
+            .map_err(|_| CoreError::Unauthenticated("the token is not valid"))
+    }
+}
+
+/// A verified bearer token: the account it names is loaded per request (`AppState::as_actor`).
+#[derive(Debug, Clone, Copy)]
+pub struct Auth {
+    pub user_id: UserId,
+}
+
+impl FromRequest for Auth {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let result = (|| {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or(CoreError::Internal("app state missing".into()))?;
+            let value =
+                req.headers()
+                    .get(header::AUTHORIZATION)
+                    .ok_or(CoreError::Unauthenticated(
+                        "send Authorization: Bearer <token> (from POST /api/v1/auth/login)",
+                    ))?;
+            let token = value
+                .to_str()
+                .ok()
+                .and_then(|v| {
+                    v.strip_prefix("Bearer ")
+                        .or_else(|| v.strip_prefix("bearer "))
+                })
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .ok_or(CoreError::Unauthenticated(
+                    "the Authorization header must be 'Bearer <token>'",
+                ))?;
+            Ok(Auth {
+                user_id: state.keys.verify(token)?,
+            })
+        })();
+        ready(result.map_err(ApiError::Core))
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Serialize)]
+pub struct LoginResponse {
+    pub token: String,
+    pub token_type: &'static str,
+    pub expires_at: DateTime<Utc>,
+    pub user: User,
+    pub scope: serde_json::Value,
+}
+
+/// `POST /api/v1/auth/login`
+pub async fn login(
+    state: web::Data<AppState>,
+    body: ValidJson<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let LoginRequest { username, password } = body.0;
+    let policy = state.settings.auth.clone();
+    let at = now();
+    let (user, scope) = state
+        .db(move |conn| {
+            let user = users::login(conn, &username, &password, at, &policy)?;
+            let actor = Actor::load(conn, user.id)?;
+            Ok((user, actor.scope_label()))
+        })
+        .await?;
+    let (token, expires_at) = state.keys.issue(&user, at.and_utc())?;
+    tracing::info!(user = %user.username, "login");
+    Ok(HttpResponse::Ok().json(LoginResponse {
+        token,
+        token_type: "Bearer",
+        expires_at,
+        user,
+        scope,
+    }))
+}
+
+/// `GET /api/v1/me`: the signed-in account and its scope.
+pub async fn me(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
+    let (user, scope) = state
+        .as_actor(auth, |conn, actor, _| {
+            Ok((users::get(conn, actor, actor.user_id)?, actor.scope_label()))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "user": user, "scope": scope })))
+}

@@ -1,0 +1,68 @@
+//! The `/api/v1` handlers: each parses its input, calls one core function as the
+//! signed-in actor, and shapes the answer. No SQL here.
+
+pub mod categories;
+pub mod health;
+pub mod org_units;
+pub mod partners;
+pub mod users;
+
+use actix_web::web;
+use jiesu_core::pagination::PageRequest;
+use serde::Deserialize;
+
+use crate::problem::ApiError;
+
+/// `cursor` and `limit`, accepted by every list.
+#[derive(Debug, Default, Deserialize)]
+pub struct Paging {
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+impl Paging {
+    pub fn page(&self) -> Result<PageRequest, ApiError> {
+        Ok(PageRequest::parse(self.cursor.as_deref(), self.limit)?)
+    }
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/auth/login", web::post().to(crate::auth::login))
+        .route("/me", web::get().to(crate::auth::me))
+        .service(
+            web::resource("/org-units")
+                .get(org_units::list)
+                .post(org_units::create),
+        )
+        .service(
+            web::resource("/org-units/{id}")
+                .get(org_units::get)
+                .patch(org_units::update),
+        )
+        .service(
+            web::resource("/partners")
+                .get(partners::list)
+                .post(partners::create),
+        )
+        .service(
+            web::resource("/partners/{id}")
+                .get(partners::get)
+                .patch(partners::update),
+        )
+        .service(
+            web::resource("/categories")
+                .get(categories::list)
+                .post(categories::create),
+        )
+        .service(
+            web::resource("/categories/{id}")
+                .get(categories::get)
+                .patch(categories::update),
+        )
+        .service(web::resource("/users").get(users::list).post(users::create))
+        .service(
+            web::resource("/users/{id}")
+                .get(users::get)
+                .patch(users::update),
+        );
+}

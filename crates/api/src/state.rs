@@ -1,0 +1,60 @@
+//! What every handler shares: the pool, the settings and the JWT keys; and the one way a
+//! handler reaches the database, on the blocking pool with the request's span.
+
+use std::sync::Arc;
+
+use actix_web::web;
+use jiesu_core::config::Settings;
+use jiesu_core::db::{DbConnection, Pool};
+use jiesu_core::{Actor, CoreError};
+
+use crate::auth::{Auth, JwtKeys};
+use crate::problem::ApiError;
+
+pub struct AppState {
+    pub pool: Pool,
+    pub settings: Arc<Settings>,
+    pub keys: JwtKeys,
+}
+
+/// The instant a request is handled at; the core takes time as an input.
+pub fn now() -> chrono::NaiveDateTime {
+    chrono::Utc::now().naive_utc()
+}
+
+impl AppState {
+    /// Runs `f` with a pooled connection on actix's blocking pool.
+    pub async fn db<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, CoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let span = tracing::Span::current();
+        web::block(move || {
+            let _entered = span.enter();
+            let mut conn = pool.get().map_err(CoreError::from)?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| ApiError::Core(CoreError::Internal(format!("blocking task failed: {e}"))))?
+        .map_err(ApiError::Core)
+    }
+
+    /// Like `db`, with the signed-in account loaded fresh (so a disabled or re-scoped
+    /// account takes effect at once) and the request's `now`.
+    pub async fn as_actor<T, F>(&self, auth: Auth, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection, &Actor, chrono::NaiveDateTime) -> Result<T, CoreError>
+            + Send
+            + 'static,
+        T: Send + 'static,
+    {
+        let at = now();
+        self.db(move |conn| {
+            let actor = Actor::load(conn, auth.user_id)?;
+            f(conn, &actor, at)
+        })
+        .await
+    }
+}
