@@ -21,8 +21,11 @@ pub fn fields<T: Validate>(input: &T) -> Vec<FieldError> {
 
 fn flatten(prefix: &str, errors: &ValidationErrors, out: &mut Vec<FieldError>) {
     for (field, kind) in errors.errors() {
+        // A struct-level rule (`__all__`) is named by the struct's own path.
         let path = if prefix.is_empty() {
             field.to_string()
+        } else if field == "__all__" {
+            prefix.to_owned()
         } else {
             format!("{prefix}.{field}")
         };

@@ -1,0 +1,154 @@
+use base64::Engine;
+use jsonwebtoken::{encode, EncodingKey, Header};
+use serde_json::json;
+
+use crate::helpers::{StatusCode, Store, TestApp, TEST_SECRET};
+
+fn claims(sub: i64, exp: i64) -> serde_json::Value {
+    json!({"sub": sub.to_string(), "role": "admin", "iat": exp - 3600, "exp": exp, "iss": "jiesu"})
+}
+
+async fn me_with(app: &TestApp, token: &str) -> (StatusCode, serde_json::Value) {
+    app.get("/api/v1/me", token).await
+}
+
+async fn login_returns_a_token_that_opens_the_api(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let (status, body) = app
+        .login_with("demo-supervisor", &app.password("demo-supervisor"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["user"]["role"], "supervisor");
+    assert!(body["user"].get("password_hash").is_none());
+    assert!(body["expires_at"].as_str().unwrap().ends_with('Z'));
+    let token = body["token"].as_str().unwrap();
+    let (status, me) = me_with(&app, token).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["user"]["username"], "demo-supervisor");
+    assert_eq!(me["scope"]["kind"], "org_unit");
+    // Usernames are not case-sensitive.
+    let (status, _) = app
+        .login_with("Demo-Supervisor", &app.password("demo-supervisor"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+async fn no_token_and_wrong_password_are_401_problems(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let (status, body) = app
+        .call(reqwest::Method::GET, "/api/v1/org-units", None, None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["status"], 401);
+    let (status, body) = app.login_with("demo-grid", "not-the-password").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["detail"], "wrong username or password");
+    // An unknown user reads exactly like a wrong password.
+    let (status, unknown) = app.login_with("nobody-here", "whatever-password").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown["detail"], body["detail"]);
+}
+
+async fn repeated_failed_logins_make_the_account_wait(store: Store) {
+    let app = TestApp::spawn(store).await;
+    for _ in 0..app.settings.auth.max_failed_logins {
+        let (status, _) = app.login_with("demo-unit", "wrong-password!").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    // Now even the right password must wait, and is told how long.
+    let (status, body) = app
+        .login_with("demo-unit", &app.password("demo-unit"))
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let wait = body["retry_after_secs"].as_u64().unwrap();
+    assert!(
+        wait > 0 && wait <= app.settings.auth.lockout_base_secs as u64,
+        "{body}"
+    );
+    // Other accounts are not affected.
+    let (status, _) = app
+        .login_with("demo-grid", &app.password("demo-grid"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+async fn expired_forged_and_unsigned_tokens_are_refused(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let now = chrono::Utc::now().timestamp();
+    let expired = encode(
+        &Header::default(),
+        &claims(1, now - 600),
+        &EncodingKey::from_secret(TEST_SECRET.as_bytes()),
+    )
+    .unwrap();
+    let (status, body) = me_with(&app, &expired).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        body["detail"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
+
+    let forged = encode(
+        &Header::default(),
+        &claims(1, now + 600),
+        &EncodingKey::from_secret(b"someone-elses-key-someone-elses-key"),
+    )
+    .unwrap();
+    let (status, _) = me_with(&app, &forged).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let unsigned = format!(
+        "{}.{}.",
+        b64.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        b64.encode(claims(1, now + 600).to_string())
+    );
+    let (status, _) = me_with(&app, &unsigned).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // A genuine token signed with the right key works, so the refusals above are about the token.
+    let genuine = encode(
+        &Header::default(),
+        &claims(1, now + 600),
+        &EncodingKey::from_secret(TEST_SECRET.as_bytes()),
+    )
+    .unwrap();
+    let (status, body) = me_with(&app, &genuine).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn a_disabled_account_is_shut_out_at_once(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let admin = app.login("demo-admin").await;
+    let grid = app.login("demo-grid").await;
+    let (_, me) = me_with(&app, &grid).await;
+    let id = me["user"]["id"].as_i64().unwrap();
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/users/{id}"),
+            &admin,
+            json!({"active": false}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["active"], false);
+    let (status, body) = me_with(&app, &grid).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        body["detail"].as_str().unwrap().contains("disabled"),
+        "{body}"
+    );
+    let (status, _) = app
+        .login_with("demo-grid", &app.password("demo-grid"))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+crate::on_both_stores!(
+    login_returns_a_token_that_opens_the_api,
+    no_token_and_wrong_password_are_401_problems,
+    repeated_failed_logins_make_the_account_wait,
+    expired_forged_and_unsigned_tokens_are_refused,
+    a_disabled_account_is_shut_out_at_once,
+);

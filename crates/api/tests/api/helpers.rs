@@ -1,0 +1,318 @@
+//! A real server on a free port over a database of its own: a fresh SQLite file, or a
+//! fresh PostgreSQL database that is dropped when the test ends.
+
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+use jiesu_api::Application;
+use jiesu_core::config::Settings;
+use jiesu_core::db::{self, DatabaseUrl, DbConnection, Pool};
+use jiesu_core::demo::{self, DemoLogin};
+use serde_json::Value;
+
+pub use reqwest::StatusCode;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Sqlite,
+    Postgres,
+}
+
+/// The server the PostgreSQL tests create their databases on. Its user must be allowed
+/// to CREATE DATABASE. A test fails (never skips) when it cannot be reached.
+pub fn postgres_server_url() -> String {
+    std::env::var("JIESU_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub struct TestDb {
+    pub url: DatabaseUrl,
+    pg_name: Option<String>,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    pub fn new(store: Store) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match store {
+            Store::Sqlite => TestDb {
+                url: DatabaseUrl::Sqlite(dir.path().join("jiesu.db")),
+                pg_name: None,
+                dir,
+            },
+            Store::Postgres => {
+                let server = postgres_server_url();
+                let name = format!("jiesu_test_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = diesel::PgConnection::establish(&server).unwrap_or_else(|e| {
+                    panic!("PostgreSQL tests need a server at {server} (set JIESU_TEST_POSTGRES_URL): {e}")
+                });
+                admin
+                    .batch_execute(&format!("CREATE DATABASE {name}"))
+                    .expect("create test database");
+                let mut url = url::Url::parse(&server).expect("postgres url");
+                url.set_path(&name);
+                TestDb {
+                    url: DatabaseUrl::Postgres(url.to_string()),
+                    pg_name: Some(name),
+                    dir,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = &self.pg_name {
+            if let Ok(mut admin) = diesel::PgConnection::establish(&postgres_server_url()) {
+                let _ =
+                    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub pool: Pool,
+    pub settings: Settings,
+    pub logins: Vec<DemoLogin>,
+    _db: TestDb,
+}
+
+pub const TEST_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+
+impl TestApp {
+    /// A server over the demo city, with its logins at hand.
+    pub async fn spawn(store: Store) -> TestApp {
+        let db = TestDb::new(store);
+        let mut settings = Settings {
+            data_dir: db.dir.path().to_path_buf(),
+            ..Settings::default()
+        };
+        settings.server.bind = "127.0.0.1:0".into();
+        settings.server.workers = 2;
+        settings.server.body_limit_bytes = 16 * 1024;
+        settings.auth.jwt_secret = TEST_SECRET.into();
+        settings.auth.max_failed_logins = 3;
+        settings.auth.lockout_base_secs = 60;
+        settings.database.pool_size = 8;
+        let pool = db::connect(&db.url, settings.database.pool_size).expect("connect");
+        let mut conn = pool.get().expect("connection");
+        db::run_migrations(&mut conn).expect("migrate");
+        let logins =
+            demo::seed(&mut conn, false, chrono::Utc::now().naive_utc()).expect("demo data");
+        drop(conn);
+        let app = Application::build(settings.clone(), pool.clone()).expect("build app");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            address,
+            client: reqwest::Client::new(),
+            pool,
+            settings,
+            logins,
+            _db: db,
+        }
+    }
+
+    pub fn conn(&self) -> r2d2::PooledConnection<db::ConnectionManager> {
+        self.pool.get().expect("connection")
+    }
+
+    /// Runs a query on the test's database (counting rows to prove nothing was written).
+    pub fn with_conn<T>(&self, f: impl FnOnce(&mut DbConnection) -> T) -> T {
+        f(&mut self.conn())
+    }
+
+    pub fn password(&self, username: &str) -> String {
+        self.logins
+            .iter()
+            .find(|l| l.username == username)
+            .expect("demo login")
+            .password
+            .clone()
+    }
+
+    pub async fn login(&self, username: &str) -> String {
+        let (status, body) = self.login_with(username, &self.password(username)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    pub async fn login_with(&self, username: &str, password: &str) -> (StatusCode, Value) {
+        self.call(
+            reqwest::Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(serde_json::json!({"username": username, "password": password})),
+        )
+        .await
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.address));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("request");
+        read(res).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(reqwest::Method::GET, path, Some(token), None)
+            .await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::POST, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
+    /// Sends raw bytes with the given content type.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let res = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        read(res).await
+    }
+
+    /// Every item of a paginated list, following `next_cursor`.
+    pub async fn all(&self, path: &str, token: &str) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let url = match &cursor {
+                Some(c) => format!("{path}{sep}limit=7&cursor={c}"),
+                None => format!("{path}{sep}limit=7"),
+            };
+            let (status, body) = self.get(&url, token).await;
+            assert_eq!(status, StatusCode::OK, "{url}: {body}");
+            items.extend(body["items"].as_array().expect("items").iter().cloned());
+            match body["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return items,
+            }
+        }
+    }
+
+    /// The id of the org unit with this name.
+    pub async fn org_id(&self, name: &str) -> i64 {
+        let admin = self.login("demo-admin").await;
+        self.all("/api/v1/org-units", &admin)
+            .await
+            .iter()
+            .find(|u| u["name"] == name)
+            .unwrap_or_else(|| panic!("no org unit {name}"))["id"]
+            .as_i64()
+            .expect("id")
+    }
+
+    pub async fn partner_id(&self, name: &str) -> i64 {
+        let admin = self.login("demo-admin").await;
+        self.all("/api/v1/partners", &admin)
+            .await
+            .iter()
+            .find(|u| u["name"] == name)
+            .unwrap_or_else(|| panic!("no partner {name}"))["id"]
+            .as_i64()
+            .expect("id")
+    }
+
+    pub fn count(&self, table: &str) -> i64 {
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        self.with_conn(|conn| {
+            diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"))
+                .get_result::<Count>(conn)
+                .expect("count")
+                .n
+        })
+    }
+}
+
+pub async fn read(res: reqwest::Response) -> (StatusCode, Value) {
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    let text = res.text().await.expect("body");
+    let body = if is_json {
+        serde_json::from_str(&text).expect("json body")
+    } else {
+        Value::String(text)
+    };
+    (status, body)
+}
+
+/// Asserts a problem+json body with this status naming `field` among its errors.
+pub fn assert_names_field(status: StatusCode, body: &Value, expected: StatusCode, field: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["status"], expected.as_u16(), "{body}");
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["field"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        fields.contains(&field),
+        "expected an error naming {field:?}, got {fields:?} in {body}"
+    );
+}
+
+/// Runs each listed async test body on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Store::Sqlite).await
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Store::Postgres).await
+                }
+            )+
+        }
+    };
+}
