@@ -179,7 +179,7 @@ fn serve(settings: Settings) -> Result<(), CoreError> {
 /// embedded default.
 fn first_start(settings: &Settings, pool: &Pool) -> Result<(), CoreError> {
     let mut conn = pool.get()?;
-    if users::any_exist(&mut *conn)? {
+    if users::any_exist(&mut conn)? {
         return Ok(());
     }
     if let (Ok(username), Ok(password)) = (
@@ -187,7 +187,7 @@ fn first_start(settings: &Settings, pool: &Pool) -> Result<(), CoreError> {
         std::env::var("JIESU_BOOTSTRAP_ADMIN_PASSWORD"),
     ) {
         let user = users::create_unchecked(
-            &mut *conn,
+            &mut conn,
             &NewUser {
                 display_name: username.clone(),
                 username,
@@ -204,9 +204,9 @@ fn first_start(settings: &Settings, pool: &Pool) -> Result<(), CoreError> {
     }
     if settings.is_embedded_default()
         && settings.demo.seed_on_first_start
-        && org::is_empty(&mut *conn)?
+        && org::is_empty(&mut conn)?
     {
-        seed_demo(settings, &mut *conn)?;
+        seed_demo(settings, &mut conn)?;
     } else {
         tracing::warn!("no accounts yet: create the first administrator with `jiesu admin create-user --role admin --username NAME`");
     }

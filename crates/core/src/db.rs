@@ -28,7 +28,7 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrati
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 
 /// Any constant works; it only has to be the same in every jiesu process.
-const MIGRATION_LOCK_KEY: i64 = 0x6a69_6573_75; // "jiesu"
+const MIGRATION_LOCK_KEY: i64 = 0x006a_6965_7375; // "jiesu"
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -366,7 +366,8 @@ pub fn seed(
     let haidian = in_district("110108");
     let wangjing: Vec<OrgUnitId> = chaoyang[..2].to_vec();
     let codes = |list: &[&str]| list.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>();
-    let partner_specs: Vec<(&str, PartnerKind, &str, Vec<OrgUnitId>, Vec<String>)> = vec![
+    type PartnerSpec<'a> = (&'a str, PartnerKind, &'a str, Vec<OrgUnitId>, Vec<String>);
+    let partner_specs: Vec<PartnerSpec> = vec![
         (
             "望京宜居物业服务有限公司",
             PartnerKind::Property,
@@ -471,15 +472,16 @@ pub fn seed(
     )?
     .items
     .remove(0);
-    let accounts: Vec<(
-        &str,
-        &str,
-        &str,
+    type AccountSpec<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
         Role,
         Option<OrgUnitId>,
         Option<PartnerId>,
         String,
-    )> = vec![
+    );
+    let accounts: Vec<AccountSpec> = vec![
         (
             "demo-supervisor",
             "望京街道 王主任",

@@ -36,7 +36,8 @@ pub enum Scope {
 
 impl Actor {
     pub fn load(conn: &mut DbConnection, user_id: UserId) -> CoreResult<Actor> {
-        let row: Option<(String, Role, Option<OrgUnitId>, Option<PartnerId>, bool)> = users::table
+        type AccountRow = (String, Role, Option<OrgUnitId>, Option<PartnerId>, bool);
+        let row: Option<AccountRow> = users::table
             .find(user_id)
             .select((
                 users::username,

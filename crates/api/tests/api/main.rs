@@ -1,5 +1,7 @@
 //! The API over real HTTP, every test on SQLite and on PostgreSQL, each with its own database.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 mod helpers;
 
 mod auth;

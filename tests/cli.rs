@@ -1,0 +1,332 @@
+//! The `jiesu` binary end to end: first start, migrations, start-up errors, demo data
+//! refusals and graceful shutdown. Each test runs in a folder of its own.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+
+const BIN: &str = env!("CARGO_BIN_EXE_jiesu");
+
+fn postgres_server_url() -> String {
+    std::env::var("JIESU_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// `jiesu` with the repo's config folder, run in `dir`, with no stray JIESU_ settings.
+fn jiesu(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .env(
+            "JIESU_CONFIG_DIR",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
+        )
+        .env_remove("JIESU_ENVIRONMENT")
+        .env_remove("JIESU_DATABASE__URL")
+        .env_remove("JIESU_PRODUCTION")
+        .env_remove("JIESU_AUTH__JWT_SECRET")
+        .env("JIESU_LOG__LEVEL", "info");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> (Output, String, String) {
+    let out = cmd.stdin(Stdio::null()).output().expect("run jiesu");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out, stdout, stderr)
+}
+
+struct PgDatabase {
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    fn new() -> Self {
+        let server = postgres_server_url();
+        let name = format!("jiesu_cli_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = diesel::PgConnection::establish(&server)
+            .unwrap_or_else(|e| panic!("PostgreSQL tests need a server at {server}: {e}"));
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create database");
+        let base = server
+            .rsplit_once('/')
+            .map(|(b, _)| b)
+            .expect("url with a database");
+        PgDatabase {
+            url: format!("{base}/{name}"),
+            name,
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = diesel::PgConnection::establish(&postgres_server_url()) {
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+fn migrate_twice(dir: &Path, url: Option<&str>) {
+    let mut first = jiesu(dir);
+    first.arg("migrate");
+    if let Some(url) = url {
+        first.env("JIESU_DATABASE__URL", url);
+    }
+    let (out, stdout, stderr) = run(&mut first);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("applied 2026"),
+        "first run applies the migrations: {stdout}"
+    );
+    let mut second = jiesu(dir);
+    second.arg("migrate");
+    if let Some(url) = url {
+        second.env("JIESU_DATABASE__URL", url);
+    }
+    let (out, stdout, stderr) = run(&mut second);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("no pending migrations"),
+        "second run is a no-op: {stdout}"
+    );
+}
+
+#[test]
+fn migrate_twice_is_a_no_op_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    migrate_twice(dir.path(), None);
+    assert!(dir.path().join("data/jiesu.db").exists());
+}
+
+#[test]
+fn migrate_twice_is_a_no_op_on_postgres() {
+    let db = PgDatabase::new();
+    let dir = tempfile::tempdir().unwrap();
+    migrate_twice(dir.path(), Some(&db.url));
+}
+
+#[test]
+fn a_closed_postgres_port_reports_the_real_connection_error() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    }; // closed again now
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let (out, _, stderr) = run(jiesu(dir.path()).arg("serve").env(
+        "JIESU_DATABASE__URL",
+        format!("postgres://postgres@127.0.0.1:{port}/jiesu"),
+    ));
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("Connection refused"),
+        "the real cause is shown: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{port}")) || stderr.contains(&port.to_string()),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "fails at once instead of waiting on a pool"
+    );
+}
+
+#[test]
+fn an_unknown_database_scheme_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _, stderr) = run(jiesu(dir.path())
+        .arg("migrate")
+        .env("JIESU_DATABASE__URL", "mysql://root@localhost/jiesu"));
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("database.url") && stderr.contains("mysql"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn production_refuses_to_start_without_a_real_jwt_secret_and_never_loads_demo_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _, stderr) = run(jiesu(dir.path())
+        .arg("serve")
+        .env("JIESU_PRODUCTION", "true"));
+    assert!(!out.status.success());
+    assert!(stderr.contains("auth.jwt_secret"), "{stderr}");
+    let (out, _, stderr) = run(jiesu(dir.path())
+        .arg("serve")
+        .env("JIESU_PRODUCTION", "true")
+        .env("JIESU_AUTH__JWT_SECRET", "change-me"));
+    assert!(!out.status.success(), "a placeholder secret is refused");
+    assert!(stderr.contains("auth.jwt_secret"), "{stderr}");
+    let (out, _, stderr) = run(jiesu(dir.path())
+        .args(["admin", "load-demo"])
+        .env("JIESU_PRODUCTION", "true")
+        .env("JIESU_AUTH__JWT_SECRET", "x".repeat(40)));
+    assert!(!out.status.success());
+    assert!(stderr.contains("production"), "{stderr}");
+    assert!(!dir.path().join("data/demo-credentials.txt").exists());
+}
+
+#[test]
+fn the_scheduler_says_it_is_not_built_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _, stderr) = run(jiesu(dir.path()).arg("scheduler"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("not built yet"), "{stderr}");
+}
+
+#[test]
+fn create_user_from_the_command_line_reads_the_password_from_stdin() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = jiesu(dir.path())
+        .args([
+            "admin",
+            "create-user",
+            "--username",
+            "chief",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a-real-long-password\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("created admin chief"), "{stdout}");
+    assert!(!stdout.contains("a-real-long-password"));
+    // The same username again is refused.
+    let (out, _, stderr) = run(jiesu(dir.path()).args([
+        "admin",
+        "create-user",
+        "--username",
+        "CHIEF",
+        "--role",
+        "admin",
+    ]));
+    assert!(!out.status.success());
+    assert!(stderr.contains("taken"), "{stderr}");
+}
+
+/// Reads stderr until the server says where it serves; returns that URL.
+fn wait_for_url(child: &mut Child) -> String {
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("url=").nth(1) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("server announced its URL")
+}
+
+#[test]
+fn first_start_serves_the_demo_city_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = jiesu(dir.path())
+        .env("JIESU_SERVER__BIND", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = wait_for_url(&mut child);
+    let creds = std::fs::read_to_string(dir.path().join("data/demo-credentials.txt")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("data/demo-credentials.txt"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "demo logins readable by the owner only");
+    }
+    let line = creds
+        .lines()
+        .find(|l| l.contains("demo-supervisor"))
+        .expect("supervisor login");
+    let password = line.split_whitespace().nth(2).unwrap();
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let res = client
+            .post(format!("{url}/api/v1/auth/login"))
+            .json(&serde_json::json!({"username": "demo-supervisor", "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let body: serde_json::Value = res.json().await.unwrap();
+        let token = body["token"].as_str().unwrap();
+        let res = client
+            .get(format!("{url}/api/v1/org-units"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let units: serde_json::Value = res.json().await.unwrap();
+        assert!(units["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["name"] == "望京街道"));
+        let ready = client.get(format!("{url}/readyz")).send().await.unwrap();
+        assert_eq!(ready.status(), 200);
+    });
+
+    // SIGTERM: a graceful stop, exit status 0.
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(exit.success(), "{exit:?}");
+
+    // A second start keeps the data and does not seed again.
+    let (out, _, stderr) = run(jiesu(dir.path()).arg("migrate"));
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("data/demo-credentials.txt")).unwrap(),
+        creds
+    );
+}
