@@ -27,6 +27,22 @@ pub struct Settings {
     pub log: LogSettings,
     pub demo: DemoSettings,
     pub scheduler: SchedulerSettings,
+    pub attachments: AttachmentSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct AttachmentSettings {
+    /// Largest photo accepted on a ticket.
+    pub max_bytes: usize,
+}
+
+impl Default for AttachmentSettings {
+    fn default() -> Self {
+        Self {
+            max_bytes: 5 * 1024 * 1024,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -97,6 +113,7 @@ impl Default for Settings {
             log: LogSettings::default(),
             demo: DemoSettings::default(),
             scheduler: SchedulerSettings::default(),
+            attachments: AttachmentSettings::default(),
         }
     }
 }

@@ -18,4 +18,12 @@ macro_rules! id_type {
     )+};
 }
 
-id_type!(OrgUnitId, PartnerId, CategoryId, UserId);
+id_type!(
+    OrgUnitId,
+    PartnerId,
+    CategoryId,
+    UserId,
+    TicketId,
+    EventId,
+    AttachmentId
+);

@@ -17,6 +17,7 @@ pub mod pagination;
 pub mod partners;
 pub mod schema;
 pub mod scope;
+pub mod tickets;
 pub mod time;
 pub mod types;
 pub mod users;

@@ -1,6 +1,19 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    attachments (id) {
+        id -> Int8,
+        ticket_id -> Int8,
+        sha256 -> Text,
+        content_type -> Text,
+        size_bytes -> Int8,
+        file_name -> Text,
+        uploaded_by -> Int8,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     categories (id) {
         id -> Int8,
         code -> Text,
@@ -8,6 +21,16 @@ diesel::table! {
         name_en -> Text,
         default_priority -> Text,
         active -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, key) {
+        user_id -> Int8,
+        key -> Text,
+        request_hash -> Text,
+        ticket_id -> Int8,
         created_at -> Timestamp,
     }
 }
@@ -70,6 +93,66 @@ diesel::table! {
 }
 
 diesel::table! {
+    ticket_counters (district_id, year) {
+        district_id -> Int8,
+        year -> Int4,
+        last_number -> Int8,
+    }
+}
+
+diesel::table! {
+    ticket_events (id) {
+        id -> Int8,
+        ticket_id -> Int8,
+        actor_id -> Nullable<Int8>,
+        kind -> Text,
+        from_status -> Nullable<Text>,
+        to_status -> Nullable<Text>,
+        partner_id -> Nullable<Int8>,
+        note -> Nullable<Text>,
+        detail -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    tickets (id) {
+        id -> Int8,
+        number -> Text,
+        category_id -> Int8,
+        priority -> Text,
+        title -> Text,
+        description -> Text,
+        community_id -> Int8,
+        grid_id -> Nullable<Int8>,
+        org_path -> Text,
+        address -> Text,
+        latitude -> Nullable<Float8>,
+        longitude -> Nullable<Float8>,
+        resident_name -> Nullable<Text>,
+        resident_phone -> Nullable<Text>,
+        households -> Int4,
+        status -> Text,
+        partner_id -> Nullable<Int8>,
+        in_pool -> Bool,
+        level -> Int4,
+        satisfaction -> Nullable<Text>,
+        respond_by -> Nullable<Timestamp>,
+        resolve_by -> Nullable<Timestamp>,
+        responded_at -> Nullable<Timestamp>,
+        resolved_at -> Nullable<Timestamp>,
+        closed_at -> Nullable<Timestamp>,
+        merged_into_id -> Nullable<Int8>,
+        reopen_count -> Int4,
+        return_count -> Int4,
+        reported_by -> Int8,
+        version -> Int4,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Int8,
         username -> Text,
@@ -87,22 +170,38 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(attachments -> tickets (ticket_id));
+diesel::joinable!(attachments -> users (uploaded_by));
+diesel::joinable!(idempotency_keys -> tickets (ticket_id));
+diesel::joinable!(idempotency_keys -> users (user_id));
 diesel::joinable!(org_unit_emails -> org_units (org_unit_id));
 diesel::joinable!(partner_categories -> categories (category_id));
 diesel::joinable!(partner_categories -> partners (partner_id));
 diesel::joinable!(partner_communities -> org_units (org_unit_id));
 diesel::joinable!(partner_communities -> partners (partner_id));
 diesel::joinable!(sla_policies -> categories (category_id));
+diesel::joinable!(ticket_counters -> org_units (district_id));
+diesel::joinable!(ticket_events -> partners (partner_id));
+diesel::joinable!(ticket_events -> tickets (ticket_id));
+diesel::joinable!(ticket_events -> users (actor_id));
+diesel::joinable!(tickets -> categories (category_id));
+diesel::joinable!(tickets -> partners (partner_id));
+diesel::joinable!(tickets -> users (reported_by));
 diesel::joinable!(users -> org_units (org_unit_id));
 diesel::joinable!(users -> partners (partner_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    attachments,
     categories,
+    idempotency_keys,
     org_unit_emails,
     org_units,
     partner_categories,
     partner_communities,
     partners,
     sla_policies,
+    ticket_counters,
+    ticket_events,
+    tickets,
     users,
 );

@@ -140,6 +140,71 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// Where a ticket is in its lifecycle (DESIGN.md §3).
+    TicketStatus, "ticket status" {
+        Reported => "reported",
+        Dispatched => "dispatched",
+        Claimed => "claimed",
+        InProgress => "in_progress",
+        Resolved => "resolved",
+        Closed => "closed",
+        Returned => "returned",
+        Reopened => "reopened",
+        Cancelled => "cancelled",
+        Merged => "merged",
+    }
+);
+
+impl TicketStatus {
+    /// No change is accepted after these.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            TicketStatus::Closed | TicketStatus::Cancelled | TicketStatus::Merged
+        )
+    }
+
+    /// A partner unit holds the ticket and is working it.
+    pub fn is_held(self) -> bool {
+        matches!(
+            self,
+            TicketStatus::Claimed | TicketStatus::InProgress | TicketStatus::Reopened
+        )
+    }
+}
+
+text_enum!(
+    /// What an entry of a ticket's audit trail records. `absorbed` is on the surviving
+    /// ticket of a merge; `partner_notice` asks the mail outbox to tell a unit that a ticket
+    /// was dispatched to it.
+    EventKind, "event kind" {
+        Logged => "logged",
+        Dispatched => "dispatched",
+        Reassigned => "reassigned",
+        Claimed => "claimed",
+        Returned => "returned",
+        Progress => "progress",
+        Resolved => "resolved",
+        Closed => "closed",
+        Reopened => "reopened",
+        Cancelled => "cancelled",
+        Merged => "merged",
+        Absorbed => "absorbed",
+        PartnerNotice => "partner_notice",
+        AttachmentAdded => "attachment_added",
+    }
+);
+
+text_enum!(
+    /// The resident's verdict at the return visit (回访).
+    Satisfaction, "satisfaction" {
+        Satisfied => "satisfied",
+        BasicallySatisfied => "basically_satisfied",
+        Unsatisfied => "unsatisfied",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@ pub mod categories;
 pub mod health;
 pub mod org_units;
 pub mod partners;
+pub mod tickets;
 pub mod users;
 
 use actix_web::web;
@@ -64,5 +65,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/users/{id}")
                 .get(users::get)
                 .patch(users::update),
-        );
+        )
+        .service(
+            web::resource("/tickets")
+                .get(tickets::list)
+                .post(tickets::create),
+        )
+        .route("/tickets/{id}", web::get().to(tickets::get))
+        .route("/tickets/{id}/dispatch", web::post().to(tickets::dispatch))
+        .route("/tickets/{id}/reassign", web::post().to(tickets::reassign))
+        .route("/tickets/{id}/claim", web::post().to(tickets::claim))
+        .route("/tickets/{id}/return", web::post().to(tickets::give_back))
+        .route("/tickets/{id}/progress", web::post().to(tickets::progress))
+        .route("/tickets/{id}/resolve", web::post().to(tickets::resolve))
+        .route("/tickets/{id}/feedback", web::post().to(tickets::feedback))
+        .route("/tickets/{id}/cancel", web::post().to(tickets::cancel))
+        .route("/tickets/{id}/merge", web::post().to(tickets::merge))
+        .route("/tickets/{id}/attachments", web::post().to(tickets::attach))
+        .route(
+            "/tickets/{id}/attachments/{attachment}",
+            web::get().to(tickets::attachment),
+        )
+        .route("/pool", web::get().to(tickets::pool));
 }

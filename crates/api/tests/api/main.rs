@@ -10,4 +10,5 @@ mod categories;
 mod org_units;
 mod partners;
 mod scope;
+mod tickets;
 mod users;

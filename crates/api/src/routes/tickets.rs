@@ -1,0 +1,432 @@
+//! `/tickets` and `/pool`: logging (with `Idempotency-Key`), reads, the lifecycle calls
+//! (each one core `transition`), and photos.
+
+use actix_multipart::Multipart;
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use jiesu_core::ids::{AttachmentId, OrgUnitId, PartnerId, TicketId};
+use jiesu_core::tickets::attachments;
+use jiesu_core::tickets::lifecycle::{self, Action, DispatchRequest};
+use jiesu_core::tickets::logging::{self, IdempotencyKey, NewTicket};
+use jiesu_core::tickets::queries::{self, TicketFilter};
+use jiesu_core::types::{Satisfaction, TicketStatus};
+use jiesu_core::{CoreError, FieldError};
+use serde::Deserialize;
+
+use super::Paging;
+use crate::auth::Auth;
+use crate::extract::{ValidJson, ValidQuery};
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 200);
+    key.map(|k| Some(k.to_owned())).ok_or_else(|| {
+        ApiError::Core(CoreError::invalid(
+            "Idempotency-Key",
+            "invalid",
+            "1 to 200 visible ASCII characters",
+        ))
+    })
+}
+
+/// `POST /tickets`: 201 with the ticket; a retry with the same `Idempotency-Key` and body
+/// gets the same ticket again, a different body under the same key 422.
+pub async fn create(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    body: ValidJson<NewTicket>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.0;
+    let key = idempotency_key(&req)?.map(|key| IdempotencyKey {
+        key,
+        request_hash: logging::request_hash(&input),
+    });
+    let logged = state
+        .as_actor(auth, move |conn, actor, now| {
+            logging::log(conn, actor, &input, key.as_ref(), now)
+        })
+        .await?;
+    let mut response = HttpResponse::Created();
+    response.insert_header((
+        header::LOCATION,
+        format!("/api/v1/tickets/{}", logged.ticket.id),
+    ));
+    if logged.replayed {
+        response.insert_header(("idempotent-replayed", "true"));
+    }
+    Ok(response.json(logged.ticket))
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    /// One status or several, comma-separated.
+    status: Option<String>,
+    category: Option<String>,
+    org_unit_id: Option<OrgUnitId>,
+    partner_id: Option<PartnerId>,
+    overdue: Option<bool>,
+    level: Option<i32>,
+    created_from: Option<DateTime<Utc>>,
+    created_to: Option<DateTime<Utc>>,
+    q: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+fn statuses(text: Option<&str>) -> Result<Vec<TicketStatus>, ApiError> {
+    let Some(text) = text else { return Ok(vec![]) };
+    text.split(',')
+        .map(|s| s.trim().parse::<TicketStatus>())
+        .collect::<Result<_, _>>()
+        .map_err(|e| ApiError::Core(CoreError::invalid("status", "invalid", e.to_string())))
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: Auth,
+    q: ValidQuery<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.0;
+    let page = Paging {
+        cursor: q.cursor,
+        limit: q.limit,
+    }
+    .page()?;
+    let filter = TicketFilter {
+        statuses: statuses(q.status.as_deref())?,
+        category: q.category,
+        org_unit_id: q.org_unit_id,
+        partner_id: q.partner_id,
+        overdue: q.overdue,
+        level: q.level,
+        created_from: q.created_from.map(|t| t.naive_utc()),
+        created_to: q.created_to.map(|t| t.naive_utc()),
+        q: q.q,
+    };
+    let found = state
+        .as_actor(auth, move |conn, actor, now| {
+            queries::list(conn, actor, &filter, page, now)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(found))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = TicketId(id.into_inner());
+    let detail = state
+        .as_actor(auth, move |conn, actor, now| {
+            queries::get(conn, actor, id, now)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(detail))
+}
+
+pub async fn pool(
+    state: web::Data<AppState>,
+    auth: Auth,
+    q: ValidQuery<Paging>,
+) -> Result<HttpResponse, ApiError> {
+    let page = q.0.page()?;
+    let found = state
+        .as_actor(auth, move |conn, actor, now| {
+            queries::pool(conn, actor, page, now)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(found))
+}
+
+async fn run(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: i64,
+    action: Action,
+) -> Result<HttpResponse, ApiError> {
+    let id = TicketId(id);
+    let ticket = state
+        .as_actor(auth, move |conn, actor, now| {
+            lifecycle::transition(conn, actor, id, &action, now)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ticket))
+}
+
+pub async fn dispatch(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<i64>,
+    body: ValidJson<DispatchRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let to = body.0.target()?;
+    run(
+        state,
+        auth,
+        id.into_inner(),
+        Action::Dispatch {
+            to,
+            note: body.0.note,
+        },
+    )
+    .await
+}
+
+pub async fn reassign(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<i64>,
+    body: ValidJson<DispatchRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let to = body.0.target()?;
+    run(
+        state,
+        auth,
+        id.into_inner(),
+        Action::Reassign {
+            to,
+            note: body.0.note,
+        },
+    )
+    .await
+}
+
+/// `POST /tickets/{id}/claim`: the first claim wins; later ones get 409 with the holder.
+pub async fn claim(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    run(state, auth, id.into_inner(), Action::Claim).await
+}
+
+#[derive(Deserialize)]
+pub struct ReasonBody {
+    reason: String,
+}
+
+#[derive(Deserialize)]
+pub struct NoteBody {
+    note: String,
+}
+
+pub async fn give_back(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<i64>,
+    body: ValidJson<ReasonBody>,
+) -> Result<HttpResponse, ApiError> {
+    run(
+        state,
+        auth,
+        id.into_inner(),
+        Action::Return {
+            reason: body.0.reason,
+        },
+    )
+    .await
+}
+
+pub async fn progress(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<i64>,
+    body: ValidJson<NoteBody>,
+) -> Result<HttpResponse, ApiError> {
+    run(
+        state,
+        auth,
+        id.into_inner(),
+        Action::Progress { note: body.0.note },
+    )
+    .await
+}
+
+pub async fn resolve(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<i64>,
+    body: ValidJson<NoteBody>,
+) -> Result<HttpResponse, ApiError> {
+    run(
+        state,
+        auth,
+        id.into_inner(),
+        Action::Resolve { note: body.0.note },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct FeedbackBody {
+    satisfaction: Satisfaction,
+    comment: Option<String>,
+}
+
+pub async fn feedback(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<i64>,
+    body: ValidJson<FeedbackBody>,
+) -> Result<HttpResponse, ApiError> {
+    let FeedbackBody {
+        satisfaction,
+        comment,
+    } = body.0;
+    run(
+        state,
+        auth,
+        id.into_inner(),
+        Action::Feedback {
+            satisfaction,
+            comment,
+        },
+    )
+    .await
+}
+
+pub async fn cancel(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<i64>,
+    body: ValidJson<ReasonBody>,
+) -> Result<HttpResponse, ApiError> {
+    run(
+        state,
+        auth,
+        id.into_inner(),
+        Action::Cancel {
+            reason: body.0.reason,
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct MergeBody {
+    into: TicketId,
+    note: Option<String>,
+}
+
+pub async fn merge(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<i64>,
+    body: ValidJson<MergeBody>,
+) -> Result<HttpResponse, ApiError> {
+    let MergeBody { into, note } = body.0;
+    run(state, auth, id.into_inner(), Action::Merge { into, note }).await
+}
+
+/// `POST /tickets/{id}/attachments`: multipart with one part named `file`. Reading stops
+/// one byte past the limit, so an oversized upload is never held in memory.
+pub async fn attach(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<i64>,
+    mut form: Multipart,
+) -> Result<HttpResponse, ApiError> {
+    let max = state.settings.attachments.max_bytes;
+    let mut file: Option<(String, Vec<u8>)> = None;
+    while let Some(field) = form.next().await {
+        let mut field = field.map_err(|e| ApiError::BadRequest {
+            detail: format!("the multipart body could not be read: {e}"),
+            errors: vec![],
+        })?;
+        if field.name() != Some("file") {
+            continue;
+        }
+        let name = field
+            .content_disposition()
+            .and_then(|d| d.get_filename())
+            .unwrap_or("photo")
+            .to_owned();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|e| ApiError::BadRequest {
+                detail: format!("the upload broke off: {e}"),
+                errors: vec![],
+            })?;
+            bytes.extend_from_slice(&chunk[..chunk.len().min(max + 1 - bytes.len())]);
+            if bytes.len() > max {
+                break;
+            }
+        }
+        file = Some((name, bytes));
+        break;
+    }
+    let (name, bytes) = file.ok_or_else(|| {
+        ApiError::Core(CoreError::Invalid(vec![FieldError::new(
+            "file",
+            "required",
+            "send the photo as a multipart part named file",
+        )]))
+    })?;
+    let id = TicketId(id.into_inner());
+    let data_dir = state.settings.data_dir.clone();
+    let attachment = state
+        .as_actor(auth, move |conn, actor, now| {
+            attachments::add(
+                conn,
+                actor,
+                id,
+                attachments::Upload {
+                    file_name: &name,
+                    bytes: &bytes,
+                },
+                attachments::PhotoStore {
+                    data_dir: &data_dir,
+                    max_bytes: max,
+                },
+                now,
+            )
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(attachment))
+}
+
+/// `GET /tickets/{id}/attachments/{attachment}`: the photo, to those who may see the ticket.
+pub async fn attachment(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (ticket, id) = path.into_inner();
+    let data_dir = state.settings.data_dir.clone();
+    let (meta, file) = state
+        .as_actor(auth, move |conn, actor, _| {
+            attachments::open(conn, actor, TicketId(ticket), AttachmentId(id), &data_dir)
+        })
+        .await?;
+    let named = actix_files::NamedFile::open_async(&file)
+        .await
+        .map_err(|e| {
+            ApiError::Core(CoreError::Internal(format!(
+                "attachment {} missing on disk: {e}",
+                meta.sha256
+            )))
+        })?;
+    let content_type: actix_web::mime::Mime = meta
+        .content_type
+        .parse()
+        .map_err(|_| ApiError::Core(CoreError::Internal("bad stored content type".into())))?;
+    Ok(named
+        .set_content_type(content_type)
+        .use_etag(true)
+        .into_response(&req))
+}

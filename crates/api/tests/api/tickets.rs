@@ -1,0 +1,782 @@
+//! The ticket lifecycle over HTTP: logged → dispatched → claimed → resolved → closed,
+//! with the audit trail, refusals that write nothing, racing claims, idempotent retries.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_names_field, StatusCode, Store, TestApp};
+
+fn new_ticket(title: &str) -> Value {
+    json!({
+        "category": "property_management", "title": title,
+        "description": "5号楼2单元楼道灯不亮，老人夜间上下楼不便", "address": "望京西园一区5号楼2单元",
+        "latitude": 39.99, "longitude": 116.47,
+        "resident_name": "陈阿姨", "resident_phone": "13900001111", "households": 12
+    })
+}
+
+async fn log(app: &TestApp, token: &str, title: &str) -> Value {
+    let (status, body) = app.post("/api/v1/tickets", token, new_ticket(title)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+fn kinds(detail: &Value) -> Vec<String> {
+    detail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn grid_member_logs_and_partner_claims_resolves_and_the_visit_closes_it(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let grid = app.login("demo-grid").await;
+    let supervisor = app.login("demo-supervisor").await;
+    let unit = app.login("demo-unit").await;
+
+    let ticket = log(&app, &grid, "楼道灯不亮").await;
+    let id = ticket["id"].as_i64().unwrap();
+    assert_eq!(ticket["status"], "reported");
+    assert!(
+        ticket["number"].as_str().unwrap().starts_with("110105-"),
+        "{ticket}"
+    );
+    assert_eq!(ticket["resident"]["phone"], "13900001111");
+    // property_management, normal priority: respond within a working day, resolve within 7.
+    assert!(ticket["respond_by"].as_str().unwrap() < ticket["resolve_by"].as_str().unwrap());
+
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/dispatch"),
+            &supervisor,
+            json!({"pool": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "dispatched");
+    assert_eq!(body["in_pool"], true);
+
+    // The unit finds it in its pool, without the resident's contact.
+    let pool = app.all("/api/v1/pool", &unit).await;
+    let pooled = pool
+        .iter()
+        .find(|t| t["id"] == id)
+        .expect("ticket in the pool");
+    assert_eq!(pooled["resident"], Value::Null);
+
+    let (status, body) = app
+        .post(&format!("/api/v1/tickets/{id}/claim"), &unit, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "claimed");
+    assert_eq!(
+        body["resident"]["name"], "陈阿姨",
+        "the holder may call the resident"
+    );
+    assert!(body["responded_at"].is_string());
+    assert!(app
+        .all("/api/v1/pool", &unit)
+        .await
+        .iter()
+        .all(|t| t["id"] != id));
+
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/progress"),
+            &unit,
+            json!({"note": "已派电工，明早更换灯具"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/resolve"),
+            &unit,
+            json!({"note": "已更换12盏声控灯"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "resolved");
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/feedback"),
+            &grid,
+            json!({"satisfaction": "satisfied", "comment": "居民很满意"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "closed");
+    assert_eq!(body["satisfaction"], "satisfied");
+
+    let (status, detail) = app.get(&format!("/api/v1/tickets/{id}"), &supervisor).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        kinds(&detail),
+        [
+            "logged",
+            "dispatched",
+            "claimed",
+            "progress",
+            "resolved",
+            "closed"
+        ]
+    );
+    let claimed = &detail["events"][2];
+    assert_eq!(claimed["from_status"], "dispatched");
+    assert_eq!(claimed["to_status"], "claimed");
+    assert!(claimed["actor_id"].is_i64() && claimed["partner_id"].is_i64());
+    assert_eq!(detail["events"][3]["note"], "已派电工，明早更换灯具");
+
+    // Closed is final.
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/resolve"),
+            &unit,
+            json!({"note": "again"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["current"]["status"], "closed");
+}
+
+async fn an_unsatisfied_visit_reopens_to_the_same_unit_and_a_second_closes_it(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let grid = app.login("demo-grid").await;
+    let supervisor = app.login("demo-supervisor").await;
+    let unit = app.login("demo-unit").await;
+    let partner = app.partner_id("望京宜居物业服务有限公司").await;
+    let id = log(&app, &grid, "垃圾清运不及时").await["id"]
+        .as_i64()
+        .unwrap();
+
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/dispatch"),
+            &supervisor,
+            json!({"partner_id": partner}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["partner_id"], partner);
+    let (status, _) = app
+        .post(&format!("/api/v1/tickets/{id}/claim"), &unit, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    app.post(
+        &format!("/api/v1/tickets/{id}/resolve"),
+        &unit,
+        json!({"note": "已清运"}),
+    )
+    .await;
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/feedback"),
+            &grid,
+            json!({"satisfaction": "unsatisfied", "comment": "还有残留"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "reopened");
+    assert_eq!(body["partner_id"], partner, "back to the same unit");
+    assert_eq!(body["reopen_count"], 1);
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/resolve"),
+            &unit,
+            json!({"note": "彻底清理"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, body) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/feedback"),
+            &grid,
+            json!({"satisfaction": "basically_satisfied"}),
+        )
+        .await;
+    assert_eq!(body["status"], "closed");
+    let (_, detail) = app.get(&format!("/api/v1/tickets/{id}"), &grid).await;
+    assert_eq!(
+        kinds(&detail),
+        [
+            "logged",
+            "dispatched",
+            "partner_notice",
+            "claimed",
+            "resolved",
+            "reopened",
+            "resolved",
+            "closed"
+        ]
+    );
+}
+
+async fn forbidden_transitions_are_refused_and_write_nothing(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let grid = app.login("demo-grid").await;
+    let supervisor = app.login("demo-supervisor").await;
+    let unit = app.login("demo-unit").await;
+    let other_street = app.login("demo-admin").await;
+    let id = log(&app, &grid, "路灯坏了").await["id"].as_i64().unwrap();
+    let before = (app.count("ticket_events"), app.count("tickets"));
+
+    // Wrong role: 403.
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/dispatch"),
+            &grid,
+            json!({"pool": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/cancel"),
+            &unit,
+            json!({"reason": "x"}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "not dispatched to the unit: outside its scope"
+    );
+    // Wrong state: 409 with the current ticket.
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/feedback"),
+            &grid,
+            json!({"satisfaction": "satisfied"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["current"]["status"], "reported");
+    // Wrong scope: a supervisor of another street gets 404.
+    let street2 = app.org_id("和平街街道").await;
+    let (status, _) = app
+        .post("/api/v1/users", &other_street, json!({"username": "hpj", "display_name": "和平街", "password": "long-enough-pass", "role": "supervisor", "org_unit_id": street2}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, login) = app.login_with("hpj", "long-enough-pass").await;
+    let outsider = login["token"].as_str().unwrap();
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/dispatch"),
+            outsider,
+            json!({"pool": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app.get(&format!("/api/v1/tickets/{id}"), outsider).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // A unit that does not serve the community and category cannot be dispatched to.
+    let clinic = app.partner_id("中关村志愿者服务队").await;
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/dispatch"),
+            &supervisor,
+            json!({"partner_id": clinic}),
+        )
+        .await;
+    assert_names_field(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "partner_id",
+    );
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/dispatch"),
+            &supervisor,
+            json!({}),
+        )
+        .await;
+    assert_names_field(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "partner_id",
+    );
+    // Bad ticket input: nothing logged.
+    let mut bad = new_ticket("x");
+    bad["category"] = json!("no_such");
+    bad["resident_phone"] = json!("call me");
+    bad["households"] = json!(0);
+    let (status, body) = app.post("/api/v1/tickets", &grid, bad).await;
+    for field in ["category", "resident_phone", "households"] {
+        assert_names_field(status, &body, StatusCode::UNPROCESSABLE_ENTITY, field);
+    }
+    let (status, _) = app
+        .post("/api/v1/tickets", &unit, new_ticket("unit cannot log"))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!((app.count("ticket_events"), app.count("tickets")), before);
+}
+
+async fn of_many_units_claiming_at_once_exactly_one_wins(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let admin = app.login("demo-admin").await;
+    let grid = app.login("demo-grid").await;
+    let supervisor = app.login("demo-supervisor").await;
+    let community = app.org_id("望京西园一区社区").await;
+    let mut tokens = Vec::new();
+    for i in 0..8 {
+        let (status, partner) = app
+            .post("/api/v1/partners", &admin, json!({"name": format!("抢单单位{i}"), "kind": "enterprise", "contact_email": format!("u{i}@example.com"),
+                "communities": [community], "categories": ["property_management"]}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{partner}");
+        let (status, _) = app
+            .post("/api/v1/users", &admin, json!({"username": format!("claimer{i}"), "display_name": "抢单员", "password": "long-enough-pass", "role": "unit_staff", "partner_id": partner["id"]}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (_, login) = app
+            .login_with(&format!("claimer{i}"), "long-enough-pass")
+            .await;
+        tokens.push(login["token"].as_str().unwrap().to_owned());
+    }
+    let id = log(&app, &grid, "抢单测试").await["id"].as_i64().unwrap();
+    app.post(
+        &format!("/api/v1/tickets/{id}/dispatch"),
+        &supervisor,
+        json!({"pool": true}),
+    )
+    .await;
+
+    let app = Arc::new(app);
+    let barrier = Arc::new(tokio::sync::Barrier::new(tokens.len()));
+    let claims = tokens.into_iter().map(|token| {
+        let (app, barrier) = (app.clone(), barrier.clone());
+        tokio::spawn(async move {
+            barrier.wait().await;
+            app.post(&format!("/api/v1/tickets/{id}/claim"), &token, json!({}))
+                .await
+        })
+    });
+    let results: Vec<(StatusCode, Value)> = futures_util::future::join_all(claims)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let winners: Vec<_> = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::OK)
+        .collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    let holder = &winners[0].1["partner_id"];
+    for (status, body) in results.iter().filter(|(s, _)| *s != StatusCode::OK) {
+        assert_eq!(*status, StatusCode::CONFLICT, "{body}");
+        assert_eq!(
+            &body["current"]["partner_id"], holder,
+            "the loser is told who holds it"
+        );
+    }
+    let (_, detail) = app.get(&format!("/api/v1/tickets/{id}"), &admin).await;
+    assert_eq!(kinds(&detail).iter().filter(|k| *k == "claimed").count(), 1);
+}
+
+async fn a_retried_post_with_the_same_key_logs_one_ticket(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let grid = app.login("demo-grid").await;
+    let before = app.count("tickets");
+    let send = |body: Value| {
+        app.client
+            .post(format!("{}/api/v1/tickets", app.address))
+            .bearer_auth(&grid)
+            .header("Idempotency-Key", "phone-42-retry-1")
+            .json(&body)
+            .send()
+    };
+    let first = crate::helpers::read(send(new_ticket("重试")).await.unwrap()).await;
+    let second = crate::helpers::read(send(new_ticket("重试")).await.unwrap()).await;
+    assert_eq!(first.0, StatusCode::CREATED);
+    assert_eq!(second.0, StatusCode::CREATED);
+    assert_eq!(first.1["id"], second.1["id"]);
+    assert_eq!(first.1["number"], second.1["number"]);
+    assert_eq!(app.count("tickets"), before + 1);
+    let (status, body) = crate::helpers::read(send(new_ticket("另一件事")).await.unwrap()).await;
+    assert_names_field(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Idempotency-Key",
+    );
+    assert_eq!(app.count("tickets"), before + 1);
+}
+
+async fn duplicates_merge_into_the_survivor_and_cancel_needs_a_reason(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let grid = app.login("demo-grid").await;
+    let supervisor = app.login("demo-supervisor").await;
+    let survivor = log(&app, &grid, "5号楼电线老化").await["id"]
+        .as_i64()
+        .unwrap();
+    let duplicate = log(&app, &grid, "5号楼电线老化（另一户）").await;
+    let dup = duplicate["id"].as_i64().unwrap();
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tickets/{dup}/merge"),
+            &supervisor,
+            json!({"into": survivor}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "merged");
+    assert_eq!(body["merged_into_id"], survivor);
+    assert_eq!(
+        body["resident"]["name"], "陈阿姨",
+        "the duplicate keeps its residents"
+    );
+    let (_, kept) = app
+        .get(&format!("/api/v1/tickets/{survivor}"), &supervisor)
+        .await;
+    assert_eq!(kept["households"], 24);
+    assert_eq!(kinds(&kept), ["logged", "absorbed"]);
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/tickets/{dup}/dispatch"),
+            &supervisor,
+            json!({"pool": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "merged is final");
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tickets/{survivor}/merge"),
+            &supervisor,
+            json!({"into": survivor}),
+        )
+        .await;
+    assert_names_field(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "into");
+
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tickets/{survivor}/cancel"),
+            &supervisor,
+            json!({"reason": "  "}),
+        )
+        .await;
+    assert_names_field(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "reason");
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tickets/{survivor}/cancel"),
+            &supervisor,
+            json!({"reason": "重复登记，已线下处理"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "cancelled");
+}
+
+async fn filters_and_pages_lose_and_repeat_nothing_while_tickets_arrive(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let grid = app.login("demo-grid").await;
+    let supervisor = app.login("demo-supervisor").await;
+    for i in 0..12 {
+        log(&app, &grid, &format!("第{i}号问题")).await;
+    }
+    // Walk the pages while more tickets arrive between them.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut extra = 0;
+    loop {
+        let url = match &cursor {
+            Some(c) => format!("/api/v1/tickets?limit=5&cursor={c}"),
+            None => "/api/v1/tickets?limit=5".to_owned(),
+        };
+        let (status, page) = app.get(&url, &supervisor).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_i64().unwrap()),
+        );
+        log(&app, &grid, &format!("新来的{extra}")).await;
+        extra += 1;
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let mut unique = seen.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "no ticket twice: {seen:?}");
+    assert_eq!(
+        seen.len(),
+        12,
+        "every ticket there at the start, newest first: {seen:?}"
+    );
+    assert!(seen.windows(2).all(|w| w[0] > w[1]));
+
+    let matching = app
+        .all("/api/v1/tickets?q=%E7%AC%AC3%E5%8F%B7", &supervisor)
+        .await; // 第3号
+    assert_eq!(matching.len(), 1);
+    let reported = app
+        .all(
+            "/api/v1/tickets?status=reported,dispatched&category=property_management&level=0",
+            &supervisor,
+        )
+        .await;
+    assert_eq!(reported.len(), 12 + extra);
+    let community = app.org_id("望京西园一区社区").await;
+    assert_eq!(
+        app.all(
+            &format!("/api/v1/tickets?org_unit_id={community}"),
+            &supervisor
+        )
+        .await
+        .len(),
+        12 + extra
+    );
+    let elsewhere = app.org_id("花家地北里社区").await;
+    assert!(app
+        .all(
+            &format!("/api/v1/tickets?org_unit_id={elsewhere}"),
+            &supervisor
+        )
+        .await
+        .is_empty());
+    assert!(
+        app.all("/api/v1/tickets?overdue=true", &supervisor)
+            .await
+            .is_empty(),
+        "nothing is late yet"
+    );
+    assert_eq!(
+        app.all(
+            "/api/v1/tickets?created_from=2000-01-01T00:00:00Z",
+            &supervisor
+        )
+        .await
+        .len(),
+        12 + extra
+    );
+    assert!(app
+        .all(
+            "/api/v1/tickets?created_to=2000-01-01T00:00:00Z",
+            &supervisor
+        )
+        .await
+        .is_empty());
+    let (status, body) = app.get("/api/v1/tickets?status=lost", &supervisor).await;
+    assert_names_field(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "status");
+    // Another district's supervisor sees none of them.
+    let haidian = app.org_id("海淀区").await;
+    let admin = app.login("demo-admin").await;
+    app.post("/api/v1/users", &admin, json!({"username": "haidian-chief", "display_name": "海淀", "password": "long-enough-pass", "role": "supervisor", "org_unit_id": haidian})).await;
+    let (_, login) = app.login_with("haidian-chief", "long-enough-pass").await;
+    assert!(app
+        .all("/api/v1/tickets", login["token"].as_str().unwrap())
+        .await
+        .is_empty());
+}
+
+fn png(size: usize) -> Vec<u8> {
+    let mut bytes = vec![
+        0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, b'I', b'H', b'D', b'R',
+    ];
+    bytes.resize(size, 0);
+    bytes
+}
+
+async fn upload(
+    app: &TestApp,
+    token: &str,
+    id: i64,
+    name: &str,
+    bytes: Vec<u8>,
+) -> (StatusCode, Value) {
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()),
+    );
+    let res = app
+        .client
+        .post(format!("{}/api/v1/tickets/{id}/attachments", app.address))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    crate::helpers::read(res).await
+}
+
+async fn photos_are_checked_by_content_and_served_only_in_scope(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let grid = app.login("demo-grid").await;
+    let id = log(&app, &grid, "墙面渗水").await["id"].as_i64().unwrap();
+
+    let (status, photo) = upload(&app, &grid, id, "wall.png", png(2048)).await;
+    assert_eq!(status, StatusCode::CREATED, "{photo}");
+    assert_eq!(photo["content_type"], "image/png");
+    let photo_id = photo["id"].as_i64().unwrap();
+    let res = app
+        .client
+        .get(format!(
+            "{}/api/v1/tickets/{id}/attachments/{photo_id}",
+            app.address
+        ))
+        .bearer_auth(&grid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "image/png");
+    assert_eq!(res.bytes().await.unwrap().to_vec(), png(2048));
+
+    let (status, body) = upload(
+        &app,
+        &grid,
+        id,
+        "looks-like.jpg",
+        b"just some text, not a photo".to_vec(),
+    )
+    .await;
+    assert_names_field(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "file");
+    let (status, body) = upload(
+        &app,
+        &grid,
+        id,
+        "huge.png",
+        png(app.settings.attachments.max_bytes + 10),
+    )
+    .await;
+    assert_names_field(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "file");
+
+    // Another community's people cannot fetch it.
+    let admin = app.login("demo-admin").await;
+    let other_community = app.org_id("花家地北里社区").await;
+    let other_grid = app
+        .all(
+            &format!("/api/v1/org-units?parent_id={other_community}"),
+            &admin,
+        )
+        .await[0]["id"]
+        .clone();
+    app.post("/api/v1/users", &admin, json!({"username": "grid-b", "display_name": "网格员乙", "password": "long-enough-pass", "role": "grid_member", "org_unit_id": other_grid})).await;
+    let (_, login) = app.login_with("grid-b", "long-enough-pass").await;
+    let (status, _) = app
+        .get(
+            &format!("/api/v1/tickets/{id}/attachments/{photo_id}"),
+            login["token"].as_str().unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, detail) = app.get(&format!("/api/v1/tickets/{id}"), &grid).await;
+    assert_eq!(detail["attachments"].as_array().unwrap().len(), 1);
+}
+
+async fn the_audit_trail_cannot_be_rewritten(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let grid = app.login("demo-grid").await;
+    log(&app, &grid, "审计").await;
+    use diesel::RunQueryDsl;
+    let update = app.with_conn(|conn| {
+        diesel::sql_query("UPDATE ticket_events SET note = 'rewritten'").execute(conn)
+    });
+    assert!(update.is_err(), "UPDATE of an event must fail");
+    let delete = app.with_conn(|conn| diesel::sql_query("DELETE FROM ticket_events").execute(conn));
+    assert!(delete.is_err(), "DELETE of an event must fail");
+}
+
+async fn a_returned_ticket_goes_back_to_the_dispatcher_and_is_reassigned(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let grid = app.login("demo-grid").await;
+    let supervisor = app.login("demo-supervisor").await;
+    let unit = app.login("demo-unit").await;
+    let property = app.partner_id("望京宜居物业服务有限公司").await;
+    let id = log(&app, &grid, "小区绿化带杂草").await["id"]
+        .as_i64()
+        .unwrap();
+    app.post(
+        &format!("/api/v1/tickets/{id}/dispatch"),
+        &supervisor,
+        json!({"partner_id": property}),
+    )
+    .await;
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/return"),
+            &unit,
+            json!({"reason": "  "}),
+        )
+        .await;
+    assert_names_field(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "reason");
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/return"),
+            &unit,
+            json!({"reason": "绿化归街道园林所管理"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "returned");
+    assert_eq!(body["partner_id"], Value::Null);
+    assert_eq!(body["return_count"], 1);
+    // The unit no longer holds it, so it cannot see it any more.
+    let (status, _) = app.get(&format!("/api/v1/tickets/{id}"), &unit).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Back with the supervisor, who sends it to the pool; the return stays counted against the unit.
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/dispatch"),
+            &supervisor,
+            json!({"pool": true, "note": "请有能力的单位认领"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/reassign"),
+            &supervisor,
+            json!({"partner_id": property}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["in_pool"], false);
+    let (_, detail) = app.get(&format!("/api/v1/tickets/{id}"), &supervisor).await;
+    assert_eq!(
+        kinds(&detail),
+        [
+            "logged",
+            "dispatched",
+            "partner_notice",
+            "returned",
+            "dispatched",
+            "reassigned",
+            "partner_notice"
+        ]
+    );
+    let returned = &detail["events"][3];
+    assert_eq!(returned["partner_id"], property, "counted against the unit");
+    assert_eq!(returned["note"], "绿化归街道园林所管理");
+    // Only the holder works the ticket: a grid member cannot resolve, and staff of another unit cannot either.
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/resolve"),
+            &grid,
+            json!({"note": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+crate::on_both_stores!(
+    a_returned_ticket_goes_back_to_the_dispatcher_and_is_reassigned,
+    grid_member_logs_and_partner_claims_resolves_and_the_visit_closes_it,
+    an_unsatisfied_visit_reopens_to_the_same_unit_and_a_second_closes_it,
+    forbidden_transitions_are_refused_and_write_nothing,
+    of_many_units_claiming_at_once_exactly_one_wins,
+    a_retried_post_with_the_same_key_logs_one_ticket,
+    duplicates_merge_into_the_survivor_and_cancel_needs_a_reason,
+    filters_and_pages_lose_and_repeat_nothing_while_tickets_arrive,
+    photos_are_checked_by_content_and_served_only_in_scope,
+    the_audit_trail_cannot_be_rewritten,
+);

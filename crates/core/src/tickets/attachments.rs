@@ -1,0 +1,198 @@
+//! Photos on a ticket: JPEG, PNG or WebP, recognised by their bytes (not their name),
+//! stored once per content under `<data_dir>/attachments/<2 hex>/<sha256>` and served
+//! only to those who may see the ticket.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::lifecycle::load_visible;
+use crate::db::{truncate_to_micros, write_tx, DbConnection};
+use crate::error::{CoreError, CoreResult};
+use crate::ids::{AttachmentId, TicketId, UserId};
+use crate::schema::{attachments, ticket_events};
+use crate::scope::{Actor, Scope};
+use crate::types::{EventKind, Role};
+
+const ACCEPTED: &[&str] = &["image/jpeg", "image/png", "image/webp"];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable)]
+#[diesel(table_name = attachments)]
+pub struct Attachment {
+    pub id: AttachmentId,
+    #[serde(skip)]
+    pub ticket_id: TicketId,
+    pub sha256: String,
+    pub content_type: String,
+    pub size_bytes: i64,
+    pub file_name: String,
+    pub uploaded_by: UserId,
+    #[serde(serialize_with = "crate::time::utc")]
+    pub created_at: NaiveDateTime,
+}
+
+pub fn list(conn: &mut DbConnection, ticket: TicketId) -> CoreResult<Vec<Attachment>> {
+    Ok(attachments::table
+        .filter(attachments::ticket_id.eq(ticket))
+        .order(attachments::id)
+        .select(Attachment::as_select())
+        .load(conn)?)
+}
+
+fn stored_path(data_dir: &Path, sha256: &str) -> PathBuf {
+    data_dir.join("attachments").join(&sha256[..2]).join(sha256)
+}
+
+/// Writes the bytes under their hash, atomically (a temp file renamed into place).
+fn store_file(data_dir: &Path, sha256: &str, bytes: &[u8]) -> CoreResult<()> {
+    let path = stored_path(data_dir, sha256);
+    if path.exists() {
+        return Ok(());
+    }
+    let dir = path
+        .parent()
+        .ok_or_else(|| CoreError::Internal("attachment path has no folder".into()))?;
+    let io = |e: std::io::Error| {
+        CoreError::Internal(format!("storing attachment in {}: {e}", dir.display()))
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let tmp = dir.join(format!(".{sha256}.{}.tmp", std::process::id()));
+    let mut file = std::fs::File::create(&tmp).map_err(io)?;
+    file.write_all(bytes)
+        .and_then(|_| file.sync_all())
+        .map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(io)
+}
+
+/// Where photos are kept and how large one may be.
+#[derive(Debug, Clone, Copy)]
+pub struct PhotoStore<'a> {
+    pub data_dir: &'a Path,
+    pub max_bytes: usize,
+}
+
+/// A file as uploaded: the name the client gave and its bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Upload<'a> {
+    pub file_name: &'a str,
+    pub bytes: &'a [u8],
+}
+
+/// Adds a photo to a ticket the actor may see: grid members, supervisors and admins of
+/// its scope, or the unit holding it.
+pub fn add(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    ticket_id: TicketId,
+    upload: Upload<'_>,
+    store: PhotoStore<'_>,
+    now: NaiveDateTime,
+) -> CoreResult<Attachment> {
+    let Upload { file_name, bytes } = upload;
+    let PhotoStore {
+        data_dir,
+        max_bytes,
+    } = store;
+    let ticket = load_visible(conn, actor, ticket_id)?;
+    let allowed = match (&actor.scope, actor.role) {
+        (Scope::Partner { partner }, _) => ticket.partner_id == Some(*partner),
+        (_, Role::GridMember | Role::Supervisor | Role::Admin) => true,
+        _ => false,
+    };
+    if !allowed {
+        return Err(CoreError::Forbidden(
+            "only the ticket's community, its supervisors or the unit holding it add photos",
+        ));
+    }
+    if ticket.status.is_final() {
+        return Err(CoreError::conflict(format!(
+            "ticket {} is {}",
+            ticket.number, ticket.status
+        )));
+    }
+    if bytes.is_empty() {
+        return Err(CoreError::invalid("file", "required", "the file is empty"));
+    }
+    if bytes.len() > max_bytes {
+        return Err(CoreError::invalid(
+            "file",
+            "too_large",
+            format!("a photo may be at most {max_bytes} bytes"),
+        ));
+    }
+    let content_type = infer::get(bytes)
+        .map(|t| t.mime_type())
+        .filter(|m| ACCEPTED.contains(m))
+        .ok_or_else(|| {
+            CoreError::invalid(
+                "file",
+                "unsupported_type",
+                "only JPEG, PNG and WebP photos are accepted",
+            )
+        })?;
+    let sha256 = hex::encode(Sha256::digest(bytes));
+    store_file(data_dir, &sha256, bytes)?;
+    let name: String = file_name
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect();
+    let now = truncate_to_micros(now);
+    let id = write_tx(conn, |conn| -> CoreResult<AttachmentId> {
+        let id = diesel::insert_into(attachments::table)
+            .values((
+                attachments::ticket_id.eq(ticket_id),
+                attachments::sha256.eq(&sha256),
+                attachments::content_type.eq(content_type),
+                attachments::size_bytes.eq(bytes.len() as i64),
+                attachments::file_name.eq(&name),
+                attachments::uploaded_by.eq(actor.user_id),
+                attachments::created_at.eq(now),
+            ))
+            .returning(attachments::id)
+            .get_result(conn)?;
+        diesel::insert_into(ticket_events::table)
+            .values((
+                ticket_events::ticket_id.eq(ticket_id),
+                ticket_events::actor_id.eq(actor.user_id),
+                ticket_events::kind.eq(EventKind::AttachmentAdded),
+                ticket_events::detail
+                    .eq(serde_json::json!({ "attachment": id, "sha256": sha256 }).to_string()),
+                ticket_events::created_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(id)
+    })?;
+    Ok(attachments::table
+        .find(id)
+        .select(Attachment::as_select())
+        .first(conn)?)
+}
+
+/// An attachment of a ticket the actor may see, with the path of its bytes.
+pub fn open(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    ticket_id: TicketId,
+    id: AttachmentId,
+    data_dir: &Path,
+) -> CoreResult<(Attachment, PathBuf)> {
+    load_visible(conn, actor, ticket_id)?;
+    let attachment: Attachment = attachments::table
+        .filter(
+            attachments::id
+                .eq(id)
+                .and(attachments::ticket_id.eq(ticket_id)),
+        )
+        .select(Attachment::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(CoreError::NotFound("attachment"))?;
+    let path = stored_path(data_dir, &attachment.sha256);
+    Ok((attachment, path))
+}

@@ -1,0 +1,586 @@
+//! The one way a ticket changes: `transition` checks the actor's scope (404 outside it),
+//! role (403), and the ticket's state (409 with the current ticket), applies the change
+//! only if nobody changed the ticket since it was read (so of two racing claims exactly
+//! one wins, on both stores), and appends the event in the same transaction.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Deserialize;
+
+use super::{Ticket, TicketRow};
+use crate::db::{truncate_to_micros, write_tx, DbConnection};
+use crate::error::{CoreError, CoreResult, FieldError};
+use crate::ids::{CategoryId, OrgUnitId, PartnerId, TicketId};
+use crate::schema::{partner_categories, partner_communities, partners, ticket_events, tickets};
+use crate::scope::{Actor, Scope};
+use crate::types::{EventKind, Role, Satisfaction, TicketStatus};
+
+/// Where a dispatch sends a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Partner(PartnerId),
+    /// The community's pool: every unit serving the community and category may claim it.
+    Pool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Dispatch {
+        to: Target,
+        note: Option<String>,
+    },
+    Reassign {
+        to: Target,
+        note: Option<String>,
+    },
+    Claim,
+    Return {
+        reason: String,
+    },
+    Progress {
+        note: String,
+    },
+    Resolve {
+        note: String,
+    },
+    Feedback {
+        satisfaction: Satisfaction,
+        comment: Option<String>,
+    },
+    Cancel {
+        reason: String,
+    },
+    Merge {
+        into: TicketId,
+        note: Option<String>,
+    },
+}
+
+impl Action {
+    fn roles(&self) -> (&'static [Role], &'static str) {
+        match self {
+            Action::Dispatch { .. }
+            | Action::Reassign { .. }
+            | Action::Cancel { .. }
+            | Action::Merge { .. } => (
+                &[Role::Supervisor, Role::Admin],
+                "only a supervisor dispatches, reassigns, cancels or merges tickets",
+            ),
+            Action::Claim
+            | Action::Return { .. }
+            | Action::Progress { .. }
+            | Action::Resolve { .. } => (
+                &[Role::UnitStaff],
+                "only partner-unit staff claim, return, report progress on or resolve tickets",
+            ),
+            Action::Feedback { .. } => (
+                &[Role::GridMember],
+                "only a grid member does the return visit",
+            ),
+        }
+    }
+
+    /// The states this action may start from.
+    fn allowed_from(&self) -> &'static [TicketStatus] {
+        use TicketStatus::*;
+        match self {
+            Action::Dispatch { .. } => &[Reported, Returned],
+            Action::Reassign { .. } => &[Dispatched, Claimed, InProgress, Reopened],
+            Action::Claim => &[Dispatched],
+            Action::Return { .. } => &[Dispatched, Claimed, InProgress, Reopened],
+            Action::Progress { .. } | Action::Resolve { .. } => &[Claimed, InProgress, Reopened],
+            Action::Feedback { .. } => &[Resolved],
+            Action::Cancel { .. } | Action::Merge { .. } => &[
+                Reported, Dispatched, Claimed, InProgress, Returned, Reopened, Resolved,
+            ],
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Action::Dispatch { .. } => "dispatch",
+            Action::Reassign { .. } => "reassign",
+            Action::Claim => "claim",
+            Action::Return { .. } => "return",
+            Action::Progress { .. } => "report progress on",
+            Action::Resolve { .. } => "resolve",
+            Action::Feedback { .. } => "record the return visit of",
+            Action::Cancel { .. } => "cancel",
+            Action::Merge { .. } => "merge",
+        }
+    }
+}
+
+/// The change to the ticket row; absent fields stay.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = tickets)]
+struct Change {
+    status: Option<TicketStatus>,
+    partner_id: Option<Option<PartnerId>>,
+    in_pool: Option<bool>,
+    responded_at: Option<Option<NaiveDateTime>>,
+    resolved_at: Option<Option<NaiveDateTime>>,
+    closed_at: Option<Option<NaiveDateTime>>,
+    resolve_by: Option<Option<NaiveDateTime>>,
+    satisfaction: Option<Option<Satisfaction>>,
+    merged_into_id: Option<Option<TicketId>>,
+    reopen_count: Option<i32>,
+    return_count: Option<i32>,
+    households: Option<i32>,
+}
+
+/// A ticket the actor may see, else `NotFound`.
+pub(crate) fn load_visible(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: TicketId,
+) -> CoreResult<TicketRow> {
+    let mut query = tickets::table
+        .filter(tickets::id.eq(id))
+        .select(TicketRow::as_select())
+        .into_boxed();
+    if let Some(filter) = super::visible_tickets(&actor.scope) {
+        query = query.filter(filter);
+    }
+    query
+        .first(conn)
+        .optional()?
+        .ok_or(CoreError::NotFound("ticket"))
+}
+
+fn conflict(row: TicketRow, actor: &Actor, now: NaiveDateTime, message: String) -> CoreError {
+    CoreError::Conflict {
+        message,
+        current: serde_json::to_value(row.view(actor, now)).ok(),
+    }
+}
+
+fn required_text(field: &str, value: &str) -> CoreResult<String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(CoreError::invalid(field, "required", "must not be blank"));
+    }
+    if value.chars().count() > 2000 {
+        return Err(CoreError::invalid(
+            field,
+            "length",
+            "at most 2000 characters",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+fn optional_text(field: &str, value: &Option<String>) -> CoreResult<Option<String>> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => required_text(field, v).map(Some),
+    }
+}
+
+/// Does this active unit serve the ticket's community and category?
+fn unit_qualifies(
+    conn: &mut DbConnection,
+    partner: PartnerId,
+    community: OrgUnitId,
+    category: CategoryId,
+) -> CoreResult<bool> {
+    let active = partners::table
+        .find(partner)
+        .select(partners::active)
+        .first::<bool>(conn)
+        .optional()?
+        .unwrap_or(false);
+    let serves = partner_communities::table
+        .find((partner, community))
+        .select(partner_communities::partner_id)
+        .first::<PartnerId>(conn)
+        .optional()?
+        .is_some();
+    let handles = partner_categories::table
+        .find((partner, category))
+        .select(partner_categories::partner_id)
+        .first::<PartnerId>(conn)
+        .optional()?
+        .is_some();
+    Ok(active && serves && handles)
+}
+
+fn actor_partner(actor: &Actor) -> Option<PartnerId> {
+    match actor.scope {
+        Scope::Partner { partner } => Some(partner),
+        _ => None,
+    }
+}
+
+/// One entry to append to a ticket's trail.
+struct NewEvent {
+    kind: EventKind,
+    partner: Option<PartnerId>,
+    note: Option<String>,
+    detail: Option<serde_json::Value>,
+}
+
+impl NewEvent {
+    fn new(
+        kind: EventKind,
+        partner: Option<PartnerId>,
+        note: Option<String>,
+        detail: Option<serde_json::Value>,
+    ) -> Self {
+        Self {
+            kind,
+            partner,
+            note,
+            detail,
+        }
+    }
+}
+
+fn append(
+    conn: &mut DbConnection,
+    ticket: TicketId,
+    actor: &Actor,
+    (from, to): (Option<TicketStatus>, Option<TicketStatus>),
+    e: &NewEvent,
+    now: NaiveDateTime,
+) -> CoreResult<()> {
+    diesel::insert_into(ticket_events::table)
+        .values((
+            ticket_events::ticket_id.eq(ticket),
+            ticket_events::actor_id.eq(actor.user_id),
+            ticket_events::kind.eq(e.kind),
+            ticket_events::from_status.eq(from),
+            ticket_events::to_status.eq(to),
+            ticket_events::partner_id.eq(e.partner),
+            ticket_events::note.eq(e.note.as_deref()),
+            ticket_events::detail.eq(e.detail.as_ref().map(|d| d.to_string())),
+            ticket_events::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Applies `action` to ticket `id` as `actor` at `now`; returns the ticket as it now is.
+pub fn transition(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: TicketId,
+    action: &Action,
+    now: NaiveDateTime,
+) -> CoreResult<Ticket> {
+    let now = truncate_to_micros(now);
+    let row = write_tx(conn, |conn| {
+        apply(conn, actor, id, action, now)?;
+        // Read inside the transaction and without the scope filter: a unit that has just
+        // returned a ticket no longer sees it, but is owed the answer to its change.
+        Ok::<_, CoreError>(
+            tickets::table
+                .find(id)
+                .select(TicketRow::as_select())
+                .first(conn)?,
+        )
+    })?;
+    Ok(row.view(actor, now))
+}
+
+fn apply(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: TicketId,
+    action: &Action,
+    now: NaiveDateTime,
+) -> CoreResult<()> {
+    let t = load_visible(conn, actor, id)?;
+    let (roles, why) = action.roles();
+    actor.require_role(roles, why)?;
+    if t.status.is_final() {
+        let message = format!(
+            "ticket {} is {} and accepts no further changes",
+            t.number, t.status
+        );
+        return Err(conflict(t, actor, now, message));
+    }
+    if !action.allowed_from().contains(&t.status) {
+        let message = format!("cannot {} a ticket that is {}", action.name(), t.status);
+        return Err(conflict(t, actor, now, message));
+    }
+    let from = t.status;
+    let mut change = Change::default();
+    let mut events: Vec<NewEvent> = Vec::new();
+    let to: TicketStatus;
+    match action {
+        Action::Dispatch { to: target, note } | Action::Reassign { to: target, note } => {
+            let note = optional_text("note", note)?;
+            if let Target::Partner(p) = target {
+                if !unit_qualifies(conn, *p, t.community_id, t.category_id)? {
+                    return Err(CoreError::invalid(
+                        "partner_id",
+                        "not_qualified",
+                        "this partner unit is inactive or does not serve this community and category",
+                    ));
+                }
+                if t.partner_id == Some(*p) && matches!(action, Action::Reassign { .. }) {
+                    return Err(CoreError::invalid(
+                        "partner_id",
+                        "unchanged",
+                        "the ticket is already with this unit",
+                    ));
+                }
+            }
+            to = TicketStatus::Dispatched;
+            let partner = match target {
+                Target::Partner(p) => Some(*p),
+                Target::Pool => None,
+            };
+            change.partner_id = Some(partner);
+            change.in_pool = Some(*target == Target::Pool);
+            change.responded_at = Some(None);
+            let kind = if matches!(action, Action::Dispatch { .. }) {
+                EventKind::Dispatched
+            } else {
+                EventKind::Reassigned
+            };
+            let detail = serde_json::json!({ "pool": *target == Target::Pool, "previous_partner_id": t.partner_id });
+            events.push(NewEvent::new(kind, partner, note, Some(detail)));
+            if let Some(p) = partner {
+                // Picked up by the mail outbox: the unit is told a ticket is waiting for it.
+                events.push(NewEvent::new(EventKind::PartnerNotice, Some(p), None, None));
+            }
+        }
+        Action::Claim => {
+            let me = actor_partner(actor).ok_or(CoreError::Forbidden(
+                "only partner-unit staff claim tickets",
+            ))?;
+            match t.partner_id {
+                Some(holder) if holder != me => {
+                    let message = format!(
+                        "ticket {} is already held by partner unit {holder}",
+                        t.number
+                    );
+                    return Err(conflict(t, actor, now, message));
+                }
+                Some(_) => {}
+                None => {
+                    if !unit_qualifies(conn, me, t.community_id, t.category_id)? {
+                        return Err(CoreError::Forbidden(
+                            "your unit does not serve this community and category",
+                        ));
+                    }
+                }
+            }
+            to = TicketStatus::Claimed;
+            change.partner_id = Some(Some(me));
+            change.responded_at = Some(Some(now));
+            events.push(NewEvent::new(EventKind::Claimed, Some(me), None, None));
+        }
+        Action::Return { reason }
+        | Action::Progress { note: reason }
+        | Action::Resolve { note: reason } => {
+            let me = actor_partner(actor)
+                .ok_or(CoreError::Forbidden("only partner-unit staff work tickets"))?;
+            if t.partner_id != Some(me) {
+                return Err(CoreError::Forbidden(
+                    "only the unit holding the ticket may do this",
+                ));
+            }
+            let field = if matches!(action, Action::Return { .. }) {
+                "reason"
+            } else {
+                "note"
+            };
+            let text = required_text(field, reason)?;
+            match action {
+                Action::Return { .. } => {
+                    to = TicketStatus::Returned;
+                    change.partner_id = Some(None);
+                    change.in_pool = Some(false);
+                    change.return_count = Some(t.return_count + 1);
+                    events.push(NewEvent::new(
+                        EventKind::Returned,
+                        Some(me),
+                        Some(text),
+                        None,
+                    ));
+                }
+                Action::Progress { .. } => {
+                    to = TicketStatus::InProgress;
+                    events.push(NewEvent::new(
+                        EventKind::Progress,
+                        Some(me),
+                        Some(text),
+                        None,
+                    ));
+                }
+                _ => {
+                    to = TicketStatus::Resolved;
+                    change.resolved_at = Some(Some(now));
+                    events.push(NewEvent::new(
+                        EventKind::Resolved,
+                        Some(me),
+                        Some(text),
+                        None,
+                    ));
+                }
+            }
+        }
+        Action::Feedback {
+            satisfaction,
+            comment,
+        } => {
+            let comment = optional_text("comment", comment)?;
+            change.satisfaction = Some(Some(*satisfaction));
+            let detail = Some(serde_json::json!({ "satisfaction": satisfaction }));
+            if *satisfaction == Satisfaction::Unsatisfied {
+                // Back to the same unit, counted against it, with a fresh resolution window.
+                to = TicketStatus::Reopened;
+                change.reopen_count = Some(t.reopen_count + 1);
+                change.resolved_at = Some(None);
+                if let Some(by) = t.resolve_by {
+                    change.resolve_by = Some(Some(truncate_to_micros(now + (by - t.created_at))));
+                }
+                events.push(NewEvent::new(
+                    EventKind::Reopened,
+                    t.partner_id,
+                    comment,
+                    detail,
+                ));
+            } else {
+                to = TicketStatus::Closed;
+                change.closed_at = Some(Some(now));
+                events.push(NewEvent::new(
+                    EventKind::Closed,
+                    t.partner_id,
+                    comment,
+                    detail,
+                ));
+            }
+        }
+        Action::Cancel { reason } => {
+            let reason = required_text("reason", reason)?;
+            to = TicketStatus::Cancelled;
+            change.closed_at = Some(Some(now));
+            events.push(NewEvent::new(
+                EventKind::Cancelled,
+                t.partner_id,
+                Some(reason),
+                None,
+            ));
+        }
+        Action::Merge { into, note } => {
+            let note = optional_text("note", note)?;
+            if *into == t.id {
+                return Err(CoreError::invalid(
+                    "into",
+                    "self",
+                    "a ticket cannot be merged into itself",
+                ));
+            }
+            let survivor = load_visible(conn, actor, *into).map_err(|_| {
+                CoreError::invalid("into", "not_found", "no such ticket in your scope")
+            })?;
+            if survivor.status.is_final() {
+                return Err(CoreError::invalid(
+                    "into",
+                    "final",
+                    format!("ticket {} is {}", survivor.number, survivor.status),
+                ));
+            }
+            to = TicketStatus::Merged;
+            change.merged_into_id = Some(Some(survivor.id));
+            change.closed_at = Some(Some(now));
+            events.push(NewEvent::new(
+                EventKind::Merged,
+                None,
+                note,
+                Some(serde_json::json!({ "into": survivor.id, "into_number": survivor.number })),
+            ));
+            // The survivor carries on for the duplicate's households too; the duplicate keeps
+            // its residents and points at the survivor.
+            let absorbed = diesel::update(
+                tickets::table.filter(
+                    tickets::id
+                        .eq(survivor.id)
+                        .and(tickets::version.eq(survivor.version)),
+                ),
+            )
+            .set((
+                tickets::households.eq(survivor.households + t.households),
+                tickets::version.eq(survivor.version + 1),
+                tickets::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+            if absorbed != 1 {
+                return Err(CoreError::conflict(format!(
+                    "ticket {} changed meanwhile; retry",
+                    survivor.number
+                )));
+            }
+            let detail = serde_json::json!({ "ticket": t.id, "number": t.number, "households": t.households });
+            append(
+                conn,
+                survivor.id,
+                actor,
+                (Some(survivor.status), Some(survivor.status)),
+                &NewEvent::new(EventKind::Absorbed, None, None, Some(detail)),
+                now,
+            )?;
+        }
+    }
+    change.status = Some(to);
+    // Only if nobody changed the ticket since it was read: of racing changes one wins.
+    let updated = diesel::update(
+        tickets::table.filter(tickets::id.eq(t.id).and(tickets::version.eq(t.version))),
+    )
+    .set((
+        &change,
+        tickets::version.eq(t.version + 1),
+        tickets::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if updated != 1 {
+        let current = load_visible(conn, actor, id)?;
+        let message = match current.partner_id {
+            Some(holder) if matches!(action, Action::Claim) => format!(
+                "ticket {} was just claimed by partner unit {holder}",
+                current.number
+            ),
+            _ => format!(
+                "ticket {} was changed meanwhile; it is now {}",
+                current.number, current.status
+            ),
+        };
+        return Err(conflict(current, actor, now, message));
+    }
+    for e in &events {
+        let statuses = if e.kind == EventKind::PartnerNotice {
+            (None, None)
+        } else {
+            (Some(from), Some(to))
+        };
+        append(conn, t.id, actor, statuses, e, now)?;
+    }
+    Ok(())
+}
+
+/// Request bodies of the transition calls, shared by the API.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DispatchRequest {
+    pub partner_id: Option<PartnerId>,
+    #[serde(default)]
+    pub pool: bool,
+    pub note: Option<String>,
+}
+
+impl DispatchRequest {
+    pub fn target(&self) -> CoreResult<Target> {
+        match (self.partner_id, self.pool) {
+            (Some(p), false) => Ok(Target::Partner(p)),
+            (None, true) => Ok(Target::Pool),
+            _ => Err(CoreError::Invalid(vec![FieldError::new(
+                "partner_id",
+                "required",
+                "give either partner_id or pool: true",
+            )])),
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! Logging a ticket: where it is, what it is about, who is affected; a human-readable
+//! number per district and year; deadlines from the category's SLA; and an
+//! `Idempotency-Key` so a retry over a flaky mobile link returns the first ticket.
+
+use chrono::{Datelike, NaiveDateTime};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use validator::{Validate, ValidationError};
+
+use super::{Ticket, TicketRow};
+use crate::categories;
+use crate::db::{truncate_to_micros, write_tx, DbConnection};
+use crate::error::{CoreError, CoreResult, FieldError};
+use crate::ids::{CategoryId, OrgUnitId, TicketId};
+use crate::schema::{
+    categories as categories_t, idempotency_keys, org_units, ticket_counters, ticket_events,
+    tickets,
+};
+use crate::scope::{can_see_org_unit, Actor, Scope};
+use crate::types::{EventKind, OrgKind, Priority, Role, TicketStatus};
+use crate::validate;
+
+/// Ticket numbers count by the year in China Standard Time (no daylight saving).
+const CHINA_OFFSET_SECS: i32 = 8 * 3600;
+
+fn one() -> i32 {
+    1
+}
+
+fn phone(value: &str) -> Result<(), ValidationError> {
+    let digits = value.chars().filter(char::is_ascii_digit).count();
+    let allowed = value
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' ' | '(' | ')'));
+    if allowed && (5..=20).contains(&digits) {
+        Ok(())
+    } else {
+        Err(ValidationError::new("phone")
+            .with_message("5 to 20 digits; + - ( ) and spaces allowed".into()))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+pub struct NewTicket {
+    /// The category's code, e.g. `water_supply`.
+    #[validate(custom(function = "validate::not_blank"), length(max = 40))]
+    pub category: String,
+    /// Defaults to the category's default priority.
+    pub priority: Option<Priority>,
+    #[validate(custom(function = "validate::not_blank"), length(max = 200))]
+    pub title: String,
+    #[validate(custom(function = "validate::not_blank"), length(max = 5000))]
+    pub description: String,
+    /// The community; may be left out when `grid_id` is given, or by a grid member.
+    pub community_id: Option<OrgUnitId>,
+    pub grid_id: Option<OrgUnitId>,
+    #[validate(custom(function = "validate::not_blank"), length(max = 300))]
+    pub address: String,
+    #[validate(range(min = -90.0, max = 90.0))]
+    pub latitude: Option<f64>,
+    #[validate(range(min = -180.0, max = 180.0))]
+    pub longitude: Option<f64>,
+    #[validate(custom(function = "validate::not_blank"), length(max = 100))]
+    pub resident_name: Option<String>,
+    #[validate(custom(function = "phone"))]
+    pub resident_phone: Option<String>,
+    #[serde(default = "one")]
+    #[validate(range(min = 1, max = 100000))]
+    pub households: i32,
+}
+
+/// A stable hash of a request body, to tell a retry from a different request under the same key.
+pub fn request_hash(input: &NewTicket) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(
+        serde_json::to_vec(input).unwrap_or_default(),
+    ))
+}
+
+/// The client's key for one logical request, and a hash of the request it came with.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    pub key: String,
+    pub request_hash: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub ticket: Ticket,
+    /// True when this answers a retry: the ticket was logged by an earlier request.
+    pub replayed: bool,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = tickets)]
+struct NewTicketRow<'a> {
+    number: &'a str,
+    category_id: CategoryId,
+    priority: Priority,
+    title: &'a str,
+    description: &'a str,
+    community_id: OrgUnitId,
+    grid_id: Option<OrgUnitId>,
+    org_path: &'a str,
+    address: &'a str,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+    resident_name: Option<&'a str>,
+    resident_phone: Option<&'a str>,
+    households: i32,
+    status: TicketStatus,
+    partner_id: Option<crate::ids::PartnerId>,
+    in_pool: bool,
+    level: i32,
+    respond_by: Option<NaiveDateTime>,
+    resolve_by: Option<NaiveDateTime>,
+    reopen_count: i32,
+    return_count: i32,
+    reported_by: crate::ids::UserId,
+    version: i32,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+/// Where the ticket is: (community id, its path, grid).
+fn place(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    input: &NewTicket,
+    errors: &mut Vec<FieldError>,
+) -> CoreResult<Option<(OrgUnitId, String, Option<OrgUnitId>)>> {
+    let lookup = |conn: &mut DbConnection,
+                  id: OrgUnitId|
+     -> CoreResult<Option<(OrgKind, Option<OrgUnitId>, String)>> {
+        if !can_see_org_unit(conn, &actor.scope, id)? {
+            return Ok(None);
+        }
+        Ok(org_units::table
+            .find(id)
+            .select((org_units::kind, org_units::parent_id, org_units::path))
+            .first(conn)
+            .optional()?)
+    };
+    let grid = match input.grid_id {
+        None => None,
+        Some(id) => match lookup(conn, id)? {
+            Some((OrgKind::Grid, Some(parent), _)) => Some((id, parent)),
+            Some(_) => {
+                errors.push(FieldError::new("grid_id", "wrong_kind", "not a grid"));
+                return Ok(None);
+            }
+            None => {
+                errors.push(FieldError::new(
+                    "grid_id",
+                    "not_found",
+                    "no such grid in your scope",
+                ));
+                return Ok(None);
+            }
+        },
+    };
+    let community = match (input.community_id, grid, &actor.scope) {
+        (Some(c), Some((_, parent)), _) if c != parent => {
+            errors.push(FieldError::new(
+                "grid_id",
+                "mismatch",
+                "the grid is not in that community",
+            ));
+            return Ok(None);
+        }
+        (Some(c), _, _) => c,
+        (None, Some((_, parent)), _) => parent,
+        (None, None, Scope::Subtree { root, .. }) if actor.role == Role::GridMember => *root,
+        (None, None, _) => {
+            errors.push(FieldError::new(
+                "community_id",
+                "required",
+                "name the community (or the grid)",
+            ));
+            return Ok(None);
+        }
+    };
+    match lookup(conn, community)? {
+        Some((OrgKind::Community, _, path)) => Ok(Some((community, path, grid.map(|(g, _)| g)))),
+        Some(_) => {
+            errors.push(FieldError::new(
+                "community_id",
+                "wrong_kind",
+                "not a community",
+            ));
+            Ok(None)
+        }
+        None => {
+            errors.push(FieldError::new(
+                "community_id",
+                "not_found",
+                "no such community in your scope",
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// `<district code>-<year>-<000001>`: counted per district and year inside the logging
+/// transaction, so numbers never depend on database ids being gap-free.
+fn next_number(
+    conn: &mut DbConnection,
+    community_path: &str,
+    now: NaiveDateTime,
+) -> CoreResult<String> {
+    let district: OrgUnitId = community_path
+        .split('/')
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .map(OrgUnitId)
+        .ok_or_else(|| {
+            CoreError::Internal(format!("community path {community_path} has no district"))
+        })?;
+    let code: String = org_units::table
+        .find(district)
+        .select(org_units::code)
+        .first(conn)?;
+    let year = (now + chrono::Duration::seconds(CHINA_OFFSET_SECS.into())).year();
+    diesel::sql_query(
+        "INSERT INTO ticket_counters (district_id, year, last_number) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(district.0)
+    .bind::<diesel::sql_types::Integer, _>(year)
+    .execute(conn)?;
+    let n: i64 = diesel::update(ticket_counters::table.find((district, year)))
+        .set(ticket_counters::last_number.eq(ticket_counters::last_number + 1))
+        .returning(ticket_counters::last_number)
+        .get_result(conn)?;
+    Ok(format!("{code}-{year}-{n:06}"))
+}
+
+fn replay(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    key: &IdempotencyKey,
+    now: NaiveDateTime,
+) -> CoreResult<Option<Logged>> {
+    let found: Option<(String, TicketId)> = idempotency_keys::table
+        .find((actor.user_id, &key.key))
+        .select((idempotency_keys::request_hash, idempotency_keys::ticket_id))
+        .first(conn)
+        .optional()?;
+    let Some((hash, ticket_id)) = found else {
+        return Ok(None);
+    };
+    if hash != key.request_hash {
+        return Err(CoreError::invalid(
+            "Idempotency-Key",
+            "reused",
+            "this key was already used with a different request body; use a new key for a new ticket",
+        ));
+    }
+    let row: TicketRow = tickets::table
+        .find(ticket_id)
+        .select(TicketRow::as_select())
+        .first(conn)?;
+    Ok(Some(Logged {
+        ticket: row.view(actor, now),
+        replayed: true,
+    }))
+}
+
+/// Logs a ticket as a grid member or supervisor.
+pub fn log(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    input: &NewTicket,
+    idempotency: Option<&IdempotencyKey>,
+    now: NaiveDateTime,
+) -> CoreResult<Logged> {
+    actor.require_role(
+        &[Role::GridMember, Role::Supervisor],
+        "only grid members and supervisors log tickets",
+    )?;
+    let now = truncate_to_micros(now);
+    if let Some(key) = idempotency {
+        if let Some(earlier) = replay(conn, actor, key, now)? {
+            return Ok(earlier);
+        }
+    }
+    let mut errors = validate::fields(input);
+    if input.latitude.is_some() != input.longitude.is_some() {
+        errors.push(FieldError::new(
+            "longitude",
+            "required",
+            "give latitude and longitude together",
+        ));
+    }
+    let place = place(conn, actor, input, &mut errors)?;
+    let category: Option<(CategoryId, Priority, bool)> = categories_t::table
+        .filter(categories_t::code.eq(input.category.trim()))
+        .select((
+            categories_t::id,
+            categories_t::default_priority,
+            categories_t::active,
+        ))
+        .first(conn)
+        .optional()?;
+    match category {
+        Some((_, _, true)) => {}
+        Some((_, _, false)) => errors.push(FieldError::new(
+            "category",
+            "inactive",
+            "this category is no longer in use",
+        )),
+        None => errors.push(FieldError::new(
+            "category",
+            "not_found",
+            format!("no category {:?}", input.category),
+        )),
+    }
+    let (Some((community_id, org_path, grid_id)), Some((category_id, default_priority, _)), true) =
+        (place, category, errors.is_empty())
+    else {
+        return Err(CoreError::Invalid(errors));
+    };
+    let priority = input.priority.unwrap_or(default_priority);
+    let rule = categories::get(conn, category_id)?.sla.get(priority);
+    // 24×7 here; working-time deadlines come with the working calendar.
+    let respond_by =
+        truncate_to_micros(now + chrono::Duration::minutes(rule.respond_minutes.into()));
+    let resolve_by =
+        truncate_to_micros(now + chrono::Duration::minutes(rule.resolve_minutes.into()));
+
+    let attempt = |conn: &mut DbConnection| {
+        write_tx(conn, |conn| -> CoreResult<TicketId> {
+            let number = next_number(conn, &org_path, now)?;
+            let id: TicketId = diesel::insert_into(tickets::table)
+                .values(NewTicketRow {
+                    number: &number,
+                    category_id,
+                    priority,
+                    title: input.title.trim(),
+                    description: input.description.trim(),
+                    community_id,
+                    grid_id,
+                    org_path: &org_path,
+                    address: input.address.trim(),
+                    latitude: input.latitude,
+                    longitude: input.longitude,
+                    resident_name: input.resident_name.as_deref().map(str::trim),
+                    resident_phone: input.resident_phone.as_deref().map(str::trim),
+                    households: input.households,
+                    status: TicketStatus::Reported,
+                    partner_id: None,
+                    in_pool: false,
+                    level: 0,
+                    respond_by: Some(respond_by),
+                    resolve_by: Some(resolve_by),
+                    reopen_count: 0,
+                    return_count: 0,
+                    reported_by: actor.user_id,
+                    version: 0,
+                    created_at: now,
+                    updated_at: now,
+                })
+                .returning(tickets::id)
+                .get_result(conn)?;
+            diesel::insert_into(ticket_events::table)
+                .values((
+                    ticket_events::ticket_id.eq(id),
+                    ticket_events::actor_id.eq(actor.user_id),
+                    ticket_events::kind.eq(EventKind::Logged),
+                    ticket_events::to_status.eq(TicketStatus::Reported),
+                    ticket_events::created_at.eq(now),
+                ))
+                .execute(conn)?;
+            if let Some(key) = idempotency {
+                diesel::insert_into(idempotency_keys::table)
+                    .values((
+                        idempotency_keys::user_id.eq(actor.user_id),
+                        idempotency_keys::key.eq(&key.key),
+                        idempotency_keys::request_hash.eq(&key.request_hash),
+                        idempotency_keys::ticket_id.eq(id),
+                        idempotency_keys::created_at.eq(now),
+                    ))
+                    .execute(conn)?;
+            }
+            Ok(id)
+        })
+    };
+    let id = match attempt(conn) {
+        Ok(id) => id,
+        // A concurrent retry with the same key committed first: answer with its ticket.
+        Err(CoreError::Conflict { .. }) if idempotency.is_some() => {
+            if let Some(earlier) = replay(conn, actor, idempotency.expect("checked"), now)? {
+                return Ok(earlier);
+            }
+            return Err(CoreError::conflict("the ticket could not be logged; retry"));
+        }
+        Err(e) => return Err(e),
+    };
+    let row: TicketRow = tickets::table
+        .find(id)
+        .select(TicketRow::as_select())
+        .first(conn)?;
+    Ok(Logged {
+        ticket: row.view(actor, now),
+        replayed: false,
+    })
+}

@@ -1,0 +1,198 @@
+//! Reading tickets: one with its timeline and photos, filtered lists with cursor paging
+//! (newest first, stable while new tickets arrive), and a unit's pool.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::attachments::{self, Attachment};
+use super::lifecycle::load_visible;
+use super::{visible_tickets, Event, Ticket, TicketRow};
+use crate::db::DbConnection;
+use crate::error::{CoreError, CoreResult};
+use crate::ids::{OrgUnitId, PartnerId, TicketId};
+use crate::pagination::{Page, PageRequest};
+use crate::schema::{
+    categories, org_units, partner_categories, partner_communities, ticket_events, tickets,
+};
+use crate::scope::{can_see_org_unit, subtree_bounds, Actor, Scope};
+use crate::types::TicketStatus;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TicketDetail {
+    #[serde(flatten)]
+    pub ticket: Ticket,
+    pub events: Vec<Event>,
+    pub attachments: Vec<Attachment>,
+}
+
+pub fn get(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: TicketId,
+    now: NaiveDateTime,
+) -> CoreResult<TicketDetail> {
+    let row = load_visible(conn, actor, id)?;
+    let events = ticket_events::table
+        .filter(ticket_events::ticket_id.eq(id))
+        .order(ticket_events::id)
+        .select(Event::as_select())
+        .load(conn)?;
+    let attachments = attachments::list(conn, id)?;
+    Ok(TicketDetail {
+        ticket: row.view(actor, now),
+        events,
+        attachments,
+    })
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TicketFilter {
+    pub statuses: Vec<TicketStatus>,
+    pub category: Option<String>,
+    /// An org unit whose subtree the tickets are in.
+    pub org_unit_id: Option<OrgUnitId>,
+    pub partner_id: Option<PartnerId>,
+    /// Past a stored deadline (`true`) or not (`false`) at the instant of the read.
+    pub overdue: Option<bool>,
+    pub level: Option<i32>,
+    pub created_from: Option<NaiveDateTime>,
+    pub created_to: Option<NaiveDateTime>,
+    /// Text in the title.
+    pub q: Option<String>,
+}
+
+type Expr = Box<
+    dyn BoxableExpression<tickets::table, crate::db::DbBackend, SqlType = diesel::sql_types::Bool>,
+>;
+
+/// Past a deadline: not responded by `respond_by`, or not resolved by `resolve_by`.
+fn overdue_expr(now: NaiveDateTime) -> Expr {
+    use TicketStatus::*;
+    Box::new(
+        tickets::status
+            .ne_all(vec![Resolved, Closed, Cancelled, Merged])
+            .and(
+                tickets::responded_at
+                    .is_null()
+                    .and(tickets::respond_by.lt(now))
+                    .or(tickets::resolve_by.lt(now)),
+            )
+            .assume_not_null(),
+    )
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    filter: &TicketFilter,
+    page: PageRequest,
+    now: NaiveDateTime,
+) -> CoreResult<Page<Ticket>> {
+    let mut query = tickets::table.select(TicketRow::as_select()).into_boxed();
+    if let Some(scope) = visible_tickets(&actor.scope) {
+        query = query.filter(scope);
+    }
+    if !filter.statuses.is_empty() {
+        query = query.filter(tickets::status.eq_any(filter.statuses.clone()));
+    }
+    if let Some(code) = &filter.category {
+        query = query.filter(
+            tickets::category_id.eq_any(
+                categories::table
+                    .filter(categories::code.eq(code.clone()))
+                    .select(categories::id),
+            ),
+        );
+    }
+    if let Some(node) = filter.org_unit_id {
+        if !can_see_org_unit(conn, &actor.scope, node)?
+            && !matches!(actor.scope, Scope::Partner { .. })
+        {
+            return Err(CoreError::invalid(
+                "org_unit_id",
+                "not_found",
+                "no such org unit in your scope",
+            ));
+        }
+        let path: Option<String> = org_units::table
+            .find(node)
+            .select(org_units::path)
+            .first(conn)
+            .optional()?;
+        let path =
+            path.ok_or_else(|| CoreError::invalid("org_unit_id", "not_found", "no such org unit"))?;
+        let (lower, upper) = subtree_bounds(&path);
+        query = query.filter(tickets::org_path.ge(lower).and(tickets::org_path.lt(upper)));
+    }
+    if let Some(partner) = filter.partner_id {
+        query = query.filter(tickets::partner_id.eq(partner));
+    }
+    match filter.overdue {
+        Some(true) => query = query.filter(overdue_expr(now)),
+        Some(false) => query = query.filter(diesel::dsl::not(overdue_expr(now))),
+        None => {}
+    }
+    if let Some(level) = filter.level {
+        query = query.filter(tickets::level.eq(level));
+    }
+    if let Some(from) = filter.created_from {
+        query = query.filter(tickets::created_at.ge(from));
+    }
+    if let Some(to) = filter.created_to {
+        query = query.filter(tickets::created_at.lt(to));
+    }
+    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let escaped = q
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        query = query.filter(tickets::title.like(format!("%{escaped}%")).escape('\\'));
+    }
+    if let Some(before) = page.after {
+        query = query.filter(tickets::id.lt(TicketId(before)));
+    }
+    let rows = query
+        .order(tickets::id.desc())
+        .limit(page.fetch())
+        .load(conn)?;
+    Ok(Page::from_rows(rows, page, |r| r.id.0).map(|r| r.view(actor, now)))
+}
+
+/// The open pool tickets a unit may claim: dispatched to the pool of a community it serves,
+/// in a category it handles. Oldest first.
+pub fn pool(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    page: PageRequest,
+    now: NaiveDateTime,
+) -> CoreResult<Page<Ticket>> {
+    let Scope::Partner { partner } = actor.scope else {
+        return Err(CoreError::Forbidden("the pool is for partner-unit staff"));
+    };
+    let mut query = tickets::table
+        .filter(tickets::in_pool.eq(true))
+        .filter(tickets::status.eq(TicketStatus::Dispatched))
+        .filter(tickets::partner_id.is_null())
+        .filter(
+            tickets::community_id.eq_any(
+                partner_communities::table
+                    .filter(partner_communities::partner_id.eq(partner))
+                    .select(partner_communities::org_unit_id),
+            ),
+        )
+        .filter(
+            tickets::category_id.eq_any(
+                partner_categories::table
+                    .filter(partner_categories::partner_id.eq(partner))
+                    .select(partner_categories::category_id),
+            ),
+        )
+        .select(TicketRow::as_select())
+        .into_boxed();
+    if let Some(after) = page.after {
+        query = query.filter(tickets::id.gt(TicketId(after)));
+    }
+    let rows = query.order(tickets::id).limit(page.fetch()).load(conn)?;
+    Ok(Page::from_rows(rows, page, |r| r.id.0).map(|r| r.view(actor, now)))
+}
