@@ -41,6 +41,23 @@ impl AppState {
         .map_err(ApiError::Core)
     }
 
+    /// `as_actor`, answered as JSON with `status`: what most handlers are.
+    pub async fn respond<T, F>(
+        &self,
+        auth: Auth,
+        status: actix_web::http::StatusCode,
+        f: F,
+    ) -> Result<actix_web::HttpResponse, ApiError>
+    where
+        F: FnOnce(&mut DbConnection, &Actor, chrono::NaiveDateTime) -> Result<T, CoreError>
+            + Send
+            + 'static,
+        T: serde::Serialize + Send + 'static,
+    {
+        let value = self.as_actor(auth, f).await?;
+        Ok(actix_web::HttpResponse::build(status).json(value))
+    }
+
     /// Like `db`, with the signed-in account loaded fresh (so a disabled or re-scoped
     /// account takes effect at once) and the request's `now`.
     pub async fn as_actor<T, F>(&self, auth: Auth, f: F) -> Result<T, ApiError>

@@ -1,3 +1,4 @@
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use jiesu_core::categories::{self, CategoryChange, NewCategory};
 use jiesu_core::ids::CategoryId;
@@ -12,27 +13,21 @@ use crate::state::AppState;
 #[derive(Deserialize)]
 pub struct ListQuery {
     active: Option<bool>,
-    cursor: Option<String>,
-    limit: Option<i64>,
 }
 
 pub async fn list(
     state: web::Data<AppState>,
     auth: Auth,
     q: ValidQuery<ListQuery>,
+    paging: ValidQuery<Paging>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = q.0;
-    let page = Paging {
-        cursor: q.cursor,
-        limit: q.limit,
-    }
-    .page()?;
-    let found = state
-        .as_actor(auth, move |conn, _, _| {
-            categories::list(conn, q.active, page)
+    let page = paging.0.page()?;
+    let active = q.0.active;
+    state
+        .respond(auth, StatusCode::OK, move |conn, _, _| {
+            categories::list(conn, active, page)
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(found))
+        .await
 }
 
 pub async fn get(
@@ -41,10 +36,11 @@ pub async fn get(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = CategoryId(id.into_inner());
-    let category = state
-        .as_actor(auth, move |conn, _, _| categories::get(conn, id))
-        .await?;
-    Ok(HttpResponse::Ok().json(category))
+    state
+        .respond(auth, StatusCode::OK, move |conn, _, _| {
+            categories::get(conn, id)
+        })
+        .await
 }
 
 pub async fn create(
@@ -52,12 +48,11 @@ pub async fn create(
     auth: Auth,
     body: ValidJson<NewCategory>,
 ) -> Result<HttpResponse, ApiError> {
-    let category = state
-        .as_actor(auth, move |conn, actor, now| {
+    state
+        .respond(auth, StatusCode::CREATED, move |conn, actor, now| {
             categories::create(conn, actor, &body.0, now)
         })
-        .await?;
-    Ok(HttpResponse::Created().json(category))
+        .await
 }
 
 pub async fn update(
@@ -67,10 +62,9 @@ pub async fn update(
     body: ValidJson<CategoryChange>,
 ) -> Result<HttpResponse, ApiError> {
     let id = CategoryId(id.into_inner());
-    let category = state
-        .as_actor(auth, move |conn, actor, now| {
+    state
+        .respond(auth, StatusCode::OK, move |conn, actor, now| {
             categories::update(conn, actor, id, &body.0, now)
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(category))
+        .await
 }

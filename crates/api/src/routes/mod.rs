@@ -14,7 +14,8 @@ use serde::Deserialize;
 
 use crate::problem::ApiError;
 
-/// `cursor` and `limit`, accepted by every list.
+/// `cursor` and `limit`, accepted by every list. Read from the same query string as a
+/// list's filters (each extractor ignores the other's parameters).
 #[derive(Debug, Default, Deserialize)]
 pub struct Paging {
     pub cursor: Option<String>,

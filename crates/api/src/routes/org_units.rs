@@ -1,3 +1,4 @@
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use jiesu_core::ids::OrgUnitId;
 use jiesu_core::org::{self, NewOrgUnit, OrgUnitChange, OrgUnitFilter};
@@ -14,31 +15,24 @@ use crate::state::AppState;
 pub struct ListQuery {
     parent_id: Option<OrgUnitId>,
     kind: Option<OrgKind>,
-    cursor: Option<String>,
-    limit: Option<i64>,
 }
 
 pub async fn list(
     state: web::Data<AppState>,
     auth: Auth,
     q: ValidQuery<ListQuery>,
+    paging: ValidQuery<Paging>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = q.0;
-    let page = Paging {
-        cursor: q.cursor,
-        limit: q.limit,
-    }
-    .page()?;
+    let page = paging.0.page()?;
     let filter = OrgUnitFilter {
-        parent_id: q.parent_id,
-        kind: q.kind,
+        parent_id: q.0.parent_id,
+        kind: q.0.kind,
     };
-    let found = state
-        .as_actor(auth, move |conn, actor, _| {
+    state
+        .respond(auth, StatusCode::OK, move |conn, actor, _| {
             org::list(conn, actor, &filter, page)
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(found))
+        .await
 }
 
 pub async fn get(
@@ -47,10 +41,11 @@ pub async fn get(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = OrgUnitId(id.into_inner());
-    let unit = state
-        .as_actor(auth, move |conn, actor, _| org::get(conn, actor, id))
-        .await?;
-    Ok(HttpResponse::Ok().json(unit))
+    state
+        .respond(auth, StatusCode::OK, move |conn, actor, _| {
+            org::get(conn, actor, id)
+        })
+        .await
 }
 
 pub async fn create(
@@ -58,12 +53,11 @@ pub async fn create(
     auth: Auth,
     body: ValidJson<NewOrgUnit>,
 ) -> Result<HttpResponse, ApiError> {
-    let unit = state
-        .as_actor(auth, move |conn, actor, now| {
+    state
+        .respond(auth, StatusCode::CREATED, move |conn, actor, now| {
             org::create(conn, actor, &body.0, now)
         })
-        .await?;
-    Ok(HttpResponse::Created().json(unit))
+        .await
 }
 
 pub async fn update(
@@ -73,10 +67,9 @@ pub async fn update(
     body: ValidJson<OrgUnitChange>,
 ) -> Result<HttpResponse, ApiError> {
     let id = OrgUnitId(id.into_inner());
-    let unit = state
-        .as_actor(auth, move |conn, actor, _| {
+    state
+        .respond(auth, StatusCode::OK, move |conn, actor, _| {
             org::update(conn, actor, id, &body.0)
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(unit))
+        .await
 }

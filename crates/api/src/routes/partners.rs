@@ -1,3 +1,4 @@
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use jiesu_core::ids::{OrgUnitId, PartnerId};
 use jiesu_core::partners::{self, NewPartner, PartnerChange, PartnerFilter};
@@ -16,33 +17,32 @@ pub struct ListQuery {
     category: Option<String>,
     kind: Option<PartnerKind>,
     active: Option<bool>,
-    cursor: Option<String>,
-    limit: Option<i64>,
 }
 
 pub async fn list(
     state: web::Data<AppState>,
     auth: Auth,
     q: ValidQuery<ListQuery>,
+    paging: ValidQuery<Paging>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = q.0;
-    let page = Paging {
-        cursor: q.cursor,
-        limit: q.limit,
-    }
-    .page()?;
+    let page = paging.0.page()?;
+    let ListQuery {
+        community_id,
+        category,
+        kind,
+        active,
+    } = q.0;
     let filter = PartnerFilter {
-        community_id: q.community_id,
-        category: q.category,
-        kind: q.kind,
-        active: q.active,
+        community_id,
+        category,
+        kind,
+        active,
     };
-    let found = state
-        .as_actor(auth, move |conn, actor, _| {
+    state
+        .respond(auth, StatusCode::OK, move |conn, actor, _| {
             partners::list(conn, actor, &filter, page)
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(found))
+        .await
 }
 
 pub async fn get(
@@ -51,10 +51,11 @@ pub async fn get(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = PartnerId(id.into_inner());
-    let partner = state
-        .as_actor(auth, move |conn, actor, _| partners::get(conn, actor, id))
-        .await?;
-    Ok(HttpResponse::Ok().json(partner))
+    state
+        .respond(auth, StatusCode::OK, move |conn, actor, _| {
+            partners::get(conn, actor, id)
+        })
+        .await
 }
 
 pub async fn create(
@@ -62,12 +63,11 @@ pub async fn create(
     auth: Auth,
     body: ValidJson<NewPartner>,
 ) -> Result<HttpResponse, ApiError> {
-    let partner = state
-        .as_actor(auth, move |conn, actor, now| {
+    state
+        .respond(auth, StatusCode::CREATED, move |conn, actor, now| {
             partners::create(conn, actor, &body.0, now)
         })
-        .await?;
-    Ok(HttpResponse::Created().json(partner))
+        .await
 }
 
 pub async fn update(
@@ -77,10 +77,9 @@ pub async fn update(
     body: ValidJson<PartnerChange>,
 ) -> Result<HttpResponse, ApiError> {
     let id = PartnerId(id.into_inner());
-    let partner = state
-        .as_actor(auth, move |conn, actor, now| {
+    state
+        .respond(auth, StatusCode::OK, move |conn, actor, now| {
             partners::update(conn, actor, id, &body.0, now)
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(partner))
+        .await
 }

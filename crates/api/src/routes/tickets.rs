@@ -2,7 +2,7 @@
 //! (each one core `transition`), and photos.
 
 use actix_multipart::Multipart;
-use actix_web::http::header;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
@@ -82,8 +82,6 @@ pub struct ListQuery {
     created_from: Option<DateTime<Utc>>,
     created_to: Option<DateTime<Utc>>,
     q: Option<String>,
-    cursor: Option<String>,
-    limit: Option<i64>,
 }
 
 fn statuses(text: Option<&str>) -> Result<Vec<TicketStatus>, ApiError> {
@@ -98,13 +96,10 @@ pub async fn list(
     state: web::Data<AppState>,
     auth: Auth,
     q: ValidQuery<ListQuery>,
+    paging: ValidQuery<Paging>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.0;
-    let page = Paging {
-        cursor: q.cursor,
-        limit: q.limit,
-    }
-    .page()?;
+    let page = paging.0.page()?;
     let filter = TicketFilter {
         statuses: statuses(q.status.as_deref())?,
         category: q.category,
@@ -116,12 +111,11 @@ pub async fn list(
         created_to: q.created_to.map(|t| t.naive_utc()),
         q: q.q,
     };
-    let found = state
-        .as_actor(auth, move |conn, actor, now| {
+    state
+        .respond(auth, StatusCode::OK, move |conn, actor, now| {
             queries::list(conn, actor, &filter, page, now)
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(found))
+        .await
 }
 
 pub async fn get(
@@ -130,12 +124,11 @@ pub async fn get(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = TicketId(id.into_inner());
-    let detail = state
-        .as_actor(auth, move |conn, actor, now| {
+    state
+        .respond(auth, StatusCode::OK, move |conn, actor, now| {
             queries::get(conn, actor, id, now)
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(detail))
+        .await
 }
 
 pub async fn pool(
@@ -144,12 +137,11 @@ pub async fn pool(
     q: ValidQuery<Paging>,
 ) -> Result<HttpResponse, ApiError> {
     let page = q.0.page()?;
-    let found = state
-        .as_actor(auth, move |conn, actor, now| {
+    state
+        .respond(auth, StatusCode::OK, move |conn, actor, now| {
             queries::pool(conn, actor, page, now)
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(found))
+        .await
 }
 
 async fn run(
@@ -159,12 +151,11 @@ async fn run(
     action: Action,
 ) -> Result<HttpResponse, ApiError> {
     let id = TicketId(id);
-    let ticket = state
-        .as_actor(auth, move |conn, actor, now| {
+    state
+        .respond(auth, StatusCode::OK, move |conn, actor, now| {
             lifecycle::transition(conn, actor, id, &action, now)
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(ticket))
+        .await
 }
 
 pub async fn dispatch(
@@ -378,8 +369,8 @@ pub async fn attach(
     })?;
     let id = TicketId(id.into_inner());
     let data_dir = state.settings.data_dir.clone();
-    let attachment = state
-        .as_actor(auth, move |conn, actor, now| {
+    state
+        .respond(auth, StatusCode::CREATED, move |conn, actor, now| {
             attachments::add(
                 conn,
                 actor,
@@ -395,8 +386,7 @@ pub async fn attach(
                 now,
             )
         })
-        .await?;
-    Ok(HttpResponse::Created().json(attachment))
+        .await
 }
 
 /// `GET /tickets/{id}/attachments/{attachment}`: the photo, to those who may see the ticket.

@@ -1,3 +1,4 @@
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use jiesu_core::ids::{OrgUnitId, PartnerId, UserId};
 use jiesu_core::types::Role;
@@ -16,33 +17,32 @@ pub struct ListQuery {
     org_unit_id: Option<OrgUnitId>,
     partner_id: Option<PartnerId>,
     active: Option<bool>,
-    cursor: Option<String>,
-    limit: Option<i64>,
 }
 
 pub async fn list(
     state: web::Data<AppState>,
     auth: Auth,
     q: ValidQuery<ListQuery>,
+    paging: ValidQuery<Paging>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = q.0;
-    let page = Paging {
-        cursor: q.cursor,
-        limit: q.limit,
-    }
-    .page()?;
+    let page = paging.0.page()?;
+    let ListQuery {
+        role,
+        org_unit_id,
+        partner_id,
+        active,
+    } = q.0;
     let filter = UserFilter {
-        role: q.role,
-        org_unit_id: q.org_unit_id,
-        partner_id: q.partner_id,
-        active: q.active,
+        role,
+        org_unit_id,
+        partner_id,
+        active,
     };
-    let found = state
-        .as_actor(auth, move |conn, actor, _| {
+    state
+        .respond(auth, StatusCode::OK, move |conn, actor, _| {
             users::list(conn, actor, &filter, page)
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(found))
+        .await
 }
 
 pub async fn get(
@@ -51,10 +51,11 @@ pub async fn get(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = UserId(id.into_inner());
-    let user = state
-        .as_actor(auth, move |conn, actor, _| users::get(conn, actor, id))
-        .await?;
-    Ok(HttpResponse::Ok().json(user))
+    state
+        .respond(auth, StatusCode::OK, move |conn, actor, _| {
+            users::get(conn, actor, id)
+        })
+        .await
 }
 
 pub async fn create(
@@ -62,12 +63,11 @@ pub async fn create(
     auth: Auth,
     body: ValidJson<NewUser>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = state
-        .as_actor(auth, move |conn, actor, now| {
+    state
+        .respond(auth, StatusCode::CREATED, move |conn, actor, now| {
             users::create(conn, actor, &body.0, now)
         })
-        .await?;
-    Ok(HttpResponse::Created().json(user))
+        .await
 }
 
 pub async fn update(
@@ -77,10 +77,9 @@ pub async fn update(
     body: ValidJson<UserChange>,
 ) -> Result<HttpResponse, ApiError> {
     let id = UserId(id.into_inner());
-    let user = state
-        .as_actor(auth, move |conn, actor, now| {
+    state
+        .respond(auth, StatusCode::OK, move |conn, actor, now| {
             users::update(conn, actor, id, &body.0, now)
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(user))
+        .await
 }

@@ -140,6 +140,22 @@ impl TestApp {
         body["token"].as_str().expect("token").to_owned()
     }
 
+    /// Creates an account through the API as the demo admin and returns its token.
+    /// `scope` is `{"org_unit_id": …}` or `{"partner_id": …}`.
+    pub async fn account(&self, username: &str, role: &str, scope: Value) -> String {
+        const PASSWORD: &str = "long-enough-pass";
+        let admin = self.login("demo-admin").await;
+        let mut body = serde_json::json!({"username": username, "display_name": username, "password": PASSWORD, "role": role});
+        body.as_object_mut()
+            .expect("object")
+            .extend(scope.as_object().expect("scope object").clone());
+        let (status, created) = self.post("/api/v1/users", &admin, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let (status, login) = self.login_with(username, PASSWORD).await;
+        assert_eq!(status, StatusCode::OK, "{login}");
+        login["token"].as_str().expect("token").to_owned()
+    }
+
     pub async fn login_with(&self, username: &str, password: &str) -> (StatusCode, Value) {
         self.call(
             reqwest::Method::POST,

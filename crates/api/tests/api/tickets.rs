@@ -219,7 +219,6 @@ async fn forbidden_transitions_are_refused_and_write_nothing(store: Store) {
     let grid = app.login("demo-grid").await;
     let supervisor = app.login("demo-supervisor").await;
     let unit = app.login("demo-unit").await;
-    let other_street = app.login("demo-admin").await;
     let id = log(&app, &grid, "路灯坏了").await["id"].as_i64().unwrap();
     let before = (app.count("ticket_events"), app.count("tickets"));
 
@@ -256,12 +255,9 @@ async fn forbidden_transitions_are_refused_and_write_nothing(store: Store) {
     assert_eq!(body["current"]["status"], "reported");
     // Wrong scope: a supervisor of another street gets 404.
     let street2 = app.org_id("和平街街道").await;
-    let (status, _) = app
-        .post("/api/v1/users", &other_street, json!({"username": "hpj", "display_name": "和平街", "password": "long-enough-pass", "role": "supervisor", "org_unit_id": street2}))
+    let outsider = &app
+        .account("hpj", "supervisor", json!({"org_unit_id": street2}))
         .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let (_, login) = app.login_with("hpj", "long-enough-pass").await;
-    let outsider = login["token"].as_str().unwrap();
     let (status, _) = app
         .post(
             &format!("/api/v1/tickets/{id}/dispatch"),
@@ -329,14 +325,14 @@ async fn of_many_units_claiming_at_once_exactly_one_wins(store: Store) {
                 "communities": [community], "categories": ["property_management"]}))
             .await;
         assert_eq!(status, StatusCode::CREATED, "{partner}");
-        let (status, _) = app
-            .post("/api/v1/users", &admin, json!({"username": format!("claimer{i}"), "display_name": "抢单员", "password": "long-enough-pass", "role": "unit_staff", "partner_id": partner["id"]}))
-            .await;
-        assert_eq!(status, StatusCode::CREATED);
-        let (_, login) = app
-            .login_with(&format!("claimer{i}"), "long-enough-pass")
-            .await;
-        tokens.push(login["token"].as_str().unwrap().to_owned());
+        tokens.push(
+            app.account(
+                &format!("claimer{i}"),
+                "unit_staff",
+                json!({"partner_id": partner["id"]}),
+            )
+            .await,
+        );
     }
     let id = log(&app, &grid, "抢单测试").await["id"].as_i64().unwrap();
     app.post(
@@ -569,13 +565,14 @@ async fn filters_and_pages_lose_and_repeat_nothing_while_tickets_arrive(store: S
     assert_names_field(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "status");
     // Another district's supervisor sees none of them.
     let haidian = app.org_id("海淀区").await;
-    let admin = app.login("demo-admin").await;
-    app.post("/api/v1/users", &admin, json!({"username": "haidian-chief", "display_name": "海淀", "password": "long-enough-pass", "role": "supervisor", "org_unit_id": haidian})).await;
-    let (_, login) = app.login_with("haidian-chief", "long-enough-pass").await;
-    assert!(app
-        .all("/api/v1/tickets", login["token"].as_str().unwrap())
-        .await
-        .is_empty());
+    let outsider = app
+        .account(
+            "haidian-chief",
+            "supervisor",
+            json!({"org_unit_id": haidian}),
+        )
+        .await;
+    assert!(app.all("/api/v1/tickets", &outsider).await.is_empty());
 }
 
 fn png(size: usize) -> Vec<u8> {
@@ -660,12 +657,13 @@ async fn photos_are_checked_by_content_and_served_only_in_scope(store: Store) {
         )
         .await[0]["id"]
         .clone();
-    app.post("/api/v1/users", &admin, json!({"username": "grid-b", "display_name": "网格员乙", "password": "long-enough-pass", "role": "grid_member", "org_unit_id": other_grid})).await;
-    let (_, login) = app.login_with("grid-b", "long-enough-pass").await;
+    let outsider = app
+        .account("grid-b", "grid_member", json!({"org_unit_id": other_grid}))
+        .await;
     let (status, _) = app
         .get(
             &format!("/api/v1/tickets/{id}/attachments/{photo_id}"),
-            login["token"].as_str().unwrap(),
+            &outsider,
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
