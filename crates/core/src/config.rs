@@ -28,6 +28,34 @@ pub struct Settings {
     pub demo: DemoSettings,
     pub scheduler: SchedulerSettings,
     pub attachments: AttachmentSettings,
+    pub calendar: CalendarSettings,
+    /// The folder the settings were read from; the calendar files are in its `calendar/`.
+    #[serde(skip)]
+    pub config_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct CalendarSettings {
+    /// IANA time zone of the working hours and holidays.
+    pub timezone: String,
+    /// Working periods of a working day, `HH:MM-HH:MM`.
+    pub working_hours: Vec<String>,
+    /// The usual working days of the week (`mon` … `sun`); holidays and make-up days
+    /// from the calendar files override them.
+    pub working_days: Vec<String>,
+}
+
+impl Default for CalendarSettings {
+    fn default() -> Self {
+        Self {
+            timezone: "Asia/Shanghai".into(),
+            working_hours: vec!["09:00-12:00".into(), "13:30-18:00".into()],
+            working_days: ["mon", "tue", "wed", "thu", "fri"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -114,6 +142,8 @@ impl Default for Settings {
             demo: DemoSettings::default(),
             scheduler: SchedulerSettings::default(),
             attachments: AttachmentSettings::default(),
+            calendar: CalendarSettings::default(),
+            config_dir: PathBuf::from("config"),
         }
     }
 }
@@ -192,7 +222,7 @@ impl Settings {
                     .required(false),
             );
         }
-        let settings: Settings = builder
+        let mut settings: Settings = builder
             .add_source(
                 config::Environment::with_prefix("JIESU")
                     .prefix_separator("_")
@@ -202,6 +232,7 @@ impl Settings {
             .build()
             .and_then(|c| c.try_deserialize())
             .map_err(|e| CoreError::invalid("config", "invalid", e.to_string()))?;
+        settings.config_dir = config_dir.to_path_buf();
         settings.check()?;
         Ok(settings)
     }
