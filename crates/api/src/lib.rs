@@ -17,6 +17,7 @@ use actix_web::dev::{Server, Service};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::ErrorHandlers;
 use actix_web::{web, App, HttpMessage, HttpServer};
+use jiesu_core::calendar::WorkingCalendar;
 use jiesu_core::config::Settings;
 use jiesu_core::db::Pool;
 use tracing_actix_web::{RequestId, TracingLogger};
@@ -34,6 +35,8 @@ impl Application {
     /// `run_until_stopped`.
     pub fn build(settings: Settings, pool: Pool) -> Result<Self, StartError> {
         let secret = settings.jwt_secret()?;
+        let calendar =
+            WorkingCalendar::load(&settings.calendar, &settings.config_dir.join("calendar"))?;
         let listen_error = |source| StartError::Listen {
             addr: settings.server.bind.clone(),
             source,
@@ -45,6 +48,7 @@ impl Application {
         let state = web::Data::new(AppState {
             pool,
             keys: JwtKeys::new(&secret, settings.auth.token_ttl_minutes),
+            calendar: Arc::new(calendar),
             settings: Arc::new(settings),
         });
         let mut server = HttpServer::new(move || {

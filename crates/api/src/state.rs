@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use actix_web::web;
+use jiesu_core::calendar::WorkingCalendar;
 use jiesu_core::config::Settings;
 use jiesu_core::db::{DbConnection, Pool};
 use jiesu_core::{Actor, CoreError};
@@ -15,6 +16,7 @@ pub struct AppState {
     pub pool: Pool,
     pub settings: Arc<Settings>,
     pub keys: JwtKeys,
+    pub calendar: Arc<WorkingCalendar>,
 }
 
 /// The instant a request is handled at; the core takes time as an input.

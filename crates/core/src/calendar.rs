@@ -241,6 +241,20 @@ impl WorkingCalendar {
         start + Duration::minutes(minutes)
     }
 
+    /// The deadline `minutes` after `start` on an SLA clock.
+    pub fn deadline(
+        &self,
+        clock: crate::types::ClockKind,
+        start: NaiveDateTime,
+        minutes: i32,
+    ) -> NaiveDateTime {
+        let end = match clock {
+            crate::types::ClockKind::Calendar => start + Duration::minutes(minutes.into()),
+            crate::types::ClockKind::Working => self.add_working_minutes(start, minutes.into()),
+        };
+        crate::db::truncate_to_micros(end)
+    }
+
     /// Working minutes (whole and part) between two instants; 0 if `end` is not after `start`.
     pub fn working_minutes_between(&self, start: NaiveDateTime, end: NaiveDateTime) -> i64 {
         if end <= start {

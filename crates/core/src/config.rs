@@ -77,6 +77,8 @@ impl Default for AttachmentSettings {
 #[serde(default)]
 pub struct ServerSettings {
     pub bind: String,
+    /// How people reach this service; links in mails start with it.
+    pub public_url: String,
     /// Largest request body accepted; larger ones get 413.
     pub body_limit_bytes: usize,
     /// Worker threads; 0 means one per core.
@@ -152,6 +154,7 @@ impl Default for ServerSettings {
     fn default() -> Self {
         Self {
             bind: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
             body_limit_bytes: 256 * 1024,
             workers: 0,
             shutdown_timeout_secs: 30,

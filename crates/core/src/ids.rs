@@ -25,5 +25,6 @@ id_type!(
     UserId,
     TicketId,
     EventId,
-    AttachmentId
+    AttachmentId,
+    MailId
 );

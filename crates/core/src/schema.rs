@@ -26,6 +26,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    escalation_due (ticket_id) {
+        ticket_id -> Int8,
+        due_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     idempotency_keys (user_id, key) {
         user_id -> Int8,
         key -> Text,
@@ -51,6 +58,22 @@ diesel::table! {
         code -> Text,
         path -> Text,
         created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Int8,
+        kind -> Text,
+        recipient -> Text,
+        subject -> Text,
+        body -> Text,
+        created_at -> Timestamp,
+        attempts -> Int4,
+        next_attempt_at -> Timestamp,
+        claimed_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        sent_at -> Nullable<Timestamp>,
     }
 }
 
@@ -172,6 +195,7 @@ diesel::table! {
 
 diesel::joinable!(attachments -> tickets (ticket_id));
 diesel::joinable!(attachments -> users (uploaded_by));
+diesel::joinable!(escalation_due -> tickets (ticket_id));
 diesel::joinable!(idempotency_keys -> tickets (ticket_id));
 diesel::joinable!(idempotency_keys -> users (user_id));
 diesel::joinable!(org_unit_emails -> org_units (org_unit_id));
@@ -193,9 +217,11 @@ diesel::joinable!(users -> partners (partner_id));
 diesel::allow_tables_to_appear_in_same_query!(
     attachments,
     categories,
+    escalation_due,
     idempotency_keys,
     org_unit_emails,
     org_units,
+    outbox,
     partner_categories,
     partner_communities,
     partners,

@@ -193,6 +193,7 @@ text_enum!(
         Absorbed => "absorbed",
         PartnerNotice => "partner_notice",
         AttachmentAdded => "attachment_added",
+        Escalated => "escalated",
     }
 );
 

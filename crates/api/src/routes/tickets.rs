@@ -11,6 +11,7 @@ use jiesu_core::tickets::attachments;
 use jiesu_core::tickets::lifecycle::{self, Action, DispatchRequest};
 use jiesu_core::tickets::logging::{self, IdempotencyKey, NewTicket};
 use jiesu_core::tickets::queries::{self, TicketFilter};
+use jiesu_core::tickets::Context;
 use jiesu_core::types::{Satisfaction, TicketStatus};
 use jiesu_core::{CoreError, FieldError};
 use serde::Deserialize;
@@ -54,9 +55,15 @@ pub async fn create(
         key,
         request_hash: logging::request_hash(&input),
     });
+    let (calendar, settings) = (state.calendar.clone(), state.settings.clone());
     let logged = state
         .as_actor(auth, move |conn, actor, now| {
-            logging::log(conn, actor, &input, key.as_ref(), now)
+            let ctx = Context {
+                now,
+                calendar: &calendar,
+                public_url: &settings.server.public_url,
+            };
+            logging::log(conn, actor, &input, key.as_ref(), &ctx)
         })
         .await?;
     let mut response = HttpResponse::Created();
@@ -151,9 +158,15 @@ async fn run(
     action: Action,
 ) -> Result<HttpResponse, ApiError> {
     let id = TicketId(id);
+    let (calendar, settings) = (state.calendar.clone(), state.settings.clone());
     state
         .respond(auth, StatusCode::OK, move |conn, actor, now| {
-            lifecycle::transition(conn, actor, id, &action, now)
+            let ctx = Context {
+                now,
+                calendar: &calendar,
+                public_url: &settings.server.public_url,
+            };
+            lifecycle::transition(conn, actor, id, &action, &ctx)
         })
         .await
 }

@@ -91,6 +91,7 @@ impl TestApp {
             ..Settings::default()
         };
         settings.server.bind = "127.0.0.1:0".into();
+        settings.config_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
         settings.server.workers = 2;
         settings.server.body_limit_bytes = 16 * 1024;
         settings.auth.jwt_secret = TEST_SECRET.into();

@@ -7,7 +7,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Deserialize;
 
-use super::{Ticket, TicketRow};
+use super::{Context, Ticket, TicketRow};
 use crate::db::{truncate_to_micros, write_tx, DbConnection};
 use crate::error::{CoreError, CoreResult, FieldError};
 use crate::ids::{CategoryId, OrgUnitId, PartnerId, TicketId};
@@ -266,19 +266,23 @@ pub fn transition(
     actor: &Actor,
     id: TicketId,
     action: &Action,
-    now: NaiveDateTime,
+    ctx: &Context<'_>,
 ) -> CoreResult<Ticket> {
-    let now = truncate_to_micros(now);
+    let ctx = Context {
+        now: truncate_to_micros(ctx.now),
+        ..*ctx
+    };
+    let now = ctx.now;
     let row = write_tx(conn, |conn| {
-        apply(conn, actor, id, action, now)?;
+        apply(conn, actor, id, action, &ctx)?;
         // Read inside the transaction and without the scope filter: a unit that has just
         // returned a ticket no longer sees it, but is owed the answer to its change.
-        Ok::<_, CoreError>(
-            tickets::table
-                .find(id)
-                .select(TicketRow::as_select())
-                .first(conn)?,
-        )
+        let row: TicketRow = tickets::table
+            .find(id)
+            .select(TicketRow::as_select())
+            .first(conn)?;
+        crate::escalation::sync_due(conn, &row)?;
+        Ok::<_, CoreError>(row)
     })?;
     Ok(row.view(actor, now))
 }
@@ -288,8 +292,9 @@ fn apply(
     actor: &Actor,
     id: TicketId,
     action: &Action,
-    now: NaiveDateTime,
+    ctx: &Context<'_>,
 ) -> CoreResult<()> {
+    let now = ctx.now;
     let t = load_visible(conn, actor, id)?;
     let (roles, why) = action.roles();
     actor.require_role(roles, why)?;
@@ -435,9 +440,14 @@ fn apply(
                 to = TicketStatus::Reopened;
                 change.reopen_count = Some(t.reopen_count + 1);
                 change.resolved_at = Some(None);
-                if let Some(by) = t.resolve_by {
-                    change.resolve_by = Some(Some(truncate_to_micros(now + (by - t.created_at))));
-                }
+                let rule = crate::categories::get(conn, t.category_id)?
+                    .sla
+                    .get(t.priority);
+                change.resolve_by = Some(Some(ctx.calendar.deadline(
+                    rule.clock,
+                    now,
+                    rule.resolve_minutes,
+                )));
                 events.push(NewEvent::new(
                     EventKind::Reopened,
                     t.partner_id,
@@ -551,6 +561,11 @@ fn apply(
         };
         return Err(conflict(current, actor, now, message));
     }
+    for e in events.iter().filter(|e| e.kind == EventKind::PartnerNotice) {
+        if let Some(partner) = e.partner {
+            mail_partner(conn, &t, partner, ctx)?;
+        }
+    }
     for e in &events {
         let statuses = if e.kind == EventKind::PartnerNotice {
             (None, None)
@@ -558,6 +573,59 @@ fn apply(
             (Some(from), Some(to))
         };
         append(conn, t.id, actor, statuses, e, now)?;
+    }
+    Ok(())
+}
+
+/// Tells a unit, through the outbox, that a ticket was dispatched to it: its contact
+/// address and its active staff.
+fn mail_partner(
+    conn: &mut DbConnection,
+    t: &TicketRow,
+    partner: PartnerId,
+    ctx: &Context<'_>,
+) -> CoreResult<()> {
+    use crate::schema::{org_units, users};
+    let (name, contact): (String, String) = partners::table
+        .find(partner)
+        .select((partners::name, partners::contact_email))
+        .first(conn)?;
+    let mut recipients: std::collections::BTreeSet<String> = users::table
+        .filter(users::partner_id.eq(partner).and(users::active.eq(true)))
+        .select(users::email)
+        .load::<Option<String>>(conn)?
+        .into_iter()
+        .flatten()
+        .map(|e| e.to_lowercase())
+        .collect();
+    recipients.insert(contact.to_lowercase());
+    let community: String = org_units::table
+        .find(t.community_id)
+        .select(org_units::name)
+        .first(conn)?;
+    let respond_by = t
+        .respond_by
+        .map(|r| r.and_utc().to_rfc3339())
+        .unwrap_or_default();
+    let subject = format!("【派单】{} {}", t.number, t.title);
+    let body = format!(
+        "{name}：\n\n有一件工单派给贵单位，请及时认领办理。\n\n{number}  {title}\n社区: {community}  地址: {address}\n优先级: {priority}  响应时限: {respond_by}\n{url}/api/v1/tickets/{id}\n\n—— 接诉即办 jiesu\n",
+        number = t.number,
+        title = t.title,
+        address = t.address,
+        priority = t.priority,
+        url = ctx.public_url.trim_end_matches('/'),
+        id = t.id,
+    );
+    for recipient in recipients {
+        crate::outbox::enqueue(
+            conn,
+            "partner_dispatch",
+            &recipient,
+            &subject,
+            &body,
+            ctx.now,
+        )?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationError};
 
-use super::{Ticket, TicketRow};
+use super::{Context, Ticket, TicketRow};
 use crate::categories;
 use crate::db::{truncate_to_micros, write_tx, DbConnection};
 use crate::error::{CoreError, CoreResult, FieldError};
@@ -271,8 +271,9 @@ pub fn log(
     actor: &Actor,
     input: &NewTicket,
     idempotency: Option<&IdempotencyKey>,
-    now: NaiveDateTime,
+    ctx: &Context<'_>,
 ) -> CoreResult<Logged> {
+    let now = ctx.now;
     actor.require_role(
         &[Role::GridMember, Role::Supervisor],
         "only grid members and supervisors log tickets",
@@ -321,11 +322,8 @@ pub fn log(
     };
     let priority = input.priority.unwrap_or(default_priority);
     let rule = categories::get(conn, category_id)?.sla.get(priority);
-    // 24×7 here; working-time deadlines come with the working calendar.
-    let respond_by =
-        truncate_to_micros(now + chrono::Duration::minutes(rule.respond_minutes.into()));
-    let resolve_by =
-        truncate_to_micros(now + chrono::Duration::minutes(rule.resolve_minutes.into()));
+    let respond_by = ctx.calendar.deadline(rule.clock, now, rule.respond_minutes);
+    let resolve_by = ctx.calendar.deadline(rule.clock, now, rule.resolve_minutes);
 
     let attempt = |conn: &mut DbConnection| {
         write_tx(conn, |conn| -> CoreResult<TicketId> {
@@ -370,6 +368,11 @@ pub fn log(
                     ticket_events::created_at.eq(now),
                 ))
                 .execute(conn)?;
+            let row: TicketRow = tickets::table
+                .find(id)
+                .select(TicketRow::as_select())
+                .first(conn)?;
+            crate::escalation::sync_due(conn, &row)?;
             if let Some(key) = idempotency {
                 diesel::insert_into(idempotency_keys::table)
                     .values((

@@ -16,6 +16,15 @@ use crate::schema::tickets;
 use crate::scope::{subtree_bounds, Actor, Scope};
 use crate::types::{EventKind, Priority, Role, Satisfaction, TicketStatus};
 
+/// What a change needs besides its input: the instant it happens at, the working-time
+/// calendar for deadlines, and the service's public URL for links in mails.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    pub now: NaiveDateTime,
+    pub calendar: &'a crate::calendar::WorkingCalendar,
+    pub public_url: &'a str,
+}
+
 /// A ticket as stored.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = tickets)]

@@ -1,0 +1,302 @@
+//! Escalation up the chain (DESIGN.md §5): a ticket past its deadline at level L rises to
+//! L+1 (community 0 → street 1 → district 2 → city 3), gets a fresh deadline for that
+//! level's window (the category's response window on its clock), an `escalated` event, and
+//! the supervisors of the new level's node one digest per sweep listing their new tickets.
+//!
+//! Open tickets have one row in `escalation_due`; closed ones none. A sweep takes the rows
+//! due at its instant, so it touches only due tickets, and moves each row's due time past
+//! that instant, so a second sweep at the same instant changes nothing. On PostgreSQL the
+//! sweep holds a transaction-scoped advisory lock: schedulers running side by side take
+//! turns, and the second finds nothing left to do. On SQLite the write transaction does.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::NaiveDateTime;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::calendar::WorkingCalendar;
+use crate::categories;
+use crate::db::{truncate_to_micros, write_tx, DbConnection};
+use crate::error::{CoreError, CoreResult};
+use crate::ids::{OrgUnitId, TicketId};
+use crate::outbox;
+use crate::schema::{
+    categories as categories_t, escalation_due, org_unit_emails, org_units, partners,
+    ticket_events, tickets, users,
+};
+use crate::tickets::TicketRow;
+use crate::types::{EventKind, Role, TicketStatus};
+
+pub const CITY_LEVEL: i32 = 3;
+/// Tickets escalated in one sweep at most; the rest wait for the next sweep.
+const BATCH: i64 = 20_000;
+const SWEEP_LOCK_KEY: i64 = 0x006a_6965_7375_0001;
+
+/// Keeps a ticket's row in the due queue in step with its state; called in the transaction
+/// of every change. Done tickets leave the queue; a ticket that has just been responded to
+/// at level 0 is next due at its resolution deadline.
+pub fn sync_due(conn: &mut DbConnection, t: &TicketRow) -> CoreResult<()> {
+    use TicketStatus::*;
+    let done = matches!(t.status, Resolved | Closed | Cancelled | Merged) || t.level >= CITY_LEVEL;
+    if done {
+        diesel::delete(escalation_due::table.find(t.id)).execute(conn)?;
+        return Ok(());
+    }
+    let current: Option<NaiveDateTime> = escalation_due::table
+        .find(t.id)
+        .select(escalation_due::due_at)
+        .first(conn)
+        .optional()?;
+    let wanted = if t.responded_at.is_some() {
+        t.resolve_by
+    } else {
+        t.respond_by
+    };
+    match (current, wanted) {
+        (None, Some(due)) => {
+            diesel::insert_into(escalation_due::table)
+                .values((
+                    escalation_due::ticket_id.eq(t.id),
+                    escalation_due::due_at.eq(due),
+                ))
+                .execute(conn)?;
+        }
+        // At level 0 the clock follows the ticket's own deadlines; above, the level's window.
+        (Some(now_due), Some(due)) if t.level == 0 && now_due != due => {
+            diesel::update(escalation_due::table.find(t.id))
+                .set(escalation_due::due_at.eq(due))
+                .execute(conn)?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Escalated {
+    pub ticket_id: TicketId,
+    pub number: String,
+    pub from_level: i32,
+    pub to_level: i32,
+    /// The org node of the new level (the ticket community's ancestor).
+    pub node_id: OrgUnitId,
+    pub node_name: String,
+    #[serde(serialize_with = "crate::time::utc")]
+    pub was_due: NaiveDateTime,
+    /// When it rises again if still undone; absent at the city.
+    #[serde(serialize_with = "crate::time::utc_opt")]
+    pub next_due: Option<NaiveDateTime>,
+    pub digest_recipients: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SweepReport {
+    pub escalated: Vec<Escalated>,
+    /// Digest mails written to the outbox.
+    pub digests: usize,
+}
+
+/// What the digest needs beyond the ticket.
+pub struct SweepContext<'a> {
+    pub calendar: &'a WorkingCalendar,
+    /// Base URL for links in mails, e.g. `https://jiesu.example.gov.cn`.
+    pub public_url: &'a str,
+}
+
+/// The ancestor of a community at an escalation level: path `/city/district/street/community/`.
+fn node_at_level(org_path: &str, level: i32) -> Option<OrgUnitId> {
+    let ids: Vec<&str> = org_path.trim_matches('/').split('/').collect();
+    let index = match level {
+        0 => 3,
+        1 => 2,
+        2 => 1,
+        3 => 0,
+        _ => return None,
+    };
+    ids.get(index)?.parse().ok().map(OrgUnitId)
+}
+
+/// Who is told at a node: its listed supervisor emails and its active supervisors' accounts.
+fn supervisors_of(conn: &mut DbConnection, node: OrgUnitId) -> CoreResult<Vec<String>> {
+    let mut emails: BTreeSet<String> = org_unit_emails::table
+        .filter(org_unit_emails::org_unit_id.eq(node))
+        .select(org_unit_emails::email)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
+    emails.extend(
+        users::table
+            .filter(
+                users::org_unit_id
+                    .eq(node)
+                    .and(users::role.eq(Role::Supervisor))
+                    .and(users::active.eq(true)),
+            )
+            .select(users::email)
+            .load::<Option<String>>(conn)?
+            .into_iter()
+            .flatten()
+            .map(|e| e.to_lowercase()),
+    );
+    Ok(emails.into_iter().collect())
+}
+
+fn late_text(minutes: i64) -> String {
+    match (minutes / 60, minutes % 60) {
+        (0, m) => format!("{m} 分钟"),
+        (h, 0) => format!("{h} 小时"),
+        (h, m) => format!("{h} 小时 {m} 分钟"),
+    }
+}
+
+/// One sweep as of `as_of`: escalates every ticket due by then, one level, and writes one
+/// digest per supervisor of each node that received tickets. All in one transaction.
+pub fn sweep(
+    conn: &mut DbConnection,
+    as_of: NaiveDateTime,
+    ctx: &SweepContext<'_>,
+) -> CoreResult<SweepReport> {
+    let as_of = truncate_to_micros(as_of);
+    write_tx(conn, |conn| {
+        if let DbConnection::Postgres(pg) = conn {
+            pg.batch_execute(&format!("SELECT pg_advisory_xact_lock({SWEEP_LOCK_KEY})"))?;
+        }
+        let due: Vec<(TicketId, NaiveDateTime)> = escalation_due::table
+            .filter(escalation_due::due_at.le(as_of))
+            .order((escalation_due::due_at, escalation_due::ticket_id))
+            .limit(BATCH)
+            .select((escalation_due::ticket_id, escalation_due::due_at))
+            .load(conn)?;
+        let mut report = SweepReport::default();
+        // node → (recipients, lines of the digest)
+        let mut digests: BTreeMap<OrgUnitId, (String, Vec<String>, Vec<String>)> = BTreeMap::new();
+        for (id, was_due) in due {
+            let t: TicketRow = tickets::table
+                .find(id)
+                .select(TicketRow::as_select())
+                .first(conn)?;
+            if t.level >= CITY_LEVEL || t.status.is_final() {
+                diesel::delete(escalation_due::table.find(id)).execute(conn)?;
+                continue;
+            }
+            let to_level = t.level + 1;
+            let node = node_at_level(&t.org_path, to_level).ok_or_else(|| {
+                CoreError::Internal(format!(
+                    "ticket {} has no level-{to_level} ancestor",
+                    t.number
+                ))
+            })?;
+            let node_name: String = org_units::table
+                .find(node)
+                .select(org_units::name)
+                .first(conn)?;
+            let rule = categories::get(conn, t.category_id)?.sla.get(t.priority);
+            let next_due = (to_level < CITY_LEVEL).then(|| {
+                ctx.calendar
+                    .deadline(rule.clock, as_of, rule.respond_minutes)
+            });
+            match next_due {
+                Some(due) => diesel::update(escalation_due::table.find(id))
+                    .set(escalation_due::due_at.eq(due))
+                    .execute(conn)?,
+                None => diesel::delete(escalation_due::table.find(id)).execute(conn)?,
+            };
+            diesel::update(tickets::table.find(id))
+                .set((
+                    tickets::level.eq(to_level),
+                    tickets::version.eq(t.version + 1),
+                    tickets::updated_at.eq(as_of),
+                ))
+                .execute(conn)?;
+            diesel::insert_into(ticket_events::table)
+                .values((
+                    ticket_events::ticket_id.eq(id),
+                    ticket_events::kind.eq(EventKind::Escalated),
+                    ticket_events::from_status.eq(t.status),
+                    ticket_events::to_status.eq(t.status),
+                    ticket_events::partner_id.eq(t.partner_id),
+                    ticket_events::detail.eq(
+                        serde_json::json!({ "from_level": t.level, "to_level": to_level, "node_id": node, "was_due": was_due.and_utc() }).to_string(),
+                    ),
+                    ticket_events::created_at.eq(as_of),
+                ))
+                .execute(conn)?;
+
+            let (community, category, unit): (String, String, Option<String>) = (
+                org_units::table
+                    .find(t.community_id)
+                    .select(org_units::name)
+                    .first(conn)?,
+                categories_t::table
+                    .find(t.category_id)
+                    .select(categories_t::name_zh)
+                    .first(conn)?,
+                match t.partner_id {
+                    Some(p) => Some(partners::table.find(p).select(partners::name).first(conn)?),
+                    None => None,
+                },
+            );
+            let holder = unit.unwrap_or_else(|| {
+                if t.in_pool {
+                    "待认领（社区派单池）".into()
+                } else {
+                    "未派单".into()
+                }
+            });
+            let line = format!(
+                "{number}  {title}\n  社区: {community}  类别: {category}  优先级: {priority}  超时: {late}\n  当前承办: {holder}\n  {url}/api/v1/tickets/{id}",
+                number = t.number,
+                title = t.title,
+                priority = t.priority,
+                late = late_text((as_of - was_due).num_minutes()),
+                url = ctx.public_url.trim_end_matches('/'),
+            );
+            let entry = match digests.entry(node) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert((node_name.clone(), supervisors_of(conn, node)?, Vec::new()))
+                }
+            };
+            entry.2.push(line);
+            report.escalated.push(Escalated {
+                ticket_id: id,
+                number: t.number,
+                from_level: t.level,
+                to_level,
+                node_id: node,
+                node_name,
+                was_due,
+                next_due,
+                digest_recipients: entry.1.clone(),
+            });
+        }
+        for (node_name, recipients, lines) in digests.values() {
+            let subject = format!("【督办】{node_name}：{} 件工单超时升级", lines.len());
+            let body = format!(
+                "{node_name} 督办人员：\n\n以下工单已超过处理时限，于本次巡检升级至贵级，请督促办理。\n\n{}\n\n—— 接诉即办 jiesu\n",
+                lines.join("\n\n")
+            );
+            for recipient in recipients {
+                outbox::enqueue(conn, "escalation_digest", recipient, &subject, &body, as_of)?;
+                report.digests += 1;
+            }
+        }
+        Ok(report)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_level_maps_to_the_right_ancestor() {
+        let path = "/1/2/5/9/";
+        assert_eq!(node_at_level(path, 1), Some(OrgUnitId(5)));
+        assert_eq!(node_at_level(path, 2), Some(OrgUnitId(2)));
+        assert_eq!(node_at_level(path, 3), Some(OrgUnitId(1)));
+        assert_eq!(node_at_level(path, 4), None);
+    }
+}
