@@ -12,6 +12,9 @@ use jiesu_core::ids::{OrgUnitId, PartnerId};
 use jiesu_core::types::Role;
 use jiesu_core::users::{self, random_secret, NewUser};
 use jiesu_core::{demo, org, CoreError};
+use jiesu_core::calendar::WorkingCalendar;
+use jiesu_core::tickets::Context;
+use jiesu_scheduler::Scheduler;
 
 #[derive(Parser)]
 #[command(
@@ -41,11 +44,28 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
-    /// The escalation scheduler (not built yet).
-    Scheduler,
+    /// The escalation scheduler: sweeps on its cron schedule and delivers mail.
+    Scheduler {
+        #[command(subcommand)]
+        action: Option<SchedulerCommand>,
+    },
     /// Administrative tasks.
     #[command(subcommand)]
     Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum SchedulerCommand {
+    /// Run the scheduler loop (the default).
+    Run,
+    /// One sweep as of an instant, then deliver the mail due by then; prints what rose.
+    Sweep {
+        /// An RFC 3339 instant, e.g. 2026-11-24T10:00:00+08:00; default now.
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+    /// Deliver (or retry) the mail waiting in the outbox now.
+    Deliver,
 }
 
 #[derive(Subcommand)]
@@ -91,9 +111,8 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings),
         Command::Migrate => migrate(&settings),
-        Command::Scheduler => {
-            eprintln!("jiesu scheduler: {}", jiesu_scheduler::NOT_BUILT_YET);
-            return ExitCode::from(2);
+        Command::Scheduler { action } => {
+            scheduler(settings, action.unwrap_or(SchedulerCommand::Run))
         }
         Command::Admin(AdminCommand::CreateUser(args)) => create_user(&settings, args),
         Command::Admin(AdminCommand::LoadDemo) => load_demo(&settings),
@@ -157,9 +176,12 @@ fn migrate(settings: &Settings) -> Result<(), CoreError> {
 fn serve(settings: Settings) -> Result<(), CoreError> {
     let pool = open_database(&settings)?;
     first_start(&settings, &pool)?;
-    if settings.scheduler.enabled {
-        tracing::warn!("{}", jiesu_scheduler::NOT_BUILT_YET);
-    }
+    let scheduler = if settings.scheduler.enabled {
+        Some(Scheduler::new(settings.clone(), pool.clone())?)
+    } else {
+        tracing::info!("the scheduler is off here (scheduler.enabled = false)");
+        None
+    };
     let app = Application::build(settings.clone(), pool)
         .map_err(|e| CoreError::Internal(e.to_string()))?;
     let (host, _) = settings
@@ -169,7 +191,12 @@ fn serve(settings: Settings) -> Result<(), CoreError> {
         .unwrap_or(("127.0.0.1", ""));
     tracing::info!(url = %format!("http://{host}:{}", app.port()), "jiesu is serving");
     actix_web::rt::System::new()
-        .block_on(app.run_until_stopped())
+        .block_on(async move {
+            if let Some(scheduler) = scheduler {
+                actix_web::rt::spawn(scheduler.run());
+            }
+            app.run_until_stopped().await
+        })
         .map_err(|e| CoreError::Internal(format!("server: {e}")))?;
     tracing::info!("stopped");
     Ok(())
@@ -218,14 +245,94 @@ fn seed_demo(
     conn: &mut jiesu_core::db::DbConnection,
 ) -> Result<(), CoreError> {
     let logins = demo::seed(conn, settings.production, now())?;
+    let calendar = WorkingCalendar::load(&settings.calendar, &settings.config_dir.join("calendar"))?;
+    let ctx = Context { now: now(), calendar: &calendar, public_url: &settings.server.public_url };
+    let tickets = demo::seed_tickets(conn, &ctx)?;
     let path = demo::write_credentials(&settings.data_dir, &logins)?;
     println!("{}", demo::credentials_text(&logins));
     println!(
         "These demo logins are kept in {} (readable by you only).",
         path.display()
     );
-    tracing::info!(file = %path.display(), "loaded the demo city");
+    tracing::info!(file = %path.display(), tickets = %tickets.join(", "), "loaded the demo city");
     Ok(())
+}
+
+fn scheduler(settings: Settings, action: SchedulerCommand) -> Result<(), CoreError> {
+    let pool = open_database(&settings)?;
+    let scheduler = Scheduler::new(settings, pool)?;
+    let runtime =
+        tokio::runtime::Runtime::new().map_err(|e| CoreError::Internal(format!("runtime: {e}")))?;
+    runtime.block_on(async move {
+        match action {
+            SchedulerCommand::Run => {
+                tokio::select! {
+                    _ = scheduler.clone().run() => {}
+                    _ = shutdown_signal() => tracing::info!("stopping the scheduler"),
+                }
+                Ok(())
+            }
+            SchedulerCommand::Sweep { as_of } => {
+                let as_of = match as_of {
+                    None => now(),
+                    Some(text) => chrono::DateTime::parse_from_rfc3339(&text)
+                        .map_err(|e| {
+                            CoreError::invalid(
+                                "as-of",
+                                "invalid",
+                                format!("{text:?} is not an RFC 3339 instant: {e}"),
+                            )
+                        })?
+                        .naive_utc(),
+                };
+                let (report, delivery) = scheduler.sweep(as_of).await?;
+                println!(
+                    "sweep as of {}Z: {} ticket(s) escalated, {} digest(s) queued",
+                    as_of,
+                    report.escalated.len(),
+                    report.digests
+                );
+                for e in &report.escalated {
+                    println!(
+                        "  {}  level {} -> {}  {}  to {}",
+                        e.number,
+                        e.from_level,
+                        e.to_level,
+                        e.node_name,
+                        e.digest_recipients.join(", ")
+                    );
+                }
+                println!(
+                    "mail: {} sent, {} failed (retried later)",
+                    delivery.sent, delivery.failed
+                );
+                Ok(())
+            }
+            SchedulerCommand::Deliver => {
+                let delivery = scheduler.mailer.deliver_due(&scheduler.pool, now()).await?;
+                println!(
+                    "mail: {} sent, {} failed (retried later)",
+                    delivery.sent, delivery.failed
+                );
+                Ok(())
+            }
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn load_demo(settings: &Settings) -> Result<(), CoreError> {

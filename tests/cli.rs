@@ -173,18 +173,29 @@ fn production_refuses_to_start_without_a_real_jwt_secret_and_never_loads_demo_da
     let (out, _, stderr) = run(jiesu(dir.path())
         .args(["admin", "load-demo"])
         .env("JIESU_PRODUCTION", "true")
+        .env("JIESU_MAIL__TRANSPORT", "smtp")
         .env("JIESU_AUTH__JWT_SECRET", "x".repeat(40)));
     assert!(!out.status.success());
-    assert!(stderr.contains("production"), "{stderr}");
+    assert!(
+        stderr.contains("demo data is never loaded with production on"),
+        "{stderr}"
+    );
     assert!(!dir.path().join("data/demo-credentials.txt").exists());
 }
 
 #[test]
-fn the_scheduler_says_it_is_not_built_yet() {
+fn a_five_field_cron_line_stops_the_start_with_the_fix() {
     let dir = tempfile::tempdir().unwrap();
-    let (out, _, stderr) = run(jiesu(dir.path()).arg("scheduler"));
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr.contains("not built yet"), "{stderr}");
+    let (out, _, stderr) = run(jiesu(dir.path())
+        .arg("scheduler")
+        .env("JIESU_SCHEDULER__CRON", "*/5 * * * *"));
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("scheduler.cron")
+            && stderr.contains("five-field")
+            && stderr.contains("0 */5 * * * *"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -29,9 +29,72 @@ pub struct Settings {
     pub scheduler: SchedulerSettings,
     pub attachments: AttachmentSettings,
     pub calendar: CalendarSettings,
+    pub mail: MailSettings,
     /// The folder the settings were read from; the calendar files are in its `calendar/`.
     #[serde(skip)]
     pub config_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct MailSettings {
+    /// `file` (each mail an `.eml` file in `outbox_dir`) or `smtp`.
+    pub transport: String,
+    pub from: String,
+    /// For the file transport; empty means `<data_dir>/outbox`.
+    pub outbox_dir: String,
+    /// First retry after this many seconds, doubling with each failed attempt (at most an hour).
+    pub retry_base_secs: i64,
+    pub smtp: SmtpSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    /// `none`, `starttls` or `tls`.
+    pub tls: String,
+    pub username: String,
+    /// From the environment: JIESU_MAIL__SMTP__PASSWORD.
+    pub password: String,
+    pub timeout_secs: u64,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            transport: "file".into(),
+            from: "接诉即办 jiesu <noreply@jiesu.localhost>".into(),
+            outbox_dir: String::new(),
+            retry_base_secs: 30,
+            smtp: SmtpSettings::default(),
+        }
+    }
+}
+
+impl Default for SmtpSettings {
+    fn default() -> Self {
+        Self {
+            host: "localhost".into(),
+            port: 587,
+            tls: "starttls".into(),
+            username: String::new(),
+            password: String::new(),
+            timeout_secs: 20,
+        }
+    }
+}
+
+impl Settings {
+    /// Where the file transport writes mails.
+    pub fn outbox_dir(&self) -> PathBuf {
+        if self.mail.outbox_dir.trim().is_empty() {
+            self.data_dir.join("outbox")
+        } else {
+            PathBuf::from(&self.mail.outbox_dir)
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -130,6 +193,8 @@ pub struct SchedulerSettings {
     pub enabled: bool,
     /// Six or seven fields, seconds first (`0 */5 * * * *`).
     pub cron: String,
+    /// How often the sender looks for mail to deliver or retry.
+    pub deliver_every_secs: u64,
 }
 
 impl Default for Settings {
@@ -145,6 +210,7 @@ impl Default for Settings {
             scheduler: SchedulerSettings::default(),
             attachments: AttachmentSettings::default(),
             calendar: CalendarSettings::default(),
+            mail: MailSettings::default(),
             config_dir: PathBuf::from("config"),
         }
     }
@@ -205,6 +271,7 @@ impl Default for SchedulerSettings {
         Self {
             enabled: true,
             cron: "0 */5 * * * *".into(),
+            deliver_every_secs: 15,
         }
     }
 }
@@ -262,6 +329,27 @@ impl Settings {
                 "database.pool_size",
                 "range",
                 "must be at least 1",
+            ));
+        }
+        if !matches!(self.mail.transport.as_str(), "file" | "smtp") {
+            problems.push(crate::FieldError::new(
+                "mail.transport",
+                "invalid",
+                "must be file or smtp",
+            ));
+        }
+        if !matches!(self.mail.smtp.tls.as_str(), "none" | "starttls" | "tls") {
+            problems.push(crate::FieldError::new(
+                "mail.smtp.tls",
+                "invalid",
+                "must be none, starttls or tls",
+            ));
+        }
+        if self.production && self.mail.transport == "file" {
+            problems.push(crate::FieldError::new(
+                "mail.transport",
+                "invalid",
+                "production mails supervisors through SMTP: set JIESU_MAIL__TRANSPORT=smtp",
             ));
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {

@@ -1,6 +1,296 @@
-//! The escalation scheduler: a cron-driven sweep that raises overdue tickets up the chain
-//! and a mail sender that delivers the outbox. Not built yet; `jiesu scheduler` says so.
+//! The escalation scheduler: on a cron schedule, a sweep raises overdue tickets up the
+//! chain (core `escalation::sweep`), and a sender delivers the outbox through lettre —
+//! SMTP, or `.eml` files in a folder (the embedded default). The sweep runs inside
+//! `jiesu serve` or as `jiesu scheduler`; any number may run against one database.
 
-/// What `jiesu scheduler` prints until the sweep exists.
-pub const NOT_BUILT_YET: &str =
-    "the escalation scheduler is not built yet: tickets are not escalated and no mail is sent";
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{NaiveDateTime, Utc};
+use jiesu_core::calendar::WorkingCalendar;
+use jiesu_core::config::Settings;
+use jiesu_core::db::Pool;
+use jiesu_core::escalation::{self, SweepContext, SweepReport};
+use jiesu_core::outbox::{self, Mail};
+use jiesu_core::{CoreError, CoreResult};
+use lettre::message::header::ContentType;
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+/// Parses the sweep's cron expression, saying plainly what is wrong with a bad one.
+pub fn parse_cron(expression: &str) -> CoreResult<cron::Schedule> {
+    let fields = expression.split_whitespace().count();
+    if fields == 5 {
+        return Err(CoreError::invalid(
+            "scheduler.cron",
+            "invalid",
+            format!(
+                "{expression:?} is a five-field crontab line; this schedule has seconds first \
+                 (six or seven fields): write \"0 {expression}\""
+            ),
+        ));
+    }
+    cron::Schedule::from_str(expression).map_err(|e| {
+        CoreError::invalid(
+            "scheduler.cron",
+            "invalid",
+            format!(
+                "{expression:?}: {e} (six or seven fields, seconds first, e.g. \"0 */5 * * * *\")"
+            ),
+        )
+    })
+}
+
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    File(AsyncFileTransport<Tokio1Executor>),
+}
+
+/// Delivers outbox mails through the configured transport.
+pub struct Mailer {
+    transport: Transport,
+    from: Mailbox,
+    retry_base_secs: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryReport {
+    pub sent: usize,
+    pub failed: usize,
+}
+
+impl Mailer {
+    pub fn from_settings(settings: &Settings) -> CoreResult<Self> {
+        let from: Mailbox = settings.mail.from.parse().map_err(|e| {
+            CoreError::invalid(
+                "mail.from",
+                "invalid",
+                format!("{:?}: {e}", settings.mail.from),
+            )
+        })?;
+        let transport = match settings.mail.transport.as_str() {
+            "smtp" => {
+                let smtp = &settings.mail.smtp;
+                let builder = match smtp.tls.as_str() {
+                    "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host),
+                    "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host),
+                    _ => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+                        &smtp.host,
+                    )),
+                }
+                .map_err(|e| CoreError::invalid("mail.smtp.host", "invalid", e.to_string()))?;
+                let mut builder = builder
+                    .port(smtp.port)
+                    .timeout(Some(Duration::from_secs(smtp.timeout_secs)));
+                if !smtp.username.is_empty() {
+                    builder = builder.credentials(Credentials::new(
+                        smtp.username.clone(),
+                        smtp.password.clone(),
+                    ));
+                }
+                Transport::Smtp(builder.build())
+            }
+            _ => {
+                let dir = settings.outbox_dir();
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    CoreError::Internal(format!(
+                        "cannot create the mail folder {}: {e}",
+                        dir.display()
+                    ))
+                })?;
+                Transport::File(AsyncFileTransport::new(dir))
+            }
+        };
+        Ok(Self {
+            transport,
+            from,
+            retry_base_secs: settings.mail.retry_base_secs,
+        })
+    }
+
+    async fn send(&self, mail: &Mail) -> Result<(), String> {
+        let to: Mailbox = mail
+            .recipient
+            .parse()
+            .map_err(|e| format!("recipient {:?}: {e}", mail.recipient))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(&mail.subject)
+            .header(ContentType::TEXT_PLAIN)
+            .body(mail.body.clone())
+            .map_err(|e| e.to_string())?;
+        match &self.transport {
+            Transport::Smtp(smtp) => smtp
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Transport::File(file) => file
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Delivers every mail due at `now`: marked sent only once the server (or the folder)
+    /// accepted it; a failure is recorded and retried later with backoff.
+    pub async fn deliver_due(&self, pool: &Pool, now: NaiveDateTime) -> CoreResult<DeliveryReport> {
+        let mut report = DeliveryReport::default();
+        loop {
+            let batch = blocking(pool, move |conn| outbox::take_due(conn, now, 50)).await?;
+            if batch.is_empty() {
+                return Ok(report);
+            }
+            for mail in batch {
+                let result = self.send(&mail).await;
+                let base = self.retry_base_secs;
+                match result {
+                    Ok(()) => {
+                        blocking(pool, move |conn| outbox::mark_sent(conn, mail.id, now)).await?;
+                        report.sent += 1;
+                    }
+                    Err(error) => {
+                        tracing::warn!(mail = %mail.id, recipient = %mail.recipient, %error, "mail not delivered; will retry");
+                        blocking(pool, move |conn| {
+                            outbox::mark_failed(conn, &mail, &error, base, now).map(|_| ())
+                        })
+                        .await?;
+                        report.failed += 1;
+                    }
+                }
+            }
+            if report.failed > 0 {
+                // The server is failing; the rest waits for the next round rather than
+                // hammering it now.
+                return Ok(report);
+            }
+        }
+    }
+}
+
+async fn blocking<T, F>(pool: &Pool, f: F) -> CoreResult<T>
+where
+    F: FnOnce(&mut jiesu_core::db::DbConnection) -> CoreResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get()?;
+        f(&mut conn)
+    })
+    .await
+    .map_err(|e| CoreError::Internal(format!("blocking task: {e}")))?
+}
+
+/// Everything a sweep needs.
+#[derive(Clone)]
+pub struct Scheduler {
+    pub pool: Pool,
+    pub calendar: Arc<WorkingCalendar>,
+    pub settings: Arc<Settings>,
+    pub mailer: Arc<Mailer>,
+}
+
+impl Scheduler {
+    pub fn new(settings: Settings, pool: Pool) -> CoreResult<Self> {
+        parse_cron(&settings.scheduler.cron)?;
+        let calendar =
+            WorkingCalendar::load(&settings.calendar, &settings.config_dir.join("calendar"))?;
+        let mailer = Mailer::from_settings(&settings)?;
+        Ok(Self {
+            pool,
+            calendar: Arc::new(calendar),
+            settings: Arc::new(settings),
+            mailer: Arc::new(mailer),
+        })
+    }
+
+    /// One sweep as of `as_of`, then the delivery of what is due by then.
+    pub async fn sweep(&self, as_of: NaiveDateTime) -> CoreResult<(SweepReport, DeliveryReport)> {
+        let (calendar, settings) = (self.calendar.clone(), self.settings.clone());
+        let report = blocking(&self.pool, move |conn| {
+            escalation::sweep(
+                conn,
+                as_of,
+                &SweepContext {
+                    calendar: &calendar,
+                    public_url: &settings.server.public_url,
+                },
+            )
+        })
+        .await?;
+        for e in &report.escalated {
+            tracing::info!(ticket = %e.number, from = e.from_level, to = e.to_level, node = %e.node_name, "escalated");
+        }
+        let now = Utc::now().naive_utc().max(as_of);
+        let delivery = self.mailer.deliver_due(&self.pool, now).await?;
+        Ok((report, delivery))
+    }
+
+    /// Runs until the task is dropped: a sweep at every cron tick, deliveries in between.
+    pub async fn run(self) {
+        let schedule = match parse_cron(&self.settings.scheduler.cron) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("{e}");
+                return;
+            }
+        };
+        let every = Duration::from_secs(self.settings.scheduler.deliver_every_secs.max(1));
+        tracing::info!(cron = %self.settings.scheduler.cron, "escalation scheduler running");
+        loop {
+            let now = Utc::now();
+            let Some(next) = schedule.after(&now).next() else {
+                tracing::warn!("the cron schedule has no future run; the scheduler stops");
+                return;
+            };
+            let wait = (next - now).to_std().unwrap_or_default();
+            if wait > every {
+                tokio::time::sleep(every).await;
+                if let Err(e) = self
+                    .mailer
+                    .deliver_due(&self.pool, Utc::now().naive_utc())
+                    .await
+                {
+                    tracing::error!(error = %e, "mail delivery failed");
+                }
+                continue;
+            }
+            tokio::time::sleep(wait).await;
+            match self.sweep(next.naive_utc()).await {
+                Ok((report, delivery)) => tracing::info!(
+                    escalated = report.escalated.len(),
+                    digests = report.digests,
+                    sent = delivery.sent,
+                    failed = delivery.failed,
+                    "sweep done"
+                ),
+                Err(e) => tracing::error!(error = %e, "sweep failed"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_five_field_crontab_line_is_refused_with_the_fix() {
+        let err = parse_cron("*/5 * * * *").unwrap_err().to_string();
+        assert!(
+            err.contains("five-field") && err.contains("\"0 */5 * * * *\""),
+            "{err}"
+        );
+        assert!(parse_cron("0 */5 * * * *").is_ok());
+        let err = parse_cron("every five minutes").unwrap_err().to_string();
+        assert!(
+            err.contains("scheduler.cron") && err.contains("seconds first"),
+            "{err}"
+        );
+    }
+}
