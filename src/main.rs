@@ -6,14 +6,14 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use jiesu_api::Application;
+use jiesu_core::calendar::WorkingCalendar;
 use jiesu_core::config::Settings;
 use jiesu_core::db::{self, Pool};
 use jiesu_core::ids::{OrgUnitId, PartnerId};
+use jiesu_core::tickets::Context;
 use jiesu_core::types::Role;
 use jiesu_core::users::{self, random_secret, NewUser};
 use jiesu_core::{demo, org, CoreError};
-use jiesu_core::calendar::WorkingCalendar;
-use jiesu_core::tickets::Context;
 use jiesu_scheduler::Scheduler;
 
 #[derive(Parser)]
@@ -245,8 +245,13 @@ fn seed_demo(
     conn: &mut jiesu_core::db::DbConnection,
 ) -> Result<(), CoreError> {
     let logins = demo::seed(conn, settings.production, now())?;
-    let calendar = WorkingCalendar::load(&settings.calendar, &settings.config_dir.join("calendar"))?;
-    let ctx = Context { now: now(), calendar: &calendar, public_url: &settings.server.public_url };
+    let calendar =
+        WorkingCalendar::load(&settings.calendar, &settings.config_dir.join("calendar"))?;
+    let ctx = Context {
+        now: now(),
+        calendar: &calendar,
+        public_url: &settings.server.public_url,
+    };
     let tickets = demo::seed_tickets(conn, &ctx)?;
     let path = demo::write_credentials(&settings.data_dir, &logins)?;
     println!("{}", demo::credentials_text(&logins));

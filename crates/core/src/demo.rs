@@ -567,7 +567,10 @@ pub fn write_credentials(data_dir: &Path, logins: &[DemoLogin]) -> CoreResult<st
 
 /// A few tickets in the demo city, logged and moved through the same functions the API
 /// calls: one left alone (it will escalate), one in the pool, one claimed by a unit.
-pub fn seed_tickets(conn: &mut DbConnection, ctx: &crate::tickets::Context<'_>) -> CoreResult<Vec<String>> {
+pub fn seed_tickets(
+    conn: &mut DbConnection,
+    ctx: &crate::tickets::Context<'_>,
+) -> CoreResult<Vec<String>> {
     use crate::ids::UserId;
     use crate::schema::users as users_t;
     use crate::tickets::lifecycle::{self, Action, Target};
@@ -575,36 +578,96 @@ pub fn seed_tickets(conn: &mut DbConnection, ctx: &crate::tickets::Context<'_>) 
     use diesel::prelude::*;
 
     let actor = |conn: &mut DbConnection, username: &str| -> CoreResult<Actor> {
-        let id: UserId = users_t::table.filter(users_t::username.eq(username)).select(users_t::id).first(conn)?;
+        let id: UserId = users_t::table
+            .filter(users_t::username.eq(username))
+            .select(users_t::id)
+            .first(conn)?;
         Actor::load(conn, id)
     };
     let grid = actor(conn, "demo-grid")?;
     let supervisor = actor(conn, "demo-supervisor")?;
     let unit = actor(conn, "demo-unit")?;
-    let ticket = |category: &str, title: &str, description: &str, address: &str, households: i32| NewTicket {
-        category: category.into(),
-        priority: None,
-        title: title.into(),
-        description: description.into(),
-        community_id: None,
-        grid_id: None,
-        address: address.into(),
-        latitude: Some(39.9967),
-        longitude: Some(116.4700),
-        resident_name: Some("陈阿姨".into()),
-        resident_phone: Some("13900001111".into()),
-        households,
-    };
+    let ticket =
+        |category: &str, title: &str, description: &str, address: &str, households: i32| {
+            NewTicket {
+                category: category.into(),
+                priority: None,
+                title: title.into(),
+                description: description.into(),
+                community_id: None,
+                grid_id: None,
+                address: address.into(),
+                latitude: Some(39.9967),
+                longitude: Some(116.4700),
+                resident_name: Some("陈阿姨".into()),
+                resident_phone: Some("13900001111".into()),
+                households,
+            }
+        };
     let mut numbers = Vec::new();
-    let left_alone = logging::log(conn, &grid, &ticket("property_management", "5号楼2单元楼道灯不亮", "1至6层声控灯全部不亮，老人夜间上下楼不便", "望京西园一区5号楼2单元", 12), None, ctx)?;
+    let left_alone = logging::log(
+        conn,
+        &grid,
+        &ticket(
+            "property_management",
+            "5号楼2单元楼道灯不亮",
+            "1至6层声控灯全部不亮，老人夜间上下楼不便",
+            "望京西园一区5号楼2单元",
+            12,
+        ),
+        None,
+        ctx,
+    )?;
     numbers.push(left_alone.ticket.number);
-    let pooled = logging::log(conn, &grid, &ticket("environment_sanitation", "小区东门垃圾桶满溢", "东门垃圾桶两天未清运，异味明显", "望京西园一区东门", 40), None, ctx)?;
-    lifecycle::transition(conn, &supervisor, pooled.ticket.id, &Action::Dispatch { to: Target::Pool, note: None }, ctx)?;
+    let pooled = logging::log(
+        conn,
+        &grid,
+        &ticket(
+            "environment_sanitation",
+            "小区东门垃圾桶满溢",
+            "东门垃圾桶两天未清运，异味明显",
+            "望京西园一区东门",
+            40,
+        ),
+        None,
+        ctx,
+    )?;
+    lifecycle::transition(
+        conn,
+        &supervisor,
+        pooled.ticket.id,
+        &Action::Dispatch {
+            to: Target::Pool,
+            note: None,
+        },
+        ctx,
+    )?;
     numbers.push(pooled.ticket.number);
-    let claimed = logging::log(conn, &grid, &ticket("heating", "8号楼暖气不热", "室温不足16度，家中有婴儿", "望京西园一区8号楼3单元502", 1), None, ctx)?;
+    let claimed = logging::log(
+        conn,
+        &grid,
+        &ticket(
+            "heating",
+            "8号楼暖气不热",
+            "室温不足16度，家中有婴儿",
+            "望京西园一区8号楼3单元502",
+            1,
+        ),
+        None,
+        ctx,
+    )?;
     let property = unit.scope.clone();
     if let crate::scope::Scope::Partner { partner } = property {
-        lifecycle::transition(conn, &supervisor, claimed.ticket.id, &Action::Dispatch { to: Target::Partner(partner), note: None }, ctx)?;
+        lifecycle::transition(
+            conn,
+            &supervisor,
+            claimed.ticket.id,
+            &Action::Dispatch {
+                to: Target::Partner(partner),
+                note: None,
+            },
+            ctx,
+        )?;
         lifecycle::transition(conn, &unit, claimed.ticket.id, &Action::Claim, ctx)?;
     }
     numbers.push(claimed.ticket.number);

@@ -20,6 +20,8 @@ pub mod pagination;
 pub mod partners;
 pub mod schema;
 pub mod scope;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tickets;
 pub mod time;
 pub mod types;

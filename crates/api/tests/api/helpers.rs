@@ -1,75 +1,15 @@
 //! A real server on a free port over a database of its own: a fresh SQLite file, or a
 //! fresh PostgreSQL database that is dropped when the test ends.
 
-use diesel::connection::SimpleConnection;
-use diesel::Connection;
 use jiesu_api::Application;
 use jiesu_core::config::Settings;
-use jiesu_core::db::{self, DatabaseUrl, DbConnection, Pool};
+use jiesu_core::db::{self, DbConnection, Pool};
 use jiesu_core::demo::{self, DemoLogin};
 use serde_json::Value;
 
 pub use reqwest::StatusCode;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Store {
-    Sqlite,
-    Postgres,
-}
-
-/// The server the PostgreSQL tests create their databases on. Its user must be allowed
-/// to CREATE DATABASE. A test fails (never skips) when it cannot be reached.
-pub fn postgres_server_url() -> String {
-    std::env::var("JIESU_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-pub struct TestDb {
-    pub url: DatabaseUrl,
-    pg_name: Option<String>,
-    pub dir: tempfile::TempDir,
-}
-
-impl TestDb {
-    pub fn new(store: Store) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        match store {
-            Store::Sqlite => TestDb {
-                url: DatabaseUrl::Sqlite(dir.path().join("jiesu.db")),
-                pg_name: None,
-                dir,
-            },
-            Store::Postgres => {
-                let server = postgres_server_url();
-                let name = format!("jiesu_test_{}", uuid::Uuid::new_v4().simple());
-                let mut admin = diesel::PgConnection::establish(&server).unwrap_or_else(|e| {
-                    panic!("PostgreSQL tests need a server at {server} (set JIESU_TEST_POSTGRES_URL): {e}")
-                });
-                admin
-                    .batch_execute(&format!("CREATE DATABASE {name}"))
-                    .expect("create test database");
-                let mut url = url::Url::parse(&server).expect("postgres url");
-                url.set_path(&name);
-                TestDb {
-                    url: DatabaseUrl::Postgres(url.to_string()),
-                    pg_name: Some(name),
-                    dir,
-                }
-            }
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some(name) = &self.pg_name {
-            if let Ok(mut admin) = diesel::PgConnection::establish(&postgres_server_url()) {
-                let _ =
-                    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-            }
-        }
-    }
-}
+pub use jiesu_core::testing::{Store, TestDb};
 
 pub struct TestApp {
     pub address: String,

@@ -1,0 +1,456 @@
+//! The scheduler against real databases (SQLite and PostgreSQL) and a real SMTP server on
+//! loopback: escalation replayed at chosen instants, digests, and mail that survives a
+//! mail server being down.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+use jiesu_core::config::Settings;
+use jiesu_core::db::{self, Pool};
+use jiesu_core::ids::{TicketId, UserId};
+use jiesu_core::schema::{ticket_events, tickets, users};
+use jiesu_core::testing::{Store, TestDb};
+use jiesu_core::tickets::lifecycle::{self, Action, Target};
+use jiesu_core::tickets::logging::{self, NewTicket};
+use jiesu_core::tickets::Context;
+use jiesu_core::{demo, outbox, Actor};
+use jiesu_scheduler::Scheduler;
+
+/// A Beijing wall-clock time as the UTC instant the core takes.
+fn bj(text: &str) -> NaiveDateTime {
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").unwrap() - Duration::hours(8)
+}
+
+/// Mails a loopback SMTP server received: (recipients, raw message).
+type Inbox = Arc<Mutex<Vec<(Vec<String>, String)>>>;
+
+#[derive(Clone)]
+struct Collector {
+    inbox: Inbox,
+    to: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl mailin_embedded::Handler for Collector {
+    fn data_start(
+        &mut self,
+        _domain: &str,
+        _from: &str,
+        _is8bit: bool,
+        to: &[String],
+    ) -> mailin_embedded::Response {
+        self.to = to.to_vec();
+        self.data.clear();
+        mailin_embedded::response::OK
+    }
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+    fn data_end(&mut self) -> mailin_embedded::Response {
+        self.inbox.lock().unwrap().push((
+            self.to.clone(),
+            String::from_utf8_lossy(&self.data).into_owned(),
+        ));
+        mailin_embedded::response::OK
+    }
+}
+
+/// A real SMTP server on `listener`'s port, in a thread of its own.
+fn smtp_server(listener: TcpListener) -> Inbox {
+    let inbox: Inbox = Arc::default();
+    let mut server = mailin_embedded::Server::new(Collector {
+        inbox: inbox.clone(),
+        to: vec![],
+        data: vec![],
+    });
+    server.with_name("localhost").with_tcp_listener(listener);
+    std::thread::spawn(move || {
+        let _ = server.serve();
+    });
+    inbox
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct World {
+    db: TestDb,
+    pool: Pool,
+    settings: Settings,
+}
+
+impl World {
+    fn new(store: Store, smtp_port: Option<u16>) -> Self {
+        let db = TestDb::new(store);
+        let mut settings = Settings {
+            data_dir: db.dir.path().to_path_buf(),
+            ..Settings::default()
+        };
+        settings.config_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        settings.mail.retry_base_secs = 60;
+        if let Some(port) = smtp_port {
+            settings.mail.transport = "smtp".into();
+            settings.mail.smtp.host = "127.0.0.1".into();
+            settings.mail.smtp.port = port;
+            settings.mail.smtp.tls = "none".into();
+            settings.mail.smtp.timeout_secs = 5;
+        }
+        let pool = db::connect(&db.url, 4).unwrap();
+        db::run_migrations(&mut pool.get().unwrap()).unwrap();
+        demo::seed(&mut pool.get().unwrap(), false, bj("2026-11-20 09:00")).unwrap();
+        World { db, pool, settings }
+    }
+
+    fn scheduler(&self) -> Scheduler {
+        Scheduler::new(self.settings.clone(), self.pool.clone()).unwrap()
+    }
+
+    fn actor(&self, username: &str) -> Actor {
+        let mut conn = self.pool.get().unwrap();
+        let id: UserId = users::table
+            .filter(users::username.eq(username))
+            .select(users::id)
+            .first(&mut *conn)
+            .unwrap();
+        Actor::load(&mut conn, id).unwrap()
+    }
+
+    fn community(&self, name: &str) -> jiesu_core::ids::OrgUnitId {
+        use jiesu_core::schema::org_units;
+        org_units::table
+            .filter(org_units::name.eq(name))
+            .select(org_units::id)
+            .first(&mut *self.pool.get().unwrap())
+            .unwrap()
+    }
+
+    /// Logs a ticket of a working-clock category (respond within one working day) at `at`.
+    fn log(&self, by: &str, community: &str, title: &str, at: NaiveDateTime) -> TicketId {
+        let scheduler = self.scheduler();
+        let ctx = Context {
+            now: at,
+            calendar: &scheduler.calendar,
+            public_url: "http://jiesu.test",
+        };
+        let input = NewTicket {
+            category: "property_management".into(),
+            priority: None,
+            title: title.into(),
+            description: "楼道灯不亮".into(),
+            community_id: Some(self.community(community)),
+            grid_id: None,
+            address: "5号楼".into(),
+            latitude: None,
+            longitude: None,
+            resident_name: None,
+            resident_phone: None,
+            households: 1,
+        };
+        logging::log(
+            &mut self.pool.get().unwrap(),
+            &self.actor(by),
+            &input,
+            None,
+            &ctx,
+        )
+        .unwrap()
+        .ticket
+        .id
+    }
+
+    fn act(&self, by: &str, id: TicketId, action: Action, at: NaiveDateTime) {
+        let scheduler = self.scheduler();
+        let ctx = Context {
+            now: at,
+            calendar: &scheduler.calendar,
+            public_url: "http://jiesu.test",
+        };
+        lifecycle::transition(
+            &mut self.pool.get().unwrap(),
+            &self.actor(by),
+            id,
+            &action,
+            &ctx,
+        )
+        .unwrap();
+    }
+
+    fn level(&self, id: TicketId) -> i32 {
+        tickets::table
+            .find(id)
+            .select(tickets::level)
+            .first(&mut *self.pool.get().unwrap())
+            .unwrap()
+    }
+
+    fn escalation_events(&self, id: TicketId) -> Vec<String> {
+        ticket_events::table
+            .filter(
+                ticket_events::ticket_id
+                    .eq(id)
+                    .and(ticket_events::kind.eq("escalated")),
+            )
+            .order(ticket_events::id)
+            .select(ticket_events::detail)
+            .load::<Option<String>>(&mut *self.pool.get().unwrap())
+            .unwrap()
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    async fn sweep(&self, at: &str) -> Vec<(String, i32)> {
+        let (report, _) = self.scheduler().sweep(bj(at)).await.unwrap();
+        report
+            .escalated
+            .iter()
+            .map(|e| (e.number.clone(), e.to_level))
+            .collect()
+    }
+}
+
+async fn an_ignored_ticket_climbs_to_the_city_at_the_right_instants_and_no_further(store: Store) {
+    let world = World::new(store, None);
+    // Monday 10:00; one working day to respond: due Tuesday 10:00.
+    let id = world.log(
+        "demo-grid",
+        "望京西园一区社区",
+        "无人理睬",
+        bj("2026-11-23 10:00"),
+    );
+    assert!(
+        world.sweep("2026-11-24 09:59").await.is_empty(),
+        "not yet due"
+    );
+    assert_eq!(world.sweep("2026-11-24 10:00").await.len(), 1);
+    assert_eq!(world.level(id), 1, "community → street");
+    assert!(
+        world.sweep("2026-11-24 10:00").await.is_empty(),
+        "a second sweep at the same instant changes nothing"
+    );
+    assert!(
+        world.sweep("2026-11-25 09:59").await.is_empty(),
+        "one rise per window"
+    );
+    assert_eq!(world.sweep("2026-11-25 10:00").await.len(), 1);
+    assert_eq!(world.level(id), 2, "street → district");
+    // One working day later again: Thursday 10:00.
+    assert_eq!(world.sweep("2026-11-26 10:00").await.len(), 1);
+    assert_eq!(world.level(id), 3, "district → city");
+    assert!(
+        world.sweep("2026-12-31 10:00").await.is_empty(),
+        "never past the city"
+    );
+    assert_eq!(world.level(id), 3);
+    let events = world.escalation_events(id);
+    assert_eq!(events.len(), 3);
+    for (i, detail) in events.iter().enumerate() {
+        let detail: serde_json::Value = serde_json::from_str(detail).unwrap();
+        assert_eq!(detail["from_level"], i as i64);
+        assert_eq!(detail["to_level"], i as i64 + 1);
+    }
+}
+
+async fn a_ticket_claimed_in_time_never_escalates(store: Store) {
+    let world = World::new(store, None);
+    let id = world.log(
+        "demo-grid",
+        "望京西园一区社区",
+        "及时认领",
+        bj("2026-11-23 10:00"),
+    );
+    world.act(
+        "demo-supervisor",
+        id,
+        Action::Dispatch {
+            to: Target::Pool,
+            note: None,
+        },
+        bj("2026-11-23 11:00"),
+    );
+    world.act("demo-unit", id, Action::Claim, bj("2026-11-23 15:00"));
+    // Seven working days to resolve from logging: due Wednesday 2 December 10:00.
+    assert!(world.sweep("2026-11-24 10:00").await.is_empty());
+    assert!(world.sweep("2026-12-01 18:00").await.is_empty());
+    world.act(
+        "demo-unit",
+        id,
+        Action::Resolve {
+            note: "已修好".into(),
+        },
+        bj("2026-12-02 09:00"),
+    );
+    assert!(
+        world.sweep("2027-01-04 10:00").await.is_empty(),
+        "a resolved ticket has left the queue"
+    );
+    assert_eq!(world.level(id), 0);
+}
+
+/// Subject and body of a received mail, decoded as a mail client would.
+fn subject_and_body(raw: &str) -> String {
+    let mail = mailparse::parse_mail(raw.as_bytes()).unwrap();
+    let subject =
+        mailparse::MailHeaderMap::get_first_value(&mail.headers[..], "Subject").unwrap_or_default();
+    format!("{subject}\n{}", mail.get_body().unwrap())
+}
+
+/// The escalation digests among the received mails.
+fn digests(inbox: &Inbox) -> Vec<(Vec<String>, String)> {
+    inbox
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, m)| subject_and_body(m).contains("【督办】"))
+        .cloned()
+        .collect()
+}
+
+async fn the_street_supervisor_gets_one_digest_naming_its_tickets(store: Store) {
+    let port = free_port();
+    let inbox = smtp_server(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let world = World::new(store, Some(port));
+    let a = world.log(
+        "demo-grid",
+        "望京西园一区社区",
+        "望京甲",
+        bj("2026-11-23 10:00"),
+    );
+    let b = world.log(
+        "demo-district",
+        "花家地北里社区",
+        "望京乙",
+        bj("2026-11-23 10:00"),
+    );
+    let c = world.log(
+        "demo-district",
+        "和平街一社区",
+        "和平街丙",
+        bj("2026-11-23 10:00"),
+    );
+    let escalated = world.sweep("2026-11-24 10:00").await;
+    assert_eq!(escalated.len(), 3);
+    let all = digests(&inbox);
+    let to_wangjing: Vec<_> = all
+        .iter()
+        .filter(|(to, _)| to.iter().any(|t| t.contains("wangjing@street.example.com")))
+        .collect();
+    assert_eq!(to_wangjing.len(), 1, "one digest per supervisor per sweep");
+    let text = subject_and_body(&to_wangjing[0].1);
+    assert!(
+        text.contains("望京街道") && text.contains("2 件工单"),
+        "{text}"
+    );
+    assert!(
+        text.contains("望京甲") && text.contains("望京乙") && !text.contains("和平街丙"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("http://127.0.0.1:8080/api/v1/tickets/{a}"))
+            && text.contains(&format!("/api/v1/tickets/{b}")),
+        "{text}"
+    );
+    let to_hepingjie: Vec<_> = all
+        .iter()
+        .filter(|(to, _)| {
+            to.iter()
+                .any(|t| t.contains("hepingjie@street.example.com"))
+        })
+        .collect();
+    assert_eq!(to_hepingjie.len(), 1);
+    assert!(subject_and_body(&to_hepingjie[0].1).contains("和平街丙"));
+    let _ = c;
+    // Nothing waits in the outbox, and a second delivery sends nothing again.
+    let scheduler = world.scheduler();
+    let again = scheduler
+        .mailer
+        .deliver_due(&world.pool, bj("2026-11-30 10:00"))
+        .await
+        .unwrap();
+    assert_eq!(again.sent, 0);
+    assert_eq!(
+        outbox::status(&mut world.pool.get().unwrap())
+            .unwrap()
+            .pending,
+        0
+    );
+    assert_eq!(digests(&inbox).len(), all.len());
+}
+
+async fn mail_waits_out_a_mail_server_that_is_down_and_arrives_once(store: Store) {
+    let port = free_port(); // nothing listens there yet
+    let world = World::new(store, Some(port));
+    world.log(
+        "demo-grid",
+        "望京西园一区社区",
+        "服务器宕机时升级",
+        bj("2026-11-23 10:00"),
+    );
+    let (report, delivery) = world
+        .scheduler()
+        .sweep(bj("2026-11-24 10:00"))
+        .await
+        .unwrap();
+    assert_eq!(report.escalated.len(), 1);
+    assert!(delivery.failed >= 1 && delivery.sent == 0, "{delivery:?}");
+    let status = outbox::status(&mut world.pool.get().unwrap()).unwrap();
+    assert_eq!(status.sent, 0);
+    assert!(status.pending >= 1 && status.failing >= 1, "{status:?}");
+    assert!(status.last_error.is_some());
+
+    // The server comes back; before the backoff has passed nothing is retried.
+    let inbox = smtp_server(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let scheduler = world.scheduler();
+    let early = scheduler
+        .mailer
+        .deliver_due(&world.pool, bj("2026-11-24 10:00") + Duration::seconds(10))
+        .await
+        .unwrap();
+    assert_eq!(early.sent + early.failed, 0, "waits for its backoff");
+    let later = scheduler
+        .mailer
+        .deliver_due(&world.pool, bj("2026-11-24 10:05"))
+        .await
+        .unwrap();
+    assert_eq!(later.failed, 0);
+    assert_eq!(later.sent as i64, status.pending);
+    assert_eq!(digests(&inbox).len(), 1, "the digest arrived");
+    let again = scheduler
+        .mailer
+        .deliver_due(&world.pool, bj("2026-11-24 11:00"))
+        .await
+        .unwrap();
+    assert_eq!(again.sent, 0, "nothing is sent twice");
+    assert_eq!(digests(&inbox).len(), 1);
+    drop(world.db);
+}
+
+macro_rules! on_both_stores {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Store::Sqlite).await })+
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Store::Postgres).await })+
+        }
+    };
+}
+
+on_both_stores!(
+    an_ignored_ticket_climbs_to_the_city_at_the_right_instants_and_no_further,
+    a_ticket_claimed_in_time_never_escalates,
+    the_street_supervisor_gets_one_digest_naming_its_tickets,
+    mail_waits_out_a_mail_server_that_is_down_and_arrives_once,
+);
