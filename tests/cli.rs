@@ -8,15 +8,10 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use diesel::connection::SimpleConnection;
-use diesel::Connection;
+use diesel::prelude::*;
+use jiesu_core::testing::{Store, TestDb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_jiesu");
-
-fn postgres_server_url() -> String {
-    std::env::var("JIESU_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
 
 /// `jiesu` with the repo's config folder, run in `dir`, with no stray JIESU_ settings.
 fn jiesu(dir: &Path) -> Command {
@@ -39,42 +34,6 @@ fn run(cmd: &mut Command) -> (Output, String, String) {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     (out, stdout, stderr)
-}
-
-struct PgDatabase {
-    name: String,
-    url: String,
-}
-
-impl PgDatabase {
-    fn new() -> Self {
-        let server = postgres_server_url();
-        let name = format!("jiesu_cli_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = diesel::PgConnection::establish(&server)
-            .unwrap_or_else(|e| panic!("PostgreSQL tests need a server at {server}: {e}"));
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .expect("create database");
-        let base = server
-            .rsplit_once('/')
-            .map(|(b, _)| b)
-            .expect("url with a database");
-        PgDatabase {
-            url: format!("{base}/{name}"),
-            name,
-        }
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = diesel::PgConnection::establish(&postgres_server_url()) {
-            let _ = admin.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
 }
 
 fn migrate_twice(dir: &Path, url: Option<&str>) {
@@ -111,9 +70,8 @@ fn migrate_twice_is_a_no_op_on_sqlite() {
 
 #[test]
 fn migrate_twice_is_a_no_op_on_postgres() {
-    let db = PgDatabase::new();
-    let dir = tempfile::tempdir().unwrap();
-    migrate_twice(dir.path(), Some(&db.url));
+    let db = TestDb::new(Store::Postgres);
+    migrate_twice(db.dir.path(), Some(&db.url_string()));
 }
 
 #[test]
@@ -340,4 +298,136 @@ fn first_start_serves_the_demo_city_and_stops_cleanly_on_sigterm() {
         std::fs::read_to_string(dir.path().join("data/demo-credentials.txt")).unwrap(),
         creds
     );
+}
+
+/// The demo city with its tickets in `db`, through the binary.
+fn load_demo(db: &TestDb) {
+    let (out, _, stderr) = run(jiesu(db.dir.path())
+        .args(["admin", "load-demo"])
+        .env("JIESU_DATABASE__URL", db.url_string()));
+    assert!(out.status.success(), "{stderr}");
+}
+
+fn sweep_as_of(db: &TestDb, instant: &str) -> Child {
+    jiesu(db.dir.path())
+        .args(["scheduler", "sweep", "--as-of", instant])
+        .env("JIESU_DATABASE__URL", db.url_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn eml_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir.join("data/outbox"))
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| std::fs::read_to_string(e.path()).unwrap())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_demo_ticket_left_alone_escalates_into_an_eml_in_the_outbox_folder() {
+    let db = TestDb::new(Store::Sqlite);
+    load_demo(&db);
+    assert!(
+        eml_files(db.dir.path())
+            .iter()
+            .all(|m| !m.contains("wangjing@street.example.com")),
+        "no digest yet"
+    );
+    let out = sweep_as_of(&db, "2027-03-01T10:00:00+08:00")
+        .wait_with_output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("3 ticket(s) escalated") && stdout.contains("110105-2026-000001"),
+        "{stdout}"
+    );
+    let digests: Vec<_> = eml_files(db.dir.path())
+        .into_iter()
+        .filter(|m| m.contains("To: wangjing@street.example.com"))
+        .collect();
+    assert_eq!(digests.len(), 1, "one digest for the street");
+    // Replaying the same instant changes nothing and mails nothing.
+    let out = sweep_as_of(&db, "2027-03-01T10:00:00+08:00")
+        .wait_with_output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 ticket(s) escalated"));
+    assert_eq!(
+        eml_files(db.dir.path())
+            .iter()
+            .filter(|m| m.contains("To: wangjing@street.example.com"))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn two_schedulers_sweeping_one_postgres_at_once_escalate_once_and_mail_once() {
+    let db = TestDb::new(Store::Postgres);
+    load_demo(&db);
+    let instant = "2027-03-01T10:00:00+08:00";
+    let (a, b) = (sweep_as_of(&db, instant), sweep_as_of(&db, instant));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(
+        a.status.success() && b.status.success(),
+        "{} {}",
+        String::from_utf8_lossy(&a.stderr),
+        String::from_utf8_lossy(&b.stderr)
+    );
+    let reports = format!(
+        "{}{}",
+        String::from_utf8_lossy(&a.stdout),
+        String::from_utf8_lossy(&b.stdout)
+    );
+    assert!(
+        reports.contains("3 ticket(s) escalated") && reports.contains("0 ticket(s) escalated"),
+        "one did the work: {reports}"
+    );
+
+    let mut conn = diesel::PgConnection::establish(&db.url_string()).unwrap();
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let per_ticket: Vec<Row> = diesel::sql_query(
+        "SELECT COUNT(*) AS n FROM ticket_events WHERE kind = 'escalated' GROUP BY ticket_id",
+    )
+    .load(&mut conn)
+    .unwrap();
+    assert_eq!(
+        per_ticket.iter().map(|r| r.n).collect::<Vec<_>>(),
+        [1, 1, 1],
+        "one escalation per ticket"
+    );
+    let per_recipient: Vec<Row> = diesel::sql_query(
+        "SELECT COUNT(*) AS n FROM outbox WHERE kind = 'escalation_digest' GROUP BY recipient",
+    )
+    .load(&mut conn)
+    .unwrap();
+    assert!(
+        !per_recipient.is_empty() && per_recipient.iter().all(|r| r.n == 1),
+        "one digest per supervisor"
+    );
+    let sent: Vec<Row> = diesel::sql_query(
+        "SELECT COUNT(*) AS n FROM outbox WHERE kind = 'escalation_digest' AND sent_at IS NOT NULL",
+    )
+    .load(&mut conn)
+    .unwrap();
+    assert_eq!(sent[0].n, per_recipient.len() as i64);
+    let digests = eml_files(db.dir.path())
+        .into_iter()
+        .filter(|m| m.contains("To: wangjing@street.example.com"))
+        .count();
+    assert_eq!(digests, 1, "delivered once");
 }

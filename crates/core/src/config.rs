@@ -464,6 +464,12 @@ mod tests {
             ..Settings::default()
         };
         ok.auth.jwt_secret = "x".repeat(40);
+        let err = ok.check().unwrap_err().to_string();
+        assert!(
+            err.contains("mail.transport"),
+            "production mails through SMTP: {err}"
+        );
+        ok.mail.transport = "smtp".into();
         ok.check().unwrap();
     }
 

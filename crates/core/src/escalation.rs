@@ -287,6 +287,92 @@ pub fn sweep(
     })
 }
 
+/// One rise of a ticket.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rise {
+    pub from_level: i64,
+    pub to_level: i64,
+    pub node_id: Option<i64>,
+    #[serde(serialize_with = "crate::time::utc")]
+    pub at: NaiveDateTime,
+}
+
+/// An escalated ticket as the supervisors' list shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EscalatedTicket {
+    pub ticket_id: TicketId,
+    pub number: String,
+    pub title: String,
+    pub status: TicketStatus,
+    pub level: i32,
+    /// The node supervising it now (the ancestor at its level).
+    pub node_id: Option<OrgUnitId>,
+    pub overdue: bool,
+    pub rises: Vec<Rise>,
+}
+
+/// The escalated tickets the actor may see (level above community), most recently
+/// changed first, each with its rises.
+pub fn list(
+    conn: &mut DbConnection,
+    actor: &crate::scope::Actor,
+    page: crate::pagination::PageRequest,
+    now: NaiveDateTime,
+) -> CoreResult<crate::pagination::Page<EscalatedTicket>> {
+    let mut query = tickets::table
+        .filter(tickets::level.gt(0))
+        .select(TicketRow::as_select())
+        .into_boxed();
+    if let Some(scope) = crate::tickets::visible_tickets(&actor.scope) {
+        query = query.filter(scope);
+    }
+    if let Some(before) = page.after {
+        query = query.filter(tickets::id.lt(TicketId(before)));
+    }
+    let rows: Vec<TicketRow> = query
+        .order(tickets::id.desc())
+        .limit(page.fetch())
+        .load(conn)?;
+    let page = crate::pagination::Page::from_rows(rows, page, |r| r.id.0);
+    let ids: Vec<TicketId> = page.items.iter().map(|t| t.id).collect();
+    let mut rises: BTreeMap<TicketId, Vec<Rise>> = BTreeMap::new();
+    for (ticket, detail, at) in ticket_events::table
+        .filter(
+            ticket_events::kind
+                .eq(EventKind::Escalated)
+                .and(ticket_events::ticket_id.eq_any(&ids)),
+        )
+        .order(ticket_events::id)
+        .select((
+            ticket_events::ticket_id,
+            ticket_events::detail,
+            ticket_events::created_at,
+        ))
+        .load::<(TicketId, Option<String>, NaiveDateTime)>(conn)?
+    {
+        let detail: serde_json::Value = detail
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
+            .unwrap_or_default();
+        rises.entry(ticket).or_default().push(Rise {
+            from_level: detail["from_level"].as_i64().unwrap_or_default(),
+            to_level: detail["to_level"].as_i64().unwrap_or_default(),
+            node_id: detail["node_id"].as_i64(),
+            at,
+        });
+    }
+    Ok(page.map(|t| EscalatedTicket {
+        rises: rises.remove(&t.id).unwrap_or_default(),
+        node_id: node_at_level(&t.org_path, t.level),
+        overdue: t.is_overdue(now),
+        ticket_id: t.id,
+        number: t.number,
+        title: t.title,
+        status: t.status,
+        level: t.level,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -87,5 +87,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/tickets/{id}/attachments/{attachment}",
             web::get().to(tickets::attachment),
         )
-        .route("/pool", web::get().to(tickets::pool));
+        .route("/pool", web::get().to(tickets::pool))
+        .route("/escalations", web::get().to(tickets::escalations))
+        .route("/outbox", web::get().to(tickets::outbox_status));
 }

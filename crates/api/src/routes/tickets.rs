@@ -433,3 +433,33 @@ pub async fn attachment(
         .use_etag(true)
         .into_response(&req))
 }
+
+/// `GET /escalations`: the escalated tickets of the caller's scope with their rises.
+pub async fn escalations(
+    state: web::Data<AppState>,
+    auth: Auth,
+    q: ValidQuery<Paging>,
+) -> Result<HttpResponse, ApiError> {
+    let page = q.0.page()?;
+    state
+        .respond(auth, StatusCode::OK, move |conn, actor, now| {
+            jiesu_core::escalation::list(conn, actor, page, now)
+        })
+        .await
+}
+
+/// `GET /outbox`: mail delivery status for administrators (pending, failing, sent).
+pub async fn outbox_status(
+    state: web::Data<AppState>,
+    auth: Auth,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .respond(auth, StatusCode::OK, move |conn, actor, _| {
+            actor.require_role(
+                &[jiesu_core::types::Role::Admin],
+                "only an administrator reads the outbox status",
+            )?;
+            jiesu_core::outbox::status(conn)
+        })
+        .await
+}

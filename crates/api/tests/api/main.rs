@@ -7,6 +7,7 @@ mod helpers;
 mod auth;
 mod bad_input;
 mod categories;
+mod escalations;
 mod org_units;
 mod partners;
 mod scope;
