@@ -39,7 +39,16 @@ const SWEEP_LOCK_KEY: i64 = 0x006a_6965_7375_0001;
 /// at level 0 is next due at its resolution deadline.
 pub fn sync_due(conn: &mut DbConnection, t: &TicketRow) -> CoreResult<()> {
     use TicketStatus::*;
-    let done = matches!(t.status, Resolved | Closed | Cancelled | Merged) || t.level >= CITY_LEVEL;
+    let paused = crate::schema::ticket_pauses::table
+        .find(t.id)
+        .select(crate::schema::ticket_pauses::ticket_id)
+        .first::<TicketId>(conn)
+        .optional()?
+        .is_some();
+    // A paused ticket's clock stands still: it leaves the queue until it resumes.
+    let done = paused
+        || matches!(t.status, Resolved | Closed | Cancelled | Merged)
+        || t.level >= CITY_LEVEL;
     if done {
         diesel::delete(escalation_due::table.find(t.id)).execute(conn)?;
         return Ok(());

@@ -139,6 +139,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    ticket_pauses (ticket_id) {
+        ticket_id -> Int8,
+        paused_at -> Timestamp,
+        reason -> Text,
+        paused_by -> Int8,
+        due_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     tickets (id) {
         id -> Int8,
         number -> Text,
@@ -208,6 +218,8 @@ diesel::joinable!(ticket_counters -> org_units (district_id));
 diesel::joinable!(ticket_events -> partners (partner_id));
 diesel::joinable!(ticket_events -> tickets (ticket_id));
 diesel::joinable!(ticket_events -> users (actor_id));
+diesel::joinable!(ticket_pauses -> tickets (ticket_id));
+diesel::joinable!(ticket_pauses -> users (paused_by));
 diesel::joinable!(tickets -> categories (category_id));
 diesel::joinable!(tickets -> partners (partner_id));
 diesel::joinable!(tickets -> users (reported_by));
@@ -228,6 +240,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sla_policies,
     ticket_counters,
     ticket_events,
+    ticket_pauses,
     tickets,
     users,
 );

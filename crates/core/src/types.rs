@@ -194,6 +194,8 @@ text_enum!(
         PartnerNotice => "partner_notice",
         AttachmentAdded => "attachment_added",
         Escalated => "escalated",
+        Paused => "paused",
+        Resumed => "resumed",
     }
 );
 

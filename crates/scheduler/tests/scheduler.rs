@@ -298,6 +298,60 @@ async fn a_ticket_claimed_in_time_never_escalates(store: Store) {
 }
 
 /// Subject and body of a received mail, decoded as a mail client would.
+async fn a_ticket_waiting_on_the_resident_does_not_escalate_and_resumes_with_its_time(
+    store: Store,
+) {
+    let world = World::new(store, None);
+    // Monday 10:00, due Tuesday 10:00; the unit waits on the resident from Monday 11:00.
+    let id = world.log(
+        "demo-grid",
+        "望京西园一区社区",
+        "住户不在家",
+        bj("2026-11-23 10:00"),
+    );
+    let property = match world.actor("demo-unit").scope {
+        jiesu_core::Scope::Partner { partner } => partner,
+        _ => unreachable!(),
+    };
+    world.act(
+        "demo-supervisor",
+        id,
+        Action::Dispatch {
+            to: Target::Partner(property),
+            note: None,
+        },
+        bj("2026-11-23 10:30"),
+    );
+    world.act(
+        "demo-unit",
+        id,
+        Action::Pause {
+            reason: "住户出差，周三返回".into(),
+        },
+        bj("2026-11-23 11:00"),
+    );
+    assert!(
+        world.sweep("2026-11-24 10:00").await.is_empty(),
+        "paused: no escalation"
+    );
+    assert!(
+        world.sweep("2026-11-25 10:00").await.is_empty(),
+        "still paused"
+    );
+    // Resumed Wednesday 11:00: two working days (900 minutes) waited, so due Thursday 10:00.
+    world.act(
+        "demo-unit",
+        id,
+        Action::Resume {
+            note: Some("住户已返回".into()),
+        },
+        bj("2026-11-25 11:00"),
+    );
+    assert!(world.sweep("2026-11-26 09:59").await.is_empty());
+    assert_eq!(world.sweep("2026-11-26 10:00").await.len(), 1);
+    assert_eq!(world.level(id), 1);
+}
+
 fn subject_and_body(raw: &str) -> String {
     let mail = mailparse::parse_mail(raw.as_bytes()).unwrap();
     let subject =
@@ -453,4 +507,5 @@ on_both_stores!(
     a_ticket_claimed_in_time_never_escalates,
     the_street_supervisor_gets_one_digest_naming_its_tickets,
     mail_waits_out_a_mail_server_that_is_down_and_arrives_once,
+    a_ticket_waiting_on_the_resident_does_not_escalate_and_resumes_with_its_time,
 );

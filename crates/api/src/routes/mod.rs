@@ -82,6 +82,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/tickets/{id}/feedback", web::post().to(tickets::feedback))
         .route("/tickets/{id}/cancel", web::post().to(tickets::cancel))
         .route("/tickets/{id}/merge", web::post().to(tickets::merge))
+        .route("/tickets/{id}/pause", web::post().to(tickets::pause))
+        .route("/tickets/{id}/resume", web::post().to(tickets::resume))
         .route("/tickets/{id}/attachments", web::post().to(tickets::attach))
         .route(
             "/tickets/{id}/attachments/{attachment}",

@@ -320,6 +320,45 @@ pub async fn cancel(
     .await
 }
 
+/// `POST /tickets/{id}/pause` `{reason}`: waiting on the resident; the SLA clock stands still.
+pub async fn pause(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<i64>,
+    body: ValidJson<ReasonBody>,
+) -> Result<HttpResponse, ApiError> {
+    run(
+        state,
+        auth,
+        id.into_inner(),
+        Action::Pause {
+            reason: body.0.reason,
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct ResumeBody {
+    note: Option<String>,
+}
+
+/// `POST /tickets/{id}/resume`: the wait is over; deadlines move on by the time waited.
+pub async fn resume(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<i64>,
+    body: ValidJson<ResumeBody>,
+) -> Result<HttpResponse, ApiError> {
+    run(
+        state,
+        auth,
+        id.into_inner(),
+        Action::Resume { note: body.0.note },
+    )
+    .await
+}
+
 #[derive(Deserialize)]
 pub struct MergeBody {
     into: TicketId,

@@ -766,7 +766,80 @@ async fn a_returned_ticket_goes_back_to_the_dispatcher_and_is_reassigned(store: 
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
+async fn a_unit_waits_on_the_resident_and_nothing_else_moves_meanwhile(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let grid = app.login("demo-grid").await;
+    let supervisor = app.login("demo-supervisor").await;
+    let unit = app.login("demo-unit").await;
+    let property = app.partner_id("望京宜居物业服务有限公司").await;
+    let id = log(&app, &grid, "入户维修需住户在家").await["id"]
+        .as_i64()
+        .unwrap();
+    app.post(
+        &format!("/api/v1/tickets/{id}/dispatch"),
+        &supervisor,
+        json!({"partner_id": property}),
+    )
+    .await;
+    app.post(&format!("/api/v1/tickets/{id}/claim"), &unit, json!({}))
+        .await;
+    let (status, body) = app
+        .post(&format!("/api/v1/tickets/{id}/resume"), &unit, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "not waiting yet: {body}");
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/pause"),
+            &unit,
+            json!({"reason": "住户出差"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, detail) = app.get(&format!("/api/v1/tickets/{id}"), &grid).await;
+    assert_eq!(detail["waiting_on_resident"]["reason"], "住户出差");
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/resolve"),
+            &unit,
+            json!({"note": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("resume"),
+        "{body}"
+    );
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/pause"),
+            &unit,
+            json!({"reason": "again"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/resume"),
+            &unit,
+            json!({"note": "住户已回"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, detail) = app.get(&format!("/api/v1/tickets/{id}"), &grid).await;
+    assert_eq!(detail["waiting_on_resident"], Value::Null);
+    assert_eq!(kinds(&detail)[4..], ["paused", "resumed"]);
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/resolve"),
+            &unit,
+            json!({"note": "已修好"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
 crate::on_both_stores!(
+    a_unit_waits_on_the_resident_and_nothing_else_moves_meanwhile,
     a_returned_ticket_goes_back_to_the_dispatcher_and_is_reassigned,
     grid_member_logs_and_partner_claims_resolves_and_the_visit_closes_it,
     an_unsatisfied_visit_reopens_to_the_same_unit_and_a_second_closes_it,

@@ -11,7 +11,10 @@ use super::{Context, Ticket, TicketRow};
 use crate::db::{truncate_to_micros, write_tx, DbConnection};
 use crate::error::{CoreError, CoreResult, FieldError};
 use crate::ids::{CategoryId, OrgUnitId, PartnerId, TicketId};
-use crate::schema::{partner_categories, partner_communities, partners, ticket_events, tickets};
+use crate::schema::{
+    escalation_due, partner_categories, partner_communities, partners, ticket_events,
+    ticket_pauses, tickets,
+};
 use crate::scope::{Actor, Scope};
 use crate::types::{EventKind, Role, Satisfaction, TicketStatus};
 
@@ -54,6 +57,14 @@ pub enum Action {
         into: TicketId,
         note: Option<String>,
     },
+    /// Waiting on the resident (waiting_on_resident): the SLA clock stands still.
+    Pause {
+        reason: String,
+    },
+    /// The wait is over: deadlines move on by the time waited.
+    Resume {
+        note: Option<String>,
+    },
 }
 
 impl Action {
@@ -77,6 +88,10 @@ impl Action {
                 &[Role::GridMember],
                 "only a grid member does the return visit",
             ),
+            Action::Pause { .. } | Action::Resume { .. } => (
+                &[Role::UnitStaff, Role::Supervisor, Role::Admin],
+                "only the unit holding the ticket or a supervisor pauses or resumes it",
+            ),
         }
     }
 
@@ -93,6 +108,9 @@ impl Action {
             Action::Cancel { .. } | Action::Merge { .. } => &[
                 Reported, Dispatched, Claimed, InProgress, Returned, Reopened, Resolved,
             ],
+            Action::Pause { .. } | Action::Resume { .. } => &[
+                Reported, Dispatched, Claimed, InProgress, Returned, Reopened,
+            ],
         }
     }
 
@@ -107,6 +125,8 @@ impl Action {
             Action::Feedback { .. } => "record the return visit of",
             Action::Cancel { .. } => "cancel",
             Action::Merge { .. } => "merge",
+            Action::Pause { .. } => "pause",
+            Action::Resume { .. } => "resume",
         }
     }
 }
@@ -121,6 +141,7 @@ struct Change {
     responded_at: Option<Option<NaiveDateTime>>,
     resolved_at: Option<Option<NaiveDateTime>>,
     closed_at: Option<Option<NaiveDateTime>>,
+    respond_by: Option<Option<NaiveDateTime>>,
     resolve_by: Option<Option<NaiveDateTime>>,
     satisfaction: Option<Option<Satisfaction>>,
     merged_into_id: Option<Option<TicketId>>,
@@ -309,6 +330,44 @@ fn apply(
         let message = format!("cannot {} a ticket that is {}", action.name(), t.status);
         return Err(conflict(t, actor, now, message));
     }
+    let paused_since: Option<(NaiveDateTime, Option<NaiveDateTime>)> = ticket_pauses::table
+        .find(t.id)
+        .select((ticket_pauses::paused_at, ticket_pauses::due_at))
+        .first(conn)
+        .optional()?;
+    let allowed_while_paused = matches!(
+        action,
+        Action::Resume { .. }
+            | Action::Cancel { .. }
+            | Action::Merge { .. }
+            | Action::Progress { .. }
+    );
+    match (paused_since.is_some(), action) {
+        (true, Action::Pause { .. }) => {
+            let message = format!("ticket {} is already waiting on the resident", t.number);
+            return Err(conflict(t, actor, now, message));
+        }
+        (false, Action::Resume { .. }) => {
+            let message = format!("ticket {} is not waiting on the resident", t.number);
+            return Err(conflict(t, actor, now, message));
+        }
+        (true, _) if !allowed_while_paused => {
+            let message = format!(
+                "ticket {} is waiting on the resident; resume it first",
+                t.number
+            );
+            return Err(conflict(t, actor, now, message));
+        }
+        _ => {}
+    }
+    if let (Action::Pause { .. } | Action::Resume { .. }, Some(me)) = (action, actor_partner(actor))
+    {
+        if t.partner_id != Some(me) {
+            return Err(CoreError::Forbidden(
+                "only the unit holding the ticket may do this",
+            ));
+        }
+    }
     let from = t.status;
     let mut change = Change::default();
     let mut events: Vec<NewEvent> = Vec::new();
@@ -474,6 +533,68 @@ fn apply(
                 t.partner_id,
                 Some(reason),
                 None,
+            ));
+        }
+        Action::Pause { reason } => {
+            let reason = required_text("reason", reason)?;
+            to = t.status;
+            let due: Option<NaiveDateTime> = escalation_due::table
+                .find(t.id)
+                .select(escalation_due::due_at)
+                .first(conn)
+                .optional()?;
+            diesel::insert_into(ticket_pauses::table)
+                .values((
+                    ticket_pauses::ticket_id.eq(t.id),
+                    ticket_pauses::paused_at.eq(now),
+                    ticket_pauses::reason.eq(&reason),
+                    ticket_pauses::paused_by.eq(actor.user_id),
+                    ticket_pauses::due_at.eq(due),
+                ))
+                .execute(conn)?;
+            events.push(NewEvent::new(
+                EventKind::Paused,
+                t.partner_id,
+                Some(reason),
+                None,
+            ));
+        }
+        Action::Resume { note } => {
+            let note = optional_text("note", note)?;
+            to = t.status;
+            let (paused_at, due) =
+                paused_since.ok_or_else(|| CoreError::Internal("pause vanished".into()))?;
+            let rule = crate::categories::get(conn, t.category_id)?
+                .sla
+                .get(t.priority);
+            let waited_working = ctx.calendar.working_minutes_between(paused_at, now);
+            // A deadline moves on by the time waited, counted on its own clock.
+            let extend = |d: NaiveDateTime| match rule.clock {
+                crate::types::ClockKind::Calendar => truncate_to_micros(d + (now - paused_at)),
+                crate::types::ClockKind::Working if waited_working == 0 => d,
+                crate::types::ClockKind::Working => {
+                    truncate_to_micros(ctx.calendar.add_working_minutes(d, waited_working))
+                }
+            };
+            if t.responded_at.is_none() {
+                change.respond_by = Some(t.respond_by.map(extend));
+            }
+            change.resolve_by = Some(t.resolve_by.map(extend));
+            diesel::delete(ticket_pauses::table.find(t.id)).execute(conn)?;
+            if let Some(due) = due {
+                diesel::insert_into(escalation_due::table)
+                    .values((
+                        escalation_due::ticket_id.eq(t.id),
+                        escalation_due::due_at.eq(extend(due)),
+                    ))
+                    .execute(conn)?;
+            }
+            let waited = serde_json::json!({ "waited_minutes": (now - paused_at).num_minutes(), "waited_working_minutes": waited_working });
+            events.push(NewEvent::new(
+                EventKind::Resumed,
+                t.partner_id,
+                note,
+                Some(waited),
             ));
         }
         Action::Merge { into, note } => {

@@ -24,6 +24,15 @@ pub struct TicketDetail {
     pub ticket: Ticket,
     pub events: Vec<Event>,
     pub attachments: Vec<Attachment>,
+    /// Present while the ticket waits on the resident (its SLA clock stands still).
+    pub waiting_on_resident: Option<Waiting>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Waiting {
+    #[serde(serialize_with = "crate::time::utc")]
+    pub since: NaiveDateTime,
+    pub reason: String,
 }
 
 pub fn get(
@@ -39,10 +48,20 @@ pub fn get(
         .select(Event::as_select())
         .load(conn)?;
     let attachments = attachments::list(conn, id)?;
+    let waiting_on_resident = crate::schema::ticket_pauses::table
+        .find(id)
+        .select((
+            crate::schema::ticket_pauses::paused_at,
+            crate::schema::ticket_pauses::reason,
+        ))
+        .first::<(NaiveDateTime, String)>(conn)
+        .optional()?
+        .map(|(since, reason)| Waiting { since, reason });
     Ok(TicketDetail {
         ticket: row.view(actor, now),
         events,
         attachments,
+        waiting_on_resident,
     })
 }
 
