@@ -352,6 +352,57 @@ async fn a_ticket_waiting_on_the_resident_does_not_escalate_and_resumes_with_its
     assert_eq!(world.level(id), 1);
 }
 
+async fn a_unit_is_mailed_when_a_ticket_is_dispatched_to_it(store: Store) {
+    let port = free_port();
+    let inbox = smtp_server(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let world = World::new(store, Some(port));
+    let id = world.log(
+        "demo-grid",
+        "望京西园一区社区",
+        "派给物业",
+        bj("2026-11-23 10:00"),
+    );
+    let property = match world.actor("demo-unit").scope {
+        jiesu_core::Scope::Partner { partner } => partner,
+        _ => unreachable!(),
+    };
+    world.act(
+        "demo-supervisor",
+        id,
+        Action::Dispatch {
+            to: Target::Partner(property),
+            note: None,
+        },
+        bj("2026-11-23 10:30"),
+    );
+    let delivery = world
+        .scheduler()
+        .mailer
+        .deliver_due(&world.pool, bj("2026-11-23 10:31"))
+        .await
+        .unwrap();
+    assert_eq!(
+        delivery.sent, 2,
+        "the unit's contact address and its staff member"
+    );
+    let mails = inbox.lock().unwrap().clone();
+    let to_unit: Vec<_> = mails
+        .iter()
+        .filter(|(to, _)| {
+            to.iter()
+                .any(|t| t.contains("service@wangjing-property.example.com"))
+        })
+        .collect();
+    assert_eq!(to_unit.len(), 1);
+    let text = subject_and_body(&to_unit[0].1);
+    assert!(
+        text.contains("【派单】")
+            && text.contains("派给物业")
+            && text.contains(&format!("/api/v1/tickets/{id}")),
+        "{text}"
+    );
+}
+
 fn subject_and_body(raw: &str) -> String {
     let mail = mailparse::parse_mail(raw.as_bytes()).unwrap();
     let subject =
@@ -508,4 +559,5 @@ on_both_stores!(
     the_street_supervisor_gets_one_digest_naming_its_tickets,
     mail_waits_out_a_mail_server_that_is_down_and_arrives_once,
     a_ticket_waiting_on_the_resident_does_not_escalate_and_resumes_with_its_time,
+    a_unit_is_mailed_when_a_ticket_is_dispatched_to_it,
 );
