@@ -51,6 +51,14 @@ impl Application {
             calendar: Arc::new(calendar),
             settings: Arc::new(settings),
         });
+        // One registry for all workers; paths are labelled by their route pattern.
+        let metrics = actix_web_prom::PrometheusMetricsBuilder::new("jiesu")
+            .endpoint("/metrics")
+            .mask_unmatched_patterns("UNMATCHED")
+            .build()
+            .map_err(|e| {
+                StartError::Config(jiesu_core::CoreError::Internal(format!("metrics: {e}")))
+            })?;
         let mut server = HttpServer::new(move || {
             let limit = state.settings.server.body_limit_bytes;
             App::new()
@@ -72,6 +80,11 @@ impl Application {
                         Ok(res)
                     }
                 })
+                .wrap(metrics.clone())
+                .wrap(
+                    actix_web::middleware::DefaultHeaders::new()
+                        .add(("x-content-type-options", "nosniff")),
+                )
                 .wrap(TracingLogger::default())
                 .route("/healthz", web::get().to(routes::health::healthz))
                 .route("/readyz", web::get().to(routes::health::readyz))

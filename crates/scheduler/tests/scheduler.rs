@@ -125,6 +125,14 @@ impl World {
         Actor::load(&mut conn, id).unwrap()
     }
 
+    /// The partner unit of a unit-staff account.
+    fn partner_of(&self, username: &str) -> jiesu_core::ids::PartnerId {
+        match self.actor(username).scope {
+            jiesu_core::Scope::Partner { partner } => partner,
+            other => panic!("{username} is not unit staff: {other:?}"),
+        }
+    }
+
     fn community(&self, name: &str) -> jiesu_core::ids::OrgUnitId {
         use jiesu_core::schema::org_units;
         org_units::table
@@ -297,7 +305,6 @@ async fn a_ticket_claimed_in_time_never_escalates(store: Store) {
     assert_eq!(world.level(id), 0);
 }
 
-/// Subject and body of a received mail, decoded as a mail client would.
 async fn a_ticket_waiting_on_the_resident_does_not_escalate_and_resumes_with_its_time(
     store: Store,
 ) {
@@ -309,10 +316,7 @@ async fn a_ticket_waiting_on_the_resident_does_not_escalate_and_resumes_with_its
         "住户不在家",
         bj("2026-11-23 10:00"),
     );
-    let property = match world.actor("demo-unit").scope {
-        jiesu_core::Scope::Partner { partner } => partner,
-        _ => unreachable!(),
-    };
+    let property = world.partner_of("demo-unit");
     world.act(
         "demo-supervisor",
         id,
@@ -362,10 +366,7 @@ async fn a_unit_is_mailed_when_a_ticket_is_dispatched_to_it(store: Store) {
         "派给物业",
         bj("2026-11-23 10:00"),
     );
-    let property = match world.actor("demo-unit").scope {
-        jiesu_core::Scope::Partner { partner } => partner,
-        _ => unreachable!(),
-    };
+    let property = world.partner_of("demo-unit");
     world.act(
         "demo-supervisor",
         id,
@@ -403,6 +404,7 @@ async fn a_unit_is_mailed_when_a_ticket_is_dispatched_to_it(store: Store) {
     );
 }
 
+/// Subject and body of a received mail, decoded as a mail client would.
 fn subject_and_body(raw: &str) -> String {
     let mail = mailparse::parse_mail(raw.as_bytes()).unwrap();
     let subject =

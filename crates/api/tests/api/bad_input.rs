@@ -144,6 +144,24 @@ async fn health_and_readiness(store: Store) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    // Prometheus text, with requests labelled by route pattern, not by raw URL.
+    let admin = app.login("demo-admin").await;
+    app.get("/api/v1/org-units/1", &admin).await;
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("jiesu_http_requests_total"), "{text}");
+    assert!(
+        text.contains(r#"endpoint="/api/v1/org-units/{id}""#),
+        "{text}"
+    );
 }
 
 crate::on_both_stores!(
