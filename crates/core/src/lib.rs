@@ -20,6 +20,7 @@ pub mod pagination;
 pub mod partners;
 pub mod schema;
 pub mod scope;
+pub mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tickets;

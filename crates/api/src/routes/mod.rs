@@ -5,6 +5,7 @@ pub mod categories;
 pub mod health;
 pub mod org_units;
 pub mod partners;
+pub mod stats;
 pub mod tickets;
 pub mod users;
 
@@ -67,6 +68,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .get(users::get)
                 .patch(users::update),
         )
+        .route("/tickets.csv", web::get().to(stats::tickets_csv))
+        .route("/stats", web::get().to(stats::stats))
+        .route("/stats.csv", web::get().to(stats::stats_csv))
         .service(
             web::resource("/tickets")
                 .get(tickets::list)

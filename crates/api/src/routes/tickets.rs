@@ -77,6 +77,7 @@ pub async fn create(
     Ok(response.json(logged.ticket))
 }
 
+/// The filters of `GET /tickets` (and of its CSV export).
 #[derive(Deserialize)]
 pub struct ListQuery {
     /// One status or several, comma-separated.
@@ -105,24 +106,30 @@ pub async fn list(
     q: ValidQuery<ListQuery>,
     paging: ValidQuery<Paging>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = q.0;
     let page = paging.0.page()?;
-    let filter = TicketFilter {
-        statuses: statuses(q.status.as_deref())?,
-        category: q.category,
-        org_unit_id: q.org_unit_id,
-        partner_id: q.partner_id,
-        overdue: q.overdue,
-        level: q.level,
-        created_from: q.created_from.map(|t| t.naive_utc()),
-        created_to: q.created_to.map(|t| t.naive_utc()),
-        q: q.q,
-    };
+    let filter = q.0.filter()?;
     state
         .respond(auth, StatusCode::OK, move |conn, actor, now| {
             queries::list(conn, actor, &filter, page, now)
         })
         .await
+}
+
+impl ListQuery {
+    pub fn filter(self) -> Result<TicketFilter, ApiError> {
+        let q = self;
+        Ok(TicketFilter {
+            statuses: statuses(q.status.as_deref())?,
+            category: q.category,
+            org_unit_id: q.org_unit_id,
+            partner_id: q.partner_id,
+            overdue: q.overdue,
+            level: q.level,
+            created_from: q.created_from.map(|t| t.naive_utc()),
+            created_to: q.created_to.map(|t| t.naive_utc()),
+            q: q.q,
+        })
+    }
 }
 
 pub async fn get(

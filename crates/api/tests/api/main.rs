@@ -11,5 +11,6 @@ mod escalations;
 mod org_units;
 mod partners;
 mod scope;
+mod stats;
 mod tickets;
 mod users;

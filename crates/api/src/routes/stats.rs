@@ -1,0 +1,302 @@
+//! `/stats` (the three rates) and the CSV exports. CSV is UTF-8 with a byte-order mark,
+//! so spreadsheet programs open the Chinese text correctly; the ticket export is streamed
+//! page by page, never held whole in memory.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use jiesu_core::db::DbConnection;
+use jiesu_core::ids::{OrgUnitId, PartnerId};
+use jiesu_core::pagination::PageRequest;
+use jiesu_core::stats::{self, Figures, Period};
+use jiesu_core::tickets::queries;
+use jiesu_core::{Actor, CoreError, Scope};
+use serde::{Deserialize, Serialize};
+
+use super::tickets::ListQuery;
+use crate::auth::Auth;
+use crate::extract::ValidQuery;
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+const EXPORT_PAGE: i64 = 500;
+
+#[derive(Deserialize)]
+pub struct StatsQuery {
+    org_unit_id: Option<OrgUnitId>,
+    partner_id: Option<PartnerId>,
+    /// RFC 3339; default 30 days before `to`.
+    from: Option<DateTime<Utc>>,
+    /// RFC 3339; default now.
+    to: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Answer {
+    Node(stats::NodeStats),
+    Partner(stats::PartnerStats),
+}
+
+fn compute(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    q: &StatsQuery,
+    now: NaiveDateTime,
+) -> Result<Answer, CoreError> {
+    let to = q.to.map_or(now, |t| t.naive_utc());
+    let from = q.from.map_or(to - Duration::days(30), |t| t.naive_utc());
+    let period = Period::new(from, to)?;
+    let own_partner = match actor.scope {
+        Scope::Partner { partner } => Some(partner),
+        _ => None,
+    };
+    if let Some(partner) = q.partner_id.or(own_partner) {
+        return Ok(Answer::Partner(stats::for_partner(
+            conn, actor, partner, period,
+        )?));
+    }
+    let node = match (q.org_unit_id, &actor.scope) {
+        (Some(node), _) => node,
+        (None, Scope::Subtree { root, .. }) => *root,
+        (None, _) => {
+            return Err(CoreError::invalid(
+                "org_unit_id",
+                "required",
+                "name the org node",
+            ))
+        }
+    };
+    Ok(Answer::Node(stats::for_node(conn, actor, node, period)?))
+}
+
+/// `GET /stats?org_unit_id=&partner_id=&from=&to=`: the node's rates with its children and
+/// partner units ranked; or a partner unit's own rates (unit staff always get their own).
+pub async fn stats(
+    state: web::Data<AppState>,
+    auth: Auth,
+    q: ValidQuery<StatsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.0;
+    state
+        .respond(auth, StatusCode::OK, move |conn, actor, now| {
+            compute(conn, actor, &q, now)
+        })
+        .await
+}
+
+fn csv_response(name: &str) -> actix_web::HttpResponseBuilder {
+    let mut response = HttpResponse::Ok();
+    response
+        .insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        ));
+    response
+}
+
+fn csv_error(e: csv::Error) -> CoreError {
+    CoreError::Internal(format!("csv: {e}"))
+}
+
+fn pct(rate: Option<f64>) -> String {
+    rate.map(|r| format!("{:.2}", r * 100.0))
+        .unwrap_or_default()
+}
+
+fn figure_cells(f: &Figures) -> Vec<String> {
+    vec![
+        f.received.to_string(),
+        f.responded_in_time.to_string(),
+        pct(f.response_rate),
+        f.resolved.to_string(),
+        pct(f.resolution_rate),
+        f.visited.to_string(),
+        f.satisfied.to_string(),
+        pct(f.satisfaction_rate),
+        f.overdue.to_string(),
+        f.escalated.to_string(),
+        f.median_response_minutes
+            .map(|m| m.to_string())
+            .unwrap_or_default(),
+        f.median_resolution_minutes
+            .map(|m| m.to_string())
+            .unwrap_or_default(),
+    ]
+}
+
+const FIGURE_HEADERS: [&str; 12] = [
+    "受理量 received",
+    "按时响应 responded in time",
+    "响应率% response rate",
+    "解决量 resolved",
+    "解决率% resolution rate",
+    "回访量 visited",
+    "满意量 satisfied",
+    "满意率% satisfaction rate",
+    "超时 overdue",
+    "升级 escalated",
+    "响应中位分钟 median response min",
+    "办结中位分钟 median resolution min",
+];
+
+/// `GET /stats.csv`: the same figures as `/stats`, one row per node, child and unit.
+pub async fn stats_csv(
+    state: web::Data<AppState>,
+    auth: Auth,
+    q: ValidQuery<StatsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.0;
+    let bytes = state
+        .as_actor(auth, move |conn, actor, now| {
+            let answer = compute(conn, actor, &q, now)?;
+            let mut out = csv::Writer::from_writer(BOM.to_vec());
+            let mut head = vec!["范围 scope", "排名 rank", "名称 name"];
+            head.extend(FIGURE_HEADERS);
+            out.write_record(&head).map_err(csv_error)?;
+            let mut row = |scope: &str, rank: String, name: &str, f: &Figures| {
+                let mut cells = vec![scope.to_owned(), rank, name.to_owned()];
+                cells.extend(figure_cells(f));
+                out.write_record(&cells).map_err(csv_error)
+            };
+            match &answer {
+                Answer::Node(n) => {
+                    row("node", String::new(), &n.node.name, &n.figures)?;
+                    for c in &n.children {
+                        row("child", c.rank.to_string(), &c.who.name, &c.figures)?;
+                    }
+                    for p in &n.partners {
+                        row("partner", p.rank.to_string(), &p.who.name, &p.figures)?;
+                    }
+                }
+                Answer::Partner(p) => row("partner", String::new(), &p.partner.name, &p.figures)?,
+            }
+            out.into_inner()
+                .map_err(|e| CoreError::Internal(format!("csv: {e}")))
+        })
+        .await?;
+    Ok(csv_response("stats.csv").body(bytes))
+}
+
+const TICKET_HEADERS: [&str; 16] = [
+    "编号 number",
+    "标题 title",
+    "类别ID category_id",
+    "优先级 priority",
+    "状态 status",
+    "社区ID community_id",
+    "地址 address",
+    "户数 households",
+    "承办单位ID partner_id",
+    "升级层级 level",
+    "超时 overdue",
+    "响应时限 respond_by",
+    "办结时限 resolve_by",
+    "响应时间 responded_at",
+    "办结时间 resolved_at",
+    "登记时间 created_at",
+];
+
+fn ticket_rows(
+    tickets: &[jiesu_core::tickets::Ticket],
+    header: bool,
+) -> Result<Vec<u8>, CoreError> {
+    let mut out = csv::Writer::from_writer(if header { BOM.to_vec() } else { Vec::new() });
+    if header {
+        out.write_record(TICKET_HEADERS).map_err(csv_error)?;
+    }
+    let time = |t: Option<NaiveDateTime>| t.map(|t| t.and_utc().to_rfc3339()).unwrap_or_default();
+    for t in tickets {
+        out.write_record([
+            t.number.clone(),
+            t.title.clone(),
+            t.category_id.to_string(),
+            t.priority.to_string(),
+            t.status.to_string(),
+            t.community_id.to_string(),
+            t.address.clone(),
+            t.households.to_string(),
+            t.partner_id.map(|p| p.to_string()).unwrap_or_default(),
+            t.level.to_string(),
+            t.overdue.to_string(),
+            time(t.respond_by),
+            time(t.resolve_by),
+            time(t.responded_at),
+            time(t.resolved_at),
+            time(Some(t.created_at)),
+        ])
+        .map_err(csv_error)?;
+    }
+    out.into_inner()
+        .map_err(|e| CoreError::Internal(format!("csv: {e}")))
+}
+
+/// `GET /tickets.csv` with the filters of `GET /tickets`: every matching ticket in scope,
+/// streamed a page at a time. A bad filter is a problem+json before any byte is sent.
+pub async fn tickets_csv(
+    state: web::Data<AppState>,
+    auth: Auth,
+    q: ValidQuery<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let filter = q.0.filter()?;
+    let first_page = PageRequest {
+        after: None,
+        limit: EXPORT_PAGE,
+    };
+    let check = filter.clone();
+    let (actor, first) = state
+        .as_actor(auth, move |conn, actor, now| {
+            let page = queries::list(conn, actor, &check, first_page, now)?;
+            Ok((actor.clone(), (page, now)))
+        })
+        .await?;
+    let (first, now) = first;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(4);
+    let pool = state.pool.clone();
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        let send = |bytes: Result<Vec<u8>, CoreError>| match bytes {
+            Ok(b) => tx.blocking_send(Ok(web::Bytes::from(b))).is_ok(),
+            Err(e) => {
+                tracing::error!(error = %e, "ticket export broke off");
+                false
+            }
+        };
+        if !send(ticket_rows(&first.items, true)) {
+            return;
+        }
+        let mut cursor = first.next_cursor;
+        while let Some(after) = cursor.and_then(|c| c.parse().ok()) {
+            let page = pool.get().map_err(CoreError::from).and_then(|mut conn| {
+                queries::list(
+                    &mut conn,
+                    &actor,
+                    &filter,
+                    PageRequest {
+                        after: Some(after),
+                        limit: EXPORT_PAGE,
+                    },
+                    now,
+                )
+            });
+            let page = match page {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::error!(error = %e, "ticket export broke off");
+                    return;
+                }
+            };
+            if !send(ticket_rows(&page.items, false)) {
+                return;
+            }
+            cursor = page.next_cursor;
+        }
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    Ok(csv_response("tickets.csv").streaming(body))
+}

@@ -1,0 +1,380 @@
+//! The three rates on a fixture with known numbers, read over HTTP; scope; CSV exports.
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+use jiesu_core::calendar::WorkingCalendar;
+use jiesu_core::ids::{TicketId, UserId};
+use jiesu_core::schema::{org_units, users};
+use jiesu_core::tickets::lifecycle::{self, Action, Target};
+use jiesu_core::tickets::logging::{self, NewTicket};
+use jiesu_core::tickets::Context;
+use jiesu_core::types::Satisfaction;
+use jiesu_core::Actor;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_names_field, StatusCode, Store, TestApp};
+
+/// A Beijing wall-clock time as the UTC instant the core takes.
+fn bj(text: &str) -> NaiveDateTime {
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").unwrap() - Duration::hours(8)
+}
+
+struct Fixture<'a> {
+    app: &'a TestApp,
+    calendar: WorkingCalendar,
+}
+
+impl Fixture<'_> {
+    fn actor(&self, username: &str) -> Actor {
+        self.app.with_conn(|conn| {
+            let id: UserId = users::table
+                .filter(users::username.eq(username))
+                .select(users::id)
+                .first(conn)
+                .unwrap();
+            Actor::load(conn, id).unwrap()
+        })
+    }
+
+    fn log(&self, by: &str, community: &str, title: &str, at: &str) -> TicketId {
+        let community = self.app.with_conn(|conn| {
+            org_units::table
+                .filter(org_units::name.eq(community))
+                .select(org_units::id)
+                .first(conn)
+                .unwrap()
+        });
+        let input = NewTicket {
+            category: "property_management".into(),
+            priority: None,
+            title: title.into(),
+            description: "统计用".into(),
+            community_id: Some(community),
+            grid_id: None,
+            address: "某楼".into(),
+            latitude: None,
+            longitude: None,
+            resident_name: None,
+            resident_phone: None,
+            households: 1,
+        };
+        let actor = self.actor(by);
+        let ctx = Context {
+            now: bj(at),
+            calendar: &self.calendar,
+            public_url: "http://jiesu.test",
+        };
+        self.app.with_conn(|conn| {
+            logging::log(conn, &actor, &input, None, &ctx)
+                .unwrap()
+                .ticket
+                .id
+        })
+    }
+
+    fn act(&self, by: &str, id: TicketId, action: Action, at: &str) {
+        let actor = self.actor(by);
+        let ctx = Context {
+            now: bj(at),
+            calendar: &self.calendar,
+            public_url: "http://jiesu.test",
+        };
+        self.app
+            .with_conn(|conn| lifecycle::transition(conn, &actor, id, &action, &ctx).unwrap());
+    }
+
+    /// Pool → claimed → resolved → return visit, at the given instants.
+    fn run(
+        &self,
+        id: TicketId,
+        claim: &str,
+        resolve: &str,
+        visit: Option<(&str, Satisfaction, &str)>,
+    ) {
+        self.act(
+            "demo-supervisor",
+            id,
+            Action::Dispatch {
+                to: Target::Pool,
+                note: None,
+            },
+            claim,
+        );
+        self.act("demo-unit", id, Action::Claim, claim);
+        self.act(
+            "demo-unit",
+            id,
+            Action::Resolve {
+                note: "已处理".into(),
+            },
+            resolve,
+        );
+        if let Some((visitor, satisfaction, at)) = visit {
+            self.act(
+                visitor,
+                id,
+                Action::Feedback {
+                    satisfaction,
+                    comment: None,
+                },
+                at,
+            );
+        }
+    }
+}
+
+const PERIOD: &str = "from=2026-11-16T00:00:00%2B08:00&to=2026-11-21T00:00:00%2B08:00";
+
+async fn build(app: &TestApp) {
+    let f = Fixture {
+        app,
+        calendar: WorkingCalendar::load(
+            &app.settings.calendar,
+            &app.settings.config_dir.join("calendar"),
+        )
+        .unwrap(),
+    };
+    // Community A (望京西园一区): respond within one working day, so by Tuesday 10:00.
+    let t1 = f.log(
+        "demo-grid",
+        "望京西园一区社区",
+        "甲：按时办结满意",
+        "2026-11-16 10:00",
+    );
+    f.run(
+        t1,
+        "2026-11-16 11:00",
+        "2026-11-16 15:00",
+        Some(("demo-grid", Satisfaction::Satisfied, "2026-11-17 09:00")),
+    );
+    let t2 = f.log(
+        "demo-grid",
+        "望京西园一区社区",
+        "乙：迟响应不满意",
+        "2026-11-16 10:00",
+    );
+    f.run(
+        t2,
+        "2026-11-17 11:00",
+        "2026-11-18 10:00",
+        Some(("demo-grid", Satisfaction::Unsatisfied, "2026-11-18 11:00")),
+    );
+    let t3 = f.log(
+        "demo-grid",
+        "望京西园一区社区",
+        "丙：无人认领",
+        "2026-11-16 10:00",
+    );
+    f.act(
+        "demo-supervisor",
+        t3,
+        Action::Dispatch {
+            to: Target::Pool,
+            note: None,
+        },
+        "2026-11-16 10:30",
+    );
+    let t4 = f.log(
+        "demo-grid",
+        "望京西园一区社区",
+        "丁：无效登记",
+        "2026-11-16 10:00",
+    );
+    f.act(
+        "demo-supervisor",
+        t4,
+        Action::Cancel {
+            reason: "重复".into(),
+        },
+        "2026-11-16 10:05",
+    );
+    // Community B (花家地北里), with a grid member of its own for the return visit.
+    let admin = app.login("demo-admin").await;
+    let hjd = app.org_id("花家地北里社区").await;
+    let grid_b = app
+        .all(&format!("/api/v1/org-units?parent_id={hjd}"), &admin)
+        .await[0]["id"]
+        .clone();
+    app.account("grid-hjd", "grid_member", json!({"org_unit_id": grid_b}))
+        .await;
+    let t5 = f.log(
+        "demo-supervisor",
+        "花家地北里社区",
+        "戊：另一社区",
+        "2026-11-16 10:00",
+    );
+    f.run(
+        t5,
+        "2026-11-16 12:00",
+        "2026-11-17 09:30",
+        Some((
+            "grid-hjd",
+            Satisfaction::BasicallySatisfied,
+            "2026-11-17 10:00",
+        )),
+    );
+    // Another street, and a ticket after the period: not counted.
+    f.log(
+        "demo-district",
+        "和平街一社区",
+        "己：别的街道",
+        "2026-11-16 10:00",
+    );
+    f.log(
+        "demo-grid",
+        "望京西园一区社区",
+        "庚：期后登记",
+        "2026-11-21 10:00",
+    );
+}
+
+async fn the_three_rates_of_a_street_are_exact(store: Store) {
+    let app = TestApp::spawn(store).await;
+    build(&app).await;
+    let street = app.login("demo-supervisor").await;
+    let (status, body) = app.get(&format!("/api/v1/stats?{PERIOD}"), &street).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["node"]["name"], "望京街道");
+    let f = &body["figures"];
+    assert_eq!(f["received"], 4);
+    assert_eq!(f["cancelled"], 1);
+    assert_eq!(f["responded"], 3);
+    assert_eq!(f["responded_in_time"], 2);
+    assert_eq!(f["response_rate"], 0.5);
+    assert_eq!(f["resolved"], 2, "the reopened ticket counts against it");
+    assert_eq!(f["resolution_rate"], 0.5);
+    assert_eq!(f["reopened"], 1);
+    assert_eq!(f["visited"], 3);
+    assert_eq!(f["satisfied"], 2);
+    assert_eq!(f["satisfaction_rate"], 0.6667);
+    assert_eq!(f["overdue"], 1, "the unclaimed one");
+    assert_eq!(f["median_response_minutes"], 120);
+    assert_eq!(f["median_resolution_minutes"], 1410);
+
+    let children: Vec<(Value, Value, Value)> = body["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["rank"].clone(),
+                c["name"].clone(),
+                c["figures"]["received"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        children,
+        [
+            (json!(1), json!("花家地北里社区"), json!(1)),
+            (json!(2), json!("望京西园一区社区"), json!(3))
+        ],
+        "ranked by resolution rate"
+    );
+    let partners = body["partners"].as_array().unwrap();
+    assert_eq!(partners.len(), 1);
+    assert_eq!(partners[0]["name"], "望京宜居物业服务有限公司");
+    assert_eq!(partners[0]["figures"]["received"], 3);
+    assert_eq!(partners[0]["figures"]["response_rate"], 0.6667);
+
+    // The unit reads its own figures only.
+    let unit = app.login("demo-unit").await;
+    let (status, own) = app.get(&format!("/api/v1/stats?{PERIOD}"), &unit).await;
+    assert_eq!(status, StatusCode::OK, "{own}");
+    assert_eq!(own["partner"]["name"], "望京宜居物业服务有限公司");
+    assert_eq!(own["figures"]["resolved"], 2);
+    let other = app.partner_id("望京社区卫生服务中心").await;
+    let (status, _) = app
+        .get(&format!("/api/v1/stats?partner_id={other}&{PERIOD}"), &unit)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // The period ending earlier sees the earlier state: before the unsatisfied visit
+    // (Wednesday 11:00), the second ticket was still resolved.
+    let (_, before) = app
+        .get(
+            "/api/v1/stats?from=2026-11-16T00:00:00%2B08:00&to=2026-11-18T10:30:00%2B08:00",
+            &street,
+        )
+        .await;
+    assert_eq!(before["figures"]["resolved"], 3);
+    assert_eq!(before["figures"]["reopened"], 0);
+}
+
+async fn rates_respect_scope_and_refuse_bad_filters(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let street = app.login("demo-supervisor").await;
+    let other_street = app.org_id("和平街街道").await;
+    let (status, body) = app
+        .get(
+            &format!("/api/v1/stats?org_unit_id={other_street}"),
+            &street,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = app
+        .get(
+            "/api/v1/stats?from=2026-11-21T00:00:00Z&to=2026-11-16T00:00:00Z",
+            &street,
+        )
+        .await;
+    assert_names_field(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "to");
+    let (status, body) = app.get("/api/v1/stats?org_unit_id=999999", &street).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = app.get("/api/v1/stats?from=yesterday", &street).await;
+    assert_names_field(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "from");
+    let grid = app.login("demo-grid").await;
+    let (status, _) = app.get("/api/v1/stats", &grid).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+async fn csv_exports_open_in_a_spreadsheet_with_the_chinese_intact(store: Store) {
+    let app = TestApp::spawn(store).await;
+    build(&app).await;
+    let street = app.login("demo-supervisor").await;
+    let fetch = |path: String| {
+        let request = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .bearer_auth(&street);
+        async move {
+            let res = request.send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            assert!(res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/csv"));
+            res.bytes().await.unwrap().to_vec()
+        }
+    };
+    let bytes = fetch(format!("/api/v1/stats.csv?{PERIOD}")).await;
+    assert!(
+        bytes.starts_with(b"\xEF\xBB\xBF"),
+        "a BOM for spreadsheet programs"
+    );
+    let mut rows = csv::Reader::from_reader(&bytes[3..]);
+    let records: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+    assert_eq!(&records[0][2], "望京街道");
+    assert_eq!(&records[0][3], "4");
+    assert_eq!(&records[0][5], "50.00");
+    assert!(records
+        .iter()
+        .any(|r| &r[2] == "花家地北里社区" && &r[1] == "1"));
+
+    let community = app.org_id("望京西园一区社区").await;
+    let bytes = fetch(format!("/api/v1/tickets.csv?org_unit_id={community}")).await;
+    let mut rows = csv::Reader::from_reader(&bytes[3..]);
+    let titles: Vec<String> = rows.records().map(|r| r.unwrap()[1].to_owned()).collect();
+    assert_eq!(titles.len(), 5);
+    assert!(
+        titles.contains(&"乙：迟响应不满意".to_owned()),
+        "{titles:?}"
+    );
+    let (status, body) = app.get("/api/v1/tickets.csv?status=lost", &street).await;
+    assert_names_field(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "status");
+}
+
+crate::on_both_stores!(
+    the_three_rates_of_a_street_are_exact,
+    rates_respect_scope_and_refuse_bad_filters,
+    csv_exports_open_in_a_spreadsheet_with_the_chinese_intact,
+);

@@ -1,0 +1,490 @@
+//! The three rates (响应率 / 解决率 / 满意率) for an org node's subtree or a partner unit,
+//! over a period. Figures are derived from the event trail as of the end of the period, so
+//! any past period can be computed again and later changes do not rewrite it.
+//!
+//! The cohort is the tickets logged in the period (cancelled and merged ones are counted
+//! apart and left out of the rates). As of the period's end, a ticket is
+//! - responded if it had been claimed, in time if the first claim came by `respond_by`;
+//! - resolved if its last resolve/close/reopen event was a resolve or close (a reopened
+//!   ticket counts against the rate until resolved again);
+//! - satisfied if its latest return visit was satisfied or basically satisfied;
+//! - overdue if a deadline had passed undone; escalated if it had risen at least once.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::db::DbConnection;
+use crate::error::{CoreError, CoreResult};
+use crate::ids::{OrgUnitId, PartnerId, TicketId};
+use crate::schema::{org_units, partners, ticket_events, tickets};
+use crate::scope::{can_see_org_unit, subtree_bounds, Actor, Scope};
+use crate::types::{EventKind, OrgKind, Role, TicketStatus};
+
+/// The longest period one request may cover.
+pub const MAX_PERIOD_DAYS: i64 = 400;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Period {
+    #[serde(serialize_with = "crate::time::utc")]
+    pub from: NaiveDateTime,
+    #[serde(serialize_with = "crate::time::utc")]
+    pub to: NaiveDateTime,
+}
+
+impl Period {
+    pub fn new(from: NaiveDateTime, to: NaiveDateTime) -> CoreResult<Self> {
+        if to <= from {
+            return Err(CoreError::invalid(
+                "to",
+                "range",
+                "the period must end after it starts",
+            ));
+        }
+        if (to - from).num_days() > MAX_PERIOD_DAYS {
+            return Err(CoreError::invalid(
+                "to",
+                "range",
+                format!("a period spans at most {MAX_PERIOD_DAYS} days"),
+            ));
+        }
+        Ok(Self { from, to })
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Figures {
+    /// Tickets logged in the period, cancelled and merged ones left out.
+    pub received: i64,
+    pub responded: i64,
+    pub responded_in_time: i64,
+    /// responded in time / received.
+    pub response_rate: Option<f64>,
+    pub resolved: i64,
+    /// resolved / received.
+    pub resolution_rate: Option<f64>,
+    pub reopened: i64,
+    /// Tickets with a return visit.
+    pub visited: i64,
+    pub satisfied: i64,
+    /// satisfied / visited.
+    pub satisfaction_rate: Option<f64>,
+    pub overdue: i64,
+    pub escalated: i64,
+    pub cancelled: i64,
+    pub merged: i64,
+    pub median_response_minutes: Option<i64>,
+    pub median_resolution_minutes: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Ranked<T> {
+    pub rank: usize,
+    #[serde(flatten)]
+    pub who: T,
+    pub figures: Figures,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeRef {
+    pub id: OrgUnitId,
+    pub name: String,
+    pub kind: OrgKind,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PartnerRef {
+    pub partner_id: PartnerId,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeStats {
+    pub node: NodeRef,
+    pub period: Period,
+    pub figures: Figures,
+    /// The node's children, best first.
+    pub children: Vec<Ranked<NodeRef>>,
+    /// The partner units that held the node's tickets, best first.
+    pub partners: Vec<Ranked<PartnerRef>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PartnerStats {
+    pub partner: PartnerRef,
+    pub period: Period,
+    pub figures: Figures,
+}
+
+/// What the events say about one ticket as of the period's end.
+#[derive(Debug, Default)]
+struct Facts {
+    org_path: String,
+    holder: Option<PartnerId>,
+    status_final: Option<TicketStatus>,
+    created_at: NaiveDateTime,
+    respond_by: Option<NaiveDateTime>,
+    resolve_by: Option<NaiveDateTime>,
+    first_claim: Option<NaiveDateTime>,
+    first_resolve: Option<NaiveDateTime>,
+    resolved: bool,
+    reopened: bool,
+    visit_satisfied: Option<bool>,
+    escalated: bool,
+}
+
+fn rate(n: i64, d: i64) -> Option<f64> {
+    (d > 0).then(|| (n as f64 / d as f64 * 10_000.0).round() / 10_000.0)
+}
+
+fn median(mut values: Vec<i64>) -> Option<i64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable();
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 0 {
+        (values[mid - 1] + values[mid]) / 2
+    } else {
+        values[mid]
+    })
+}
+
+fn figures<'a>(facts: impl Iterator<Item = &'a Facts>, at: NaiveDateTime) -> Figures {
+    let mut f = Figures::default();
+    let (mut response_minutes, mut resolution_minutes) = (Vec::new(), Vec::new());
+    for t in facts {
+        match t.status_final {
+            Some(TicketStatus::Cancelled) => {
+                f.cancelled += 1;
+                continue;
+            }
+            Some(TicketStatus::Merged) => {
+                f.merged += 1;
+                continue;
+            }
+            _ => {}
+        }
+        f.received += 1;
+        if let Some(claim) = t.first_claim {
+            f.responded += 1;
+            response_minutes.push((claim - t.created_at).num_minutes());
+            if t.respond_by.is_none_or(|by| claim <= by) {
+                f.responded_in_time += 1;
+            }
+        }
+        if t.resolved {
+            f.resolved += 1;
+        }
+        if let Some(done) = t.first_resolve {
+            resolution_minutes.push((done - t.created_at).num_minutes());
+        }
+        if t.reopened {
+            f.reopened += 1;
+        }
+        if let Some(satisfied) = t.visit_satisfied {
+            f.visited += 1;
+            f.satisfied += i64::from(satisfied);
+        }
+        let late_response = t.first_claim.is_none() && t.respond_by.is_some_and(|by| by < at);
+        let late_resolution = !t.resolved && t.resolve_by.is_some_and(|by| by < at);
+        if late_response || late_resolution {
+            f.overdue += 1;
+        }
+        f.escalated += i64::from(t.escalated);
+    }
+    f.response_rate = rate(f.responded_in_time, f.received);
+    f.resolution_rate = rate(f.resolved, f.received);
+    f.satisfaction_rate = rate(f.satisfied, f.visited);
+    f.median_response_minutes = median(response_minutes);
+    f.median_resolution_minutes = median(resolution_minutes);
+    f
+}
+
+/// Best first: resolution rate, then response rate, then satisfaction rate (no figure
+/// ranks below any figure), then more tickets received; ties keep id order.
+fn rank<T>(mut rows: Vec<(i64, T, Figures)>) -> Vec<Ranked<T>> {
+    let key = |f: &Figures| {
+        let r = |x: Option<f64>| x.map_or(-1, |v| (v * 10_000.0).round() as i64);
+        (
+            r(f.resolution_rate),
+            r(f.response_rate),
+            r(f.satisfaction_rate),
+            f.received,
+        )
+    };
+    rows.sort_by(|a, b| key(&b.2).cmp(&key(&a.2)).then(a.0.cmp(&b.0)));
+    rows.into_iter()
+        .enumerate()
+        .map(|(i, (_, who, figures))| Ranked {
+            rank: i + 1,
+            who,
+            figures,
+        })
+        .collect()
+}
+
+/// (ticket, kind, unit, new status, details, when) of one event.
+type EventFacts = (
+    TicketId,
+    EventKind,
+    Option<PartnerId>,
+    Option<TicketStatus>,
+    Option<String>,
+    NaiveDateTime,
+);
+
+/// The facts of every ticket logged in the period under `path` (or held by `partner`).
+fn load_facts(
+    conn: &mut DbConnection,
+    path: Option<&str>,
+    partner: Option<PartnerId>,
+    period: Period,
+) -> CoreResult<Vec<Facts>> {
+    type Row = (
+        TicketId,
+        String,
+        NaiveDateTime,
+        Option<NaiveDateTime>,
+        Option<NaiveDateTime>,
+    );
+    let mut query = tickets::table
+        .filter(
+            tickets::created_at
+                .ge(period.from)
+                .and(tickets::created_at.lt(period.to)),
+        )
+        .select((
+            tickets::id,
+            tickets::org_path,
+            tickets::created_at,
+            tickets::respond_by,
+            tickets::resolve_by,
+        ))
+        .into_boxed();
+    if let Some(path) = path {
+        let (lower, upper) = subtree_bounds(path);
+        query = query.filter(tickets::org_path.ge(lower).and(tickets::org_path.lt(upper)));
+    }
+    if let Some(partner) = partner {
+        // Every ticket the unit ever took or was given; attributed below as of the period's end.
+        query = query.filter(
+            tickets::id.eq_any(
+                ticket_events::table
+                    .filter(ticket_events::partner_id.eq(partner))
+                    .select(ticket_events::ticket_id),
+            ),
+        );
+    }
+    let rows: Vec<Row> = query.order(tickets::id).load(conn)?;
+    let mut facts: HashMap<TicketId, Facts> = rows
+        .into_iter()
+        .map(|(id, org_path, created_at, respond_by, resolve_by)| {
+            (
+                id,
+                Facts {
+                    org_path,
+                    created_at,
+                    respond_by,
+                    resolve_by,
+                    ..Facts::default()
+                },
+            )
+        })
+        .collect();
+    let ids: Vec<TicketId> = facts.keys().copied().collect();
+    for chunk in ids.chunks(5_000) {
+        let events: Vec<EventFacts> = ticket_events::table
+            .filter(ticket_events::ticket_id.eq_any(chunk))
+            .filter(ticket_events::created_at.lt(period.to))
+            .order(ticket_events::id)
+            .select((
+                ticket_events::ticket_id,
+                ticket_events::kind,
+                ticket_events::partner_id,
+                ticket_events::to_status,
+                ticket_events::detail,
+                ticket_events::created_at,
+            ))
+            .load(conn)?;
+        for (id, kind, event_partner, to_status, detail, at) in events {
+            let Some(t) = facts.get_mut(&id) else {
+                continue;
+            };
+            match kind {
+                EventKind::Claimed => {
+                    t.first_claim.get_or_insert(at);
+                    t.holder = event_partner;
+                }
+                EventKind::Dispatched | EventKind::Reassigned => t.holder = event_partner,
+                EventKind::Returned => t.holder = None,
+                EventKind::Resolved => {
+                    t.resolved = true;
+                    t.first_resolve.get_or_insert(at);
+                }
+                EventKind::Closed | EventKind::Reopened => {
+                    t.resolved = kind == EventKind::Closed;
+                    t.reopened |= kind == EventKind::Reopened;
+                    if let Some(verdict) = detail
+                        .as_deref()
+                        .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+                    {
+                        if let Some(s) = verdict["satisfaction"].as_str() {
+                            t.visit_satisfied = Some(s != "unsatisfied");
+                        }
+                    }
+                }
+                EventKind::Cancelled | EventKind::Merged => t.status_final = to_status,
+                EventKind::Escalated => t.escalated = true,
+                _ => {}
+            }
+        }
+    }
+    let mut all: Vec<Facts> = facts.into_values().collect();
+    if let Some(partner) = partner {
+        all.retain(|t| t.holder == Some(partner));
+    }
+    Ok(all)
+}
+
+/// The rates of an org node's subtree, its children ranked, and the partner units ranked.
+pub fn for_node(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    node: OrgUnitId,
+    period: Period,
+) -> CoreResult<NodeStats> {
+    actor.require_role(
+        &[Role::Supervisor, Role::Admin],
+        "the rates are for supervisors; units read their own with partner_id",
+    )?;
+    if !can_see_org_unit(conn, &actor.scope, node)? {
+        return Err(CoreError::NotFound("org unit"));
+    }
+    let (name, kind, path): (String, OrgKind, String) = org_units::table
+        .find(node)
+        .select((org_units::name, org_units::kind, org_units::path))
+        .first(conn)?;
+    let facts = load_facts(conn, Some(&path), None, period)?;
+    let children: Vec<(OrgUnitId, String, OrgKind, String)> = org_units::table
+        .filter(org_units::parent_id.eq(node))
+        .order(org_units::id)
+        .select((
+            org_units::id,
+            org_units::name,
+            org_units::kind,
+            org_units::path,
+        ))
+        .load(conn)?;
+    let child_rows = children
+        .into_iter()
+        .map(|(id, name, kind, child_path)| {
+            let f = figures(
+                facts.iter().filter(|t| t.org_path.starts_with(&child_path)),
+                period.to,
+            );
+            (id.0, NodeRef { id, name, kind }, f)
+        })
+        .collect();
+    let mut by_partner: BTreeMap<PartnerId, Vec<&Facts>> = BTreeMap::new();
+    for t in &facts {
+        if let Some(p) = t.holder {
+            by_partner.entry(p).or_default().push(t);
+        }
+    }
+    let names: HashMap<PartnerId, String> = partners::table
+        .filter(partners::id.eq_any(by_partner.keys().copied().collect::<Vec<_>>()))
+        .select((partners::id, partners::name))
+        .load::<(PartnerId, String)>(conn)?
+        .into_iter()
+        .collect();
+    let partner_rows = by_partner
+        .into_iter()
+        .map(|(id, list)| {
+            let name = names.get(&id).cloned().unwrap_or_default();
+            (
+                id.0,
+                PartnerRef {
+                    partner_id: id,
+                    name,
+                },
+                figures(list.into_iter(), period.to),
+            )
+        })
+        .collect();
+    Ok(NodeStats {
+        node: NodeRef {
+            id: node,
+            name,
+            kind,
+        },
+        period,
+        figures: figures(facts.iter(), period.to),
+        children: rank(child_rows),
+        partners: rank(partner_rows),
+    })
+}
+
+/// A partner unit's own rates: its staff see theirs only; supervisors those of units
+/// serving their subtree.
+pub fn for_partner(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    partner: PartnerId,
+    period: Period,
+) -> CoreResult<PartnerStats> {
+    match (&actor.scope, actor.role) {
+        (Scope::Partner { partner: own }, _) if *own != partner => {
+            return Err(CoreError::NotFound("partner unit"))
+        }
+        (_, Role::GridMember) => {
+            return Err(CoreError::Forbidden(
+                "the rates are for supervisors and units",
+            ))
+        }
+        _ => {}
+    }
+    let unit = crate::partners::get(conn, actor, partner)?;
+    let facts = load_facts(conn, None, Some(partner), period)?;
+    Ok(PartnerStats {
+        partner: PartnerRef {
+            partner_id: unit.id,
+            name: unit.name,
+        },
+        period,
+        figures: figures(facts.iter(), period.to),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_and_rates() {
+        assert_eq!(median(vec![]), None);
+        assert_eq!(median(vec![5, 1, 3]), Some(3));
+        assert_eq!(median(vec![4, 1, 3, 2]), Some(2));
+        assert_eq!(rate(1, 3), Some(0.3333));
+        assert_eq!(rate(0, 0), None);
+    }
+
+    #[test]
+    fn ranking_is_by_rates_then_volume_then_id() {
+        let f = |res: Option<f64>, rec: i64| Figures {
+            resolution_rate: res,
+            received: rec,
+            ..Figures::default()
+        };
+        let ranked = rank(vec![
+            (3, "c", f(Some(0.5), 2)),
+            (1, "a", f(None, 9)),
+            (2, "b", f(Some(0.5), 2)),
+            (4, "d", f(Some(0.5), 5)),
+        ]);
+        let order: Vec<_> = ranked.iter().map(|r| (r.rank, r.who)).collect();
+        assert_eq!(order, [(1, "d"), (2, "b"), (3, "c"), (4, "a")]);
+    }
+}
