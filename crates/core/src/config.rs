@@ -30,9 +30,23 @@ pub struct Settings {
     pub attachments: AttachmentSettings,
     pub calendar: CalendarSettings,
     pub mail: MailSettings,
+    pub hotspots: HotspotSettings,
     /// The folder the settings were read from; the calendar files are in its `calendar/`.
     #[serde(skip)]
     pub config_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct HotspotSettings {
+    /// Tickets of one category in one place over the period that flag a hotspot.
+    pub threshold: i64,
+}
+
+impl Default for HotspotSettings {
+    fn default() -> Self {
+        Self { threshold: 5 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -211,6 +225,7 @@ impl Default for Settings {
             attachments: AttachmentSettings::default(),
             calendar: CalendarSettings::default(),
             mail: MailSettings::default(),
+            hotspots: HotspotSettings::default(),
             config_dir: PathBuf::from("config"),
         }
     }

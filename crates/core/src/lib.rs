@@ -13,6 +13,7 @@ pub mod demo;
 pub mod error;
 pub mod escalation;
 mod fsutil;
+pub mod hotspots;
 pub mod ids;
 pub mod org;
 pub mod outbox;

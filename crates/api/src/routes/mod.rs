@@ -71,6 +71,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/tickets.csv", web::get().to(stats::tickets_csv))
         .route("/stats", web::get().to(stats::stats))
         .route("/stats.csv", web::get().to(stats::stats_csv))
+        .route("/hotspots", web::get().to(stats::hotspots))
         .service(
             web::resource("/tickets")
                 .get(tickets::list)

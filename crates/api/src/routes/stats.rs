@@ -300,3 +300,59 @@ pub async fn tickets_csv(
     });
     Ok(csv_response("tickets.csv").streaming(body))
 }
+
+#[derive(Deserialize)]
+pub struct HotspotQuery {
+    org_unit_id: Option<OrgUnitId>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    /// `community` (default) or `grid`.
+    by: Option<String>,
+    /// Default from config (`hotspots.threshold`).
+    threshold: Option<i64>,
+}
+
+/// `GET /hotspots`: category × community (or grid) counts with the clusters flagged.
+pub async fn hotspots(
+    state: web::Data<AppState>,
+    auth: Auth,
+    q: ValidQuery<HotspotQuery>,
+) -> Result<HttpResponse, ApiError> {
+    use jiesu_core::hotspots::{self, Grain};
+    let q = q.0;
+    let grain = match q.by.as_deref() {
+        None | Some("community") => Grain::Community,
+        Some("grid") => Grain::Grid,
+        Some(other) => {
+            return Err(ApiError::Core(CoreError::invalid(
+                "by",
+                "invalid",
+                format!("{other:?}: use community or grid"),
+            )))
+        }
+    };
+    let threshold = q.threshold.unwrap_or(state.settings.hotspots.threshold);
+    state
+        .respond(auth, StatusCode::OK, move |conn, actor, now| {
+            let period = match (q.from, q.to) {
+                (None, None) => hotspots::default_period(now)?,
+                (from, to) => {
+                    let to = to.map_or(now, |t| t.naive_utc());
+                    Period::new(from.map_or(to - Duration::days(90), |t| t.naive_utc()), to)?
+                }
+            };
+            let node = match (q.org_unit_id, &actor.scope) {
+                (Some(node), _) => node,
+                (None, Scope::Subtree { root, .. }) => *root,
+                (None, _) => {
+                    return Err(CoreError::invalid(
+                        "org_unit_id",
+                        "required",
+                        "name the org node",
+                    ))
+                }
+            };
+            hotspots::report(conn, actor, node, period, grain, threshold)
+        })
+        .await
+}

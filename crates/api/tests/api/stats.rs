@@ -373,7 +373,53 @@ async fn csv_exports_open_in_a_spreadsheet_with_the_chinese_intact(store: Store)
     assert_names_field(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "status");
 }
 
+async fn recurring_problems_are_flagged_as_hotspots(store: Store) {
+    let app = TestApp::spawn(store).await;
+    build(&app).await;
+    let street = app.login("demo-supervisor").await;
+    let (status, body) = app
+        .get(&format!("/api/v1/hotspots?{PERIOD}&threshold=3"), &street)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let cells: Vec<(String, String, i64, bool)> = body["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["category"].as_str().unwrap().into(),
+                c["place_name"].as_str().unwrap().into(),
+                c["tickets"].as_i64().unwrap(),
+                c["flagged"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    // Four tickets in 望京西园一区 less the cancelled one; one in 花家地北里; 和平街 is another street.
+    assert_eq!(
+        cells,
+        [
+            (
+                "property_management".to_owned(),
+                "望京西园一区社区".to_owned(),
+                3,
+                true
+            ),
+            (
+                "property_management".to_owned(),
+                "花家地北里社区".to_owned(),
+                1,
+                false
+            ),
+        ]
+    );
+    let (status, body) = app.get("/api/v1/hotspots?by=building", &street).await;
+    assert_names_field(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "by");
+    let (status, body) = app.get("/api/v1/hotspots?threshold=0", &street).await;
+    assert_names_field(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "threshold");
+}
+
 crate::on_both_stores!(
+    recurring_problems_are_flagged_as_hotspots,
     the_three_rates_of_a_street_are_exact,
     rates_respect_scope_and_refuse_bad_filters,
     csv_exports_open_in_a_spreadsheet_with_the_chinese_intact,
