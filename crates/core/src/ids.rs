@@ -26,5 +26,9 @@ id_type!(
     TicketId,
     EventId,
     AttachmentId,
-    MailId
+    MailId,
+    NeedId,
+    ResourceId,
+    ProjectId,
+    MilestoneId
 );

@@ -15,6 +15,7 @@ pub mod escalation;
 mod fsutil;
 pub mod hotspots;
 pub mod ids;
+pub mod lists;
 pub mod org;
 pub mod outbox;
 pub mod pagination;

@@ -43,6 +43,32 @@ diesel::table! {
 }
 
 diesel::table! {
+    need_tickets (ticket_id) {
+        ticket_id -> Int8,
+        need_id -> Int8,
+    }
+}
+
+diesel::table! {
+    needs (id) {
+        id -> Int8,
+        community_id -> Int8,
+        org_path -> Text,
+        category_id -> Int8,
+        title -> Text,
+        description -> Text,
+        households -> Int4,
+        urgency -> Text,
+        status -> Text,
+        source -> Text,
+        published -> Bool,
+        created_by -> Int8,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     org_unit_emails (org_unit_id, email) {
         org_unit_id -> Int8,
         email -> Text,
@@ -98,6 +124,69 @@ diesel::table! {
         kind -> Text,
         contact_email -> Text,
         contact_phone -> Nullable<Text>,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    project_events (id) {
+        id -> Int8,
+        project_id -> Int8,
+        actor_id -> Nullable<Int8>,
+        kind -> Text,
+        from_status -> Nullable<Text>,
+        to_status -> Nullable<Text>,
+        note -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    project_milestones (id) {
+        id -> Int8,
+        project_id -> Int8,
+        title -> Text,
+        due_at -> Timestamp,
+        done_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    projects (id) {
+        id -> Int8,
+        need_id -> Nullable<Int8>,
+        resource_id -> Nullable<Int8>,
+        owner_partner_id -> Int8,
+        community_id -> Int8,
+        org_path -> Text,
+        title -> Text,
+        status -> Text,
+        due_at -> Timestamp,
+        created_by -> Int8,
+        version -> Int4,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    resource_communities (resource_id, org_unit_id) {
+        resource_id -> Int8,
+        org_unit_id -> Int8,
+    }
+}
+
+diesel::table! {
+    resources (id) {
+        id -> Int8,
+        partner_id -> Int8,
+        category_id -> Nullable<Int8>,
+        title -> Text,
+        description -> Text,
+        capacity -> Text,
+        schedule -> Text,
         active -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
@@ -208,11 +297,28 @@ diesel::joinable!(attachments -> users (uploaded_by));
 diesel::joinable!(escalation_due -> tickets (ticket_id));
 diesel::joinable!(idempotency_keys -> tickets (ticket_id));
 diesel::joinable!(idempotency_keys -> users (user_id));
+diesel::joinable!(need_tickets -> needs (need_id));
+diesel::joinable!(need_tickets -> tickets (ticket_id));
+diesel::joinable!(needs -> categories (category_id));
+diesel::joinable!(needs -> org_units (community_id));
+diesel::joinable!(needs -> users (created_by));
 diesel::joinable!(org_unit_emails -> org_units (org_unit_id));
 diesel::joinable!(partner_categories -> categories (category_id));
 diesel::joinable!(partner_categories -> partners (partner_id));
 diesel::joinable!(partner_communities -> org_units (org_unit_id));
 diesel::joinable!(partner_communities -> partners (partner_id));
+diesel::joinable!(project_events -> projects (project_id));
+diesel::joinable!(project_events -> users (actor_id));
+diesel::joinable!(project_milestones -> projects (project_id));
+diesel::joinable!(projects -> needs (need_id));
+diesel::joinable!(projects -> org_units (community_id));
+diesel::joinable!(projects -> partners (owner_partner_id));
+diesel::joinable!(projects -> resources (resource_id));
+diesel::joinable!(projects -> users (created_by));
+diesel::joinable!(resource_communities -> org_units (org_unit_id));
+diesel::joinable!(resource_communities -> resources (resource_id));
+diesel::joinable!(resources -> categories (category_id));
+diesel::joinable!(resources -> partners (partner_id));
 diesel::joinable!(sla_policies -> categories (category_id));
 diesel::joinable!(ticket_counters -> org_units (district_id));
 diesel::joinable!(ticket_events -> partners (partner_id));
@@ -231,12 +337,19 @@ diesel::allow_tables_to_appear_in_same_query!(
     categories,
     escalation_due,
     idempotency_keys,
+    need_tickets,
+    needs,
     org_unit_emails,
     org_units,
     outbox,
     partner_categories,
     partner_communities,
     partners,
+    project_events,
+    project_milestones,
+    projects,
+    resource_communities,
+    resources,
     sla_policies,
     ticket_counters,
     ticket_events,

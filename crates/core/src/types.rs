@@ -208,6 +208,34 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// Where an item of a community's needs list (需求清单) stands.
+    NeedStatus, "need status" {
+        Open => "open",
+        Matched => "matched",
+        InProgress => "in_progress",
+        Done => "done",
+        Dropped => "dropped",
+    }
+);
+
+text_enum!(
+    NeedSource, "need source" {
+        Direct => "direct",
+        Tickets => "tickets",
+    }
+);
+
+text_enum!(
+    /// Where a project (项目清单) stands.
+    ProjectStatus, "project status" {
+        Planned => "planned",
+        InProgress => "in_progress",
+        Done => "done",
+        Cancelled => "cancelled",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

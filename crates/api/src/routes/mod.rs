@@ -3,6 +3,7 @@
 
 pub mod categories;
 pub mod health;
+pub mod lists;
 pub mod org_units;
 pub mod partners;
 pub mod stats;
@@ -72,6 +73,37 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/stats", web::get().to(stats::stats))
         .route("/stats.csv", web::get().to(stats::stats_csv))
         .route("/hotspots", web::get().to(stats::hotspots))
+        .service(
+            web::resource("/needs")
+                .get(lists::list_needs)
+                .post(lists::create_need),
+        )
+        .service(
+            web::resource("/needs/{id}")
+                .get(lists::get_need)
+                .patch(lists::update_need),
+        )
+        .route("/needs/{id}/claim", web::post().to(lists::claim_need))
+        .service(
+            web::resource("/resources")
+                .get(lists::list_resources)
+                .post(lists::create_resource),
+        )
+        .route("/resources/{id}", web::get().to(lists::get_resource))
+        .service(
+            web::resource("/projects")
+                .get(lists::list_projects)
+                .post(lists::create_project),
+        )
+        .route("/projects/{id}", web::get().to(lists::get_project))
+        .route(
+            "/projects/{id}/milestones/{milestone}/done",
+            web::post().to(lists::milestone_done),
+        )
+        .route(
+            "/projects/{id}/{action}",
+            web::post().to(lists::move_project),
+        )
         .service(
             web::resource("/tickets")
                 .get(tickets::list)

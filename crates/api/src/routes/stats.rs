@@ -7,7 +7,7 @@ use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use jiesu_core::db::DbConnection;
 use jiesu_core::ids::{OrgUnitId, PartnerId};
-use jiesu_core::pagination::PageRequest;
+use jiesu_core::pagination::{Page, PageRequest};
 use jiesu_core::stats::{self, Figures, Period};
 use jiesu_core::tickets::queries;
 use jiesu_core::{Actor, CoreError, Scope};
@@ -152,29 +152,33 @@ pub async fn stats_csv(
     let bytes = state
         .as_actor(auth, move |conn, actor, now| {
             let answer = compute(conn, actor, &q, now)?;
-            let mut out = csv::Writer::from_writer(BOM.to_vec());
             let mut head = vec!["范围 scope", "排名 rank", "名称 name"];
             head.extend(FIGURE_HEADERS);
-            out.write_record(&head).map_err(csv_error)?;
-            let mut row = |scope: &str, rank: String, name: &str, f: &Figures| {
+            let row = |scope: &str, rank: String, name: &str, f: &Figures| {
                 let mut cells = vec![scope.to_owned(), rank, name.to_owned()];
                 cells.extend(figure_cells(f));
-                out.write_record(&cells).map_err(csv_error)
+                cells
             };
+            let mut rows = Vec::new();
             match &answer {
                 Answer::Node(n) => {
-                    row("node", String::new(), &n.node.name, &n.figures)?;
-                    for c in &n.children {
-                        row("child", c.rank.to_string(), &c.who.name, &c.figures)?;
-                    }
-                    for p in &n.partners {
-                        row("partner", p.rank.to_string(), &p.who.name, &p.figures)?;
-                    }
+                    rows.push(row("node", String::new(), &n.node.name, &n.figures));
+                    rows.extend(
+                        n.children
+                            .iter()
+                            .map(|c| row("child", c.rank.to_string(), &c.who.name, &c.figures)),
+                    );
+                    rows.extend(
+                        n.partners
+                            .iter()
+                            .map(|p| row("partner", p.rank.to_string(), &p.who.name, &p.figures)),
+                    );
                 }
-                Answer::Partner(p) => row("partner", String::new(), &p.partner.name, &p.figures)?,
+                Answer::Partner(p) => {
+                    rows.push(row("partner", String::new(), &p.partner.name, &p.figures))
+                }
             }
-            out.into_inner()
-                .map_err(|e| CoreError::Internal(format!("csv: {e}")))
+            csv_bytes(Some(&head), rows)
         })
         .await?;
     Ok(csv_response("stats.csv").body(bytes))
@@ -199,82 +203,114 @@ const TICKET_HEADERS: [&str; 16] = [
     "登记时间 created_at",
 ];
 
-fn ticket_rows(
-    tickets: &[jiesu_core::tickets::Ticket],
-    header: bool,
+/// CSV bytes of some records; the first chunk of a file starts with the BOM and the header.
+pub fn csv_bytes(
+    header: Option<&[&str]>,
+    records: impl IntoIterator<Item = Vec<String>>,
 ) -> Result<Vec<u8>, CoreError> {
-    let mut out = csv::Writer::from_writer(if header { BOM.to_vec() } else { Vec::new() });
-    if header {
-        out.write_record(TICKET_HEADERS).map_err(csv_error)?;
+    let mut out = csv::Writer::from_writer(if header.is_some() {
+        BOM.to_vec()
+    } else {
+        Vec::new()
+    });
+    if let Some(header) = header {
+        out.write_record(header).map_err(csv_error)?;
     }
-    let time = |t: Option<NaiveDateTime>| t.map(|t| t.and_utc().to_rfc3339()).unwrap_or_default();
-    for t in tickets {
-        out.write_record([
-            t.number.clone(),
-            t.title.clone(),
-            t.category_id.to_string(),
-            t.priority.to_string(),
-            t.status.to_string(),
-            t.community_id.to_string(),
-            t.address.clone(),
-            t.households.to_string(),
-            t.partner_id.map(|p| p.to_string()).unwrap_or_default(),
-            t.level.to_string(),
-            t.overdue.to_string(),
-            time(t.respond_by),
-            time(t.resolve_by),
-            time(t.responded_at),
-            time(t.resolved_at),
-            time(Some(t.created_at)),
-        ])
-        .map_err(csv_error)?;
+    for record in records {
+        out.write_record(&record).map_err(csv_error)?;
     }
     out.into_inner()
         .map_err(|e| CoreError::Internal(format!("csv: {e}")))
 }
 
-/// `GET /tickets.csv` with the filters of `GET /tickets`: every matching ticket in scope,
-/// streamed a page at a time. A bad filter is a problem+json before any byte is sent.
-pub async fn tickets_csv(
+fn time_cell(t: Option<NaiveDateTime>) -> String {
+    t.map(|t| t.and_utc().to_rfc3339()).unwrap_or_default()
+}
+
+fn ticket_record(t: &jiesu_core::tickets::Ticket) -> Vec<String> {
+    vec![
+        t.number.clone(),
+        t.title.clone(),
+        t.category_id.to_string(),
+        t.priority.to_string(),
+        t.status.to_string(),
+        t.community_id.to_string(),
+        t.address.clone(),
+        t.households.to_string(),
+        t.partner_id.map(|p| p.to_string()).unwrap_or_default(),
+        t.level.to_string(),
+        t.overdue.to_string(),
+        time_cell(t.respond_by),
+        time_cell(t.resolve_by),
+        time_cell(t.responded_at),
+        time_cell(t.resolved_at),
+        time_cell(Some(t.created_at)),
+    ]
+}
+
+/// Answers with a CSV file streamed a page at a time: `fetch` reads each page as the
+/// signed-in actor, `record` turns an item into a row. The first page is read before the
+/// answer starts, so a bad filter is a problem+json, not a broken download.
+pub async fn csv_export<T, F, R>(
     state: web::Data<AppState>,
     auth: Auth,
-    q: ValidQuery<ListQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let filter = q.0.filter()?;
-    let first_page = PageRequest {
-        after: None,
-        limit: EXPORT_PAGE,
-    };
-    let check = filter.clone();
-    let (actor, first) = state
+    name: &'static str,
+    header: &'static [&'static str],
+    fetch: F,
+    record: R,
+) -> Result<HttpResponse, ApiError>
+where
+    T: Send + 'static,
+    F: Fn(&mut DbConnection, &Actor, PageRequest, NaiveDateTime) -> Result<Page<T>, CoreError>
+        + Clone
+        + Send
+        + 'static,
+    R: Fn(&T) -> Vec<String> + Send + 'static,
+{
+    let first_fetch = fetch.clone();
+    let (actor, (first, now)) = state
         .as_actor(auth, move |conn, actor, now| {
-            let page = queries::list(conn, actor, &check, first_page, now)?;
+            let page = first_fetch(
+                conn,
+                actor,
+                PageRequest {
+                    after: None,
+                    limit: EXPORT_PAGE,
+                },
+                now,
+            )?;
             Ok((actor.clone(), (page, now)))
         })
         .await?;
-    let (first, now) = first;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(4);
     let pool = state.pool.clone();
     let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
-        let send = |bytes: Result<Vec<u8>, CoreError>| match bytes {
-            Ok(b) => tx.blocking_send(Ok(web::Bytes::from(b))).is_ok(),
-            Err(e) => {
-                tracing::error!(error = %e, "ticket export broke off");
-                false
+        let mut page = Ok(first);
+        let mut header = Some(header);
+        loop {
+            let chunk = page.and_then(|p: Page<T>| {
+                let bytes = csv_bytes(header.take(), p.items.iter().map(&record))?;
+                Ok((bytes, p.next_cursor))
+            });
+            let (bytes, next) = match chunk {
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    tracing::error!(error = %e, export = name, "export broke off");
+                    return;
+                }
+            };
+            if tx.blocking_send(Ok(web::Bytes::from(bytes))).is_err() {
+                return; // the client went away
             }
-        };
-        if !send(ticket_rows(&first.items, true)) {
-            return;
-        }
-        let mut cursor = first.next_cursor;
-        while let Some(after) = cursor.and_then(|c| c.parse().ok()) {
-            let page = pool.get().map_err(CoreError::from).and_then(|mut conn| {
-                queries::list(
+            let Some(after) = next.and_then(|c| c.parse().ok()) else {
+                return;
+            };
+            page = pool.get().map_err(CoreError::from).and_then(|mut conn| {
+                fetch(
                     &mut conn,
                     &actor,
-                    &filter,
                     PageRequest {
                         after: Some(after),
                         limit: EXPORT_PAGE,
@@ -282,23 +318,30 @@ pub async fn tickets_csv(
                     now,
                 )
             });
-            let page = match page {
-                Ok(page) => page,
-                Err(e) => {
-                    tracing::error!(error = %e, "ticket export broke off");
-                    return;
-                }
-            };
-            if !send(ticket_rows(&page.items, false)) {
-                return;
-            }
-            cursor = page.next_cursor;
         }
     });
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|chunk| (chunk, rx))
     });
-    Ok(csv_response("tickets.csv").streaming(body))
+    Ok(csv_response(name).streaming(body))
+}
+
+/// `GET /tickets.csv` with the filters of `GET /tickets`: every matching ticket in scope.
+pub async fn tickets_csv(
+    state: web::Data<AppState>,
+    auth: Auth,
+    q: ValidQuery<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let filter = q.0.filter()?;
+    csv_export(
+        state,
+        auth,
+        "tickets.csv",
+        &TICKET_HEADERS,
+        move |conn, actor, page, now| queries::list(conn, actor, &filter, page, now),
+        ticket_record,
+    )
+    .await
 }
 
 #[derive(Deserialize)]

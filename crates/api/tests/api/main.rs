@@ -4,6 +4,8 @@
 
 mod helpers;
 
+mod lists;
+
 mod auth;
 mod bad_input;
 mod categories;

@@ -198,8 +198,8 @@ fn optional_text(field: &str, value: &Option<String>) -> CoreResult<Option<Strin
     }
 }
 
-/// Does this active unit serve the ticket's community and category?
-fn unit_qualifies(
+/// Does this active unit serve the community and handle the category?
+pub(crate) fn unit_qualifies(
     conn: &mut DbConnection,
     partner: PartnerId,
     community: OrgUnitId,

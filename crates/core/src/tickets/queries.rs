@@ -26,6 +26,8 @@ pub struct TicketDetail {
     pub attachments: Vec<Attachment>,
     /// Present while the ticket waits on the resident (its SLA clock stands still).
     pub waiting_on_resident: Option<Waiting>,
+    /// The need (需求清单) it was gathered into.
+    pub need_id: Option<crate::ids::NeedId>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -62,6 +64,11 @@ pub fn get(
         events,
         attachments,
         waiting_on_resident,
+        need_id: crate::schema::need_tickets::table
+            .find(id)
+            .select(crate::schema::need_tickets::need_id)
+            .first(conn)
+            .optional()?,
     })
 }
 
