@@ -104,6 +104,32 @@ async fn a_need_gathered_from_tickets_becomes_a_project_and_is_done(store: Store
         .all("/api/v1/projects?overdue=true", &street)
         .await
         .is_empty());
+
+    // The three lists as CSV, Chinese intact.
+    for (path, expected) in [
+        ("needs.csv", "5号楼老旧线路改造"),
+        ("resources.csv", "4名持证电工"),
+        ("projects.csv", "5号楼老旧线路改造"),
+    ] {
+        let res = app
+            .client
+            .get(format!("{}/api/v1/{path}", app.address))
+            .bearer_auth(&street)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let bytes = res.bytes().await.unwrap();
+        assert!(bytes.starts_with(b"\xEF\xBB\xBF"), "{path}");
+        let mut reader = csv::Reader::from_reader(&bytes[3..]);
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 1, "{path}");
+        assert!(
+            rows[0].iter().any(|cell| cell == expected),
+            "{path}: {:?}",
+            rows[0]
+        );
+    }
 }
 
 async fn a_unit_claims_a_published_need_and_a_second_claim_is_refused(store: Store) {
