@@ -475,8 +475,14 @@ async fn the_street_supervisor_gets_one_digest_naming_its_tickets(store: Store) 
         })
         .collect();
     assert_eq!(to_hepingjie.len(), 1);
-    assert!(subject_and_body(&to_hepingjie[0].1).contains("和平街丙"));
-    let _ = c;
+    let text = subject_and_body(&to_hepingjie[0].1);
+    assert!(
+        text.contains("和平街丙")
+            && text
+                .split_whitespace()
+                .any(|w| w.ends_with(&format!("/api/v1/tickets/{c}"))),
+        "{text}"
+    );
     // Nothing waits in the outbox, and a second delivery sends nothing again.
     let scheduler = world.scheduler();
     let again = scheduler

@@ -378,3 +378,18 @@ pub async fn projects_csv(
     )
     .await
 }
+
+/// `GET /overdue`: the late tickets and projects of the caller's scope, latest first
+/// (at most `limit`, default 50, of each).
+pub async fn overdue(
+    state: web::Data<AppState>,
+    auth: Auth,
+    q: ValidQuery<Paging>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = q.0.page()?.limit;
+    state
+        .respond(auth, StatusCode::OK, move |conn, actor, now| {
+            lists::overdue(conn, actor, limit, now)
+        })
+        .await
+}

@@ -73,6 +73,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/stats", web::get().to(stats::stats))
         .route("/stats.csv", web::get().to(stats::stats_csv))
         .route("/hotspots", web::get().to(stats::hotspots))
+        .route("/overdue", web::get().to(lists::overdue))
         .route("/needs.csv", web::get().to(lists::needs_csv))
         .route("/resources.csv", web::get().to(lists::resources_csv))
         .route("/projects.csv", web::get().to(lists::projects_csv))

@@ -229,8 +229,60 @@ async fn lists_keep_to_scope_and_name_bad_fields(store: Store) {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+async fn overdue_projects_show_in_the_overdue_view_beside_tickets(store: Store) {
+    use diesel::prelude::*;
+    use jiesu_core::ids::{NeedId, PartnerId, UserId};
+    use jiesu_core::lists::{self, NewProject};
+    use jiesu_core::schema::users;
+    use jiesu_core::Actor;
+
+    let app = TestApp::spawn(store).await;
+    let street = app.login("demo-supervisor").await;
+    let community = app.org_id("望京西园一区社区").await;
+    let property = app.partner_id("望京宜居物业服务有限公司").await;
+    let (_, need) = app.post("/api/v1/needs", &street, json!({"community_id": community, "category": "property_management", "title": "加装扶手", "description": "老人上下楼"})).await;
+    // Made ten days ago, due five days ago: late now.
+    let ten_days_ago = chrono::Utc::now() - chrono::Duration::days(10);
+    let project = app.with_conn(|conn| {
+        let id: UserId = users::table
+            .filter(users::username.eq("demo-supervisor"))
+            .select(users::id)
+            .first(conn)
+            .unwrap();
+        let actor = Actor::load(conn, id).unwrap();
+        let input = NewProject {
+            need_id: NeedId(need["id"].as_i64().unwrap()),
+            resource_id: None,
+            owner_partner_id: Some(PartnerId(property)),
+            title: None,
+            due_at: ten_days_ago + chrono::Duration::days(5),
+            milestones: vec![],
+        };
+        lists::create_project(conn, &actor, &input, ten_days_ago.naive_utc()).unwrap()
+    });
+    let (status, late) = app.get("/api/v1/overdue", &street).await;
+    assert_eq!(status, StatusCode::OK, "{late}");
+    let late_project = late
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "project")
+        .cloned()
+        .unwrap();
+    assert_eq!(late_project["id"], project.project.id.0);
+    assert!(
+        late_project["late_minutes"].as_i64().unwrap() >= 5 * 24 * 60 - 1,
+        "{late_project}"
+    );
+    let (_, projects) = app.get("/api/v1/projects?overdue=true", &street).await;
+    assert_eq!(projects["items"][0]["id"], project.project.id.0);
+    let (_, on_time) = app.get("/api/v1/projects?overdue=false", &street).await;
+    assert_eq!(on_time["items"], json!([]));
+}
+
 crate::on_both_stores!(
     a_need_gathered_from_tickets_becomes_a_project_and_is_done,
+    overdue_projects_show_in_the_overdue_view_beside_tickets,
     a_unit_claims_a_published_need_and_a_second_claim_is_refused,
     lists_keep_to_scope_and_name_bad_fields,
 );
