@@ -12,7 +12,7 @@ use crate::db::DbConnection;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{CategoryId, OrgUnitId};
 use crate::schema::{categories, org_units, tickets};
-use crate::scope::{can_see_org_unit, subtree_bounds, Actor};
+use crate::scope::{can_see_org_unit, in_subtree, Actor};
 use crate::stats::Period;
 use crate::types::{Role, TicketStatus};
 
@@ -70,9 +70,8 @@ pub fn report(
         .find(node)
         .select(org_units::path)
         .first(conn)?;
-    let (lower, upper) = subtree_bounds(&path);
     let base = tickets::table
-        .filter(tickets::org_path.ge(lower).and(tickets::org_path.lt(upper)))
+        .filter(in_subtree(tickets::org_path, &path))
         .filter(
             tickets::created_at
                 .ge(period.from)

@@ -22,7 +22,7 @@ use crate::schema::{
     categories, need_tickets, needs, org_units, partner_communities, project_events,
     project_milestones, projects, resource_communities, resources, tickets,
 };
-use crate::scope::{can_see_org_unit, subtree_bounds, Actor, Scope};
+use crate::scope::{can_see_org_unit, in_subtree, Actor, Scope};
 use crate::types::{NeedSource, NeedStatus, OrgKind, Priority, ProjectStatus, Role};
 use crate::validate;
 
@@ -95,12 +95,7 @@ type NeedFilterExpr = Box<
 fn visible_needs(scope: &Scope) -> Option<NeedFilterExpr> {
     match scope {
         Scope::Everything => None,
-        Scope::Subtree { path, .. } => {
-            let (lower, upper) = subtree_bounds(path);
-            Some(Box::new(
-                needs::org_path.ge(lower).and(needs::org_path.lt(upper)),
-            ))
-        }
+        Scope::Subtree { path, .. } => Some(Box::new(in_subtree(needs::org_path, path))),
         Scope::Partner { partner } => Some(Box::new(
             needs::published.eq(true).and(
                 needs::community_id.eq_any(
@@ -408,17 +403,14 @@ fn visible_resources(scope: &Scope) -> Option<ResourceFilterExpr> {
     match scope {
         Scope::Everything => None,
         Scope::Partner { partner } => Some(Box::new(resources::partner_id.eq(*partner))),
-        Scope::Subtree { path, .. } => {
-            let (lower, upper) = subtree_bounds(path);
-            Some(Box::new(
-                resources::partner_id.eq_any(
-                    partner_communities::table
-                        .inner_join(org_units::table)
-                        .filter(org_units::path.ge(lower).and(org_units::path.lt(upper)))
-                        .select(partner_communities::partner_id),
-                ),
-            ))
-        }
+        Scope::Subtree { path, .. } => Some(Box::new(
+            resources::partner_id.eq_any(
+                partner_communities::table
+                    .inner_join(org_units::table)
+                    .filter(in_subtree(org_units::path, path))
+                    .select(partner_communities::partner_id),
+            ),
+        )),
     }
 }
 
@@ -697,14 +689,7 @@ type ProjectFilterExpr = Box<
 fn visible_projects(scope: &Scope) -> Option<ProjectFilterExpr> {
     match scope {
         Scope::Everything => None,
-        Scope::Subtree { path, .. } => {
-            let (lower, upper) = subtree_bounds(path);
-            Some(Box::new(
-                projects::org_path
-                    .ge(lower)
-                    .and(projects::org_path.lt(upper)),
-            ))
-        }
+        Scope::Subtree { path, .. } => Some(Box::new(in_subtree(projects::org_path, path))),
         Scope::Partner { partner } => Some(Box::new(projects::owner_partner_id.eq(*partner))),
     }
 }

@@ -17,7 +17,7 @@ use crate::pagination::{Page, PageRequest};
 use crate::schema::{
     categories as categories_t, org_units, partner_categories, partner_communities, partners,
 };
-use crate::scope::{can_see_org_unit, subtree_bounds, Actor, Scope};
+use crate::scope::{can_see_org_unit, in_subtree, Actor, Scope};
 use crate::types::{OrgKind, PartnerKind, Role};
 use crate::validate;
 use validator::Validate;
@@ -102,17 +102,14 @@ type PartnerFilterExpr = Box<
 fn visible_partners(scope: &Scope) -> Option<PartnerFilterExpr> {
     match scope {
         Scope::Everything => None,
-        Scope::Subtree { path, .. } => {
-            let (lower, upper) = subtree_bounds(path);
-            Some(Box::new(
-                partners::id.eq_any(
-                    partner_communities::table
-                        .inner_join(org_units::table)
-                        .filter(org_units::path.ge(lower).and(org_units::path.lt(upper)))
-                        .select(partner_communities::partner_id),
-                ),
-            ))
-        }
+        Scope::Subtree { path, .. } => Some(Box::new(
+            partners::id.eq_any(
+                partner_communities::table
+                    .inner_join(org_units::table)
+                    .filter(in_subtree(org_units::path, path))
+                    .select(partner_communities::partner_id),
+            ),
+        )),
         Scope::Partner { partner } => Some(Box::new(partners::id.eq(*partner))),
     }
 }

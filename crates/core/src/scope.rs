@@ -113,6 +113,18 @@ pub fn subtree_bounds(path: &str) -> (String, String) {
     (path.to_owned(), upper)
 }
 
+/// `column` (a materialised path) lies in the subtree at `path`: an index range scan.
+pub fn in_subtree<C>(
+    column: C,
+    path: &str,
+) -> diesel::dsl::And<diesel::dsl::GtEq<C, String>, diesel::dsl::Lt<C, String>>
+where
+    C: ExpressionMethods + Copy + diesel::Expression<SqlType = diesel::sql_types::Text>,
+{
+    let (lower, upper) = subtree_bounds(path);
+    column.ge(lower).and(column.lt(upper))
+}
+
 type OrgFilter = Box<
     dyn BoxableExpression<
         org_units::table,
@@ -125,12 +137,7 @@ type OrgFilter = Box<
 pub fn visible_org_units(scope: &Scope) -> Option<OrgFilter> {
     match scope {
         Scope::Everything => None,
-        Scope::Subtree { path, .. } => {
-            let (lower, upper) = subtree_bounds(path);
-            Some(Box::new(
-                org_units::path.ge(lower).and(org_units::path.lt(upper)),
-            ))
-        }
+        Scope::Subtree { path, .. } => Some(Box::new(in_subtree(org_units::path, path))),
         Scope::Partner { partner } => Some(Box::new(
             org_units::id.eq_any(
                 partner_communities::table

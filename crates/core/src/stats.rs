@@ -20,7 +20,7 @@ use crate::db::DbConnection;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{OrgUnitId, PartnerId, TicketId};
 use crate::schema::{org_units, partners, ticket_events, tickets};
-use crate::scope::{can_see_org_unit, subtree_bounds, Actor, Scope};
+use crate::scope::{can_see_org_unit, in_subtree, Actor, Scope};
 use crate::types::{EventKind, OrgKind, Role, TicketStatus};
 
 /// The longest period one request may cover.
@@ -265,8 +265,7 @@ fn load_facts(
         ))
         .into_boxed();
     if let Some(path) = path {
-        let (lower, upper) = subtree_bounds(path);
-        query = query.filter(tickets::org_path.ge(lower).and(tickets::org_path.lt(upper)));
+        query = query.filter(in_subtree(tickets::org_path, path));
     }
     if let Some(partner) = partner {
         // Every ticket the unit ever took or was given; attributed below as of the period's end.

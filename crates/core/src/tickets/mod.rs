@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::ids::{CategoryId, EventId, OrgUnitId, PartnerId, TicketId, UserId};
 use crate::schema::tickets;
-use crate::scope::{subtree_bounds, Actor, Scope};
+use crate::scope::{in_subtree, Actor, Scope};
 use crate::types::{EventKind, Priority, Role, Satisfaction, TicketStatus};
 
 /// What a change needs besides its input: the instant it happens at, the working-time
@@ -205,12 +205,7 @@ pub fn visible_tickets(scope: &Scope) -> Option<TicketFilterExpr> {
     use crate::schema::{partner_categories, partner_communities};
     match scope {
         Scope::Everything => None,
-        Scope::Subtree { path, .. } => {
-            let (lower, upper) = subtree_bounds(path);
-            Some(Box::new(
-                tickets::org_path.ge(lower).and(tickets::org_path.lt(upper)),
-            ))
-        }
+        Scope::Subtree { path, .. } => Some(Box::new(in_subtree(tickets::org_path, path))),
         Scope::Partner { partner } => Some(Box::new(
             tickets::partner_id
                 .eq(*partner)

@@ -15,7 +15,7 @@ use crate::pagination::{Page, PageRequest};
 use crate::schema::{
     categories, org_units, partner_categories, partner_communities, ticket_events, tickets,
 };
-use crate::scope::{can_see_org_unit, subtree_bounds, Actor, Scope};
+use crate::scope::{can_see_org_unit, in_subtree, Actor, Scope};
 use crate::types::TicketStatus;
 
 #[derive(Debug, Clone, Serialize)]
@@ -148,8 +148,7 @@ pub fn list(
             .optional()?;
         let path =
             path.ok_or_else(|| CoreError::invalid("org_unit_id", "not_found", "no such org unit"))?;
-        let (lower, upper) = subtree_bounds(&path);
-        query = query.filter(tickets::org_path.ge(lower).and(tickets::org_path.lt(upper)));
+        query = query.filter(in_subtree(tickets::org_path, &path));
     }
     if let Some(partner) = filter.partner_id {
         query = query.filter(tickets::partner_id.eq(partner));
