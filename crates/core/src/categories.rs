@@ -287,11 +287,7 @@ pub fn list(
         query = query.filter(categories::id.gt(CategoryId(after)));
     }
     let rows = query.order(categories::id).limit(page.fetch()).load(conn)?;
-    let rows = Page::from_rows(rows, page, |r| r.id.0);
-    Ok(Page {
-        items: with_policies(conn, rows.items)?,
-        next_cursor: rows.next_cursor,
-    })
+    Page::from_rows(rows, page, |r| r.id.0).try_map_items(|rows| with_policies(conn, rows))
 }
 
 /// Category ids by code; codes not found are absent from the map.

@@ -335,11 +335,7 @@ pub fn list_needs(
         query = query.filter(needs::id.gt(NeedId(after)));
     }
     let rows = query.order(needs::id).limit(page.fetch()).load(conn)?;
-    let page = Page::from_rows(rows, page, |n| n.id.0);
-    Ok(Page {
-        items: with_tickets(conn, page.items)?,
-        next_cursor: page.next_cursor,
-    })
+    Page::from_rows(rows, page, |n| n.id.0).try_map_items(|rows| with_tickets(conn, rows))
 }
 
 // ---------------------------------------------------------------- resources
@@ -589,11 +585,7 @@ pub fn list_resources(
         query = query.filter(resources::id.gt(ResourceId(after)));
     }
     let rows = query.order(resources::id).limit(page.fetch()).load(conn)?;
-    let page = Page::from_rows(rows, page, |r| r.id.0);
-    Ok(Page {
-        items: with_communities(conn, page.items)?,
-        next_cursor: page.next_cursor,
-    })
+    Page::from_rows(rows, page, |r| r.id.0).try_map_items(|rows| with_communities(conn, rows))
 }
 
 // ---------------------------------------------------------------- projects

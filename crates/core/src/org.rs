@@ -266,12 +266,7 @@ pub fn list(
         query = query.filter(org_units::id.gt(OrgUnitId(after)));
     }
     let rows = query.order(org_units::id).limit(page.fetch()).load(conn)?;
-    let page_rows = Page::from_rows(rows, page, |r| r.id.0);
-    let items = with_emails(conn, page_rows.items)?;
-    Ok(Page {
-        items,
-        next_cursor: page_rows.next_cursor,
-    })
+    Page::from_rows(rows, page, |r| r.id.0).try_map_items(|rows| with_emails(conn, rows))
 }
 
 fn with_emails(conn: &mut DbConnection, rows: Vec<OrgUnitRow>) -> CoreResult<Vec<OrgUnit>> {

@@ -391,11 +391,7 @@ pub fn list(
         query = query.filter(partners::id.gt(PartnerId(after)));
     }
     let rows = query.order(partners::id).limit(page.fetch()).load(conn)?;
-    let rows = Page::from_rows(rows, page, |r| r.id.0);
-    Ok(Page {
-        items: with_pairings(conn, rows.items)?,
-        next_cursor: rows.next_cursor,
-    })
+    Page::from_rows(rows, page, |r| r.id.0).try_map_items(|rows| with_pairings(conn, rows))
 }
 
 fn with_pairings(conn: &mut DbConnection, rows: Vec<PartnerRow>) -> CoreResult<Vec<Partner>> {
