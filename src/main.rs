@@ -52,6 +52,8 @@ enum Command {
     /// Administrative tasks.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Print the OpenAPI document of the API (also served at /api/v1/openapi.json).
+    Openapi,
 }
 
 #[derive(Subcommand)]
@@ -116,6 +118,10 @@ fn main() -> ExitCode {
         }
         Command::Admin(AdminCommand::CreateUser(args)) => create_user(&settings, args),
         Command::Admin(AdminCommand::LoadDemo) => load_demo(&settings),
+        Command::Openapi => {
+            println!("{}", jiesu_api::openapi::Document::new().json);
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,6 +5,7 @@ use std::future::{ready, Ready};
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
+use actix_web::{get, post};
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use jiesu_core::ids::UserId;
@@ -127,22 +128,34 @@ impl FromRequest for Auth {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct LoginResponse {
     pub token: String,
+    #[schema(example = "Bearer")]
     pub token_type: &'static str,
     pub expires_at: DateTime<Utc>,
     pub user: User,
+    #[schema(value_type = Object)]
+    pub scope: serde_json::Value,
+}
+
+/// `GET /me`: the account and what it may see.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Me {
+    pub user: User,
+    #[schema(value_type = Object)]
     pub scope: serde_json::Value,
 }
 
 /// `POST /api/v1/auth/login`
+#[utoipa::path(tag = "auth", request_body = LoginRequest, security(()), responses((status = 200, description = "A bearer token", body = LoginResponse)))]
+#[post("/auth/login")]
 pub async fn login(
     state: web::Data<AppState>,
     body: ValidJson<LoginRequest>,
@@ -169,11 +182,13 @@ pub async fn login(
 }
 
 /// `GET /api/v1/me`: the signed-in account and its scope.
+#[utoipa::path(tag = "auth", responses((status = 200, description = "The signed-in account and its scope", body = Me)))]
+#[get("/me")]
 pub async fn me(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
     let (user, scope) = state
         .as_actor(auth, |conn, actor, _| {
             Ok((users::get(conn, actor, actor.user_id)?, actor.scope_label()))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "user": user, "scope": scope })))
+    Ok(HttpResponse::Ok().json(Me { user, scope }))
 }

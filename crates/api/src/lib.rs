@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod extract;
+pub mod openapi;
 pub mod problem;
 pub mod routes;
 pub mod state;
@@ -59,10 +60,12 @@ impl Application {
             .map_err(|e| {
                 StartError::Config(jiesu_core::CoreError::Internal(format!("metrics: {e}")))
             })?;
+        let document = web::Data::new(openapi::Document::new());
         let mut server = HttpServer::new(move || {
             let limit = state.settings.server.body_limit_bytes;
             App::new()
                 .app_data(state.clone())
+                .app_data(document.clone())
                 .app_data(web::PayloadConfig::new(limit))
                 .wrap(ErrorHandlers::new().default_handler(problem::to_problem))
                 .wrap_fn(|req, srv| {
@@ -88,7 +91,12 @@ impl Application {
                 .wrap(TracingLogger::default())
                 .route("/healthz", web::get().to(routes::health::healthz))
                 .route("/readyz", web::get().to(routes::health::readyz))
-                .service(web::scope("/api/v1").configure(routes::configure))
+                .service(web::scope("/api/v1").configure(|cfg| {
+                    routes::configure(&mut utoipa_actix_web::service_config::ServiceConfig::new(
+                        cfg,
+                    ))
+                }))
+                .default_service(web::to(routes::no_route))
         })
         .shutdown_timeout(shutdown)
         .client_request_timeout(Duration::from_secs(30));

@@ -28,17 +28,29 @@ pub enum ApiError {
     UnsupportedMediaType(String),
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem: what every error response of the API carries.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Problem)]
+pub struct Problem<'a> {
+    /// A reference identifying the kind of problem, e.g. `/problems/unprocessable-entity`.
     #[serde(rename = "type")]
+    #[schema(example = "/problems/unprocessable-entity")]
     kind: String,
+    #[schema(value_type = String, example = "Unprocessable Entity")]
     title: &'a str,
+    #[schema(example = 422)]
     status: u16,
+    #[schema(example = "the request has invalid fields")]
     detail: String,
+    /// One entry per invalid field, naming it by its path in the request.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    #[schema(value_type = Vec<FieldError>)]
     errors: &'a [FieldError],
+    /// On a 409: the resource as it is now, e.g. the ticket another unit claimed first.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     current: Option<&'a serde_json::Value>,
+    /// On a 429 or 503: when to try again (also in `Retry-After`).
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_after_secs: Option<u64>,
 }

@@ -21,7 +21,7 @@ use validator::Validate;
 /// A year of minutes: no deadline is set further out than that.
 const MAX_SLA_MINUTES: i32 = 366 * 24 * 60;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Validate)]
 #[validate(schema(function = "resolve_not_before_respond", skip_on_field_errors = true))]
 pub struct SlaRule {
     #[validate(range(min = 1, max = MAX_SLA_MINUTES))]
@@ -40,7 +40,7 @@ fn resolve_not_before_respond(rule: &SlaRule) -> Result<(), validator::Validatio
 }
 
 /// One rule per priority; all four are required.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Validate)]
 pub struct SlaPolicies {
     #[validate(nested)]
     pub urgent: SlaRule,
@@ -72,7 +72,7 @@ impl SlaPolicies {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Category {
     pub id: CategoryId,
     pub code: String,
@@ -85,7 +85,7 @@ pub struct Category {
     pub created_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Deserialize, Validate)]
+#[derive(utoipa::ToSchema, Debug, Clone, Deserialize, Validate)]
 pub struct NewCategory {
     #[validate(custom(function = "check_code"))]
     pub code: String,
@@ -99,7 +99,7 @@ pub struct NewCategory {
 }
 
 /// Partial SLA change: only the priorities given are replaced.
-#[derive(Debug, Clone, Default, Deserialize, Validate)]
+#[derive(utoipa::ToSchema, Debug, Clone, Default, Deserialize, Validate)]
 pub struct SlaChange {
     #[validate(nested)]
     pub urgent: Option<SlaRule>,
@@ -111,7 +111,7 @@ pub struct SlaChange {
     pub low: Option<SlaRule>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Validate)]
+#[derive(utoipa::ToSchema, Debug, Clone, Default, Deserialize, Validate)]
 pub struct CategoryChange {
     #[validate(custom(function = "validate::not_blank"), length(max = 100))]
     pub name_zh: Option<String>,

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// One invalid input field, named the way the caller spelled it (`parent_id`, `sla.urgent.clock`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
     pub field: String,
     pub code: String,

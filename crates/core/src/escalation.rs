@@ -83,7 +83,7 @@ pub fn sync_due(conn: &mut DbConnection, t: &TicketRow) -> CoreResult<()> {
     Ok(())
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
 pub struct Escalated {
     pub ticket_id: TicketId,
     pub number: String,
@@ -100,7 +100,7 @@ pub struct Escalated {
     pub digest_recipients: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Default, Serialize)]
 pub struct SweepReport {
     pub escalated: Vec<Escalated>,
     /// Digest mails written to the outbox.
@@ -297,7 +297,7 @@ pub fn sweep(
 }
 
 /// One rise of a ticket.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
 pub struct Rise {
     pub from_level: i64,
     pub to_level: i64,
@@ -307,7 +307,7 @@ pub struct Rise {
 }
 
 /// An escalated ticket as the supervisors' list shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
 pub struct EscalatedTicket {
     pub ticket_id: TicketId,
     pub number: String,

@@ -22,7 +22,7 @@ pub enum Grain {
     Grid,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
 pub struct Hotspot {
     pub category: String,
     pub category_name: String,
@@ -33,7 +33,7 @@ pub struct Hotspot {
     pub flagged: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
 pub struct HotspotReport {
     pub period: Period,
     pub threshold: i64,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 macro_rules! id_type {
     ($($name:ident),+ $(,)?) => {$(
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
-                 Serialize, Deserialize, DieselNewType)]
+                 Serialize, Deserialize, DieselNewType, utoipa::ToSchema)]
         #[serde(transparent)]
         pub struct $name(pub i64);
 

@@ -28,7 +28,7 @@ use crate::validate;
 
 // ---------------------------------------------------------------- needs
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
 #[diesel(table_name = needs)]
 pub struct NeedRow {
     pub id: NeedId,
@@ -51,7 +51,7 @@ pub struct NeedRow {
     pub updated_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
 pub struct Need {
     #[serde(flatten)]
     pub need: NeedRow,
@@ -59,7 +59,7 @@ pub struct Need {
     pub ticket_ids: Vec<TicketId>,
 }
 
-#[derive(Debug, Clone, Deserialize, Validate)]
+#[derive(utoipa::ToSchema, Debug, Clone, Deserialize, Validate)]
 pub struct NewNeed {
     pub community_id: OrgUnitId,
     /// Category code.
@@ -79,7 +79,7 @@ pub struct NewNeed {
     pub published: bool,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Default, Deserialize)]
 pub struct NeedChange {
     pub published: Option<bool>,
     /// Only `dropped` (or back to `open` from dropped) by hand; the rest follows projects.
@@ -340,7 +340,7 @@ pub fn list_needs(
 
 // ---------------------------------------------------------------- resources
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
 #[diesel(table_name = resources)]
 pub struct ResourceRow {
     pub id: ResourceId,
@@ -357,14 +357,14 @@ pub struct ResourceRow {
     pub updated_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
 pub struct Resource {
     #[serde(flatten)]
     pub resource: ResourceRow,
     pub communities: Vec<OrgUnitId>,
 }
 
-#[derive(Debug, Clone, Deserialize, Validate)]
+#[derive(utoipa::ToSchema, Debug, Clone, Deserialize, Validate)]
 pub struct NewResource {
     /// Unit staff offer for their own unit and may leave it out.
     pub partner_id: Option<PartnerId>,
@@ -590,7 +590,7 @@ pub fn list_resources(
 
 // ---------------------------------------------------------------- projects
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
 #[diesel(table_name = projects)]
 pub struct ProjectRow {
     pub id: ProjectId,
@@ -614,7 +614,7 @@ pub struct ProjectRow {
     pub updated_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
 #[diesel(table_name = project_milestones)]
 pub struct Milestone {
     pub id: MilestoneId,
@@ -627,7 +627,7 @@ pub struct Milestone {
     pub done_at: Option<NaiveDateTime>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
 #[diesel(table_name = project_events)]
 pub struct ProjectEvent {
     pub id: i64,
@@ -642,7 +642,7 @@ pub struct ProjectEvent {
     pub created_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
 pub struct Project {
     #[serde(flatten)]
     pub project: ProjectRow,
@@ -652,14 +652,14 @@ pub struct Project {
     pub events: Vec<ProjectEvent>,
 }
 
-#[derive(Debug, Clone, Deserialize, Validate)]
+#[derive(utoipa::ToSchema, Debug, Clone, Deserialize, Validate)]
 pub struct NewMilestone {
     #[validate(custom(function = "validate::not_blank"), length(max = 200))]
     pub title: String,
     pub due_at: chrono::DateTime<chrono::Utc>,
 }
 
-#[derive(Debug, Clone, Deserialize, Validate)]
+#[derive(utoipa::ToSchema, Debug, Clone, Deserialize, Validate)]
 pub struct NewProject {
     pub need_id: NeedId,
     /// The resource that meets the need (its unit owns the project) …
@@ -1130,7 +1130,7 @@ pub fn list_projects(
 }
 
 /// One late item of the overdue view: a ticket past a deadline or a project past its due date.
-#[derive(Debug, Clone, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
 pub struct LateItem {
     /// `ticket` or `project`.
     pub kind: &'static str,

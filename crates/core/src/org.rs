@@ -30,7 +30,7 @@ struct OrgUnitRow {
     created_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OrgUnit {
     pub id: OrgUnitId,
     pub parent_id: Option<OrgUnitId>,
@@ -43,7 +43,7 @@ pub struct OrgUnit {
     pub created_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Deserialize, Validate)]
+#[derive(utoipa::ToSchema, Debug, Clone, Deserialize, Validate)]
 pub struct NewOrgUnit {
     pub parent_id: Option<OrgUnitId>,
     pub kind: OrgKind,
@@ -56,7 +56,7 @@ pub struct NewOrgUnit {
     pub supervisor_emails: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Validate)]
+#[derive(utoipa::ToSchema, Debug, Clone, Default, Deserialize, Validate)]
 pub struct OrgUnitChange {
     #[validate(custom(function = "validate::not_blank"), length(max = 100))]
     pub name: Option<String>,

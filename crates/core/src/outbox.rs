@@ -16,7 +16,7 @@ use crate::schema::outbox;
 const CLAIM_SECS: i64 = 300;
 const MAX_BACKOFF_SECS: i64 = 3600;
 
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Queryable, Selectable, Serialize)]
 #[diesel(table_name = outbox)]
 pub struct Mail {
     pub id: MailId,
@@ -127,7 +127,7 @@ pub fn mark_failed(
     Ok(next)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OutboxStatus {
     pub pending: i64,
     /// Pending mails that failed at least once.

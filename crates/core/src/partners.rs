@@ -22,7 +22,7 @@ use crate::types::{OrgKind, PartnerKind, Role};
 use crate::validate;
 use validator::Validate;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Partner {
     pub id: PartnerId,
     pub name: String,
@@ -40,7 +40,7 @@ pub struct Partner {
     pub updated_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Deserialize, Validate)]
+#[derive(utoipa::ToSchema, Debug, Clone, Deserialize, Validate)]
 pub struct NewPartner {
     #[validate(custom(function = "validate::not_blank"), length(max = 200))]
     pub name: String,
@@ -55,7 +55,7 @@ pub struct NewPartner {
     pub categories: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Validate)]
+#[derive(utoipa::ToSchema, Debug, Clone, Default, Deserialize, Validate)]
 pub struct PartnerChange {
     #[validate(custom(function = "validate::not_blank"), length(max = 200))]
     pub name: Option<String>,

@@ -26,7 +26,7 @@ use crate::types::{EventKind, OrgKind, Role, TicketStatus};
 /// The longest period one request may cover.
 pub const MAX_PERIOD_DAYS: i64 = 400;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Period {
     #[serde(serialize_with = "crate::time::utc")]
     pub from: NaiveDateTime,
@@ -54,7 +54,7 @@ impl Period {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Figures {
     /// Tickets logged in the period, cancelled and merged ones left out.
     pub received: i64,
@@ -79,7 +79,7 @@ pub struct Figures {
     pub median_resolution_minutes: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
 pub struct Ranked<T> {
     pub rank: usize,
     #[serde(flatten)]
@@ -87,20 +87,20 @@ pub struct Ranked<T> {
     pub figures: Figures,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
 pub struct NodeRef {
     pub id: OrgUnitId,
     pub name: String,
     pub kind: OrgKind,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
 pub struct PartnerRef {
     pub partner_id: PartnerId,
     pub name: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
 pub struct NodeStats {
     pub node: NodeRef,
     pub period: Period,
@@ -111,7 +111,7 @@ pub struct NodeStats {
     pub partners: Vec<Ranked<PartnerRef>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
 pub struct PartnerStats {
     pub partner: PartnerRef,
     pub period: Period,

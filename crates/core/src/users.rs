@@ -19,7 +19,7 @@ use crate::types::{OrgKind, Role};
 use crate::validate;
 use validator::Validate;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct User {
     pub id: UserId,
@@ -38,7 +38,7 @@ pub struct User {
 
 /// A new account. `org_unit_id` scopes supervisors (a city, district, street or
 /// community) and grid members (a grid); `partner_id` scopes unit staff.
-#[derive(Debug, Clone, Deserialize, Validate)]
+#[derive(utoipa::ToSchema, Debug, Clone, Deserialize, Validate)]
 pub struct NewUser {
     #[validate(length(min = 3, max = 64))]
     pub username: String,
@@ -55,7 +55,7 @@ pub struct NewUser {
 
 /// An admin's change to an account; absent fields stay as they are. Scope fields may be
 /// set to null explicitly when the role changes.
-#[derive(Debug, Clone, Default, Deserialize, Validate)]
+#[derive(utoipa::ToSchema, Debug, Clone, Default, Deserialize, Validate)]
 pub struct UserChange {
     #[validate(custom(function = "validate::not_blank"), length(max = 100))]
     pub display_name: Option<String>,

@@ -1,7 +1,10 @@
 use actix_web::http::StatusCode;
+use actix_web::{get, patch, post};
 use actix_web::{web, HttpResponse};
+use jiesu_core::categories::Category;
 use jiesu_core::categories::{self, CategoryChange, NewCategory};
 use jiesu_core::ids::CategoryId;
+use jiesu_core::pagination::Page;
 use serde::Deserialize;
 
 use super::Paging;
@@ -10,11 +13,14 @@ use crate::extract::{ValidJson, ValidQuery};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     active: Option<bool>,
 }
 
+#[utoipa::path(tag = "categories", params(ListQuery, super::Paging), responses((status = 200, description = "A page of categories with their SLA policies", body = Page<Category>)))]
+#[get("/categories")]
 pub async fn list(
     state: web::Data<AppState>,
     auth: Auth,
@@ -30,6 +36,8 @@ pub async fn list(
         .await
 }
 
+#[utoipa::path(tag = "categories", responses((status = 200, description = "The category", body = Category)))]
+#[get("/categories/{id}")]
 pub async fn get(
     state: web::Data<AppState>,
     auth: Auth,
@@ -43,6 +51,8 @@ pub async fn get(
         .await
 }
 
+#[utoipa::path(tag = "categories", request_body = NewCategory, responses((status = 201, description = "Created", body = Category)))]
+#[post("/categories")]
 pub async fn create(
     state: web::Data<AppState>,
     auth: Auth,
@@ -55,6 +65,8 @@ pub async fn create(
         .await
 }
 
+#[utoipa::path(tag = "categories", request_body = CategoryChange, responses((status = 200, description = "Updated", body = Category)))]
+#[patch("/categories/{id}")]
 pub async fn update(
     state: web::Data<AppState>,
     auth: Auth,

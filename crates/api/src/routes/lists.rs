@@ -1,12 +1,14 @@
 //! `/needs`, `/resources`, `/projects`: the three lists.
 
 use actix_web::http::StatusCode;
+use actix_web::{get, patch, post};
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use jiesu_core::ids::{MilestoneId, NeedId, OrgUnitId, ProjectId, ResourceId};
 use jiesu_core::lists::{
     self, NeedChange, NeedFilter, NewNeed, NewProject, NewResource, ProjectAction,
 };
+use jiesu_core::pagination::Page;
 use jiesu_core::types::NeedStatus;
 use serde::Deserialize;
 
@@ -17,13 +19,16 @@ use crate::problem::ApiError;
 use crate::routes::stats::csv_export;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct NeedQuery {
     community_id: Option<OrgUnitId>,
     status: Option<NeedStatus>,
     published: Option<bool>,
 }
 
+#[utoipa::path(tag = "lists", params(NeedQuery, super::Paging), responses((status = 200, description = "A page of needs", body = Page<lists::Need>)))]
+#[get("/needs")]
 pub async fn list_needs(
     state: web::Data<AppState>,
     auth: Auth,
@@ -43,6 +48,8 @@ pub async fn list_needs(
         .await
 }
 
+#[utoipa::path(tag = "lists", request_body = NewNeed, responses((status = 201, description = "Created", body = lists::Need)))]
+#[post("/needs")]
 pub async fn create_need(
     state: web::Data<AppState>,
     auth: Auth,
@@ -55,6 +62,8 @@ pub async fn create_need(
         .await
 }
 
+#[utoipa::path(tag = "lists", responses((status = 200, description = "The need", body = lists::Need)))]
+#[get("/needs/{id}")]
 pub async fn get_need(
     state: web::Data<AppState>,
     auth: Auth,
@@ -68,6 +77,8 @@ pub async fn get_need(
         .await
 }
 
+#[utoipa::path(tag = "lists", request_body = NeedChange, responses((status = 200, description = "Updated", body = lists::Need)))]
+#[patch("/needs/{id}")]
 pub async fn update_need(
     state: web::Data<AppState>,
     auth: Auth,
@@ -82,12 +93,14 @@ pub async fn update_need(
         .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ClaimBody {
     due_at: DateTime<Utc>,
 }
 
 /// `POST /needs/{id}/claim` `{due_at}`: a unit takes a published need on as a project.
+#[utoipa::path(tag = "lists", request_body = ClaimBody, responses((status = 201, description = "The unit's new project for the need", body = lists::Project)))]
+#[post("/needs/{id}/claim")]
 pub async fn claim_need(
     state: web::Data<AppState>,
     auth: Auth,
@@ -102,11 +115,14 @@ pub async fn claim_need(
         .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ResourceQuery {
     community_id: Option<OrgUnitId>,
 }
 
+#[utoipa::path(tag = "lists", params(ResourceQuery, super::Paging), responses((status = 200, description = "A page of resources", body = Page<lists::Resource>)))]
+#[get("/resources")]
 pub async fn list_resources(
     state: web::Data<AppState>,
     auth: Auth,
@@ -122,6 +138,8 @@ pub async fn list_resources(
         .await
 }
 
+#[utoipa::path(tag = "lists", request_body = NewResource, responses((status = 201, description = "Created", body = lists::Resource)))]
+#[post("/resources")]
 pub async fn create_resource(
     state: web::Data<AppState>,
     auth: Auth,
@@ -134,6 +152,8 @@ pub async fn create_resource(
         .await
 }
 
+#[utoipa::path(tag = "lists", responses((status = 200, description = "The resource", body = lists::Resource)))]
+#[get("/resources/{id}")]
 pub async fn get_resource(
     state: web::Data<AppState>,
     auth: Auth,
@@ -147,11 +167,14 @@ pub async fn get_resource(
         .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ProjectQuery {
     overdue: Option<bool>,
 }
 
+#[utoipa::path(tag = "lists", params(ProjectQuery, super::Paging), responses((status = 200, description = "A page of projects", body = Page<lists::ProjectRow>)))]
+#[get("/projects")]
 pub async fn list_projects(
     state: web::Data<AppState>,
     auth: Auth,
@@ -167,6 +190,8 @@ pub async fn list_projects(
         .await
 }
 
+#[utoipa::path(tag = "lists", request_body = NewProject, responses((status = 201, description = "Created", body = lists::Project)))]
+#[post("/projects")]
 pub async fn create_project(
     state: web::Data<AppState>,
     auth: Auth,
@@ -179,6 +204,8 @@ pub async fn create_project(
         .await
 }
 
+#[utoipa::path(tag = "lists", responses((status = 200, description = "The project with milestones and trail", body = lists::Project)))]
+#[get("/projects/{id}")]
 pub async fn get_project(
     state: web::Data<AppState>,
     auth: Auth,
@@ -192,28 +219,34 @@ pub async fn get_project(
         .await
 }
 
-#[derive(Deserialize, Default)]
-pub struct NoteBody {
+/// What `POST /projects/{id}/{action}` does; any other word is a 404.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProjectVerb {
+    Start,
+    Complete,
+    Cancel,
+}
+
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+pub struct OptionalNote {
     note: Option<String>,
 }
 
 /// `POST /projects/{id}/{start|complete|cancel}` with an optional `{note}`.
+#[utoipa::path(tag = "lists", params(("id" = i64, Path), ("action" = ProjectVerb, Path)), request_body(content = Option<OptionalNote>), responses((status = 200, description = "Moved", body = lists::Project)))]
+#[post("/projects/{id}/{action}")]
 pub async fn move_project(
     state: web::Data<AppState>,
     auth: Auth,
-    path: web::Path<(i64, String)>,
-    body: Option<ValidJson<NoteBody>>,
+    path: web::Path<(i64, ProjectVerb)>,
+    body: Option<ValidJson<OptionalNote>>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, verb) = path.into_inner();
-    let action = match verb.as_str() {
-        "start" => ProjectAction::Start,
-        "complete" => ProjectAction::Complete,
-        "cancel" => ProjectAction::Cancel,
-        _ => {
-            return Err(ApiError::Core(jiesu_core::CoreError::NotFound(
-                "project action",
-            )))
-        }
+    let action = match verb {
+        ProjectVerb::Start => ProjectAction::Start,
+        ProjectVerb::Complete => ProjectAction::Complete,
+        ProjectVerb::Cancel => ProjectAction::Cancel,
     };
     let note = body.and_then(|b| b.0.note);
     state
@@ -223,6 +256,8 @@ pub async fn move_project(
         .await
 }
 
+#[utoipa::path(tag = "lists", params(("id" = i64, Path), ("milestone" = i64, Path)), responses((status = 200, description = "Milestone done", body = lists::Project)))]
+#[post("/projects/{id}/milestones/{milestone}/done")]
 pub async fn milestone_done(
     state: web::Data<AppState>,
     auth: Auth,
@@ -281,6 +316,8 @@ fn ids<T: ToString>(list: &[T]) -> String {
 }
 
 /// `GET /needs.csv` (the filters of `GET /needs`).
+#[utoipa::path(tag = "exports", params(NeedQuery), responses((status = 200, description = "UTF-8 CSV with BOM", content_type = "text/csv", body = String)))]
+#[get("/needs.csv")]
 pub async fn needs_csv(
     state: web::Data<AppState>,
     auth: Auth,
@@ -319,6 +356,8 @@ pub async fn needs_csv(
 }
 
 /// `GET /resources.csv` (the filters of `GET /resources`).
+#[utoipa::path(tag = "exports", params(ResourceQuery), responses((status = 200, description = "UTF-8 CSV with BOM", content_type = "text/csv", body = String)))]
+#[get("/resources.csv")]
 pub async fn resources_csv(
     state: web::Data<AppState>,
     auth: Auth,
@@ -350,6 +389,8 @@ pub async fn resources_csv(
 }
 
 /// `GET /projects.csv` (the filters of `GET /projects`).
+#[utoipa::path(tag = "exports", params(ProjectQuery), responses((status = 200, description = "UTF-8 CSV with BOM", content_type = "text/csv", body = String)))]
+#[get("/projects.csv")]
 pub async fn projects_csv(
     state: web::Data<AppState>,
     auth: Auth,
@@ -381,7 +422,9 @@ pub async fn projects_csv(
 
 /// `GET /overdue`: the late tickets and projects of the caller's scope, latest first
 /// (at most `limit`, default 50, of each).
-pub async fn overdue(
+#[utoipa::path(tag = "lists", params(super::Paging), responses((status = 200, description = "Late tickets and projects, latest first", body = Vec<lists::LateItem>)))]
+#[get("/overdue")]
+pub async fn late_items(
     state: web::Data<AppState>,
     auth: Auth,
     q: ValidQuery<Paging>,

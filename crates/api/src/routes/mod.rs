@@ -10,17 +10,22 @@ pub mod stats;
 pub mod tickets;
 pub mod users;
 
-use actix_web::web;
+use actix_web::get;
+use actix_web::{web, HttpResponse};
 use jiesu_core::pagination::PageRequest;
 use serde::Deserialize;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::problem::ApiError;
 
 /// `cursor` and `limit`, accepted by every list. Read from the same query string as a
 /// list's filters (each extractor ignores the other's parameters).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Paging {
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// 1 to 200; default 50.
     pub limit: Option<i64>,
 }
 
@@ -30,107 +35,91 @@ impl Paging {
     }
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/auth/login", web::post().to(crate::auth::login))
-        .route("/me", web::get().to(crate::auth::me))
-        .service(
-            web::resource("/org-units")
-                .get(org_units::list)
-                .post(org_units::create),
-        )
-        .service(
-            web::resource("/org-units/{id}")
-                .get(org_units::get)
-                .patch(org_units::update),
-        )
-        .service(
-            web::resource("/partners")
-                .get(partners::list)
-                .post(partners::create),
-        )
-        .service(
-            web::resource("/partners/{id}")
-                .get(partners::get)
-                .patch(partners::update),
-        )
-        .service(
-            web::resource("/categories")
-                .get(categories::list)
-                .post(categories::create),
-        )
-        .service(
-            web::resource("/categories/{id}")
-                .get(categories::get)
-                .patch(categories::update),
-        )
-        .service(web::resource("/users").get(users::list).post(users::create))
-        .service(
-            web::resource("/users/{id}")
-                .get(users::get)
-                .patch(users::update),
-        )
-        .route("/tickets.csv", web::get().to(stats::tickets_csv))
-        .route("/stats", web::get().to(stats::stats))
-        .route("/stats.csv", web::get().to(stats::stats_csv))
-        .route("/hotspots", web::get().to(stats::hotspots))
-        .route("/overdue", web::get().to(lists::overdue))
-        .route("/needs.csv", web::get().to(lists::needs_csv))
-        .route("/resources.csv", web::get().to(lists::resources_csv))
-        .route("/projects.csv", web::get().to(lists::projects_csv))
-        .service(
-            web::resource("/needs")
-                .get(lists::list_needs)
-                .post(lists::create_need),
-        )
-        .service(
-            web::resource("/needs/{id}")
-                .get(lists::get_need)
-                .patch(lists::update_need),
-        )
-        .route("/needs/{id}/claim", web::post().to(lists::claim_need))
-        .service(
-            web::resource("/resources")
-                .get(lists::list_resources)
-                .post(lists::create_resource),
-        )
-        .route("/resources/{id}", web::get().to(lists::get_resource))
-        .service(
-            web::resource("/projects")
-                .get(lists::list_projects)
-                .post(lists::create_project),
-        )
-        .route("/projects/{id}", web::get().to(lists::get_project))
-        .route(
-            "/projects/{id}/milestones/{milestone}/done",
-            web::post().to(lists::milestone_done),
-        )
-        .route(
-            "/projects/{id}/{action}",
-            web::post().to(lists::move_project),
-        )
-        .service(
-            web::resource("/tickets")
-                .get(tickets::list)
-                .post(tickets::create),
-        )
-        .route("/tickets/{id}", web::get().to(tickets::get))
-        .route("/tickets/{id}/dispatch", web::post().to(tickets::dispatch))
-        .route("/tickets/{id}/reassign", web::post().to(tickets::reassign))
-        .route("/tickets/{id}/claim", web::post().to(tickets::claim))
-        .route("/tickets/{id}/return", web::post().to(tickets::give_back))
-        .route("/tickets/{id}/progress", web::post().to(tickets::progress))
-        .route("/tickets/{id}/resolve", web::post().to(tickets::resolve))
-        .route("/tickets/{id}/feedback", web::post().to(tickets::feedback))
-        .route("/tickets/{id}/cancel", web::post().to(tickets::cancel))
-        .route("/tickets/{id}/merge", web::post().to(tickets::merge))
-        .route("/tickets/{id}/pause", web::post().to(tickets::pause))
-        .route("/tickets/{id}/resume", web::post().to(tickets::resume))
-        .route("/tickets/{id}/attachments", web::post().to(tickets::attach))
-        .route(
-            "/tickets/{id}/attachments/{attachment}",
-            web::get().to(tickets::attachment),
-        )
-        .route("/pool", web::get().to(tickets::pool))
-        .route("/escalations", web::get().to(tickets::escalations))
-        .route("/outbox", web::get().to(tickets::outbox_status));
+/// Every `/api/v1` route. Each handler carries its route and its OpenAPI description
+/// together, and `utoipa_actix_web` registers both from the same item, so the document
+/// cannot leave a route out or describe one that is not served.
+pub fn configure(cfg: &mut ServiceConfig) {
+    use crate::auth;
+    cfg.service(auth::login)
+        .service(auth::me)
+        .service(openapi_json)
+        .service(org_units::list)
+        .service(org_units::create)
+        .service(org_units::get)
+        .service(org_units::update)
+        .service(partners::list)
+        .service(partners::create)
+        .service(partners::get)
+        .service(partners::update)
+        .service(categories::list)
+        .service(categories::create)
+        .service(categories::get)
+        .service(categories::update)
+        .service(users::list)
+        .service(users::create)
+        .service(users::get)
+        .service(users::update)
+        .service(stats::tickets_csv)
+        .service(stats::get_stats)
+        .service(stats::stats_csv)
+        .service(stats::hotspots)
+        .service(lists::late_items)
+        .service(lists::needs_csv)
+        .service(lists::resources_csv)
+        .service(lists::projects_csv)
+        .service(lists::list_needs)
+        .service(lists::create_need)
+        .service(lists::get_need)
+        .service(lists::update_need)
+        .service(lists::claim_need)
+        .service(lists::list_resources)
+        .service(lists::create_resource)
+        .service(lists::get_resource)
+        .service(lists::list_projects)
+        .service(lists::create_project)
+        .service(lists::get_project)
+        .service(lists::milestone_done)
+        .service(lists::move_project)
+        .service(tickets::list)
+        .service(tickets::create)
+        .service(tickets::get)
+        .service(tickets::dispatch)
+        .service(tickets::reassign)
+        .service(tickets::claim)
+        .service(tickets::give_back)
+        .service(tickets::progress)
+        .service(tickets::resolve)
+        .service(tickets::feedback)
+        .service(tickets::cancel)
+        .service(tickets::merge)
+        .service(tickets::pause)
+        .service(tickets::resume)
+        .service(tickets::attach)
+        .service(tickets::attachment)
+        .service(tickets::pool)
+        .service(tickets::escalations)
+        .service(tickets::outbox_status);
+}
+
+/// This document, generated from the handlers and the types they read and return.
+#[utoipa::path(
+    tag = "meta",
+    security(()),
+    responses((status = 200, description = "The OpenAPI 3.1 document of `/api/v1`", content_type = "application/json", body = Object))
+)]
+#[get("/openapi.json")]
+pub async fn openapi_json(doc: web::Data<crate::openapi::Document>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.json.clone())
+}
+
+/// What no route answers: 405 when the path exists under another method (each handler
+/// is its own resource, guarded by its method), else 404. Both become problem+json.
+pub async fn no_route(req: actix_web::HttpRequest) -> HttpResponse {
+    if req.resource_map().has_resource(req.path()) {
+        HttpResponse::MethodNotAllowed().finish()
+    } else {
+        HttpResponse::NotFound().finish()
+    }
 }

@@ -1,7 +1,10 @@
 use actix_web::http::StatusCode;
+use actix_web::{get, patch, post};
 use actix_web::{web, HttpResponse};
 use jiesu_core::ids::OrgUnitId;
+use jiesu_core::org::OrgUnit;
 use jiesu_core::org::{self, NewOrgUnit, OrgUnitChange, OrgUnitFilter};
+use jiesu_core::pagination::Page;
 use jiesu_core::types::OrgKind;
 use serde::Deserialize;
 
@@ -11,12 +14,15 @@ use crate::extract::{ValidJson, ValidQuery};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     parent_id: Option<OrgUnitId>,
     kind: Option<OrgKind>,
 }
 
+#[utoipa::path(tag = "org", params(ListQuery, super::Paging), responses((status = 200, description = "A page of org units in your scope", body = Page<OrgUnit>)))]
+#[get("/org-units")]
 pub async fn list(
     state: web::Data<AppState>,
     auth: Auth,
@@ -35,6 +41,8 @@ pub async fn list(
         .await
 }
 
+#[utoipa::path(tag = "org", responses((status = 200, description = "The org unit", body = OrgUnit)))]
+#[get("/org-units/{id}")]
 pub async fn get(
     state: web::Data<AppState>,
     auth: Auth,
@@ -48,6 +56,8 @@ pub async fn get(
         .await
 }
 
+#[utoipa::path(tag = "org", request_body = NewOrgUnit, responses((status = 201, description = "Created", body = OrgUnit)))]
+#[post("/org-units")]
 pub async fn create(
     state: web::Data<AppState>,
     auth: Auth,
@@ -60,6 +70,8 @@ pub async fn create(
         .await
 }
 
+#[utoipa::path(tag = "org", request_body = OrgUnitChange, responses((status = 200, description = "Updated", body = OrgUnit)))]
+#[patch("/org-units/{id}")]
 pub async fn update(
     state: web::Data<AppState>,
     auth: Auth,

@@ -1,6 +1,9 @@
 use actix_web::http::StatusCode;
+use actix_web::{get, patch, post};
 use actix_web::{web, HttpResponse};
 use jiesu_core::ids::{OrgUnitId, PartnerId};
+use jiesu_core::pagination::Page;
+use jiesu_core::partners::Partner;
 use jiesu_core::partners::{self, NewPartner, PartnerChange, PartnerFilter};
 use jiesu_core::types::PartnerKind;
 use serde::Deserialize;
@@ -11,7 +14,8 @@ use crate::extract::{ValidJson, ValidQuery};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     community_id: Option<OrgUnitId>,
     category: Option<String>,
@@ -19,6 +23,8 @@ pub struct ListQuery {
     active: Option<bool>,
 }
 
+#[utoipa::path(tag = "partners", params(ListQuery, super::Paging), responses((status = 200, description = "A page of partner units", body = Page<Partner>)))]
+#[get("/partners")]
 pub async fn list(
     state: web::Data<AppState>,
     auth: Auth,
@@ -45,6 +51,8 @@ pub async fn list(
         .await
 }
 
+#[utoipa::path(tag = "partners", responses((status = 200, description = "The partner unit", body = Partner)))]
+#[get("/partners/{id}")]
 pub async fn get(
     state: web::Data<AppState>,
     auth: Auth,
@@ -58,6 +66,8 @@ pub async fn get(
         .await
 }
 
+#[utoipa::path(tag = "partners", request_body = NewPartner, responses((status = 201, description = "Created", body = Partner)))]
+#[post("/partners")]
 pub async fn create(
     state: web::Data<AppState>,
     auth: Auth,
@@ -70,6 +80,8 @@ pub async fn create(
         .await
 }
 
+#[utoipa::path(tag = "partners", request_body = PartnerChange, responses((status = 200, description = "Updated", body = Partner)))]
+#[patch("/partners/{id}")]
 pub async fn update(
     state: web::Data<AppState>,
     auth: Auth,

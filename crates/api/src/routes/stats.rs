@@ -2,6 +2,7 @@
 //! so spreadsheet programs open the Chinese text correctly; the ticket export is streamed
 //! page by page, never held whole in memory.
 
+use actix_web::get;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
@@ -22,7 +23,8 @@ use crate::state::AppState;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 const EXPORT_PAGE: i64 = 500;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatsQuery {
     org_unit_id: Option<OrgUnitId>,
     partner_id: Option<PartnerId>,
@@ -32,9 +34,9 @@ pub struct StatsQuery {
     to: Option<DateTime<Utc>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
-enum Answer {
+pub enum Answer {
     Node(stats::NodeStats),
     Partner(stats::PartnerStats),
 }
@@ -73,7 +75,9 @@ fn compute(
 
 /// `GET /stats?org_unit_id=&partner_id=&from=&to=`: the node's rates with its children and
 /// partner units ranked; or a partner unit's own rates (unit staff always get their own).
-pub async fn stats(
+#[utoipa::path(tag = "stats", params(StatsQuery), responses((status = 200, description = "The three rates of a node (children and units ranked) or of a unit", body = Answer)))]
+#[get("/stats")]
+pub async fn get_stats(
     state: web::Data<AppState>,
     auth: Auth,
     q: ValidQuery<StatsQuery>,
@@ -143,6 +147,8 @@ const FIGURE_HEADERS: [&str; 12] = [
 ];
 
 /// `GET /stats.csv`: the same figures as `/stats`, one row per node, child and unit.
+#[utoipa::path(tag = "exports", params(StatsQuery), responses((status = 200, description = "UTF-8 CSV with BOM", content_type = "text/csv", body = String)))]
+#[get("/stats.csv")]
 pub async fn stats_csv(
     state: web::Data<AppState>,
     auth: Auth,
@@ -327,6 +333,8 @@ where
 }
 
 /// `GET /tickets.csv` with the filters of `GET /tickets`: every matching ticket in scope.
+#[utoipa::path(tag = "exports", params(super::tickets::ListQuery), responses((status = 200, description = "UTF-8 CSV with BOM", content_type = "text/csv", body = String)))]
+#[get("/tickets.csv")]
 pub async fn tickets_csv(
     state: web::Data<AppState>,
     auth: Auth,
@@ -344,7 +352,8 @@ pub async fn tickets_csv(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HotspotQuery {
     org_unit_id: Option<OrgUnitId>,
     from: Option<DateTime<Utc>>,
@@ -356,6 +365,8 @@ pub struct HotspotQuery {
 }
 
 /// `GET /hotspots`: category × community (or grid) counts with the clusters flagged.
+#[utoipa::path(tag = "stats", params(HotspotQuery), responses((status = 200, description = "Category × place counts with clusters flagged", body = jiesu_core::hotspots::HotspotReport)))]
+#[get("/hotspots")]
 pub async fn hotspots(
     state: web::Data<AppState>,
     auth: Auth,

@@ -3,15 +3,19 @@
 
 use actix_multipart::Multipart;
 use actix_web::http::{header, StatusCode};
+use actix_web::{get, post};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use jiesu_core::ids::{AttachmentId, OrgUnitId, PartnerId, TicketId};
+use jiesu_core::pagination::Page;
 use jiesu_core::tickets::attachments;
 use jiesu_core::tickets::lifecycle::{self, Action, DispatchRequest};
 use jiesu_core::tickets::logging::{self, IdempotencyKey, NewTicket};
+use jiesu_core::tickets::queries::TicketDetail;
 use jiesu_core::tickets::queries::{self, TicketFilter};
 use jiesu_core::tickets::Context;
+use jiesu_core::tickets::Ticket;
 use jiesu_core::types::{Satisfaction, TicketStatus};
 use jiesu_core::{CoreError, FieldError};
 use serde::Deserialize;
@@ -21,6 +25,15 @@ use crate::auth::Auth;
 use crate::extract::{ValidJson, ValidQuery};
 use crate::problem::ApiError;
 use crate::state::AppState;
+
+/// The multipart body of `POST /tickets/{id}/attachments` (for the API document).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct PhotoUpload {
+    /// JPEG, PNG or WebP, at most `attachments.max_bytes`.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
@@ -44,6 +57,8 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 
 /// `POST /tickets`: 201 with the ticket; a retry with the same `Idempotency-Key` and body
 /// gets the same ticket again, a different body under the same key 422.
+#[utoipa::path(tag = "tickets", request_body = NewTicket, params(("Idempotency-Key" = Option<String>, Header, description = "1 to 200 characters; a retry with the same key and body returns the first ticket")), responses((status = 201, description = "Logged (or, with `idempotent-replayed: true`, the earlier ticket for this key)", body = Ticket)))]
+#[post("/tickets")]
 pub async fn create(
     state: web::Data<AppState>,
     auth: Auth,
@@ -78,7 +93,8 @@ pub async fn create(
 }
 
 /// The filters of `GET /tickets` (and of its CSV export).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// One status or several, comma-separated.
     status: Option<String>,
@@ -100,6 +116,8 @@ fn statuses(text: Option<&str>) -> Result<Vec<TicketStatus>, ApiError> {
         .map_err(|e| ApiError::Core(CoreError::invalid("status", "invalid", e.to_string())))
 }
 
+#[utoipa::path(tag = "tickets", params(ListQuery, super::Paging), responses((status = 200, description = "A page of tickets in your scope, newest first", body = Page<Ticket>)))]
+#[get("/tickets")]
 pub async fn list(
     state: web::Data<AppState>,
     auth: Auth,
@@ -132,6 +150,8 @@ impl ListQuery {
     }
 }
 
+#[utoipa::path(tag = "tickets", responses((status = 200, description = "The ticket with its timeline and photos", body = TicketDetail)))]
+#[get("/tickets/{id}")]
 pub async fn get(
     state: web::Data<AppState>,
     auth: Auth,
@@ -145,6 +165,8 @@ pub async fn get(
         .await
 }
 
+#[utoipa::path(tag = "tickets", params(super::Paging), responses((status = 200, description = "Pool tickets a unit may claim", body = Page<Ticket>)))]
+#[get("/pool")]
 pub async fn pool(
     state: web::Data<AppState>,
     auth: Auth,
@@ -178,6 +200,8 @@ async fn run(
         .await
 }
 
+#[utoipa::path(tag = "tickets", request_body = DispatchRequest, responses((status = 200, description = "Dispatched", body = Ticket)))]
+#[post("/tickets/{id}/dispatch")]
 pub async fn dispatch(
     state: web::Data<AppState>,
     auth: Auth,
@@ -197,6 +221,8 @@ pub async fn dispatch(
     .await
 }
 
+#[utoipa::path(tag = "tickets", request_body = DispatchRequest, responses((status = 200, description = "Reassigned", body = Ticket)))]
+#[post("/tickets/{id}/reassign")]
 pub async fn reassign(
     state: web::Data<AppState>,
     auth: Auth,
@@ -217,6 +243,8 @@ pub async fn reassign(
 }
 
 /// `POST /tickets/{id}/claim`: the first claim wins; later ones get 409 with the holder.
+#[utoipa::path(tag = "tickets", responses((status = 200, description = "Claimed: the caller's unit now holds the ticket", body = Ticket)))]
+#[post("/tickets/{id}/claim")]
 pub async fn claim(
     state: web::Data<AppState>,
     auth: Auth,
@@ -225,16 +253,18 @@ pub async fn claim(
     run(state, auth, id.into_inner(), Action::Claim).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ReasonBody {
     reason: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NoteBody {
     note: String,
 }
 
+#[utoipa::path(tag = "tickets", request_body = ReasonBody, responses((status = 200, description = "Returned to the dispatcher", body = Ticket)))]
+#[post("/tickets/{id}/return")]
 pub async fn give_back(
     state: web::Data<AppState>,
     auth: Auth,
@@ -252,6 +282,8 @@ pub async fn give_back(
     .await
 }
 
+#[utoipa::path(tag = "tickets", request_body = NoteBody, responses((status = 200, description = "Progress noted", body = Ticket)))]
+#[post("/tickets/{id}/progress")]
 pub async fn progress(
     state: web::Data<AppState>,
     auth: Auth,
@@ -267,6 +299,8 @@ pub async fn progress(
     .await
 }
 
+#[utoipa::path(tag = "tickets", request_body = NoteBody, responses((status = 200, description = "Resolved, awaiting the return visit", body = Ticket)))]
+#[post("/tickets/{id}/resolve")]
 pub async fn resolve(
     state: web::Data<AppState>,
     auth: Auth,
@@ -282,12 +316,14 @@ pub async fn resolve(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct FeedbackBody {
     satisfaction: Satisfaction,
     comment: Option<String>,
 }
 
+#[utoipa::path(tag = "tickets", request_body = FeedbackBody, responses((status = 200, description = "Closed, or reopened when the resident is dissatisfied", body = Ticket)))]
+#[post("/tickets/{id}/feedback")]
 pub async fn feedback(
     state: web::Data<AppState>,
     auth: Auth,
@@ -310,6 +346,8 @@ pub async fn feedback(
     .await
 }
 
+#[utoipa::path(tag = "tickets", request_body = ReasonBody, responses((status = 200, description = "Cancelled", body = Ticket)))]
+#[post("/tickets/{id}/cancel")]
 pub async fn cancel(
     state: web::Data<AppState>,
     auth: Auth,
@@ -328,6 +366,8 @@ pub async fn cancel(
 }
 
 /// `POST /tickets/{id}/pause` `{reason}`: waiting on the resident; the SLA clock stands still.
+#[utoipa::path(tag = "tickets", request_body = ReasonBody, responses((status = 200, description = "Paused: waiting on the resident", body = Ticket)))]
+#[post("/tickets/{id}/pause")]
 pub async fn pause(
     state: web::Data<AppState>,
     auth: Auth,
@@ -345,12 +385,14 @@ pub async fn pause(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ResumeBody {
     note: Option<String>,
 }
 
 /// `POST /tickets/{id}/resume`: the wait is over; deadlines move on by the time waited.
+#[utoipa::path(tag = "tickets", request_body = ResumeBody, responses((status = 200, description = "Resumed; deadlines moved on by the time waited", body = Ticket)))]
+#[post("/tickets/{id}/resume")]
 pub async fn resume(
     state: web::Data<AppState>,
     auth: Auth,
@@ -366,12 +408,14 @@ pub async fn resume(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct MergeBody {
     into: TicketId,
     note: Option<String>,
 }
 
+#[utoipa::path(tag = "tickets", request_body = MergeBody, responses((status = 200, description = "Merged into another ticket", body = Ticket)))]
+#[post("/tickets/{id}/merge")]
 pub async fn merge(
     state: web::Data<AppState>,
     auth: Auth,
@@ -384,6 +428,8 @@ pub async fn merge(
 
 /// `POST /tickets/{id}/attachments`: multipart with one part named `file`. Reading stops
 /// one byte past the limit, so an oversized upload is never held in memory.
+#[utoipa::path(tag = "tickets", request_body(content = PhotoUpload, content_type = "multipart/form-data"), responses((status = 201, description = "Stored", body = jiesu_core::tickets::attachments::Attachment)))]
+#[post("/tickets/{id}/attachments")]
 pub async fn attach(
     state: web::Data<AppState>,
     auth: Auth,
@@ -449,6 +495,8 @@ pub async fn attach(
 }
 
 /// `GET /tickets/{id}/attachments/{attachment}`: the photo, to those who may see the ticket.
+#[utoipa::path(tag = "tickets", responses((status = 200, description = "The photo (JPEG, PNG or WebP)", content_type = "image/*", body = Vec<u8>)))]
+#[get("/tickets/{id}/attachments/{attachment}")]
 pub async fn attachment(
     state: web::Data<AppState>,
     auth: Auth,
@@ -481,6 +529,8 @@ pub async fn attachment(
 }
 
 /// `GET /escalations`: the escalated tickets of the caller's scope with their rises.
+#[utoipa::path(tag = "escalation", params(super::Paging), responses((status = 200, description = "Escalated tickets of your scope with their rises", body = Page<jiesu_core::escalation::EscalatedTicket>)))]
+#[get("/escalations")]
 pub async fn escalations(
     state: web::Data<AppState>,
     auth: Auth,
@@ -495,6 +545,8 @@ pub async fn escalations(
 }
 
 /// `GET /outbox`: mail delivery status for administrators (pending, failing, sent).
+#[utoipa::path(tag = "escalation", responses((status = 200, description = "Mail delivery status (administrators)", body = jiesu_core::outbox::OutboxStatus)))]
+#[get("/outbox")]
 pub async fn outbox_status(
     state: web::Data<AppState>,
     auth: Auth,

@@ -1,7 +1,10 @@
 use actix_web::http::StatusCode;
+use actix_web::{get, patch, post};
 use actix_web::{web, HttpResponse};
 use jiesu_core::ids::{OrgUnitId, PartnerId, UserId};
+use jiesu_core::pagination::Page;
 use jiesu_core::types::Role;
+use jiesu_core::users::User;
 use jiesu_core::users::{self, NewUser, UserChange, UserFilter};
 use serde::Deserialize;
 
@@ -11,7 +14,8 @@ use crate::extract::{ValidJson, ValidQuery};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     role: Option<Role>,
     org_unit_id: Option<OrgUnitId>,
@@ -19,6 +23,8 @@ pub struct ListQuery {
     active: Option<bool>,
 }
 
+#[utoipa::path(tag = "users", params(ListQuery, super::Paging), responses((status = 200, description = "A page of accounts", body = Page<User>)))]
+#[get("/users")]
 pub async fn list(
     state: web::Data<AppState>,
     auth: Auth,
@@ -45,6 +51,8 @@ pub async fn list(
         .await
 }
 
+#[utoipa::path(tag = "users", responses((status = 200, description = "The account", body = User)))]
+#[get("/users/{id}")]
 pub async fn get(
     state: web::Data<AppState>,
     auth: Auth,
@@ -58,6 +66,8 @@ pub async fn get(
         .await
 }
 
+#[utoipa::path(tag = "users", request_body = NewUser, responses((status = 201, description = "Created", body = User)))]
+#[post("/users")]
 pub async fn create(
     state: web::Data<AppState>,
     auth: Auth,
@@ -70,6 +80,8 @@ pub async fn create(
         .await
 }
 
+#[utoipa::path(tag = "users", request_body = UserChange, responses((status = 200, description = "Updated", body = User)))]
+#[patch("/users/{id}")]
 pub async fn update(
     state: web::Data<AppState>,
     auth: Auth,

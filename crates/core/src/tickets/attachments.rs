@@ -20,7 +20,7 @@ use crate::types::{EventKind, Role};
 
 const ACCEPTED: &[&str] = &["image/jpeg", "image/png", "image/webp"];
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable)]
 #[diesel(table_name = attachments)]
 pub struct Attachment {
     pub id: AttachmentId,

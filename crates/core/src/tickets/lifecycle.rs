@@ -752,7 +752,7 @@ fn mail_partner(
 }
 
 /// Request bodies of the transition calls, shared by the API.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 pub struct DispatchRequest {
     pub partner_id: Option<PartnerId>,
     #[serde(default)]

@@ -40,7 +40,7 @@ fn phone(value: &str) -> Result<(), ValidationError> {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
 pub struct NewTicket {
     /// The category's code, e.g. `water_supply`.
     #[validate(custom(function = "validate::not_blank"), length(max = 40))]

@@ -64,14 +64,14 @@ pub struct TicketRow {
 }
 
 /// The resident's contact, shown only to those who need it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
 pub struct Resident {
     pub name: Option<String>,
     pub phone: Option<String>,
 }
 
 /// A ticket as a caller sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
 pub struct Ticket {
     pub id: TicketId,
     pub number: String,
@@ -116,7 +116,7 @@ pub struct Ticket {
 }
 
 /// One entry of the audit trail.
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
 #[diesel(table_name = crate::schema::ticket_events)]
 pub struct Event {
     pub id: EventId,
@@ -128,7 +128,9 @@ pub struct Event {
     pub to_status: Option<TicketStatus>,
     pub partner_id: Option<PartnerId>,
     pub note: Option<String>,
+    /// What the event carries besides its note (e.g. the photo's id and hash), as JSON.
     #[serde(serialize_with = "json_text")]
+    #[schema(value_type = Option<Object>)]
     pub detail: Option<String>,
     #[serde(serialize_with = "crate::time::utc")]
     pub created_at: NaiveDateTime,

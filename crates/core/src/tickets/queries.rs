@@ -18,7 +18,7 @@ use crate::schema::{
 use crate::scope::{can_see_org_unit, in_subtree, Actor, Scope};
 use crate::types::TicketStatus;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
 pub struct TicketDetail {
     #[serde(flatten)]
     pub ticket: Ticket,
@@ -30,7 +30,7 @@ pub struct TicketDetail {
     pub need_id: Option<crate::ids::NeedId>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
 pub struct Waiting {
     #[serde(serialize_with = "crate::time::utc")]
     pub since: NaiveDateTime,
