@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod extract;
+pub mod open311;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
@@ -96,6 +97,7 @@ impl Application {
                         cfg,
                     ))
                 }))
+                .service(web::scope("/open311/v2").configure(open311::configure))
                 .default_service(web::to(routes::no_route))
         })
         .shutdown_timeout(shutdown)

@@ -54,6 +54,7 @@ impl Default for Document {
         (name = "lists", description = "The needs, resources and projects lists"),
         (name = "stats", description = "Rates and hotspots"),
         (name = "exports", description = "CSV downloads (UTF-8 with BOM)"),
+        (name = "open311", description = "Open311 channels, service attributes and community places"),
         (name = "meta", description = "This document"),
     ),
     components(schemas(

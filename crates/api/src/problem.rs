@@ -157,6 +157,10 @@ impl ResponseError for ApiError {
     }
 }
 
+/// Marks an error response whose body is already in its protocol's own error format
+/// (Open311's `{code, description}` list), which `to_problem` leaves alone.
+pub struct OwnErrorFormat;
+
 /// Turns any error response that is not problem+json yet (actix's own 404/405, a
 /// panic's 500) into one, so every client sees one error format.
 pub fn to_problem<B: MessageBody + 'static>(
@@ -166,7 +170,7 @@ pub fn to_problem<B: MessageBody + 'static>(
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v == HeaderValue::from_static(PROBLEM_JSON));
-    if already {
+    if already || res.response().extensions().contains::<OwnErrorFormat>() {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();

@@ -31,9 +31,33 @@ pub struct Settings {
     pub calendar: CalendarSettings,
     pub mail: MailSettings,
     pub hotspots: HotspotSettings,
+    pub open311: Open311Settings,
     /// The folder the settings were read from; the calendar files are in its `calendar/`.
     #[serde(skip)]
     pub config_dir: PathBuf,
+}
+
+/// The Open311 GeoReport v2 gateway under `/open311/v2`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Open311Settings {
+    /// The code of the community that takes requests whose place maps to no community
+    /// (empty: such requests are refused with 400).
+    pub intake_community: String,
+    /// A point outside every boundary goes to the nearest community centre within this.
+    pub nearest_centre_max_metres: f64,
+    /// `GET requests` lists every ticket (true) or only those that came in by Open311.
+    pub list_all_tickets: bool,
+}
+
+impl Default for Open311Settings {
+    fn default() -> Self {
+        Self {
+            intake_community: String::new(),
+            nearest_centre_max_metres: 1500.0,
+            list_all_tickets: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -226,6 +250,7 @@ impl Default for Settings {
             calendar: CalendarSettings::default(),
             mail: MailSettings::default(),
             hotspots: HotspotSettings::default(),
+            open311: Open311Settings::default(),
             config_dir: PathBuf::from("config"),
         }
     }

@@ -541,7 +541,88 @@ pub fn seed(
             scope,
         });
     }
+    seed_places(conn, &admin)?;
     Ok(logins)
+}
+
+/// Where the demo communities are (so Open311 coordinates find them) and the extra
+/// questions of the property category.
+fn seed_places(conn: &mut DbConnection, admin: &Actor) -> CoreResult<()> {
+    use crate::open311::{
+        self, AttributeList, AttributeValue, Datatype, Geo, LatLong, ServiceAttribute,
+    };
+    use crate::schema::org_units;
+    use diesel::prelude::*;
+
+    let centres: &[(&str, f64, f64)] = &[
+        ("110105026001", 39.9950, 116.4700),
+        ("110105026002", 39.9780, 116.4680),
+        ("110105004001", 39.9700, 116.4230),
+        ("110105004002", 39.9660, 116.4320),
+        ("110108015001", 39.9830, 116.3180),
+        ("110108015002", 39.9760, 116.3230),
+        ("110108019001", 39.9900, 116.3500),
+        ("110108019002", 39.9990, 116.3560),
+    ];
+    for (code, lat, long) in centres {
+        let Some(id) = org_units::table
+            .filter(org_units::code.eq(code))
+            .select(org_units::id)
+            .first::<OrgUnitId>(conn)
+            .optional()?
+        else {
+            continue;
+        };
+        let point = |dlat: f64, dlong: f64| LatLong {
+            lat: lat + dlat,
+            long: long + dlong,
+        };
+        // A square of about 670 m by 510 m around the centre.
+        let boundary = vec![
+            point(-0.003, -0.003),
+            point(-0.003, 0.003),
+            point(0.003, 0.003),
+            point(0.003, -0.003),
+        ];
+        open311::set_geo(
+            conn,
+            admin,
+            id,
+            &Geo {
+                centre: Some(point(0.0, 0.0)),
+                boundary,
+            },
+        )?;
+    }
+    let property = categories::ids_by_code(conn, &["property_management".into()])?;
+    if let Some(id) = property.get("property_management") {
+        let value = |key: &str, name: &str| AttributeValue {
+            key: key.into(),
+            name: name.into(),
+        };
+        open311::set_attributes(
+            conn,
+            admin,
+            *id,
+            &AttributeList {
+                attributes: vec![ServiceAttribute {
+                    variable: true,
+                    code: "FACILITY".into(),
+                    datatype: Datatype::Singlevaluelist,
+                    required: false,
+                    datatype_description: None,
+                    order: 1,
+                    description: "哪类设施？Which facility?".into(),
+                    values: vec![
+                        value("lighting", "楼道照明 Stairwell lights"),
+                        value("door", "单元门 Entrance door"),
+                        value("elevator", "电梯 Elevator"),
+                    ],
+                }],
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// The demo logins as text: printed once and kept (mode 0600) in the data folder.

@@ -26,6 +26,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    category_attributes (category_id) {
+        category_id -> Int8,
+        definition -> Text,
+    }
+}
+
+diesel::table! {
     escalation_due (ticket_id) {
         ticket_id -> Int8,
         due_at -> Timestamp,
@@ -69,9 +76,48 @@ diesel::table! {
 }
 
 diesel::table! {
+    open311_keys (id) {
+        id -> Int8,
+        channel -> Text,
+        key_hash -> Text,
+        key_prefix -> Text,
+        account_id -> Int8,
+        created_by -> Int8,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    open311_requests (ticket_id) {
+        ticket_id -> Int8,
+        key_id -> Int8,
+        token -> Text,
+        address_id -> Nullable<Text>,
+        email -> Nullable<Text>,
+        device_id -> Nullable<Text>,
+        account_id -> Nullable<Text>,
+        first_name -> Nullable<Text>,
+        last_name -> Nullable<Text>,
+        media_url -> Nullable<Text>,
+        attributes -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     org_unit_emails (org_unit_id, email) {
         org_unit_id -> Int8,
         email -> Text,
+    }
+}
+
+diesel::table! {
+    org_unit_geo (org_unit_id) {
+        org_unit_id -> Int8,
+        centre_lat -> Nullable<Float8>,
+        centre_long -> Nullable<Float8>,
+        boundary -> Nullable<Text>,
     }
 }
 
@@ -294,6 +340,7 @@ diesel::table! {
 
 diesel::joinable!(attachments -> tickets (ticket_id));
 diesel::joinable!(attachments -> users (uploaded_by));
+diesel::joinable!(category_attributes -> categories (category_id));
 diesel::joinable!(escalation_due -> tickets (ticket_id));
 diesel::joinable!(idempotency_keys -> tickets (ticket_id));
 diesel::joinable!(idempotency_keys -> users (user_id));
@@ -302,7 +349,10 @@ diesel::joinable!(need_tickets -> tickets (ticket_id));
 diesel::joinable!(needs -> categories (category_id));
 diesel::joinable!(needs -> org_units (community_id));
 diesel::joinable!(needs -> users (created_by));
+diesel::joinable!(open311_requests -> open311_keys (key_id));
+diesel::joinable!(open311_requests -> tickets (ticket_id));
 diesel::joinable!(org_unit_emails -> org_units (org_unit_id));
+diesel::joinable!(org_unit_geo -> org_units (org_unit_id));
 diesel::joinable!(partner_categories -> categories (category_id));
 diesel::joinable!(partner_categories -> partners (partner_id));
 diesel::joinable!(partner_communities -> org_units (org_unit_id));
@@ -335,11 +385,15 @@ diesel::joinable!(users -> partners (partner_id));
 diesel::allow_tables_to_appear_in_same_query!(
     attachments,
     categories,
+    category_attributes,
     escalation_due,
     idempotency_keys,
     need_tickets,
     needs,
+    open311_keys,
+    open311_requests,
     org_unit_emails,
+    org_unit_geo,
     org_units,
     outbox,
     partner_categories,

@@ -2,6 +2,7 @@
 //! signed-in actor, and shapes the answer. No SQL here.
 
 pub mod categories;
+pub mod channels;
 pub mod health;
 pub mod lists;
 pub mod org_units;
@@ -98,7 +99,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(tickets::attachment)
         .service(tickets::pool)
         .service(tickets::escalations)
-        .service(tickets::outbox_status);
+        .service(tickets::outbox_status)
+        .service(channels::list_keys)
+        .service(channels::create_key)
+        .service(channels::revoke_key)
+        .service(channels::attributes)
+        .service(channels::set_attributes)
+        .service(channels::geo)
+        .service(channels::set_geo);
 }
 
 /// This document, generated from the handlers and the types they read and return.

@@ -25,6 +25,11 @@ pub const TEST_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 impl TestApp {
     /// A server over the demo city, with its logins at hand.
     pub async fn spawn(store: Store) -> TestApp {
+        Self::spawn_with(store, |_| {}).await
+    }
+
+    /// `spawn`, with the settings adjusted first.
+    pub async fn spawn_with(store: Store, adjust: impl FnOnce(&mut Settings)) -> TestApp {
         let db = TestDb::new(store);
         let mut settings = Settings {
             data_dir: db.dir.path().to_path_buf(),
@@ -38,6 +43,7 @@ impl TestApp {
         settings.auth.max_failed_logins = 3;
         settings.auth.lockout_base_secs = 60;
         settings.database.pool_size = 8;
+        adjust(&mut settings);
         let pool = db::connect(&db.url, settings.database.pool_size).expect("connect");
         let mut conn = pool.get().expect("connection");
         db::run_migrations(&mut conn).expect("migrate");

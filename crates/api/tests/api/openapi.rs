@@ -801,6 +801,55 @@ async fn every_operation_answers_as_documented(store: Store) {
     .await;
     w.ok("get", "/overdue", "/overdue", &street, Empty).await;
 
+    // Open311 set-up: keys, attributes, places.
+    w.ok("get", "/open311-keys", "/open311-keys", &admin, Empty)
+        .await;
+    let key = w
+        .ok(
+            "post",
+            "/open311-keys",
+            "/open311-keys",
+            &admin,
+            Json(json!({"channel": "doc-app"})),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    w.ok(
+        "post",
+        "/open311-keys/{id}/revoke",
+        &format!("/open311-keys/{key}/revoke"),
+        &admin,
+        Empty,
+    )
+    .await;
+    w.ok("put", "/categories/{id}/attributes", &format!("/categories/{category}/attributes"), &admin,
+        Json(json!({"attributes": [{"code": "FLOOR", "datatype": "number", "order": 1, "description": "几楼"}]}))).await;
+    w.ok(
+        "get",
+        "/categories/{id}/attributes",
+        &format!("/categories/{category}/attributes"),
+        &admin,
+        Empty,
+    )
+    .await;
+    w.ok(
+        "put",
+        "/org-units/{id}/geo",
+        &format!("/org-units/{community}/geo"),
+        &admin,
+        Json(json!({"centre": {"lat": 39.99, "long": 116.47}})),
+    )
+    .await;
+    w.ok(
+        "get",
+        "/org-units/{id}/geo",
+        &format!("/org-units/{community}/geo"),
+        &street,
+        Empty,
+    )
+    .await;
+
     // Figures and exports.
     w.ok(
         "get",

@@ -273,6 +273,19 @@ pub fn log(
     idempotency: Option<&IdempotencyKey>,
     ctx: &Context<'_>,
 ) -> CoreResult<Logged> {
+    log_with(conn, actor, input, idempotency, ctx, |_, _| Ok(()))
+}
+
+/// `log`, with `also` run in the same transaction once the ticket exists (an intake
+/// channel keeps what it received beside the ticket, all or nothing).
+pub fn log_with(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    input: &NewTicket,
+    idempotency: Option<&IdempotencyKey>,
+    ctx: &Context<'_>,
+    also: impl Fn(&mut DbConnection, TicketId) -> CoreResult<()>,
+) -> CoreResult<Logged> {
     let now = ctx.now;
     actor.require_role(
         &[Role::GridMember, Role::Supervisor],
@@ -373,6 +386,7 @@ pub fn log(
                 .select(TicketRow::as_select())
                 .first(conn)?;
             crate::escalation::sync_due(conn, &row)?;
+            also(conn, id)?;
             if let Some(key) = idempotency {
                 diesel::insert_into(idempotency_keys::table)
                     .values((

@@ -28,6 +28,8 @@ pub struct TicketDetail {
     pub waiting_on_resident: Option<Waiting>,
     /// The need (需求清单) it was gathered into.
     pub need_id: Option<crate::ids::NeedId>,
+    /// The Open311 channel it came in by, if any.
+    pub channel: Option<String>,
 }
 
 #[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
@@ -69,6 +71,7 @@ pub fn get(
             .select(crate::schema::need_tickets::need_id)
             .first(conn)
             .optional()?,
+        channel: crate::open311::channel_of(conn, id)?,
     })
 }
 

@@ -1,0 +1,615 @@
+//! The Open311 GeoReport v2 gateway under `/open311/v2`: every resource in JSON and XML
+//! (by its `.json`/`.xml` suffix), errors as the specification's `{code, description}`
+//! list, datetimes in ISO 8601 with the +08:00 offset, UTF-8 throughout.
+//!
+//! Each answer is built once as a list of named fields and written out in either format,
+//! so the JSON keys and the XML element names cannot disagree.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use jiesu_core::open311::{self, Policy, Refusal, RequestFilter, RequestView, Submission};
+use jiesu_core::tickets::Context;
+use jiesu_core::CoreError;
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+use quick_xml::Writer;
+
+use crate::state::{now, AppState};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Xml,
+}
+
+/// A field's value; `List` holds nested records under an item element name.
+enum V {
+    Null,
+    S(String),
+    F(f64),
+    I(i64),
+    B(bool),
+    List(&'static str, Vec<Rec>),
+}
+
+type Rec = Vec<(&'static str, V)>;
+
+fn opt(v: Option<String>) -> V {
+    v.map_or(V::Null, V::S)
+}
+
+fn to_json(rec: &Rec) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    for (k, v) in rec {
+        let value = match v {
+            V::Null => serde_json::Value::Null,
+            V::S(s) => s.clone().into(),
+            V::F(f) => (*f).into(),
+            V::I(i) => (*i).into(),
+            V::B(b) => (*b).into(),
+            V::List(_, items) => items.iter().map(to_json).collect(),
+        };
+        map.insert((*k).to_owned(), value);
+    }
+    map.into()
+}
+
+fn write_rec(w: &mut Writer<Vec<u8>>, element: &str, rec: &Rec) -> std::io::Result<()> {
+    w.write_event(Event::Start(BytesStart::new(element)))?;
+    for (k, v) in rec {
+        let text = match v {
+            V::Null => {
+                w.write_event(Event::Empty(BytesStart::new(*k)))?;
+                continue;
+            }
+            V::List(item, items) => {
+                w.write_event(Event::Start(BytesStart::new(*k)))?;
+                for r in items {
+                    write_rec(w, item, r)?;
+                }
+                w.write_event(Event::End(BytesEnd::new(*k)))?;
+                continue;
+            }
+            V::S(s) => s.clone(),
+            V::F(f) => f.to_string(),
+            V::I(i) => i.to_string(),
+            V::B(b) => b.to_string(),
+        };
+        w.write_event(Event::Start(BytesStart::new(*k)))?;
+        w.write_event(Event::Text(BytesText::new(&text)))?;
+        w.write_event(Event::End(BytesEnd::new(*k)))?;
+    }
+    w.write_event(Event::End(BytesEnd::new(element)))
+}
+
+/// `list`: a JSON array of objects, or `<root><item>…</item>…</root>`. Without `item`,
+/// one record: a JSON object, or `<root>…</root>`.
+fn render(
+    format: Format,
+    status: StatusCode,
+    root: &str,
+    item: Option<&str>,
+    recs: &[Rec],
+) -> HttpResponse {
+    match format {
+        Format::Json => {
+            let body = match item {
+                Some(_) => recs.iter().map(to_json).collect(),
+                None => recs.first().map(to_json).unwrap_or_default(),
+            };
+            HttpResponse::build(status)
+                .content_type("application/json; charset=utf-8")
+                .body(body.to_string())
+        }
+        Format::Xml => {
+            let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
+            let written = (|| -> std::io::Result<()> {
+                w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+                match item {
+                    Some(item) => {
+                        w.write_event(Event::Start(BytesStart::new(root)))?;
+                        for r in recs {
+                            write_rec(&mut w, item, r)?;
+                        }
+                        w.write_event(Event::End(BytesEnd::new(root)))?;
+                    }
+                    None => {
+                        if let Some(r) = recs.first() {
+                            write_rec(&mut w, root, r)?;
+                        }
+                    }
+                }
+                Ok(())
+            })();
+            if written.is_err() {
+                return HttpResponse::InternalServerError().finish();
+            }
+            HttpResponse::build(status)
+                .content_type("text/xml; charset=utf-8")
+                .body(w.into_inner())
+        }
+    }
+}
+
+fn refusal(format: Format, r: &Refusal) -> HttpResponse {
+    let mut response = refusal_body(format, r);
+    response
+        .extensions_mut()
+        .insert(crate::problem::OwnErrorFormat);
+    response
+}
+
+fn refusal_body(format: Format, r: &Refusal) -> HttpResponse {
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let errors: Vec<Rec> = r
+        .descriptions
+        .iter()
+        .map(|d| {
+            vec![
+                ("code", V::I(r.status.into())),
+                ("description", V::S(d.clone())),
+            ]
+        })
+        .collect();
+    render(format, status, "errors", Some("error"), &errors)
+}
+
+/// Splits `services.json` into the name and its format.
+fn split_format(last: &str) -> Option<(String, Format)> {
+    let (name, ext) = last.rsplit_once('.')?;
+    let format = match ext {
+        "json" => Format::Json,
+        "xml" => Format::Xml,
+        _ => return None,
+    };
+    Some((name.to_owned(), format))
+}
+
+fn unsupported() -> HttpResponse {
+    refusal(
+        Format::Json,
+        &Refusal {
+            status: 404,
+            descriptions: vec!["unsupported format: use .json or .xml".into()],
+        },
+    )
+}
+
+async fn run<T, F>(state: &AppState, f: F) -> Result<T, Refusal>
+where
+    F: FnOnce(&mut jiesu_core::db::DbConnection) -> Result<T, Refusal> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = state.pool.clone();
+    web::block(move || {
+        let mut conn = pool.get().map_err(|e| Refusal::from(CoreError::from(e)))?;
+        f(&mut conn)
+    })
+    .await
+    .map_err(|_| Refusal::from(CoreError::Internal("blocking task failed".into())))?
+}
+
+fn policy(s: &jiesu_core::config::Open311Settings) -> Policy<'_> {
+    Policy {
+        intake_community: &s.intake_community,
+        nearest_centre_max_metres: s.nearest_centre_max_metres,
+        list_all_tickets: s.list_all_tickets,
+    }
+}
+
+fn service_rec(c: &jiesu_core::categories::Category, attrs: &[open311::ServiceAttribute]) -> Rec {
+    let group = c.code.split('_').next().unwrap_or(&c.code).to_owned();
+    vec![
+        ("service_code", V::S(c.code.clone())),
+        ("service_name", V::S(c.name_zh.clone())),
+        (
+            "description",
+            V::S(format!("{} / {}", c.name_zh, c.name_en)),
+        ),
+        ("metadata", V::B(!attrs.is_empty())),
+        ("type", V::S("realtime".into())),
+        ("keywords", V::S(format!("{}, {}", c.name_zh, c.name_en))),
+        ("group", V::S(group)),
+    ]
+}
+
+/// `GET services.{format}`
+async fn services(state: web::Data<AppState>, file: web::Path<String>) -> HttpResponse {
+    let (_, format) = match split_format(&file) {
+        Some(x) => x,
+        None => return unsupported(),
+    };
+    match run(&state, |conn| Ok(open311::services(conn)?)).await {
+        Ok(list) => {
+            let recs: Vec<Rec> = list.iter().map(|(c, a)| service_rec(c, a)).collect();
+            render(format, StatusCode::OK, "services", Some("service"), &recs)
+        }
+        Err(r) => refusal(format, &r),
+    }
+}
+
+/// `GET services/{service_code}.{format}`: the service definition (its attributes).
+async fn service_definition(state: web::Data<AppState>, file: web::Path<String>) -> HttpResponse {
+    let (code, format) = match split_format(&file) {
+        Some(x) => x,
+        None => return unsupported(),
+    };
+    let found = run(&state, move |conn| {
+        let list = open311::services(conn)?;
+        list.into_iter()
+            .find(|(c, _)| c.code == code)
+            .ok_or_else(|| Refusal {
+                status: 404,
+                descriptions: vec![format!("service_code {code:?} not found")],
+            })
+    })
+    .await;
+    match found {
+        Ok((c, attrs)) => {
+            let attributes: Vec<Rec> = attrs
+                .iter()
+                .map(|a| {
+                    vec![
+                        ("variable", V::B(a.variable)),
+                        ("code", V::S(a.code.clone())),
+                        (
+                            "datatype",
+                            V::S(
+                                serde_json::to_value(a.datatype)
+                                    .ok()
+                                    .and_then(|v| v.as_str().map(str::to_owned))
+                                    .unwrap_or_default(),
+                            ),
+                        ),
+                        ("required", V::B(a.required)),
+                        ("datatype_description", opt(a.datatype_description.clone())),
+                        ("order", V::I(a.order.into())),
+                        ("description", V::S(a.description.clone())),
+                        (
+                            "values",
+                            V::List(
+                                "value",
+                                a.values
+                                    .iter()
+                                    .map(|v| {
+                                        vec![
+                                            ("key", V::S(v.key.clone())),
+                                            ("name", V::S(v.name.clone())),
+                                        ]
+                                    })
+                                    .collect(),
+                            ),
+                        ),
+                    ]
+                })
+                .collect();
+            let rec = vec![
+                ("service_code", V::S(c.code)),
+                ("attributes", V::List("attribute", attributes)),
+            ];
+            render(format, StatusCode::OK, "service_definition", None, &[rec])
+        }
+        Err(r) => refusal(format, &r),
+    }
+}
+
+fn one(form: &BTreeMap<String, Vec<String>>, name: &str) -> Option<String> {
+    form.get(name).and_then(|v| v.first()).cloned()
+}
+
+fn number(form: &BTreeMap<String, Vec<String>>, name: &str) -> Result<Option<f64>, Refusal> {
+    match one(form, name).filter(|s| !s.trim().is_empty()) {
+        None => Ok(None),
+        Some(s) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(Some)
+            .ok_or_else(|| Refusal {
+                status: 400,
+                descriptions: vec![format!("{name}: not a number")],
+            }),
+    }
+}
+
+fn read_submission(body: &[u8]) -> Result<(Option<String>, Submission), Refusal> {
+    let mut form: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut attributes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (k, v) in form_urlencoded::parse(body) {
+        if let Some(code) = k
+            .strip_prefix("attribute[")
+            .and_then(|c| c.strip_suffix(']'))
+        {
+            // `attribute[CODE][]` repeats a multi value list's code.
+            let code = code.trim_end_matches("][");
+            attributes
+                .entry(code.to_owned())
+                .or_default()
+                .push(v.into_owned());
+        } else {
+            form.entry(k.into_owned()).or_default().push(v.into_owned());
+        }
+    }
+    let submission = Submission {
+        jurisdiction_id: one(&form, "jurisdiction_id"),
+        service_code: one(&form, "service_code").unwrap_or_default(),
+        lat: number(&form, "lat")?,
+        long: number(&form, "long")?,
+        address_string: one(&form, "address_string"),
+        address_id: one(&form, "address_id"),
+        email: one(&form, "email"),
+        device_id: one(&form, "device_id"),
+        account_id: one(&form, "account_id"),
+        first_name: one(&form, "first_name"),
+        last_name: one(&form, "last_name"),
+        phone: one(&form, "phone"),
+        description: one(&form, "description"),
+        media_url: one(&form, "media_url"),
+        attributes,
+    };
+    if submission.service_code.trim().is_empty() {
+        return Err(Refusal {
+            status: 400,
+            descriptions: vec!["service_code: required".into()],
+        });
+    }
+    Ok((one(&form, "api_key"), submission))
+}
+
+/// `POST requests.{format}`: form-encoded, `api_key` required.
+async fn create_request(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    file: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let format = match split_format(&file) {
+        Some((name, f)) if name == "requests" => f,
+        Some((_, f)) => {
+            return refusal(
+                f,
+                &Refusal {
+                    status: 404,
+                    descriptions: vec!["no such resource".into()],
+                },
+            )
+        }
+        None => return unsupported(),
+    };
+    let form_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !form_type {
+        return refusal(
+            format,
+            &Refusal {
+                status: 400,
+                descriptions: vec!["send the request as application/x-www-form-urlencoded".into()],
+            },
+        );
+    }
+    let (key, submission) = match read_submission(&body) {
+        Ok(x) => x,
+        Err(r) => return refusal(format, &r),
+    };
+    let Some(key) = key.filter(|k| !k.trim().is_empty()) else {
+        return refusal(
+            format,
+            &Refusal {
+                status: 403,
+                descriptions: vec!["api_key: required to create a request".into()],
+            },
+        );
+    };
+    let (calendar, settings) = (state.calendar.clone(), state.settings.clone());
+    let at = now();
+    let created = run(&state, move |conn| {
+        let (key_id, actor) = open311::authenticate(conn, &key).map_err(|_| Refusal {
+            status: 403,
+            descriptions: vec!["api_key: invalid or revoked".into()],
+        })?;
+        let ctx = Context {
+            now: at,
+            calendar: &calendar,
+            public_url: &settings.server.public_url,
+        };
+        let policy = policy(&settings.open311);
+        open311::submit(conn, key_id, &actor, &submission, &policy, &ctx)
+    })
+    .await;
+    match created {
+        Ok(c) => {
+            let rec = vec![
+                ("service_request_id", V::S(c.service_request_id)),
+                ("token", V::S(c.token)),
+                ("service_notice", V::S(c.service_notice)),
+                ("account_id", V::Null),
+            ];
+            render(
+                format,
+                StatusCode::CREATED,
+                "service_requests",
+                Some("request"),
+                &[rec],
+            )
+        }
+        Err(r) => refusal(format, &r),
+    }
+}
+
+fn request_rec(v: RequestView) -> Rec {
+    vec![
+        ("service_request_id", V::S(v.service_request_id)),
+        ("status", V::S(v.status.into())),
+        ("status_notes", opt(v.status_notes)),
+        ("service_name", V::S(v.service_name)),
+        ("service_code", V::S(v.service_code)),
+        ("description", V::S(v.description)),
+        ("agency_responsible", V::S(v.agency_responsible)),
+        ("service_notice", opt(v.service_notice)),
+        ("requested_datetime", V::S(v.requested_datetime)),
+        ("updated_datetime", V::S(v.updated_datetime)),
+        ("expected_datetime", opt(v.expected_datetime)),
+        ("address", V::S(v.address)),
+        ("address_id", opt(v.address_id)),
+        ("zipcode", V::Null),
+        ("lat", v.lat.map_or(V::Null, V::F)),
+        ("long", v.long.map_or(V::Null, V::F)),
+        ("media_url", opt(v.media_url)),
+    ]
+}
+
+fn date(
+    q: &BTreeMap<String, String>,
+    name: &str,
+) -> Result<Option<chrono::NaiveDateTime>, Refusal> {
+    match q.get(name).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|d| Some(d.naive_utc()))
+            .map_err(|_| Refusal {
+                status: 400,
+                descriptions: vec![format!(
+                    "{name}: not a W3C datetime such as 2026-11-22T08:00:00+08:00"
+                )],
+            }),
+    }
+}
+
+fn list(q: &BTreeMap<String, String>, name: &str) -> Vec<String> {
+    q.get(name)
+        .map(|s| {
+            s.split(',')
+                .map(|x| x.trim().to_owned())
+                .filter(|x| !x.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `GET requests.{format}` and `POST requests.{format}` share the resource.
+async fn requests(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    file: web::Path<String>,
+) -> HttpResponse {
+    let format = match split_format(&file) {
+        Some((name, f)) if name == "requests" => f,
+        Some((_, f)) => {
+            return refusal(
+                f,
+                &Refusal {
+                    status: 404,
+                    descriptions: vec!["no such resource".into()],
+                },
+            )
+        }
+        None => return unsupported(),
+    };
+    let q: BTreeMap<String, String> = form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect();
+    let filter = (|| -> Result<RequestFilter, Refusal> {
+        Ok(RequestFilter {
+            ids: list(&q, "service_request_id"),
+            service_codes: list(&q, "service_code"),
+            from: date(&q, "start_date")?,
+            to: date(&q, "end_date")?,
+            statuses: list(&q, "status"),
+        })
+    })();
+    let filter = match filter {
+        Ok(f) => f,
+        Err(r) => return refusal(format, &r),
+    };
+    let (settings, at) = (state.settings.clone(), now());
+    let found = run(&state, move |conn| {
+        let policy = policy(&settings.open311);
+        open311::requests(conn, &filter, &policy, at)
+    })
+    .await;
+    match found {
+        Ok(list) => {
+            let recs: Vec<Rec> = list.into_iter().map(request_rec).collect();
+            render(
+                format,
+                StatusCode::OK,
+                "service_requests",
+                Some("request"),
+                &recs,
+            )
+        }
+        Err(r) => refusal(format, &r),
+    }
+}
+
+/// `GET requests/{service_request_id}.{format}`
+async fn request(state: web::Data<AppState>, file: web::Path<String>) -> HttpResponse {
+    let (id, format) = match split_format(&file) {
+        Some(x) => x,
+        None => return unsupported(),
+    };
+    let settings = state.settings.clone();
+    let found = run(&state, move |conn| {
+        let policy = policy(&settings.open311);
+        open311::request(conn, &id, &policy)
+    })
+    .await;
+    match found {
+        Ok(v) => render(
+            format,
+            StatusCode::OK,
+            "service_requests",
+            Some("request"),
+            &[request_rec(v)],
+        ),
+        Err(r) => refusal(format, &r),
+    }
+}
+
+/// `GET tokens/{token}.{format}`
+async fn token(state: web::Data<AppState>, file: web::Path<String>) -> HttpResponse {
+    let (token, format) = match split_format(&file) {
+        Some(x) => x,
+        None => return unsupported(),
+    };
+    let t = token.clone();
+    match run(&state, move |conn| open311::token(conn, &t)).await {
+        Ok(id) => {
+            let rec = vec![("service_request_id", V::S(id)), ("token", V::S(token))];
+            render(
+                format,
+                StatusCode::OK,
+                "service_requests",
+                Some("request"),
+                &[rec],
+            )
+        }
+        Err(r) => refusal(format, &r),
+    }
+}
+
+/// The `/open311/v2` routes. Each resource name carries its format suffix, so the
+/// last path segment is read whole and split here.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/services/{file}", web::get().to(service_definition))
+        .route("/requests/{file}", web::get().to(request))
+        .route("/tokens/{file}", web::get().to(token))
+        .service(
+            web::resource("/{file}")
+                .route(
+                    web::get().to(|state, req, file: web::Path<String>| async move {
+                        if file.starts_with("services.") {
+                            services(state, file).await
+                        } else {
+                            requests(state, req, file).await
+                        }
+                    }),
+                )
+                .route(web::post().to(create_request)),
+        );
+}
