@@ -176,6 +176,21 @@ fn unsupported() -> HttpResponse {
     )
 }
 
+/// The format of `requests.<format>`; any other name or format is answered with 404.
+fn requests_format(file: &str) -> Result<Format, Box<HttpResponse>> {
+    match split_format(file) {
+        Some((name, f)) if name == "requests" => Ok(f),
+        Some((_, f)) => Err(Box::new(refusal(
+            f,
+            &Refusal {
+                status: 404,
+                descriptions: vec!["no such resource".into()],
+            },
+        ))),
+        None => Err(Box::new(unsupported())),
+    }
+}
+
 async fn run<T, F>(state: &AppState, f: F) -> Result<T, Refusal>
 where
     F: FnOnce(&mut jiesu_core::db::DbConnection) -> Result<T, Refusal> + Send + 'static,
@@ -365,18 +380,9 @@ async fn create_request(
     file: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let format = match split_format(&file) {
-        Some((name, f)) if name == "requests" => f,
-        Some((_, f)) => {
-            return refusal(
-                f,
-                &Refusal {
-                    status: 404,
-                    descriptions: vec!["no such resource".into()],
-                },
-            )
-        }
-        None => return unsupported(),
+    let format = match requests_format(&file) {
+        Ok(f) => f,
+        Err(answer) => return *answer,
     };
     let form_type = req
         .headers()
@@ -497,18 +503,9 @@ async fn requests(
     req: HttpRequest,
     file: web::Path<String>,
 ) -> HttpResponse {
-    let format = match split_format(&file) {
-        Some((name, f)) if name == "requests" => f,
-        Some((_, f)) => {
-            return refusal(
-                f,
-                &Refusal {
-                    status: 404,
-                    descriptions: vec!["no such resource".into()],
-                },
-            )
-        }
-        None => return unsupported(),
+    let format = match requests_format(&file) {
+        Ok(f) => f,
+        Err(answer) => return *answer,
     };
     let q: BTreeMap<String, String> = form_urlencoded::parse(req.query_string().as_bytes())
         .into_owned()

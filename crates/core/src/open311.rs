@@ -757,6 +757,20 @@ pub fn submit(
     })
 }
 
+/// An org unit as a place: id, kind, parent and path.
+type Place = (OrgUnitId, OrgKind, Option<OrgUnitId>, String);
+const PLACE: (
+    org_units::id,
+    org_units::kind,
+    org_units::parent_id,
+    org_units::path,
+) = (
+    org_units::id,
+    org_units::kind,
+    org_units::parent_id,
+    org_units::path,
+);
+
 fn community_for(
     conn: &mut DbConnection,
     channel_root: &str,
@@ -764,16 +778,11 @@ fn community_for(
     address_id: Option<&str>,
     policy: &Policy<'_>,
 ) -> Result<OrgUnitId, Refusal> {
-    let by_code = |conn: &mut DbConnection, code: &str, field: &str| -> Result<_, Refusal> {
-        let unit: Option<(OrgUnitId, OrgKind, Option<OrgUnitId>, String)> = org_units::table
+    let by_code = |conn: &mut DbConnection, code: &str, field: &str| -> Result<Place, Refusal> {
+        let unit: Option<Place> = org_units::table
             .filter(org_units::code.eq(code))
             .filter(crate::scope::in_subtree(org_units::path, channel_root))
-            .select((
-                org_units::id,
-                org_units::kind,
-                org_units::parent_id,
-                org_units::path,
-            ))
+            .select(PLACE)
             .first(conn)
             .optional()
             .map_err(CoreError::from)?;
@@ -786,19 +795,11 @@ fn community_for(
     };
     let root = match blank_to_none(&input.jurisdiction_id) {
         Some(code) => by_code(conn, code, "jurisdiction_id")?,
-        None => {
-            let (id, kind, parent, path) = org_units::table
-                .filter(org_units::path.eq(channel_root))
-                .select((
-                    org_units::id,
-                    org_units::kind,
-                    org_units::parent_id,
-                    org_units::path,
-                ))
-                .first(conn)
-                .map_err(CoreError::from)?;
-            (id, kind, parent, path)
-        }
+        None => org_units::table
+            .filter(org_units::path.eq(channel_root))
+            .select(PLACE)
+            .first(conn)
+            .map_err(CoreError::from)?,
     };
     if root.1 == OrgKind::Community {
         return Ok(root.0);
