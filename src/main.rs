@@ -156,7 +156,11 @@ fn now() -> chrono::NaiveDateTime {
 /// Connects and brings the schema up to date; every command starts here.
 fn open_database(settings: &Settings) -> Result<Pool, CoreError> {
     let url = settings.database_url()?;
-    let pool = db::connect(&url, settings.database.pool_size)?;
+    let pool = db::connect_with(
+        &url,
+        settings.database.pool_size,
+        std::time::Duration::from_secs(settings.database.acquire_timeout_secs),
+    )?;
     let applied = db::run_migrations(&mut *pool.get()?)?;
     for name in &applied {
         tracing::info!(migration = %name, "applied migration");

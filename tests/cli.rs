@@ -3,38 +3,15 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use jiesu_core::testing::{Store, TestDb};
 
-const BIN: &str = env!("CARGO_BIN_EXE_jiesu");
-
-/// `jiesu` with the repo's config folder, run in `dir`, with no stray JIESU_ settings.
-fn jiesu(dir: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir)
-        .env(
-            "JIESU_CONFIG_DIR",
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
-        )
-        .env_remove("JIESU_ENVIRONMENT")
-        .env_remove("JIESU_DATABASE__URL")
-        .env_remove("JIESU_PRODUCTION")
-        .env_remove("JIESU_AUTH__JWT_SECRET")
-        .env("JIESU_LOG__LEVEL", "info");
-    cmd
-}
-
-fn run(cmd: &mut Command) -> (Output, String, String) {
-    let out = cmd.stdin(Stdio::null()).output().expect("run jiesu");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    (out, stdout, stderr)
-}
+mod common;
+use common::{jiesu, run, wait_for_url};
 
 fn migrate_twice(dir: &Path, url: Option<&str>) {
     let mut first = jiesu(dir);
@@ -201,21 +178,6 @@ fn create_user_from_the_command_line_reads_the_password_from_stdin() {
     ]));
     assert!(!out.status.success());
     assert!(stderr.contains("taken"), "{stderr}");
-}
-
-/// Reads stderr until the server says where it serves; returns that URL.
-fn wait_for_url(child: &mut Child) -> String {
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("url=").nth(1) {
-                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(60))
-        .expect("server announced its URL")
 }
 
 #[test]

@@ -193,6 +193,8 @@ pub struct DatabaseSettings {
     /// `postgres://…` or `sqlite://PATH`; empty means `<data_dir>/jiesu.db`.
     pub url: String,
     pub pool_size: u32,
+    /// How long a request waits for a connection before it is answered 503.
+    pub acquire_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -273,6 +275,7 @@ impl Default for DatabaseSettings {
         Self {
             url: String::new(),
             pool_size: 16,
+            acquire_timeout_secs: 5,
         }
     }
 }

@@ -154,6 +154,16 @@ impl r2d2::ManageConnection for ConnectionManager {
 /// Opens the pool. The first connection is made directly so that a server that is down,
 /// a bad password or an unwritable file is reported with its own words at once.
 pub fn connect(url: &DatabaseUrl, max_size: u32) -> CoreResult<Pool> {
+    connect_with(url, max_size, Duration::from_secs(5))
+}
+
+/// `connect`, waiting at most `acquire_timeout` for a connection: when the database is
+/// down or every connection is busy that long, the caller gets `Unavailable` (503).
+pub fn connect_with(
+    url: &DatabaseUrl,
+    max_size: u32,
+    acquire_timeout: Duration,
+) -> CoreResult<Pool> {
     if let DatabaseUrl::Sqlite(path) = url {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
@@ -169,7 +179,7 @@ pub fn connect(url: &DatabaseUrl, max_size: u32) -> CoreResult<Pool> {
     r2d2::Pool::builder()
         .max_size(max_size)
         .min_idle(Some(1))
-        .connection_timeout(Duration::from_secs(10))
+        .connection_timeout(acquire_timeout)
         .build(manager)
         .map_err(|e| CoreError::Unavailable(format!("cannot open pool: {e}")))
 }

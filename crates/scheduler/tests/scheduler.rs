@@ -548,6 +548,58 @@ async fn mail_waits_out_a_mail_server_that_is_down_and_arrives_once(store: Store
     drop(world.db);
 }
 
+/// SMTP down for the whole of three sweeps (each escalates and mails, each delivery
+/// fails), then up: every mail arrives exactly once.
+async fn mail_held_through_several_sweeps_with_smtp_down_arrives_once_each(store: Store) {
+    let port = free_port(); // nothing listens there during the sweeps
+    let world = World::new(store, Some(port));
+    for (i, community) in ["望京西园一区社区", "花家地北里社区", "和平街一社区"]
+        .iter()
+        .enumerate()
+    {
+        world.log(
+            "demo-district",
+            community,
+            &format!("停机期间{i}"),
+            bj("2026-11-23 10:00"),
+        );
+    }
+    let scheduler = world.scheduler();
+    let mut rose = 0;
+    for at in ["2026-11-24 10:00", "2026-11-26 10:00", "2026-11-30 10:00"] {
+        let (report, delivery) = scheduler.sweep(bj(at)).await.unwrap();
+        rose += report.escalated.len();
+        assert_eq!(delivery.sent, 0, "{at}: the server is down");
+    }
+    assert!(rose >= 3, "the sweeps escalated: {rose}");
+    let status = outbox::status(&mut world.pool.get().unwrap()).unwrap();
+    assert_eq!(status.sent, 0);
+    let queued = status.pending;
+    assert!(queued >= 3, "{status:?}");
+
+    let inbox = smtp_server(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let mut sent = 0;
+    for at in ["2026-12-01 10:00", "2026-12-02 10:00", "2026-12-05 10:00"] {
+        sent += scheduler
+            .mailer
+            .deliver_due(&world.pool, bj(at))
+            .await
+            .unwrap()
+            .sent;
+    }
+    assert_eq!(sent as i64, queued, "everything held is delivered");
+    let received = inbox.lock().unwrap().clone();
+    assert_eq!(received.len() as i64, queued, "and each exactly once");
+    let mut distinct: Vec<String> = received
+        .iter()
+        .map(|(_, raw)| subject_and_body(raw))
+        .collect();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), received.len(), "no mail twice");
+    drop(world.db);
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
@@ -566,6 +618,7 @@ on_both_stores!(
     a_ticket_claimed_in_time_never_escalates,
     the_street_supervisor_gets_one_digest_naming_its_tickets,
     mail_waits_out_a_mail_server_that_is_down_and_arrives_once,
+    mail_held_through_several_sweeps_with_smtp_down_arrives_once_each,
     a_ticket_waiting_on_the_resident_does_not_escalate_and_resumes_with_its_time,
     a_unit_is_mailed_when_a_ticket_is_dispatched_to_it,
 );

@@ -1,0 +1,77 @@
+//! What the binary's end-to-end tests share: the `jiesu` command with the repo's config,
+//! and starting `jiesu serve` until it says where it serves.
+
+#![allow(dead_code)] // each test crate uses its part
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_jiesu");
+
+/// `jiesu` with the repo's config folder, run in `dir`, with no stray JIESU_ settings.
+pub fn jiesu(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .env(
+            "JIESU_CONFIG_DIR",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
+        )
+        .env_remove("JIESU_ENVIRONMENT")
+        .env_remove("JIESU_DATABASE__URL")
+        .env_remove("JIESU_PRODUCTION")
+        .env_remove("JIESU_AUTH__JWT_SECRET")
+        .env("JIESU_LOG__LEVEL", "info");
+    cmd
+}
+
+pub fn run(cmd: &mut Command) -> (Output, String, String) {
+    let out = cmd.stdin(Stdio::null()).output().expect("run jiesu");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out, stdout, stderr)
+}
+
+/// Reads stderr until the server says where it serves; returns that URL. The rest of
+/// stderr is drained so the server never blocks on a full pipe.
+pub fn wait_for_url(child: &mut Child) -> String {
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("url=").nth(1) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("server announced its URL")
+}
+
+/// `jiesu serve` in `dir` on a free port, with these settings; returns it and its URL.
+pub fn serve(dir: &Path, env: &[(&str, String)]) -> (Child, String) {
+    let mut cmd = jiesu(dir);
+    cmd.arg("serve")
+        .env("JIESU_SERVER__BIND", "127.0.0.1:0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn jiesu serve");
+    let url = wait_for_url(&mut child);
+    (child, url)
+}
+
+/// A demo login's password from `<dir>/data/demo-credentials.txt`.
+pub fn demo_password(dir: &Path, username: &str) -> String {
+    let creds =
+        std::fs::read_to_string(dir.join("data/demo-credentials.txt")).expect("demo credentials");
+    creds
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(username))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .expect("demo login")
+        .to_owned()
+}

@@ -1,0 +1,451 @@
+//! Faults under load, through the real binary: a `kill -9` while tickets are being
+//! logged, a PostgreSQL restart under load, and two API processes with two schedulers on
+//! one PostgreSQL. Each test is bounded by counts (so many acknowledged writes), never by
+//! sleeping on the wall clock, and talks over loopback only.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use jiesu_core::testing::{Store, TestDb};
+use serde_json::{json, Value};
+
+mod common;
+use common::{demo_password, jiesu, run, serve};
+
+fn load_demo(dir: &Path, url: &str) {
+    let (out, _, stderr) = run(jiesu(dir)
+        .args(["admin", "load-demo"])
+        .env("JIESU_DATABASE__URL", url));
+    assert!(out.status.success(), "{stderr}");
+}
+
+async fn login(client: &reqwest::Client, url: &str, dir: &Path, username: &str) -> String {
+    let res = client
+        .post(format!("{url}/api/v1/auth/login"))
+        .json(&json!({"username": username, "password": demo_password(dir, username)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    body["token"].as_str().unwrap().to_owned()
+}
+
+fn ticket(title: &str) -> Value {
+    json!({"category": "property_management", "title": title, "description": "压力下登记",
+           "address": "5号楼", "households": 1})
+}
+
+/// Clients that log tickets until told to stop or their server goes away; every 201 is
+/// recorded with the ticket's id.
+struct Load {
+    acknowledged: Arc<Mutex<Vec<i64>>>,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(urls: &[String], token: &str, clients: usize) -> Load {
+        let acknowledged = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap();
+        let tasks = (0..clients)
+            .map(|i| {
+                let (client, token, acknowledged, stop) = (
+                    client.clone(),
+                    token.to_owned(),
+                    acknowledged.clone(),
+                    stop.clone(),
+                );
+                let url = urls[i % urls.len()].clone();
+                tokio::spawn(async move {
+                    let mut n = 0;
+                    while !stop.load(Ordering::SeqCst) {
+                        n += 1;
+                        let res = client
+                            .post(format!("{url}/api/v1/tickets"))
+                            .bearer_auth(&token)
+                            .json(&ticket(&format!("负载{i}-{n}")))
+                            .send()
+                            .await;
+                        match res {
+                            Ok(res) if res.status() == 201 => {
+                                let body: Result<Value, _> = res.json().await;
+                                if let Ok(body) = body {
+                                    acknowledged
+                                        .lock()
+                                        .unwrap()
+                                        .push(body["id"].as_i64().unwrap());
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(_) => break,
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load {
+            acknowledged,
+            stop,
+            tasks,
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.acknowledged.lock().unwrap().len()
+    }
+
+    async fn until(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while self.count() < n {
+            assert!(
+                Instant::now() < deadline,
+                "the load stalled at {}",
+                self.count()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn finish(self) -> Vec<i64> {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.tasks {
+            t.await.unwrap();
+        }
+        Arc::try_unwrap(self.acknowledged)
+            .unwrap()
+            .into_inner()
+            .unwrap()
+    }
+}
+
+/// Every acknowledged ticket reads back over HTTP with its `logged` event.
+async fn all_there(url: &str, token: &str, ids: &[i64]) {
+    let client = reqwest::Client::new();
+    for id in ids {
+        let res = client
+            .get(format!("{url}/api/v1/tickets/{id}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "acknowledged ticket {id} is lost");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["events"][0]["kind"], "logged", "{body}");
+    }
+}
+
+fn kill_9(child: &mut Child) {
+    child.kill().unwrap(); // SIGKILL: no shutdown hooks, nothing flushed by us
+    child.wait().unwrap();
+}
+
+async fn a_crash_under_load_loses_no_acknowledged_ticket(store: Store) {
+    let db = TestDb::new(store);
+    let dir = db.dir.path();
+    let mut env = vec![("JIESU_SCHEDULER__ENABLED", "false".to_owned())];
+    if store == Store::Postgres {
+        load_demo(dir, &db.url_string());
+        env.push(("JIESU_DATABASE__URL", db.url_string()));
+    } // SQLite: the embedded default in <dir>/data, seeded on first start
+
+    let (mut server, url) = serve(dir, &env);
+    let client = reqwest::Client::new();
+    let token = login(&client, &url, dir, "demo-grid").await;
+
+    let load = Load::start(std::slice::from_ref(&url), &token, 8);
+    load.until(150).await;
+    kill_9(&mut server);
+    let acknowledged = load.finish().await;
+    assert!(acknowledged.len() >= 150);
+
+    let (mut again, url) = serve(dir, &env);
+    let token = login(&client, &url, dir, "demo-grid").await;
+    all_there(&url, &token, &acknowledged).await;
+    kill_9(&mut again);
+}
+
+/// A PostgreSQL cluster of the test's own (never the machine's shared server), started
+/// with initdb/pg_ctl; as root, run as the postgres user, as initdb requires.
+struct Cluster {
+    dir: tempfile::TempDir,
+    port: u16,
+    bin: PathBuf,
+}
+
+impl Cluster {
+    fn pg_bin() -> PathBuf {
+        let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL binaries under /usr/lib/postgresql")
+            .map(|e| e.unwrap().path().join("bin"))
+            .filter(|p| p.join("pg_ctl").exists())
+            .collect();
+        found.sort();
+        found.pop().expect("pg_ctl")
+    }
+
+    fn shell(&self, command: &str) {
+        let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+        let status = if root {
+            Command::new("su")
+                .args(["postgres", "-s", "/bin/sh", "-c", command])
+                .status()
+        } else {
+            Command::new("sh").args(["-c", command]).status()
+        }
+        .unwrap();
+        assert!(status.success(), "{command}");
+    }
+
+    fn start_new() -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cluster = Cluster {
+            bin: Self::pg_bin(),
+            dir,
+            port,
+        };
+        Command::new("chmod")
+            .args(["777", &cluster.dir.path().display().to_string()])
+            .status()
+            .unwrap();
+        cluster.shell(&format!(
+            "'{}/initdb' -D '{}/data' -U postgres --auth=trust >/dev/null",
+            cluster.bin.display(),
+            cluster.dir.path().display()
+        ));
+        cluster.start();
+        cluster
+    }
+
+    fn ctl(&self, action: &str) {
+        let d = self.dir.path().display();
+        self.shell(&format!(
+            "'{}/pg_ctl' -D '{d}/data' -l '{d}/server.log' -o \"-p {} -k {d} -c listen_addresses=127.0.0.1\" -m fast -w {action} >/dev/null",
+            self.bin.display(),
+            self.port
+        ));
+    }
+
+    fn start(&self) {
+        self.ctl("start");
+    }
+
+    fn stop(&self) {
+        self.ctl("stop");
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let d = self.dir.path().display();
+        let _ = Command::new("su")
+            .args([
+                "postgres",
+                "-s",
+                "/bin/sh",
+                "-c",
+                &format!(
+                    "'{}/pg_ctl' -D '{d}/data' -m immediate stop",
+                    self.bin.display()
+                ),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_restart_under_load_answers_503_meanwhile_and_recovers_without_a_restart() {
+    let cluster = Cluster::start_new();
+    let dir = tempfile::tempdir().unwrap();
+    load_demo(dir.path(), &cluster.url());
+    let env = vec![
+        ("JIESU_DATABASE__URL", cluster.url()),
+        ("JIESU_SCHEDULER__ENABLED", "false".to_owned()),
+        ("JIESU_DATABASE__POOL_SIZE", "4".to_owned()),
+        ("JIESU_DATABASE__ACQUIRE_TIMEOUT_SECS", "2".to_owned()),
+    ];
+    let (mut server, url) = serve(dir.path(), &env);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let token = login(&client, &url, dir.path(), "demo-grid").await;
+    let load = Load::start(std::slice::from_ref(&url), &token, 4);
+    load.until(50).await;
+
+    cluster.stop();
+    // While the database is down every call is answered, in bounded time, with 503
+    // problem+json: ten at once.
+    let calls = (0..10).map(|_| {
+        let (client, url, token) = (client.clone(), url.clone(), token.clone());
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let res = client
+                .post(format!("{url}/api/v1/tickets"))
+                .bearer_auth(&token)
+                .json(&ticket("库停时"))
+                .send()
+                .await
+                .expect("an answer, not a hang");
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "answered in bounded time"
+            );
+            assert_eq!(res.status(), 503, "while the database is down");
+            assert_eq!(res.headers()["content-type"], "application/problem+json");
+            assert!(res.headers().contains_key("retry-after"));
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["status"], 503);
+        })
+    });
+    let mut unavailable = 0;
+    for call in calls.collect::<Vec<_>>() {
+        call.await.unwrap();
+        unavailable += 1;
+    }
+    assert_eq!(unavailable, 10);
+    let ready = client.get(format!("{url}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+
+    cluster.start();
+    // The pool reconnects by itself: the same process serves again.
+    let before = load.count();
+    load.until(before + 50).await;
+    let acknowledged = load.finish().await;
+    let ready = client.get(format!("{url}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    all_there(&url, &token, &acknowledged).await;
+    kill_9(&mut server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_api_processes_and_two_schedulers_on_one_postgres_double_nothing_and_lose_nothing() {
+    let db = TestDb::new(Store::Postgres);
+    let dir = db.dir.path();
+    let url_env = db.url_string();
+    load_demo(dir, &url_env);
+    let env = vec![
+        ("JIESU_DATABASE__URL", url_env.clone()),
+        ("JIESU_SCHEDULER__ENABLED", "false".to_owned()),
+    ];
+    let (mut a, url_a) = serve(dir, &env);
+    let (mut b, url_b) = serve(dir, &env);
+    let client = reqwest::Client::new();
+    let token = login(&client, &url_a, dir, "demo-grid").await;
+    let load = Load::start(&[url_a.clone(), url_b.clone()], &token, 8);
+    load.until(40).await;
+
+    // Three rounds of two schedulers sweeping the same instant at once, under the load.
+    let sweeps = Arc::new(AtomicUsize::new(0));
+    for instant in [
+        "2027-03-01T10:00:00+08:00",
+        "2027-03-08T10:00:00+08:00",
+        "2027-03-15T10:00:00+08:00",
+    ] {
+        let pair: Vec<Child> = (0..2)
+            .map(|_| {
+                jiesu(dir)
+                    .args(["scheduler", "sweep", "--as-of", instant])
+                    .env("JIESU_DATABASE__URL", &url_env)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in pair {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            sweeps.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let before = load.count();
+    load.until(before + 40).await;
+    let acknowledged = load.finish().await;
+    all_there(&url_b, &token, &acknowledged).await;
+
+    let mut conn = diesel::PgConnection::establish(&url_env).unwrap();
+    #[derive(QueryableByName, Debug)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let escalated: Vec<Row> = diesel::sql_query(
+        "SELECT COUNT(*) AS n FROM ticket_events WHERE kind = 'escalated' GROUP BY ticket_id, to_status, detail",
+    )
+    .load(&mut conn)
+    .unwrap();
+    assert!(!escalated.is_empty(), "the sweeps escalated something");
+    assert!(
+        escalated.iter().all(|r| r.n == 1),
+        "no double escalation: {escalated:?}"
+    );
+    let levels: Vec<Row> = diesel::sql_query(
+        "SELECT COUNT(*) AS n FROM ticket_events WHERE kind = 'escalated' GROUP BY ticket_id HAVING COUNT(*) > 3",
+    )
+    .load(&mut conn)
+    .unwrap();
+    assert!(levels.is_empty(), "never past the city");
+    let mails: Vec<Row> = diesel::sql_query(
+        "SELECT COUNT(*) AS n FROM outbox GROUP BY kind, recipient, subject, body",
+    )
+    .load(&mut conn)
+    .unwrap();
+    assert!(
+        mails.iter().all(|r| r.n == 1),
+        "no mail enqueued twice: {mails:?}"
+    );
+    let (out, _, stderr) = run(jiesu(dir)
+        .args(["scheduler", "deliver"])
+        .env("JIESU_DATABASE__URL", &url_env));
+    assert!(out.status.success(), "{stderr}");
+    let queued: Vec<Row> = diesel::sql_query("SELECT COUNT(*) AS n FROM outbox")
+        .load(&mut conn)
+        .unwrap();
+    let files = std::fs::read_dir(dir.join("data/outbox"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(files as i64, queued[0].n, "each mail delivered once");
+    kill_9(&mut a);
+    kill_9(&mut b);
+}
+
+macro_rules! on_both_stores {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() { super::$name(super::Store::Sqlite).await })+
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() { super::$name(super::Store::Postgres).await })+
+        }
+    };
+}
+
+on_both_stores!(a_crash_under_load_loses_no_acknowledged_ticket);
