@@ -10,6 +10,7 @@ mod auth;
 mod bad_input;
 mod categories;
 mod escalations;
+mod hostile;
 mod open311;
 mod openapi;
 mod org_units;
