@@ -76,6 +76,26 @@ enum AdminCommand {
     CreateUser(CreateUserArgs),
     /// Load the demo city into an empty database (refused in production).
     LoadDemo,
+    /// Write many tickets at once for benchmarks, with a progress bar (refused in production).
+    Generate(GenerateArgs),
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// Closed tickets.
+    #[arg(long, default_value_t = 0)]
+    closed: i64,
+    /// Open tickets, `due` of them past their response deadline at `--as-of`.
+    #[arg(long, default_value_t = 0)]
+    open: i64,
+    #[arg(long, default_value_t = 0)]
+    due: i64,
+    /// An RFC 3339 instant; default now.
+    #[arg(long)]
+    as_of: Option<String>,
+    /// Tickets per transaction.
+    #[arg(long, default_value_t = 50_000)]
+    batch: i64,
 }
 
 #[derive(Args)]
@@ -118,6 +138,7 @@ fn main() -> ExitCode {
         }
         Command::Admin(AdminCommand::CreateUser(args)) => create_user(&settings, args),
         Command::Admin(AdminCommand::LoadDemo) => load_demo(&settings),
+        Command::Admin(AdminCommand::Generate(args)) => generate(&settings, &args),
         Command::Openapi => {
             println!("{}", jiesu_api::openapi::Document::new().json);
             Ok(())
@@ -158,7 +179,7 @@ fn open_database(settings: &Settings) -> Result<Pool, CoreError> {
     let url = settings.database_url()?;
     let pool = db::connect_with(
         &url,
-        settings.database.pool_size,
+        settings.pool_size_for(&url),
         std::time::Duration::from_secs(settings.database.acquire_timeout_secs),
     )?;
     let applied = db::run_migrations(&mut *pool.get()?)?;
@@ -358,6 +379,42 @@ fn load_demo(settings: &Settings) -> Result<(), CoreError> {
     }
     let pool = open_database(settings)?;
     seed_demo(settings, &mut *pool.get()?)
+}
+
+fn generate(settings: &Settings, args: &GenerateArgs) -> Result<(), CoreError> {
+    if settings.production {
+        return Err(CoreError::Forbidden(
+            "generated tickets are never written with production on",
+        ));
+    }
+    let as_of = match &args.as_of {
+        None => now(),
+        Some(text) => chrono::DateTime::parse_from_rfc3339(text)
+            .map_err(|e| CoreError::invalid("as_of", "invalid", format!("{text:?}: {e}")))?
+            .naive_utc(),
+    };
+    let pool = open_database(settings)?;
+    let total = u64::try_from(args.closed + args.open).unwrap_or(0);
+    let bar = indicatif::ProgressBar::new(total).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {human_pos}/{human_len} tickets ({per_sec}, {eta} left)",
+        )
+        .map_err(|e| CoreError::Internal(e.to_string()))?
+        .progress_chars("=> "),
+    );
+    let spec = jiesu_core::loadgen::Spec {
+        closed: args.closed,
+        open: args.open,
+        due: args.due,
+        as_of,
+    };
+    jiesu_core::loadgen::generate(&mut *pool.get()?, spec, args.batch, |n| bar.inc(n))?;
+    bar.finish();
+    println!(
+        "generated {} closed and {} open ticket(s), {} due at {}Z",
+        args.closed, args.open, args.due, as_of
+    );
+    Ok(())
 }
 
 fn create_user(settings: &Settings, args: CreateUserArgs) -> Result<(), CoreError> {

@@ -411,6 +411,25 @@ async fn two_api_processes_and_two_schedulers_on_one_postgres_double_nothing_and
     .load(&mut conn)
     .unwrap();
     assert!(levels.is_empty(), "never past the city");
+    #[derive(QueryableByName)]
+    struct Number {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        number: String,
+    }
+    let numbers: Vec<Number> =
+        diesel::sql_query("SELECT number FROM tickets WHERE number LIKE '110105-%'")
+            .load(&mut conn)
+            .unwrap();
+    let mut seq: Vec<i64> = numbers
+        .iter()
+        .map(|n| n.number.rsplit('-').next().unwrap().parse().unwrap())
+        .collect();
+    seq.sort_unstable();
+    assert_eq!(
+        seq,
+        (1..=seq.len() as i64).collect::<Vec<_>>(),
+        "numbers drawn by two processes at once have no gaps and no repeats"
+    );
     let mails: Vec<Row> = diesel::sql_query(
         "SELECT COUNT(*) AS n FROM outbox GROUP BY kind, recipient, subject, body",
     )

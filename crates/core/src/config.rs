@@ -192,6 +192,8 @@ pub struct ServerSettings {
 pub struct DatabaseSettings {
     /// `postgres://…` or `sqlite://PATH`; empty means `<data_dir>/jiesu.db`.
     pub url: String,
+    /// Connections; 0 picks for the store: 16 on PostgreSQL, 1 on SQLite, where writers
+    /// take turns anyway and waiting in the pool's queue beats SQLite's busy-wait.
     pub pool_size: u32,
     /// How long a request waits for a connection before it is answered 503.
     pub acquire_timeout_secs: u64,
@@ -274,7 +276,7 @@ impl Default for DatabaseSettings {
     fn default() -> Self {
         Self {
             url: String::new(),
-            pool_size: 16,
+            pool_size: 0,
             acquire_timeout_secs: 5,
         }
     }
@@ -367,13 +369,6 @@ impl Settings {
                 "must be positive",
             ));
         }
-        if self.database.pool_size == 0 {
-            problems.push(crate::FieldError::new(
-                "database.pool_size",
-                "range",
-                "must be at least 1",
-            ));
-        }
         if !matches!(self.mail.transport.as_str(), "file" | "smtp") {
             problems.push(crate::FieldError::new(
                 "mail.transport",
@@ -429,6 +424,15 @@ impl Settings {
             Ok(())
         } else {
             Err(CoreError::Invalid(problems))
+        }
+    }
+
+    /// `database.pool_size`, or the store's own default when it is 0.
+    pub fn pool_size_for(&self, url: &DatabaseUrl) -> u32 {
+        match (self.database.pool_size, url) {
+            (0, DatabaseUrl::Sqlite(_)) => 1,
+            (0, DatabaseUrl::Postgres(_)) => 16,
+            (n, _) => n,
         }
     }
 

@@ -34,6 +34,19 @@ pub const CITY_LEVEL: i32 = 3;
 const BATCH: i64 = 20_000;
 const SWEEP_LOCK_KEY: i64 = 0x006a_6965_7375_0001;
 
+/// Puts a just-logged ticket in the due queue (it has no row there and no pause yet).
+pub fn enqueue_new(conn: &mut DbConnection, t: &TicketRow) -> CoreResult<()> {
+    if let Some(due) = t.respond_by {
+        diesel::insert_into(escalation_due::table)
+            .values((
+                escalation_due::ticket_id.eq(t.id),
+                escalation_due::due_at.eq(due),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
 /// Keeps a ticket's row in the due queue in step with its state; called in the transaction
 /// of every change. Done tickets leave the queue; a ticket that has just been responded to
 /// at level 0 is next due at its resolution deadline.

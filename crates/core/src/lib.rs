@@ -16,6 +16,7 @@ mod fsutil;
 pub mod hotspots;
 pub mod ids;
 pub mod lists;
+pub mod loadgen;
 pub mod open311;
 pub mod org;
 pub mod outbox;

@@ -42,9 +42,9 @@ impl TestApp {
         settings.auth.jwt_secret = TEST_SECRET.into();
         settings.auth.max_failed_logins = 3;
         settings.auth.lockout_base_secs = 60;
-        settings.database.pool_size = 8;
         adjust(&mut settings);
-        let pool = db::connect(&db.url, settings.database.pool_size).expect("connect");
+        // The store's own pool size, as `jiesu serve` runs it (one connection on SQLite).
+        let pool = db::connect(&db.url, settings.pool_size_for(&db.url)).expect("connect");
         let mut conn = pool.get().expect("connection");
         db::run_migrations(&mut conn).expect("migrate");
         let logins =

@@ -8,15 +8,14 @@ use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationError};
 
 use super::{Context, Ticket, TicketRow};
-use crate::categories;
+use crate::categories::SlaRule;
 use crate::db::{truncate_to_micros, write_tx, DbConnection};
 use crate::error::{CoreError, CoreResult, FieldError};
 use crate::ids::{CategoryId, OrgUnitId, TicketId};
 use crate::schema::{
-    categories as categories_t, idempotency_keys, org_units, ticket_counters, ticket_events,
-    tickets,
+    categories as categories_t, idempotency_keys, org_units, sla_policies, ticket_events, tickets,
 };
-use crate::scope::{can_see_org_unit, Actor, Scope};
+use crate::scope::{visible_org_units, Actor, Scope};
 use crate::types::{EventKind, OrgKind, Priority, Role, TicketStatus};
 use crate::validate;
 
@@ -129,17 +128,18 @@ fn place(
     input: &NewTicket,
     errors: &mut Vec<FieldError>,
 ) -> CoreResult<Option<(OrgUnitId, String, Option<OrgUnitId>)>> {
+    // One query: the unit, if it is in the actor's scope.
     let lookup = |conn: &mut DbConnection,
                   id: OrgUnitId|
      -> CoreResult<Option<(OrgKind, Option<OrgUnitId>, String)>> {
-        if !can_see_org_unit(conn, &actor.scope, id)? {
-            return Ok(None);
-        }
-        Ok(org_units::table
-            .find(id)
+        let mut query = org_units::table
+            .filter(org_units::id.eq(id))
             .select((org_units::kind, org_units::parent_id, org_units::path))
-            .first(conn)
-            .optional()?)
+            .into_boxed();
+        if let Some(filter) = visible_org_units(&actor.scope) {
+            query = query.filter(filter);
+        }
+        Ok(query.first(conn).optional()?)
     };
     let grid = match input.grid_id {
         None => None,
@@ -203,11 +203,8 @@ fn place(
 
 /// `<district code>-<year>-<000001>`: counted per district and year inside the logging
 /// transaction, so numbers never depend on database ids being gap-free.
-fn next_number(
-    conn: &mut DbConnection,
-    community_path: &str,
-    now: NaiveDateTime,
-) -> CoreResult<String> {
+/// The district of a community path, and its code (read outside the logging transaction).
+fn district_of(conn: &mut DbConnection, community_path: &str) -> CoreResult<(OrgUnitId, String)> {
     let district: OrgUnitId = community_path
         .split('/')
         .nth(2)
@@ -220,17 +217,32 @@ fn next_number(
         .find(district)
         .select(org_units::code)
         .first(conn)?;
+    Ok((district, code))
+}
+
+/// The next number of the district's year, in one statement. The counter row stays
+/// locked until the logging transaction commits, so numbers have no gaps; it is the last
+/// write before the commit, so the lock is held as briefly as it can be.
+fn next_number(
+    conn: &mut DbConnection,
+    (district, code): &(OrgUnitId, String),
+    now: NaiveDateTime,
+) -> CoreResult<String> {
     let year = (now + chrono::Duration::seconds(CHINA_OFFSET_SECS.into())).year();
-    diesel::sql_query(
-        "INSERT INTO ticket_counters (district_id, year, last_number) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING",
+    #[derive(QueryableByName)]
+    struct Drawn {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        last_number: i64,
+    }
+    let n = diesel::sql_query(
+        "INSERT INTO ticket_counters (district_id, year, last_number) VALUES ($1, $2, 1) \
+         ON CONFLICT (district_id, year) DO UPDATE SET last_number = ticket_counters.last_number + 1 \
+         RETURNING last_number",
     )
     .bind::<diesel::sql_types::BigInt, _>(district.0)
     .bind::<diesel::sql_types::Integer, _>(year)
-    .execute(conn)?;
-    let n: i64 = diesel::update(ticket_counters::table.find((district, year)))
-        .set(ticket_counters::last_number.eq(ticket_counters::last_number + 1))
-        .returning(ticket_counters::last_number)
-        .get_result(conn)?;
+    .get_result::<Drawn>(conn)?
+    .last_number;
     Ok(format!("{code}-{year}-{n:06}"))
 }
 
@@ -306,15 +318,46 @@ pub fn log_with(
         ));
     }
     let place = place(conn, actor, input, &mut errors)?;
-    let category: Option<(CategoryId, Priority, bool)> = categories_t::table
+    // The category with its four SLA rules, in one query.
+    let rules: Vec<(CategoryId, Priority, bool, Priority, SlaRule)> = categories_t::table
+        .inner_join(sla_policies::table)
         .filter(categories_t::code.eq(input.category.trim()))
         .select((
             categories_t::id,
             categories_t::default_priority,
             categories_t::active,
+            sla_policies::priority,
+            (
+                sla_policies::respond_minutes,
+                sla_policies::resolve_minutes,
+                sla_policies::clock,
+            ),
         ))
-        .first(conn)
-        .optional()?;
+        .load::<(
+            CategoryId,
+            Priority,
+            bool,
+            Priority,
+            (i32, i32, crate::types::ClockKind),
+        )>(conn)?
+        .into_iter()
+        .map(|(id, default, active, p, (respond, resolve, clock))| {
+            (
+                id,
+                default,
+                active,
+                p,
+                SlaRule {
+                    respond_minutes: respond,
+                    resolve_minutes: resolve,
+                    clock,
+                },
+            )
+        })
+        .collect();
+    let category = rules
+        .first()
+        .map(|(id, default, active, ..)| (*id, *default, *active));
     match category {
         Some((_, _, true)) => {}
         Some((_, _, false)) => errors.push(FieldError::new(
@@ -334,16 +377,24 @@ pub fn log_with(
         return Err(CoreError::Invalid(errors));
     };
     let priority = input.priority.unwrap_or(default_priority);
-    let rule = categories::get(conn, category_id)?.sla.get(priority);
+    let rule = rules
+        .iter()
+        .find(|r| r.3 == priority)
+        .map(|r| r.4)
+        .ok_or_else(|| {
+            CoreError::Internal(format!("category {category_id} has no {priority} rule"))
+        })?;
+    let district = district_of(conn, &org_path)?;
     let respond_by = ctx.calendar.deadline(rule.clock, now, rule.respond_minutes);
     let resolve_by = ctx.calendar.deadline(rule.clock, now, rule.resolve_minutes);
 
     let attempt = |conn: &mut DbConnection| {
-        write_tx(conn, |conn| -> CoreResult<TicketId> {
-            let number = next_number(conn, &org_path, now)?;
-            let id: TicketId = diesel::insert_into(tickets::table)
+        write_tx(conn, |conn| -> CoreResult<TicketRow> {
+            // A unique placeholder until the number is drawn, last, just before the commit.
+            let pending = format!("pending-{}", crate::users::random_secret(24));
+            let mut row: TicketRow = diesel::insert_into(tickets::table)
                 .values(NewTicketRow {
-                    number: &number,
+                    number: &pending,
                     category_id,
                     priority,
                     title: input.title.trim(),
@@ -370,8 +421,9 @@ pub fn log_with(
                     created_at: now,
                     updated_at: now,
                 })
-                .returning(tickets::id)
+                .returning(tickets::all_columns)
                 .get_result(conn)?;
+            let id = row.id;
             diesel::insert_into(ticket_events::table)
                 .values((
                     ticket_events::ticket_id.eq(id),
@@ -381,11 +433,7 @@ pub fn log_with(
                     ticket_events::created_at.eq(now),
                 ))
                 .execute(conn)?;
-            let row: TicketRow = tickets::table
-                .find(id)
-                .select(TicketRow::as_select())
-                .first(conn)?;
-            crate::escalation::sync_due(conn, &row)?;
+            crate::escalation::enqueue_new(conn, &row)?;
             also(conn, id)?;
             if let Some(key) = idempotency {
                 diesel::insert_into(idempotency_keys::table)
@@ -398,11 +446,15 @@ pub fn log_with(
                     ))
                     .execute(conn)?;
             }
-            Ok(id)
+            row.number = next_number(conn, &district, now)?;
+            diesel::update(tickets::table.find(id))
+                .set(tickets::number.eq(&row.number))
+                .execute(conn)?;
+            Ok(row)
         })
     };
-    let id = match attempt(conn) {
-        Ok(id) => id,
+    let row = match attempt(conn) {
+        Ok(row) => row,
         // A concurrent retry with the same key committed first: answer with its ticket.
         Err(CoreError::Conflict { .. }) if idempotency.is_some() => {
             if let Some(earlier) = replay(conn, actor, idempotency.expect("checked"), now)? {
@@ -412,10 +464,6 @@ pub fn log_with(
         }
         Err(e) => return Err(e),
     };
-    let row: TicketRow = tickets::table
-        .find(id)
-        .select(TicketRow::as_select())
-        .first(conn)?;
     Ok(Logged {
         ticket: row.view(actor, now),
         replayed: false,

@@ -1,0 +1,130 @@
+//! Volume for benchmarks: many tickets at once, written set-wise by the database itself
+//! (a recursive series per batch), each with its `logged` event, the open ones in the
+//! escalation queue. Refused in production; meant for an empty demo or bench database.
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text, Timestamp};
+
+use crate::db::{write_tx, DbConnection};
+use crate::error::{CoreError, CoreResult};
+use crate::ids::{CategoryId, OrgUnitId, UserId};
+use crate::schema::{categories, org_units, tickets, users};
+use crate::types::{OrgKind, Role};
+
+/// How many tickets of each kind: `due` of the `open` ones are past their response
+/// deadline at `as_of`; the rest of `open` are due a month later; `closed` are done.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    pub closed: i64,
+    pub open: i64,
+    pub due: i64,
+    pub as_of: NaiveDateTime,
+}
+
+/// Writes the tickets in batches of `batch`, calling `progress` with each batch's size.
+pub fn generate(
+    conn: &mut DbConnection,
+    spec: Spec,
+    batch: i64,
+    mut progress: impl FnMut(u64),
+) -> CoreResult<()> {
+    if spec.due > spec.open || spec.open < 0 || spec.closed < 0 || batch < 1 {
+        return Err(CoreError::invalid(
+            "due",
+            "invalid",
+            "due ≤ open, counts ≥ 0, batch ≥ 1",
+        ));
+    }
+    let communities: Vec<(OrgUnitId, String)> = org_units::table
+        .filter(org_units::kind.eq(OrgKind::Community))
+        .order(org_units::id)
+        .select((org_units::id, org_units::path))
+        .load(conn)?;
+    let category: Option<CategoryId> = categories::table
+        .filter(categories::active.eq(true))
+        .order(categories::id)
+        .select(categories::id)
+        .first(conn)
+        .optional()?;
+    let reporter: Option<UserId> = users::table
+        .filter(users::role.eq_any([Role::GridMember, Role::Supervisor]))
+        .order(users::id)
+        .select(users::id)
+        .first(conn)
+        .optional()?;
+    let (Some(category), Some(reporter), false) = (category, reporter, communities.is_empty())
+    else {
+        return Err(CoreError::conflict(
+            "load the demo city first: communities, a category and a grid member are needed",
+        ));
+    };
+    // Which community the i-th ticket is in, spread evenly.
+    let k = communities.len();
+    let pick = |f: &dyn Fn(&(OrgUnitId, String)) -> String| {
+        let arms: String = communities
+            .iter()
+            .enumerate()
+            .map(|(n, c)| format!(" WHEN {n} THEN {}", f(c)))
+            .collect();
+        format!("CASE s.i % {k}{arms} END")
+    };
+    let community = pick(&|c| c.0 .0.to_string());
+    let path = pick(&|c| format!("'{}'", c.1.replace('\'', "")));
+    let run = crate::users::random_secret(6).to_uppercase();
+    let total = spec.closed + spec.open;
+    let mut start = 0;
+    while start < total {
+        let end = (start + batch).min(total);
+        let sql = format!(
+            "WITH RECURSIVE s(i) AS (SELECT CAST($1 AS BIGINT) UNION ALL SELECT i + 1 FROM s WHERE i + 1 < $2) \
+             INSERT INTO tickets (number, category_id, priority, title, description, community_id, org_path, \
+               address, households, status, in_pool, level, respond_by, resolve_by, closed_at, reopen_count, \
+               return_count, reported_by, version, created_at, updated_at) \
+             SELECT 'GEN' || $3 || '-' || CAST(s.i AS TEXT), {category}, 'normal', '压测工单', '批量生成', {community}, {path}, \
+               '压测地址', 1, \
+               CASE WHEN s.i < {open} THEN 'reported' ELSE 'closed' END, FALSE, 0, \
+               CASE WHEN s.i < {due} THEN $4 ELSE $5 END, $6, \
+               CASE WHEN s.i < {open} THEN NULL ELSE $7 END, 0, 0, {reporter}, 0, $8, $8 \
+             FROM s",
+            category = category.0,
+            reporter = reporter.0,
+            open = spec.open,
+            due = spec.due,
+        );
+        let as_of = spec.as_of;
+        write_tx(conn, |conn| -> CoreResult<()> {
+            let before: Option<i64> = tickets::table
+                .select(diesel::dsl::max(tickets::id))
+                .first::<Option<crate::ids::TicketId>>(conn)?
+                .map(|id| id.0);
+            let before = before.unwrap_or(0);
+            diesel::sql_query(&sql)
+                .bind::<BigInt, _>(start)
+                .bind::<BigInt, _>(end)
+                .bind::<Text, _>(&run)
+                .bind::<Timestamp, _>(as_of - Duration::hours(1))
+                .bind::<Timestamp, _>(as_of + Duration::days(30))
+                .bind::<Timestamp, _>(as_of + Duration::days(37))
+                .bind::<Timestamp, _>(as_of - Duration::days(1))
+                .bind::<Timestamp, _>(as_of - Duration::days(2))
+                .execute(conn)?;
+            diesel::sql_query(
+                "INSERT INTO ticket_events (ticket_id, actor_id, kind, to_status, created_at) \
+                 SELECT id, reported_by, 'logged', 'reported', created_at FROM tickets WHERE id > $1",
+            )
+            .bind::<BigInt, _>(before)
+            .execute(conn)?;
+            diesel::sql_query(
+                "INSERT INTO escalation_due (ticket_id, due_at) \
+                 SELECT id, respond_by FROM tickets WHERE id > $1 AND status = 'reported'",
+            )
+            .bind::<BigInt, _>(before)
+            .execute(conn)?;
+            Ok(())
+        })?;
+        progress(u64::try_from(end - start).unwrap_or(0));
+        start = end;
+    }
+    Ok(())
+}
