@@ -23,8 +23,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::ids::{OrgUnitId, TicketId};
 use crate::outbox;
 use crate::schema::{
-    categories as categories_t, escalation_due, org_unit_emails, org_units, partners,
-    ticket_events, tickets, users,
+    escalation_due, org_unit_emails, org_units, partners, ticket_events, tickets, users,
 };
 use crate::tickets::TicketRow;
 use crate::types::{EventKind, Role, TicketStatus};
@@ -32,6 +31,8 @@ use crate::types::{EventKind, Role, TicketStatus};
 pub const CITY_LEVEL: i32 = 3;
 /// Tickets escalated in one sweep at most; the rest wait for the next sweep.
 const BATCH: i64 = 20_000;
+/// Ids per `IN (…)` list, well under SQLite's limit on bound parameters.
+const CHUNK: usize = 5_000;
 const SWEEP_LOCK_KEY: i64 = 0x006a_6965_7375_0001;
 
 /// Puts a just-logged ticket in the due queue (it has no row there and no pause yet).
@@ -140,6 +141,20 @@ fn node_at_level(org_path: &str, level: i32) -> Option<OrgUnitId> {
     ids.get(index)?.parse().ok().map(OrgUnitId)
 }
 
+/// The names of some org units.
+fn names_of(conn: &mut DbConnection, ids: &[OrgUnitId]) -> CoreResult<BTreeMap<OrgUnitId, String>> {
+    let mut names = BTreeMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        names.extend(
+            org_units::table
+                .filter(org_units::id.eq_any(chunk))
+                .select((org_units::id, org_units::name))
+                .load::<(OrgUnitId, String)>(conn)?,
+        );
+    }
+    Ok(names)
+}
+
 /// Who is told at a node: its listed supervisor emails and its active supervisors' accounts.
 fn supervisors_of(conn: &mut DbConnection, node: OrgUnitId) -> CoreResult<Vec<String>> {
     let mut emails: BTreeSet<String> = org_unit_emails::table
@@ -192,15 +207,58 @@ pub fn sweep(
             .select((escalation_due::ticket_id, escalation_due::due_at))
             .load(conn)?;
         let mut report = SweepReport::default();
-        // node → (recipients, lines of the digest)
-        let mut digests: BTreeMap<OrgUnitId, (String, Vec<String>, Vec<String>)> = BTreeMap::new();
-        for (id, was_due) in due {
-            let t: TicketRow = tickets::table
-                .find(id)
+        // Everything the escalations need, read set-wise: the tickets, the names of their
+        // places, categories and units, and the categories' rules.
+        let ids: Vec<TicketId> = due.iter().map(|(id, _)| *id).collect();
+        let mut rows: BTreeMap<TicketId, TicketRow> = BTreeMap::new();
+        for chunk in ids.chunks(CHUNK) {
+            for t in tickets::table
+                .filter(tickets::id.eq_any(chunk))
                 .select(TicketRow::as_select())
-                .first(conn)?;
+                .load(conn)?
+            {
+                rows.insert(t.id, t);
+            }
+        }
+        let mut places: BTreeSet<OrgUnitId> = BTreeSet::new();
+        for t in rows.values() {
+            places.insert(t.community_id);
+            places.extend(node_at_level(&t.org_path, t.level + 1));
+        }
+        let places: Vec<OrgUnitId> = places.into_iter().collect();
+        let place_names = names_of(conn, &places)?;
+        let category_ids: BTreeSet<_> = rows.values().map(|t| t.category_id).collect();
+        let mut category_info = BTreeMap::new();
+        for id in category_ids {
+            category_info.insert(id, categories::get(conn, id)?);
+        }
+        let partner_ids: Vec<_> = rows
+            .values()
+            .filter_map(|t| t.partner_id)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let partner_names: BTreeMap<_, String> = partners::table
+            .filter(partners::id.eq_any(&partner_ids))
+            .select((partners::id, partners::name))
+            .load::<(crate::ids::PartnerId, String)>(conn)?
+            .into_iter()
+            .collect();
+
+        // node → (name, recipients, lines of the digest)
+        let mut digests: BTreeMap<OrgUnitId, (String, Vec<String>, Vec<String>)> = BTreeMap::new();
+        let mut finished: Vec<TicketId> = Vec::new();
+        let mut risen: Vec<TicketId> = Vec::new();
+        // The next due instant depends only on the category and priority: one UPDATE each.
+        let mut next_dues: BTreeMap<NaiveDateTime, Vec<TicketId>> = BTreeMap::new();
+        let mut events = Vec::new();
+        for (id, was_due) in due {
+            let Some(t) = rows.remove(&id) else {
+                finished.push(id);
+                continue;
+            };
             if t.level >= CITY_LEVEL || t.status.is_final() {
-                diesel::delete(escalation_due::table.find(id)).execute(conn)?;
+                finished.push(id);
                 continue;
             }
             let to_level = t.level + 1;
@@ -210,67 +268,46 @@ pub fn sweep(
                     t.number
                 ))
             })?;
-            let node_name: String = org_units::table
-                .find(node)
-                .select(org_units::name)
-                .first(conn)?;
-            let rule = categories::get(conn, t.category_id)?.sla.get(t.priority);
+            let node_name = place_names.get(&node).cloned().unwrap_or_default();
+            let category = category_info
+                .get(&t.category_id)
+                .ok_or_else(|| CoreError::Internal(format!("no category {}", t.category_id)))?;
+            let rule = category.sla.get(t.priority);
             let next_due = (to_level < CITY_LEVEL).then(|| {
                 ctx.calendar
                     .deadline(rule.clock, as_of, rule.respond_minutes)
             });
             match next_due {
-                Some(due) => diesel::update(escalation_due::table.find(id))
-                    .set(escalation_due::due_at.eq(due))
-                    .execute(conn)?,
-                None => diesel::delete(escalation_due::table.find(id)).execute(conn)?,
-            };
-            diesel::update(tickets::table.find(id))
-                .set((
-                    tickets::level.eq(to_level),
-                    tickets::version.eq(t.version + 1),
-                    tickets::updated_at.eq(as_of),
-                ))
-                .execute(conn)?;
-            diesel::insert_into(ticket_events::table)
-                .values((
-                    ticket_events::ticket_id.eq(id),
-                    ticket_events::kind.eq(EventKind::Escalated),
-                    ticket_events::from_status.eq(t.status),
-                    ticket_events::to_status.eq(t.status),
-                    ticket_events::partner_id.eq(t.partner_id),
-                    ticket_events::detail.eq(
-                        serde_json::json!({ "from_level": t.level, "to_level": to_level, "node_id": node, "was_due": was_due.and_utc() }).to_string(),
-                    ),
-                    ticket_events::created_at.eq(as_of),
-                ))
-                .execute(conn)?;
+                Some(due) => next_dues.entry(due).or_default().push(id),
+                None => finished.push(id),
+            }
+            risen.push(id);
+            events.push((
+                ticket_events::ticket_id.eq(id),
+                ticket_events::kind.eq(EventKind::Escalated),
+                ticket_events::from_status.eq(t.status),
+                ticket_events::to_status.eq(t.status),
+                ticket_events::partner_id.eq(t.partner_id),
+                ticket_events::detail.eq(
+                    serde_json::json!({ "from_level": t.level, "to_level": to_level, "node_id": node, "was_due": was_due.and_utc() }).to_string(),
+                ),
+                ticket_events::created_at.eq(as_of),
+            ));
 
-            let (community, category, unit): (String, String, Option<String>) = (
-                org_units::table
-                    .find(t.community_id)
-                    .select(org_units::name)
-                    .first(conn)?,
-                categories_t::table
-                    .find(t.category_id)
-                    .select(categories_t::name_zh)
-                    .first(conn)?,
-                match t.partner_id {
-                    Some(p) => Some(partners::table.find(p).select(partners::name).first(conn)?),
-                    None => None,
-                },
-            );
-            let holder = unit.unwrap_or_else(|| {
-                if t.in_pool {
-                    "待认领（社区派单池）".into()
-                } else {
-                    "未派单".into()
-                }
-            });
+            let community = place_names
+                .get(&t.community_id)
+                .cloned()
+                .unwrap_or_default();
+            let holder = match t.partner_id.and_then(|p| partner_names.get(&p)) {
+                Some(unit) => unit.clone(),
+                None if t.in_pool => "待认领（社区派单池）".into(),
+                None => "未派单".into(),
+            };
             let line = format!(
                 "{number}  {title}\n  社区: {community}  类别: {category}  优先级: {priority}  超时: {late}\n  当前承办: {holder}\n  {url}/api/v1/tickets/{id}",
                 number = t.number,
                 title = t.title,
+                category = category.name_zh,
                 priority = t.priority,
                 late = late_text((as_of - was_due).num_minutes()),
                 url = ctx.public_url.trim_end_matches('/'),
@@ -293,6 +330,37 @@ pub fn sweep(
                 next_due,
                 digest_recipients: entry.1.clone(),
             });
+        }
+        // The writes, set-wise: each risen ticket goes up exactly one level.
+        for chunk in risen.chunks(CHUNK) {
+            diesel::update(tickets::table.filter(tickets::id.eq_any(chunk)))
+                .set((
+                    tickets::level.eq(tickets::level + 1),
+                    tickets::version.eq(tickets::version + 1),
+                    tickets::updated_at.eq(as_of),
+                ))
+                .execute(conn)?;
+        }
+        for (due_at, ids) in &next_dues {
+            for chunk in ids.chunks(CHUNK) {
+                diesel::update(
+                    escalation_due::table.filter(escalation_due::ticket_id.eq_any(chunk)),
+                )
+                .set(escalation_due::due_at.eq(due_at))
+                .execute(conn)?;
+            }
+        }
+        for chunk in finished.chunks(CHUNK) {
+            diesel::delete(escalation_due::table.filter(escalation_due::ticket_id.eq_any(chunk)))
+                .execute(conn)?;
+        }
+        // Multi-row inserts go to each backend directly (the multi-backend connection has none).
+        for chunk in events.chunks(CHUNK / 5) {
+            let insert = diesel::insert_into(ticket_events::table).values(chunk);
+            match conn {
+                DbConnection::Postgres(pg) => insert.execute(pg)?,
+                DbConnection::Sqlite(lite) => insert.execute(lite)?,
+            };
         }
         for (node_name, recipients, lines) in digests.values() {
             let subject = format!("【督办】{node_name}：{} 件工单超时升级", lines.len());

@@ -36,19 +36,29 @@ pub enum Scope {
 
 impl Actor {
     pub fn load(conn: &mut DbConnection, user_id: UserId) -> CoreResult<Actor> {
-        type AccountRow = (String, Role, Option<OrgUnitId>, Option<PartnerId>, bool);
+        type AccountRow = (
+            String,
+            Role,
+            Option<OrgUnitId>,
+            Option<PartnerId>,
+            bool,
+            Option<(OrgKind, String, Option<OrgUnitId>)>,
+        );
+        // One query: the account and its org unit.
         let row: Option<AccountRow> = users::table
-            .find(user_id)
+            .left_join(org_units::table)
+            .filter(users::id.eq(user_id))
             .select((
                 users::username,
                 users::role,
                 users::org_unit_id,
                 users::partner_id,
                 users::active,
+                (org_units::kind, org_units::path, org_units::parent_id).nullable(),
             ))
             .first(conn)
             .optional()?;
-        let Some((username, role, org_unit_id, partner_id, active)) = row else {
+        let Some((username, role, org_unit_id, partner_id, active, node_row)) = row else {
             return Err(CoreError::Unauthenticated("the account no longer exists"));
         };
         if !active {
@@ -62,22 +72,18 @@ impl Actor {
                 )))?,
             },
             Role::Supervisor | Role::GridMember => {
-                let node = org_unit_id
+                let (node, (kind, path, parent)) = org_unit_id
+                    .zip(node_row)
                     .ok_or(CoreError::Internal(format!("{username} has no org unit")))?;
-                let (kind, path, parent): (OrgKind, String, Option<OrgUnitId>) = org_units::table
-                    .find(node)
-                    .select((org_units::kind, org_units::path, org_units::parent_id))
-                    .first(conn)?;
                 match (role, kind, parent) {
-                    // A grid member works the whole community its grid belongs to.
+                    // A grid member works the whole community its grid belongs to: the
+                    // grid's path less its own id.
                     (Role::GridMember, OrgKind::Grid, Some(community)) => {
-                        let path = org_units::table
-                            .find(community)
-                            .select(org_units::path)
-                            .first(conn)?;
+                        let trimmed = path.trim_end_matches('/');
+                        let cut = trimmed.rfind('/').map_or(0, |i| i + 1);
                         Scope::Subtree {
                             root: community,
-                            path,
+                            path: trimmed[..cut].to_owned(),
                         }
                     }
                     _ => Scope::Subtree { root: node, path },
