@@ -97,7 +97,11 @@ impl Application {
                         cfg,
                     ))
                 }))
-                .service(web::scope("/open311/v2").configure(open311::configure))
+                .service(web::scope("/open311/v2").configure(|cfg| {
+                    open311::configure(&mut utoipa_actix_web::service_config::ServiceConfig::new(
+                        cfg,
+                    ))
+                }))
                 .default_service(web::to(routes::no_route))
         })
         .shutdown_timeout(shutdown)

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use jiesu_core::open311::{self, Policy, Refusal, RequestFilter, RequestView, Submission};
 use jiesu_core::tickets::Context;
 use jiesu_core::CoreError;
@@ -155,15 +155,12 @@ fn refusal_body(format: Format, r: &Refusal) -> HttpResponse {
     render(format, status, "errors", Some("error"), &errors)
 }
 
-/// Splits `services.json` into the name and its format.
-fn split_format(last: &str) -> Option<(String, Format)> {
-    let (name, ext) = last.rsplit_once('.')?;
-    let format = match ext {
-        "json" => Format::Json,
-        "xml" => Format::Xml,
-        _ => return None,
-    };
-    Some((name.to_owned(), format))
+fn format_of(ext: &str) -> Option<Format> {
+    match ext {
+        "json" => Some(Format::Json),
+        "xml" => Some(Format::Xml),
+        _ => None,
+    }
 }
 
 fn unsupported() -> HttpResponse {
@@ -174,21 +171,6 @@ fn unsupported() -> HttpResponse {
             descriptions: vec!["unsupported format: use .json or .xml".into()],
         },
     )
-}
-
-/// The format of `requests.<format>`; any other name or format is answered with 404.
-fn requests_format(file: &str) -> Result<Format, Box<HttpResponse>> {
-    match split_format(file) {
-        Some((name, f)) if name == "requests" => Ok(f),
-        Some((_, f)) => Err(Box::new(refusal(
-            f,
-            &Refusal {
-                status: 404,
-                descriptions: vec!["no such resource".into()],
-            },
-        ))),
-        None => Err(Box::new(unsupported())),
-    }
 }
 
 async fn run<T, F>(state: &AppState, f: F) -> Result<T, Refusal>
@@ -229,11 +211,17 @@ fn service_rec(c: &jiesu_core::categories::Category, attrs: &[open311::ServiceAt
     ]
 }
 
-/// `GET services.{format}`
-async fn services(state: web::Data<AppState>, file: web::Path<String>) -> HttpResponse {
-    let (_, format) = match split_format(&file) {
-        Some(x) => x,
-        None => return unsupported(),
+/// `GET services.{format}`: every active category as a service.
+#[utoipa::path(
+    tag = "open311", security(()),
+    params(("format" = FormatName, Path)),
+    responses((status = 200, description = "The services",
+        content((Vec<doc::Service> = "application/json"), (String = "text/xml"))))
+)]
+#[get("/services.{format}")]
+async fn services(state: web::Data<AppState>, format: web::Path<String>) -> HttpResponse {
+    let Some(format) = format_of(&format) else {
+        return unsupported();
     };
     match run(&state, |conn| Ok(open311::services(conn)?)).await {
         Ok(list) => {
@@ -245,10 +233,20 @@ async fn services(state: web::Data<AppState>, file: web::Path<String>) -> HttpRe
 }
 
 /// `GET services/{service_code}.{format}`: the service definition (its attributes).
-async fn service_definition(state: web::Data<AppState>, file: web::Path<String>) -> HttpResponse {
-    let (code, format) = match split_format(&file) {
-        Some(x) => x,
-        None => return unsupported(),
+#[utoipa::path(
+    tag = "open311", security(()),
+    params(("service_code" = String, Path), ("format" = FormatName, Path)),
+    responses((status = 200, description = "The service definition",
+        content((doc::ServiceDefinition = "application/json"), (String = "text/xml"))))
+)]
+#[get("/services/{service_code}.{format}")]
+async fn service_definition(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (code, format) = path.into_inner();
+    let Some(format) = format_of(&format) else {
+        return unsupported();
     };
     let found = run(&state, move |conn| {
         let list = open311::services(conn)?;
@@ -373,16 +371,24 @@ fn read_submission(body: &[u8]) -> Result<(Option<String>, Submission), Refusal>
     Ok((one(&form, "api_key"), submission))
 }
 
-/// `POST requests.{format}`: form-encoded, `api_key` required.
+/// `POST requests.{format}`: form-encoded, `api_key` required; `attribute[CODE]` answers
+/// the service's attributes.
+#[utoipa::path(
+    tag = "open311", security(()),
+    params(("format" = FormatName, Path)),
+    request_body(content = doc::NewRequest, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 201, description = "Logged as a ticket",
+        content((Vec<doc::Created> = "application/json"), (String = "text/xml"))))
+)]
+#[post("/requests.{format}")]
 async fn create_request(
     state: web::Data<AppState>,
     req: HttpRequest,
-    file: web::Path<String>,
+    format: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let format = match requests_format(&file) {
-        Ok(f) => f,
-        Err(answer) => return *answer,
+    let Some(format) = format_of(&format) else {
+        return unsupported();
     };
     let form_type = req
         .headers()
@@ -497,15 +503,22 @@ fn list(q: &BTreeMap<String, String>, name: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// `GET requests.{format}` and `POST requests.{format}` share the resource.
+/// `GET requests.{format}`: the newest requests (1,000 at most) of a window of 90 days
+/// at most (default: the last 90 days).
+#[utoipa::path(
+    tag = "open311", security(()),
+    params(("format" = FormatName, Path), doc::RequestQuery),
+    responses((status = 200, description = "Matching requests, newest first",
+        content((Vec<doc::ServiceRequest> = "application/json"), (String = "text/xml"))))
+)]
+#[get("/requests.{format}")]
 async fn requests(
     state: web::Data<AppState>,
     req: HttpRequest,
-    file: web::Path<String>,
+    format: web::Path<String>,
 ) -> HttpResponse {
-    let format = match requests_format(&file) {
-        Ok(f) => f,
-        Err(answer) => return *answer,
+    let Some(format) = format_of(&format) else {
+        return unsupported();
     };
     let q: BTreeMap<String, String> = form_urlencoded::parse(req.query_string().as_bytes())
         .into_owned()
@@ -545,10 +558,17 @@ async fn requests(
 }
 
 /// `GET requests/{service_request_id}.{format}`
-async fn request(state: web::Data<AppState>, file: web::Path<String>) -> HttpResponse {
-    let (id, format) = match split_format(&file) {
-        Some(x) => x,
-        None => return unsupported(),
+#[utoipa::path(
+    tag = "open311", security(()),
+    params(("service_request_id" = String, Path), ("format" = FormatName, Path)),
+    responses((status = 200, description = "The request, as a list of one",
+        content((Vec<doc::ServiceRequest> = "application/json"), (String = "text/xml"))))
+)]
+#[get("/requests/{service_request_id}.{format}")]
+async fn request(state: web::Data<AppState>, path: web::Path<(String, String)>) -> HttpResponse {
+    let (id, format) = path.into_inner();
+    let Some(format) = format_of(&format) else {
+        return unsupported();
     };
     let settings = state.settings.clone();
     let found = run(&state, move |conn| {
@@ -568,11 +588,18 @@ async fn request(state: web::Data<AppState>, file: web::Path<String>) -> HttpRes
     }
 }
 
-/// `GET tokens/{token}.{format}`
-async fn token(state: web::Data<AppState>, file: web::Path<String>) -> HttpResponse {
-    let (token, format) = match split_format(&file) {
-        Some(x) => x,
-        None => return unsupported(),
+/// `GET tokens/{token}.{format}`: the request id a token became.
+#[utoipa::path(
+    tag = "open311", security(()),
+    params(("token" = String, Path), ("format" = FormatName, Path)),
+    responses((status = 200, description = "The request id, as a list of one",
+        content((Vec<doc::TokenAnswer> = "application/json"), (String = "text/xml"))))
+)]
+#[get("/tokens/{token}.{format}")]
+async fn token(state: web::Data<AppState>, path: web::Path<(String, String)>) -> HttpResponse {
+    let (token, format) = path.into_inner();
+    let Some(format) = format_of(&format) else {
+        return unsupported();
     };
     let t = token.clone();
     match run(&state, move |conn| open311::token(conn, &t)).await {
@@ -590,23 +617,153 @@ async fn token(state: web::Data<AppState>, file: web::Path<String>) -> HttpRespo
     }
 }
 
-/// The `/open311/v2` routes. Each resource name carries its format suffix, so the
-/// last path segment is read whole and split here.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/services/{file}", web::get().to(service_definition))
-        .route("/requests/{file}", web::get().to(request))
-        .route("/tokens/{file}", web::get().to(token))
-        .service(
-            web::resource("/{file}")
-                .route(
-                    web::get().to(|state, req, file: web::Path<String>| async move {
-                        if file.starts_with("services.") {
-                            services(state, file).await
-                        } else {
-                            requests(state, req, file).await
-                        }
-                    }),
-                )
-                .route(web::post().to(create_request)),
-        );
+/// The `/open311/v2` routes, registered (and documented) from the handlers.
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(services)
+        .service(service_definition)
+        .service(requests)
+        .service(create_request)
+        .service(request)
+        .service(token);
+}
+
+/// `json` or `xml`, the suffix of every Open311 resource.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub enum FormatName {
+    #[schema(rename = "json")]
+    Json,
+    #[schema(rename = "xml")]
+    Xml,
+}
+
+/// The shapes of the JSON answers, for the API document (the XML has the same names).
+pub mod doc {
+    #![allow(dead_code)]
+    use utoipa::{IntoParams, ToSchema};
+
+    #[derive(ToSchema)]
+    #[schema(as = open311::Service)]
+    pub struct Service {
+        service_code: String,
+        service_name: String,
+        description: String,
+        /// True when the service has attributes (see its definition).
+        metadata: bool,
+        #[schema(example = "realtime")]
+        r#type: String,
+        keywords: String,
+        group: String,
+    }
+
+    #[derive(ToSchema)]
+    #[schema(as = open311::AttributeValue)]
+    pub struct AttributeValue {
+        key: String,
+        name: String,
+    }
+
+    #[derive(ToSchema)]
+    #[schema(as = open311::Attribute)]
+    pub struct Attribute {
+        variable: bool,
+        code: String,
+        /// string, number, datetime, text, singlevaluelist or multivaluelist.
+        datatype: String,
+        required: bool,
+        datatype_description: Option<String>,
+        order: i64,
+        description: String,
+        values: Vec<AttributeValue>,
+    }
+
+    #[derive(ToSchema)]
+    #[schema(as = open311::ServiceDefinition)]
+    pub struct ServiceDefinition {
+        service_code: String,
+        attributes: Vec<Attribute>,
+    }
+
+    /// The form of `POST requests`; also `attribute[CODE]=value` per attribute.
+    #[derive(ToSchema)]
+    #[schema(as = open311::NewRequest)]
+    pub struct NewRequest {
+        api_key: String,
+        service_code: String,
+        jurisdiction_id: Option<String>,
+        lat: Option<f64>,
+        long: Option<f64>,
+        address_string: Option<String>,
+        address_id: Option<String>,
+        email: Option<String>,
+        device_id: Option<String>,
+        account_id: Option<String>,
+        first_name: Option<String>,
+        last_name: Option<String>,
+        phone: Option<String>,
+        /// At most 4,000 characters.
+        description: Option<String>,
+        media_url: Option<String>,
+    }
+
+    #[derive(ToSchema)]
+    #[schema(as = open311::Created)]
+    pub struct Created {
+        service_request_id: String,
+        token: String,
+        service_notice: String,
+        account_id: Option<String>,
+    }
+
+    #[derive(ToSchema)]
+    #[schema(as = open311::TokenAnswer)]
+    pub struct TokenAnswer {
+        service_request_id: String,
+        token: String,
+    }
+
+    #[derive(ToSchema)]
+    #[schema(as = open311::ServiceRequest)]
+    pub struct ServiceRequest {
+        service_request_id: String,
+        /// open or closed.
+        status: String,
+        status_notes: Option<String>,
+        service_name: String,
+        service_code: String,
+        description: String,
+        agency_responsible: String,
+        service_notice: Option<String>,
+        requested_datetime: String,
+        updated_datetime: String,
+        expected_datetime: Option<String>,
+        address: String,
+        address_id: Option<String>,
+        zipcode: Option<String>,
+        lat: Option<f64>,
+        long: Option<f64>,
+        media_url: Option<String>,
+    }
+
+    /// One entry of an Open311 error answer (a list of them).
+    #[derive(ToSchema)]
+    #[schema(as = open311::Error)]
+    pub struct Error {
+        code: u16,
+        description: String,
+    }
+
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct RequestQuery {
+        /// Request ids, comma-separated.
+        service_request_id: Option<String>,
+        /// Service codes, comma-separated.
+        service_code: Option<String>,
+        /// W3C datetime; with end_date at most 90 days apart.
+        start_date: Option<String>,
+        end_date: Option<String>,
+        /// open, closed, or both comma-separated.
+        status: Option<String>,
+    }
 }

@@ -54,13 +54,16 @@ impl Default for Document {
         (name = "lists", description = "The needs, resources and projects lists"),
         (name = "stats", description = "Rates and hotspots"),
         (name = "exports", description = "CSV downloads (UTF-8 with BOM)"),
-        (name = "open311", description = "Open311 channels, service attributes and community places"),
+        (name = "open311", description = "Open311 GeoReport v2 (`/open311/v2`), its channels, service attributes and community places"),
         (name = "meta", description = "This document"),
     ),
     components(schemas(
         crate::problem::Problem,
         jiesu_core::FieldError,
-        crate::routes::lists::ProjectVerb
+        crate::routes::lists::ProjectVerb,
+        crate::open311::doc::Error,
+        crate::open311::doc::AttributeValue,
+        crate::open311::FormatName
     )),
 )]
 struct ApiDoc;
@@ -119,12 +122,52 @@ fn add_errors(method: &HttpMethod, op: &mut Operation) {
     }
 }
 
+/// Open311 answers errors in its own format: a list of `{code, description}`.
+fn add_open311_errors(op: &mut Operation) {
+    for (code, why) in [
+        (
+            "400",
+            "A required field is missing or invalid; each problem is one entry",
+        ),
+        ("403", "A missing, invalid or revoked api_key"),
+        (
+            "404",
+            "No such service, request or token, or an unsupported format",
+        ),
+        ("500", "An internal error"),
+        ("503", "The database is unavailable"),
+    ] {
+        let list = RefOr::T(utoipa::openapi::schema::Schema::Array(
+            utoipa::openapi::schema::ArrayBuilder::new()
+                .items(RefOr::Ref(Ref::from_schema_name("open311.Error")))
+                .build(),
+        ));
+        let response = ResponseBuilder::new()
+            .description(why)
+            .content("application/json", Content::new(Some(list)))
+            .content(
+                "text/xml",
+                Content::new(Some(RefOr::T(utoipa::openapi::schema::Schema::Object(
+                    utoipa::openapi::schema::ObjectBuilder::new()
+                        .schema_type(utoipa::openapi::schema::Type::String)
+                        .build(),
+                )))),
+            )
+            .build();
+        op.responses
+            .responses
+            .entry(code.to_owned())
+            .or_insert(RefOr::T(response));
+    }
+}
+
 /// The whole document: the handlers' paths (collected the way they are registered)
 /// merged into the shared parts above.
 pub fn document() -> Document_ {
     let (_, paths) = App::new()
         .into_utoipa_app()
         .service(utoipa_actix_web::scope("/api/v1").configure(crate::routes::configure))
+        .service(utoipa_actix_web::scope("/open311/v2").configure(crate::open311::configure))
         .split_for_parts();
     let mut doc = ApiDoc::openapi();
     doc.merge(paths);
@@ -143,7 +186,8 @@ pub fn document() -> Document_ {
         "bearer",
         Vec::<String>::new(),
     )]);
-    for item in doc.paths.paths.values_mut() {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let open311 = path.starts_with("/open311/");
         let ops = [
             (HttpMethod::Get, &mut item.get),
             (HttpMethod::Post, &mut item.post),
@@ -153,7 +197,11 @@ pub fn document() -> Document_ {
         ];
         for (method, op) in ops {
             if let Some(op) = op {
-                add_errors(&method, op);
+                if open311 {
+                    add_open311_errors(op);
+                } else {
+                    add_errors(&method, op);
+                }
                 // Handlers are named per module (`list`, `get`); the tag makes the id unique.
                 let tag = op.tags.as_ref().and_then(|t| t.first()).cloned();
                 if let (Some(tag), Some(id)) = (tag, op.operation_id.as_mut()) {
