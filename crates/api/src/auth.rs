@@ -129,6 +129,7 @@ impl FromRequest for Auth {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"username": "demo-grid", "password": "…"}))]
 pub struct LoginRequest {
     pub username: String,
     pub password: String,

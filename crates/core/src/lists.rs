@@ -60,6 +60,7 @@ pub struct Need {
 }
 
 #[derive(utoipa::ToSchema, Debug, Clone, Deserialize, Validate)]
+#[schema(example = json!({"community_id": 5, "category": "property_management", "title": "5号楼老旧线路改造", "description": "多户反映电线老化", "ticket_ids": [12, 15], "published": true}))]
 pub struct NewNeed {
     pub community_id: OrgUnitId,
     /// Category code.

@@ -188,6 +188,7 @@ pub struct LatLong {
 
 /// A community's place: a centre, a boundary polygon (at least three points), or both.
 #[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+#[schema(example = json!({"centre": {"lat": 39.995, "long": 116.47}, "boundary": [{"lat": 39.992, "long": 116.467}, {"lat": 39.992, "long": 116.473}, {"lat": 39.998, "long": 116.473}, {"lat": 39.998, "long": 116.467}]}))]
 pub struct Geo {
     #[validate(nested)]
     pub centre: Option<LatLong>,
@@ -325,6 +326,7 @@ pub fn locate(
 // ---------------------------------------------------------------- channel keys
 
 #[derive(utoipa::ToSchema, Debug, Clone, Deserialize, Validate)]
+#[schema(example = json!({"channel": "city-app"}))]
 pub struct NewKey {
     /// The channel's name, shown on its tickets: 2 to 40 of a-z, 0-9, _ and -.
     #[validate(custom(function = "channel_name"))]

@@ -317,6 +317,7 @@ pub async fn resolve(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"satisfaction": "satisfied", "comment": "居民很满意"}))]
 pub struct FeedbackBody {
     satisfaction: Satisfaction,
     comment: Option<String>,

@@ -753,6 +753,7 @@ fn mail_partner(
 
 /// Request bodies of the transition calls, shared by the API.
 #[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
+#[schema(example = json!({"partner_id": 3, "note": "请今日内上门"}))]
 pub struct DispatchRequest {
     pub partner_id: Option<PartnerId>,
     #[serde(default)]
