@@ -194,16 +194,24 @@ impl Cluster {
         found.pop().expect("pg_ctl")
     }
 
-    fn shell(&self, command: &str) {
+    /// `command` in a shell, as the postgres user when we are root.
+    fn as_owner(command: &str) -> Command {
         let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
-        let status = if root {
-            Command::new("su")
-                .args(["postgres", "-s", "/bin/sh", "-c", command])
-                .status()
+        let mut cmd = if root {
+            let mut su = Command::new("su");
+            su.args(["postgres", "-s", "/bin/sh", "-c"]);
+            su
         } else {
-            Command::new("sh").args(["-c", command]).status()
-        }
-        .unwrap();
+            let mut sh = Command::new("sh");
+            sh.arg("-c");
+            sh
+        };
+        cmd.arg(command);
+        cmd
+    }
+
+    fn shell(&self, command: &str) {
+        let status = Self::as_owner(command).status().unwrap();
         assert!(status.success(), "{command}");
     }
 
@@ -257,20 +265,13 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         let d = self.dir.path().display();
-        let _ = Command::new("su")
-            .args([
-                "postgres",
-                "-s",
-                "/bin/sh",
-                "-c",
-                &format!(
-                    "'{}/pg_ctl' -D '{d}/data' -m immediate stop",
-                    self.bin.display()
-                ),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        let _ = Self::as_owner(&format!(
+            "'{}/pg_ctl' -D '{d}/data' -m immediate stop",
+            self.bin.display()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
     }
 }
 

@@ -17,8 +17,10 @@ use quick_xml::Writer;
 
 use crate::state::{now, AppState};
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Format {
+/// `json` or `xml`, the suffix of every Open311 resource.
+#[derive(Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum Format {
     Json,
     Xml,
 }
@@ -214,7 +216,7 @@ fn service_rec(c: &jiesu_core::categories::Category, attrs: &[open311::ServiceAt
 /// `GET services.{format}`: every active category as a service.
 #[utoipa::path(
     tag = "open311", security(()),
-    params(("format" = FormatName, Path)),
+    params(("format" = Format, Path)),
     responses((status = 200, description = "The services",
         content((Vec<doc::Service> = "application/json"), (String = "text/xml"))))
 )]
@@ -235,7 +237,7 @@ async fn services(state: web::Data<AppState>, format: web::Path<String>) -> Http
 /// `GET services/{service_code}.{format}`: the service definition (its attributes).
 #[utoipa::path(
     tag = "open311", security(()),
-    params(("service_code" = String, Path), ("format" = FormatName, Path)),
+    params(("service_code" = String, Path), ("format" = Format, Path)),
     responses((status = 200, description = "The service definition",
         content((doc::ServiceDefinition = "application/json"), (String = "text/xml"))))
 )]
@@ -249,13 +251,10 @@ async fn service_definition(
         return unsupported();
     };
     let found = run(&state, move |conn| {
-        let list = open311::services(conn)?;
-        list.into_iter()
-            .find(|(c, _)| c.code == code)
-            .ok_or_else(|| Refusal {
-                status: 404,
-                descriptions: vec![format!("service_code {code:?} not found")],
-            })
+        open311::service(conn, &code)?.ok_or_else(|| Refusal {
+            status: 404,
+            descriptions: vec![format!("service_code {code:?} not found")],
+        })
     })
     .await;
     match found {
@@ -375,7 +374,7 @@ fn read_submission(body: &[u8]) -> Result<(Option<String>, Submission), Refusal>
 /// the service's attributes.
 #[utoipa::path(
     tag = "open311", security(()),
-    params(("format" = FormatName, Path)),
+    params(("format" = Format, Path)),
     request_body(content = doc::NewRequest, content_type = "application/x-www-form-urlencoded"),
     responses((status = 201, description = "Logged as a ticket",
         content((Vec<doc::Created> = "application/json"), (String = "text/xml"))))
@@ -507,7 +506,7 @@ fn list(q: &BTreeMap<String, String>, name: &str) -> Vec<String> {
 /// at most (default: the last 90 days).
 #[utoipa::path(
     tag = "open311", security(()),
-    params(("format" = FormatName, Path), doc::RequestQuery),
+    params(("format" = Format, Path), doc::RequestQuery),
     responses((status = 200, description = "Matching requests, newest first",
         content((Vec<doc::ServiceRequest> = "application/json"), (String = "text/xml"))))
 )]
@@ -560,7 +559,7 @@ async fn requests(
 /// `GET requests/{service_request_id}.{format}`
 #[utoipa::path(
     tag = "open311", security(()),
-    params(("service_request_id" = String, Path), ("format" = FormatName, Path)),
+    params(("service_request_id" = String, Path), ("format" = Format, Path)),
     responses((status = 200, description = "The request, as a list of one",
         content((Vec<doc::ServiceRequest> = "application/json"), (String = "text/xml"))))
 )]
@@ -591,7 +590,7 @@ async fn request(state: web::Data<AppState>, path: web::Path<(String, String)>) 
 /// `GET tokens/{token}.{format}`: the request id a token became.
 #[utoipa::path(
     tag = "open311", security(()),
-    params(("token" = String, Path), ("format" = FormatName, Path)),
+    params(("token" = String, Path), ("format" = Format, Path)),
     responses((status = 200, description = "The request id, as a list of one",
         content((Vec<doc::TokenAnswer> = "application/json"), (String = "text/xml"))))
 )]
@@ -625,16 +624,6 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(create_request)
         .service(request)
         .service(token);
-}
-
-/// `json` or `xml`, the suffix of every Open311 resource.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub enum FormatName {
-    #[schema(rename = "json")]
-    Json,
-    #[schema(rename = "xml")]
-    Xml,
 }
 
 /// The shapes of the JSON answers, for the API document (the XML has the same names).

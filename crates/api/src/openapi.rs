@@ -63,7 +63,7 @@ impl Default for Document {
         crate::routes::lists::ProjectVerb,
         crate::open311::doc::Error,
         crate::open311::doc::AttributeValue,
-        crate::open311::FormatName
+        crate::open311::Format
     )),
 )]
 struct ApiDoc;

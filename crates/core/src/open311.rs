@@ -1079,6 +1079,22 @@ pub fn services(
         .collect()
 }
 
+/// One service by its code: an active category with its attributes.
+pub fn service(
+    conn: &mut DbConnection,
+    code: &str,
+) -> CoreResult<Option<(crate::categories::Category, Vec<ServiceAttribute>)>> {
+    let id: Option<CategoryId> = categories::table
+        .filter(categories::code.eq(code))
+        .filter(categories::active.eq(true))
+        .select(categories::id)
+        .first(conn)
+        .optional()?;
+    let Some(id) = id else { return Ok(None) };
+    let attributes = attributes_of(conn, &[id])?.remove(&id).unwrap_or_default();
+    Ok(Some((crate::categories::get(conn, id)?, attributes)))
+}
+
 /// The channel a ticket came in by, if any.
 pub fn channel_of(conn: &mut DbConnection, id: TicketId) -> CoreResult<Option<String>> {
     Ok(open311_requests::table

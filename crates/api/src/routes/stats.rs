@@ -41,6 +41,19 @@ pub enum Answer {
     Partner(stats::PartnerStats),
 }
 
+/// The org node a figure is about: the one asked for, else the caller's own subtree.
+fn node_of(asked: Option<OrgUnitId>, actor: &Actor) -> Result<OrgUnitId, CoreError> {
+    match (asked, &actor.scope) {
+        (Some(node), _) => Ok(node),
+        (None, Scope::Subtree { root, .. }) => Ok(*root),
+        (None, _) => Err(CoreError::invalid(
+            "org_unit_id",
+            "required",
+            "name the org node",
+        )),
+    }
+}
+
 fn compute(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -59,17 +72,7 @@ fn compute(
             conn, actor, partner, period,
         )?));
     }
-    let node = match (q.org_unit_id, &actor.scope) {
-        (Some(node), _) => node,
-        (None, Scope::Subtree { root, .. }) => *root,
-        (None, _) => {
-            return Err(CoreError::invalid(
-                "org_unit_id",
-                "required",
-                "name the org node",
-            ))
-        }
-    };
+    let node = node_of(q.org_unit_id, actor)?;
     Ok(Answer::Node(stats::for_node(conn, actor, node, period)?))
 }
 
@@ -395,17 +398,7 @@ pub async fn hotspots(
                     Period::new(from.map_or(to - Duration::days(90), |t| t.naive_utc()), to)?
                 }
             };
-            let node = match (q.org_unit_id, &actor.scope) {
-                (Some(node), _) => node,
-                (None, Scope::Subtree { root, .. }) => *root,
-                (None, _) => {
-                    return Err(CoreError::invalid(
-                        "org_unit_id",
-                        "required",
-                        "name the org node",
-                    ))
-                }
-            };
+            let node = node_of(q.org_unit_id, actor)?;
             hotspots::report(conn, actor, node, period, grain, threshold)
         })
         .await
