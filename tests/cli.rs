@@ -264,10 +264,7 @@ fn first_start_serves_the_demo_city_and_stops_cleanly_on_sigterm() {
 
 /// The demo city with its tickets in `db`, through the binary.
 fn load_demo(db: &TestDb) {
-    let (out, _, stderr) = run(jiesu(db.dir.path())
-        .args(["admin", "load-demo"])
-        .env("JIESU_DATABASE__URL", db.url_string()));
-    assert!(out.status.success(), "{stderr}");
+    common::load_demo(db.dir.path(), &db.url_string());
 }
 
 fn sweep_as_of(db: &TestDb, instant: &str) -> Child {

@@ -16,14 +16,7 @@ use jiesu_core::testing::{Store, TestDb};
 use serde_json::{json, Value};
 
 mod common;
-use common::{demo_password, jiesu, run, serve};
-
-fn load_demo(dir: &Path, url: &str) {
-    let (out, _, stderr) = run(jiesu(dir)
-        .args(["admin", "load-demo"])
-        .env("JIESU_DATABASE__URL", url));
-    assert!(out.status.success(), "{stderr}");
-}
+use common::{demo_password, jiesu, load_demo, run, serve};
 
 async fn login(client: &reqwest::Client, url: &str, dir: &Path, username: &str) -> String {
     let res = client

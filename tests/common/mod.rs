@@ -64,6 +64,14 @@ pub fn serve(dir: &Path, env: &[(&str, String)]) -> (Child, String) {
     (child, url)
 }
 
+/// `jiesu admin load-demo` in `dir` against the database at `url`.
+pub fn load_demo(dir: &Path, url: &str) {
+    let (out, _, stderr) = run(jiesu(dir)
+        .args(["admin", "load-demo"])
+        .env("JIESU_DATABASE__URL", url));
+    assert!(out.status.success(), "{stderr}");
+}
+
 /// A demo login's password from `<dir>/data/demo-credentials.txt`.
 pub fn demo_password(dir: &Path, username: &str) -> String {
     let creds =
