@@ -177,6 +177,29 @@ impl WorkingCalendar {
         Ok(())
     }
 
+    /// The time zone of the working hours and holidays.
+    pub fn tz(&self) -> Tz {
+        self.tz
+    }
+
+    /// Per year with a calendar file: how many holidays and make-up working days it has.
+    pub fn year_summary(&self) -> Vec<(i32, usize, usize)> {
+        use chrono::Datelike;
+        self.years
+            .iter()
+            .map(|&y| {
+                (
+                    y,
+                    self.holidays.iter().filter(|d| d.year() == y).count(),
+                    self.makeup_workdays
+                        .iter()
+                        .filter(|d| d.year() == y)
+                        .count(),
+                )
+            })
+            .collect()
+    }
+
     /// Years with holiday data; outside them only the weekly schedule applies.
     pub fn years(&self) -> impl Iterator<Item = i32> + '_ {
         self.years.iter().copied()

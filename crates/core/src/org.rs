@@ -315,3 +315,26 @@ pub fn is_empty(conn: &mut DbConnection) -> CoreResult<bool> {
         .optional()?
         .is_none())
 }
+
+/// An org unit's name, for showing beside something the caller may already see.
+pub fn name_of(conn: &mut DbConnection, id: OrgUnitId) -> CoreResult<String> {
+    org_units::table
+        .find(id)
+        .select(org_units::name)
+        .first(conn)
+        .optional()?
+        .ok_or(CoreError::NotFound("org unit"))
+}
+
+/// Names of the given org units, for labelling rows the caller may already see.
+pub fn names(
+    conn: &mut DbConnection,
+    ids: &[OrgUnitId],
+) -> CoreResult<std::collections::HashMap<OrgUnitId, String>> {
+    Ok(org_units::table
+        .filter(org_units::id.eq_any(ids.to_vec()))
+        .select((org_units::id, org_units::name))
+        .load::<(OrgUnitId, String)>(conn)?
+        .into_iter()
+        .collect())
+}

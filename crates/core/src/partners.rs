@@ -437,3 +437,13 @@ fn with_pairings(conn: &mut DbConnection, rows: Vec<PartnerRow>) -> CoreResult<V
         })
         .collect())
 }
+
+/// A partner unit's name, for showing beside something the caller may already see.
+pub fn name_of(conn: &mut DbConnection, id: PartnerId) -> CoreResult<String> {
+    partners::table
+        .find(id)
+        .select(partners::name)
+        .first(conn)
+        .optional()?
+        .ok_or(CoreError::NotFound("partner unit"))
+}

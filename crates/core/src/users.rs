@@ -508,3 +508,20 @@ impl Actor {
         }
     }
 }
+
+/// Display names of the given accounts (e.g. the people in a ticket's timeline).
+pub fn display_names(
+    conn: &mut DbConnection,
+    ids: &[UserId],
+) -> CoreResult<std::collections::HashMap<i64, String>> {
+    let mut ids = ids.to_vec();
+    ids.sort_by_key(|u| u.0);
+    ids.dedup();
+    Ok(users::table
+        .filter(users::id.eq_any(ids))
+        .select((users::id, users::display_name))
+        .load::<(UserId, String)>(conn)?
+        .into_iter()
+        .map(|(id, name)| (id.0, name))
+        .collect())
+}

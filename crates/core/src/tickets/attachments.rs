@@ -82,6 +82,31 @@ pub struct Upload<'a> {
     pub bytes: &'a [u8],
 }
 
+/// The content type of an acceptable photo: not empty, at most `max_bytes`, and JPEG,
+/// PNG or WebP by its first bytes (the name and the declared type are not trusted).
+pub fn check_photo(bytes: &[u8], max_bytes: usize) -> CoreResult<&'static str> {
+    if bytes.is_empty() {
+        return Err(CoreError::invalid("file", "required", "the file is empty"));
+    }
+    if bytes.len() > max_bytes {
+        return Err(CoreError::invalid(
+            "file",
+            "too_large",
+            format!("a photo may be at most {max_bytes} bytes"),
+        ));
+    }
+    infer::get(bytes)
+        .map(|t| t.mime_type())
+        .filter(|m| ACCEPTED.contains(m))
+        .ok_or_else(|| {
+            CoreError::invalid(
+                "file",
+                "unsupported_type",
+                "only JPEG, PNG and WebP photos are accepted",
+            )
+        })
+}
+
 /// Adds a photo to a ticket the actor may see: grid members, supervisors and admins of
 /// its scope, or the unit holding it.
 pub fn add(
@@ -114,26 +139,7 @@ pub fn add(
             ticket.number, ticket.status
         )));
     }
-    if bytes.is_empty() {
-        return Err(CoreError::invalid("file", "required", "the file is empty"));
-    }
-    if bytes.len() > max_bytes {
-        return Err(CoreError::invalid(
-            "file",
-            "too_large",
-            format!("a photo may be at most {max_bytes} bytes"),
-        ));
-    }
-    let content_type = infer::get(bytes)
-        .map(|t| t.mime_type())
-        .filter(|m| ACCEPTED.contains(m))
-        .ok_or_else(|| {
-            CoreError::invalid(
-                "file",
-                "unsupported_type",
-                "only JPEG, PNG and WebP photos are accepted",
-            )
-        })?;
+    let content_type = check_photo(bytes, max_bytes)?;
     let sha256 = hex::encode(Sha256::digest(bytes));
     store_file(data_dir, &sha256, bytes)?;
     let name: String = file_name

@@ -169,6 +169,16 @@ pub(crate) fn load_visible(
         .ok_or(CoreError::NotFound("ticket"))
 }
 
+/// The unit holding a ticket the actor may see: `None` while it is undispatched or in the
+/// pool. One row, for callers that choose between dispatching and reassigning.
+pub fn holder(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: TicketId,
+) -> CoreResult<Option<crate::ids::PartnerId>> {
+    Ok(load_visible(conn, actor, id)?.partner_id)
+}
+
 fn conflict(row: TicketRow, actor: &Actor, now: NaiveDateTime, message: String) -> CoreError {
     CoreError::Conflict {
         message,
