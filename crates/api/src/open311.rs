@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use jiesu_core::open311::{self, Policy, Refusal, RequestFilter, RequestView, Submission};
-use jiesu_core::tickets::Context;
 use jiesu_core::CoreError;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::Writer;
@@ -416,19 +415,15 @@ async fn create_request(
             },
         );
     };
-    let (calendar, settings) = (state.calendar.clone(), state.settings.clone());
+    let env = state.ticket_env();
     let at = now();
     let created = run(&state, move |conn| {
         let (key_id, actor) = open311::authenticate(conn, &key).map_err(|_| Refusal {
             status: 403,
             descriptions: vec!["api_key: invalid or revoked".into()],
         })?;
-        let ctx = Context {
-            now: at,
-            calendar: &calendar,
-            public_url: &settings.server.public_url,
-        };
-        let policy = policy(&settings.open311);
+        let ctx = env.at(at);
+        let policy = policy(&env.settings.open311);
         open311::submit(conn, key_id, &actor, &submission, &policy, &ctx)
     })
     .await;

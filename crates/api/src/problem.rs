@@ -28,6 +28,20 @@ pub enum ApiError {
     UnsupportedMediaType(String),
 }
 
+/// The one status each kind of core error answers with, in the API and in the console.
+pub fn status_of(e: &CoreError) -> StatusCode {
+    match e {
+        CoreError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        CoreError::NotFound(_) => StatusCode::NOT_FOUND,
+        CoreError::Conflict { .. } => StatusCode::CONFLICT,
+        CoreError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
+        CoreError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+        CoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        CoreError::Database(_) | CoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 /// An RFC 9457 problem: what every error response of the API carries.
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = Problem)]
@@ -95,18 +109,7 @@ pub fn problem_response(
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Core(e) => match e {
-                CoreError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-                CoreError::NotFound(_) => StatusCode::NOT_FOUND,
-                CoreError::Conflict { .. } => StatusCode::CONFLICT,
-                CoreError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-                CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
-                CoreError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-                CoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-                CoreError::Database(_) | CoreError::Internal(_) => {
-                    StatusCode::INTERNAL_SERVER_ERROR
-                }
-            },
+            ApiError::Core(e) => status_of(e),
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,

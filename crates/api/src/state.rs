@@ -7,6 +7,7 @@ use actix_web::web;
 use jiesu_core::calendar::WorkingCalendar;
 use jiesu_core::config::Settings;
 use jiesu_core::db::{DbConnection, Pool};
+use jiesu_core::tickets::Context;
 use jiesu_core::{Actor, CoreError};
 
 use crate::auth::{Auth, JwtKeys};
@@ -19,12 +20,38 @@ pub struct AppState {
     pub calendar: Arc<WorkingCalendar>,
 }
 
+/// What the ticket calls need besides a connection and an actor: the working calendar
+/// (for deadlines) and the settings (the public URL in mails), owned so that it moves into
+/// a `db` closure; `at(now)` lends them as the core's `Context`.
+#[derive(Clone)]
+pub struct TicketEnv {
+    pub calendar: Arc<WorkingCalendar>,
+    pub settings: Arc<Settings>,
+}
+
+impl TicketEnv {
+    pub fn at(&self, now: chrono::NaiveDateTime) -> Context<'_> {
+        Context {
+            now,
+            calendar: &self.calendar,
+            public_url: &self.settings.server.public_url,
+        }
+    }
+}
+
 /// The instant a request is handled at; the core takes time as an input.
 pub fn now() -> chrono::NaiveDateTime {
     chrono::Utc::now().naive_utc()
 }
 
 impl AppState {
+    pub fn ticket_env(&self) -> TicketEnv {
+        TicketEnv {
+            calendar: self.calendar.clone(),
+            settings: self.settings.clone(),
+        }
+    }
+
     /// Runs `f` with a pooled connection on actix's blocking pool.
     pub async fn db<T, F>(&self, f: F) -> Result<T, ApiError>
     where

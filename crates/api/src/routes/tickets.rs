@@ -14,7 +14,6 @@ use jiesu_core::tickets::lifecycle::{self, Action, DispatchRequest};
 use jiesu_core::tickets::logging::{self, IdempotencyKey, NewTicket};
 use jiesu_core::tickets::queries::TicketDetail;
 use jiesu_core::tickets::queries::{self, TicketFilter};
-use jiesu_core::tickets::Context;
 use jiesu_core::tickets::Ticket;
 use jiesu_core::types::{Satisfaction, TicketStatus};
 use jiesu_core::{CoreError, FieldError};
@@ -70,14 +69,10 @@ pub async fn create(
         key,
         request_hash: logging::request_hash(&input),
     });
-    let (calendar, settings) = (state.calendar.clone(), state.settings.clone());
+    let env = state.ticket_env();
     let logged = state
         .as_actor(auth, move |conn, actor, now| {
-            let ctx = Context {
-                now,
-                calendar: &calendar,
-                public_url: &settings.server.public_url,
-            };
+            let ctx = env.at(now);
             logging::log(conn, actor, &input, key.as_ref(), &ctx)
         })
         .await?;
@@ -187,14 +182,10 @@ async fn run(
     action: Action,
 ) -> Result<HttpResponse, ApiError> {
     let id = TicketId(id);
-    let (calendar, settings) = (state.calendar.clone(), state.settings.clone());
+    let env = state.ticket_env();
     state
         .respond(auth, StatusCode::OK, move |conn, actor, now| {
-            let ctx = Context {
-                now,
-                calendar: &calendar,
-                public_url: &settings.server.public_url,
-            };
+            let ctx = env.at(now);
             lifecycle::transition(conn, actor, id, &action, &ctx)
         })
         .await
@@ -511,22 +502,28 @@ pub async fn attachment(
             attachments::open(conn, actor, TicketId(ticket), AttachmentId(id), &data_dir)
         })
         .await?;
-    let named = actix_files::NamedFile::open_async(&file)
+    Ok(photo_response(&meta, &file, &req).await?)
+}
+
+/// A stored photo as a response, with its stored type and an ETag (the API and the console).
+pub(crate) async fn photo_response(
+    meta: &attachments::Attachment,
+    file: &std::path::Path,
+    req: &HttpRequest,
+) -> Result<HttpResponse, CoreError> {
+    let named = actix_files::NamedFile::open_async(file)
         .await
         .map_err(|e| {
-            ApiError::Core(CoreError::Internal(format!(
-                "attachment {} missing on disk: {e}",
-                meta.sha256
-            )))
+            CoreError::Internal(format!("attachment {} missing on disk: {e}", meta.sha256))
         })?;
     let content_type: actix_web::mime::Mime = meta
         .content_type
         .parse()
-        .map_err(|_| ApiError::Core(CoreError::Internal("bad stored content type".into())))?;
+        .map_err(|_| CoreError::Internal("bad stored content type".into()))?;
     Ok(named
         .set_content_type(content_type)
         .use_etag(true)
-        .into_response(&req))
+        .into_response(req))
 }
 
 /// `GET /escalations`: the escalated tickets of the caller's scope with their rises.

@@ -279,3 +279,12 @@ macro_rules! on_both_stores {
         }
     };
 }
+
+/// `size` bytes that read as a PNG by their signature (what the photo check sniffs).
+pub fn png(size: usize) -> Vec<u8> {
+    let mut bytes = vec![
+        0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, b'I', b'H', b'D', b'R',
+    ];
+    bytes.resize(size, 0);
+    bytes
+}

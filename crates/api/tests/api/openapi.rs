@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{StatusCode, Store, TestApp};
+use crate::helpers::{png, StatusCode, Store, TestApp};
 
 const PREFIX: &str = "/api/v1";
 
@@ -342,14 +342,6 @@ fn in_days(days: i64) -> String {
     (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339()
 }
 
-fn png() -> Vec<u8> {
-    let mut bytes = vec![
-        0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, b'I', b'H', b'D', b'R',
-    ];
-    bytes.resize(1024, 0);
-    bytes
-}
-
 async fn every_operation_answers_as_documented(store: Store) {
     use Body::{Json, None as Empty, Photo};
     let app = TestApp::spawn(store).await;
@@ -534,7 +526,7 @@ async fn every_operation_answers_as_documented(store: Store) {
         "/tickets/{id}/attachments",
         &format!("/tickets/{t}/attachments"),
         &grid,
-        Photo(png()),
+        Photo(png(1024)),
     )
     .await;
     let detail = w

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_names_field, StatusCode, Store, TestApp};
+use crate::helpers::{assert_names_field, png, StatusCode, Store, TestApp};
 
 fn new_ticket(title: &str) -> Value {
     json!({
@@ -573,14 +573,6 @@ async fn filters_and_pages_lose_and_repeat_nothing_while_tickets_arrive(store: S
         )
         .await;
     assert!(app.all("/api/v1/tickets", &outsider).await.is_empty());
-}
-
-fn png(size: usize) -> Vec<u8> {
-    let mut bytes = vec![
-        0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, b'I', b'H', b'D', b'R',
-    ];
-    bytes.resize(size, 0);
-    bytes
 }
 
 async fn upload(
