@@ -220,7 +220,8 @@ fn serve(settings: Settings) -> Result<(), CoreError> {
         .bind
         .rsplit_once(':')
         .unwrap_or(("127.0.0.1", ""));
-    tracing::info!(url = %format!("http://{host}:{}", app.port()), "jiesu is serving");
+    let url = format!("http://{host}:{}", app.port());
+    tracing::info!(url = %url, console = %format!("{url}/console/"), "jiesu is serving; the web console is at {url}/console/");
     actix_web::rt::System::new()
         .block_on(async move {
             if let Some(scheduler) = scheduler {

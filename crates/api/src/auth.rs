@@ -4,15 +4,17 @@
 use std::future::{ready, Ready};
 
 use actix_web::dev::Payload;
-use actix_web::http::header;
+use actix_web::http::{header, Method};
 use actix_web::{get, post};
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
+use hmac::{Hmac, Mac};
 use jiesu_core::ids::UserId;
 use jiesu_core::users::{self, User};
 use jiesu_core::{Actor, CoreError};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 
 use crate::extract::ValidJson;
 use crate::problem::ApiError;
@@ -35,6 +37,8 @@ pub struct JwtKeys {
     decoding: DecodingKey,
     validation: Validation,
     ttl: Duration,
+    /// Keys the console's CSRF tokens; derived from the same secret under its own label.
+    csrf: Hmac<Sha256>,
 }
 
 impl JwtKeys {
@@ -48,7 +52,36 @@ impl JwtKeys {
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             validation,
             ttl: Duration::minutes(ttl_minutes),
+            csrf: <Hmac<Sha256> as Mac>::new_from_slice(
+                format!("jiesu console csrf\0{secret}").as_bytes(),
+            )
+            .expect("HMAC takes a key of any length"),
         }
+    }
+
+    /// How long a session lasts.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// The CSRF token of a form bound to `binding` (the session token, or the sign-in
+    /// form's pre-session nonce): an HMAC, so it cannot be made without the secret.
+    pub fn csrf_token(&self, binding: &str) -> String {
+        use base64::Engine;
+        let mut mac = self.csrf.clone();
+        mac.update(binding.as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether `token` is the CSRF token of `binding` (compared in constant time).
+    pub fn csrf_ok(&self, binding: &str, token: &str) -> bool {
+        use base64::Engine;
+        let Ok(tag) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.trim()) else {
+            return false;
+        };
+        let mut mac = self.csrf.clone();
+        mac.update(binding.as_bytes());
+        mac.verify_slice(&tag).is_ok()
     }
 
     pub fn issue(
@@ -102,12 +135,21 @@ impl FromRequest for Auth {
             let state = req
                 .app_data::<web::Data<AppState>>()
                 .ok_or(CoreError::Internal("app state missing".into()))?;
-            let value =
-                req.headers()
-                    .get(header::AUTHORIZATION)
-                    .ok_or(CoreError::Unauthenticated(
+            // The console's session cookie carries the same token. It is honoured on reads
+            // only (CSV downloads, photos): a cross-site form cannot use it to change
+            // anything, since writes need the Authorization header.
+            let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+                let safe = matches!(*req.method(), Method::GET | Method::HEAD);
+                let cookie = req.cookie(crate::console::SESSION_COOKIE);
+                return match (safe, cookie) {
+                    (true, Some(cookie)) => Ok(Auth {
+                        user_id: state.keys.verify(cookie.value())?,
+                    }),
+                    _ => Err(CoreError::Unauthenticated(
                         "send Authorization: Bearer <token> (from POST /api/v1/auth/login)",
-                    ))?;
+                    )),
+                };
+            };
             let token = value
                 .to_str()
                 .ok()

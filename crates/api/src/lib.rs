@@ -4,6 +4,7 @@
 //! SIGTERM/SIGINT, finishing requests in flight first.
 
 pub mod auth;
+pub mod console;
 pub mod extract;
 pub mod open311;
 pub mod openapi;
@@ -97,6 +98,17 @@ impl Application {
                         cfg,
                     ))
                 }))
+                .route("/", web::get().to(console::root))
+                .service(
+                    web::scope("/console")
+                        .wrap(
+                            actix_web::middleware::DefaultHeaders::new()
+                                .add(("content-security-policy", console::CONTENT_SECURITY_POLICY))
+                                .add(("x-frame-options", "DENY"))
+                                .add(("referrer-policy", "same-origin")),
+                        )
+                        .configure(console::configure),
+                )
                 .service(web::scope("/open311/v2").configure(|cfg| {
                     open311::configure(&mut utoipa_actix_web::service_config::ServiceConfig::new(
                         cfg,

@@ -9,6 +9,7 @@ mod lists;
 mod auth;
 mod bad_input;
 mod categories;
+mod console;
 mod escalations;
 mod hostile;
 mod open311;

@@ -1,0 +1,483 @@
+//! Supervisors' pages: overdue and escalated tickets sorted by lateness, the three rates
+//! with charts, and the three lists; units see their own rates, resources and projects.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest};
+use chrono::{Duration, NaiveDateTime};
+use jiesu_core::escalation::{self, EscalatedTicket};
+use jiesu_core::ids::OrgUnitId;
+use jiesu_core::lists::{self, LateItem, Need, NeedFilter, ProjectRow, Resource};
+use jiesu_core::org::{self, OrgUnitFilter};
+use jiesu_core::pagination::PageRequest;
+use jiesu_core::stats::{self, Figures, NodeStats, PartnerStats, Period, WeekCount};
+use jiesu_core::types::{OrgKind, Role};
+use jiesu_core::{Actor, CoreError, CoreResult, Scope};
+use maud::{html, Markup};
+use serde::Deserialize;
+
+use super::charts::{self, RateRow};
+use super::layout::{self, page, pct, Lang, Nav};
+use super::{html_response, ConsoleResult, Session, ALL};
+use crate::state::AppState;
+
+/// `GET /console/overdue`: what is late in one's scope, the latest first, and what has
+/// been escalated.
+pub async fn overdue(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+) -> ConsoleResult {
+    let lang = session.lang;
+    let (late, escalated, names, now): (
+        Vec<LateItem>,
+        Vec<EscalatedTicket>,
+        HashMap<OrgUnitId, String>,
+        NaiveDateTime,
+    ) = session
+        .run(&state, |conn, actor, now| {
+            let late = lists::overdue(conn, actor, 200, now)?;
+            let escalated = escalation::list(conn, actor, ALL, now)?.items;
+            let mut ids: Vec<OrgUnitId> = late.iter().map(|l| l.community_id).collect();
+            ids.extend(escalated.iter().filter_map(|e| e.node_id));
+            let names = org::names(conn, &ids)?;
+            Ok((late, escalated, names, now))
+        })
+        .await?;
+    let body = html! {
+        section aria-labelledby="late" {
+            h2 id="late" { (lang.t("超时未办（按超时长短排序）", "Overdue, most late first")) " · " (late.len()) }
+            @if late.is_empty() {
+                p class="muted" { (lang.t("没有超时事项。", "Nothing is overdue.")) }
+            } @else {
+                table class="cards" {
+                    thead { tr {
+                        th scope="col" { (lang.t("编号", "Number")) }
+                        th scope="col" { (lang.t("事项", "Title")) }
+                        th scope="col" { (lang.t("社区", "Community")) }
+                        th scope="col" { (lang.t("期限", "Due")) }
+                        th scope="col" class="num" { (lang.t("已超时", "Late by")) }
+                        th scope="col" { (lang.t("层级", "Level")) }
+                    } }
+                    tbody {
+                        @for item in &late {
+                            tr {
+                                td data-label=(lang.t("编号", "Number")) {
+                                    @if item.kind == "ticket" {
+                                        a href={ "/console/tickets/" (item.id) } { (item.label) }
+                                    } @else {
+                                        (lang.t("项目 ", "Project ")) (item.id)
+                                    }
+                                }
+                                td data-label=(lang.t("事项", "Title")) { (item.title) }
+                                td data-label=(lang.t("社区", "Community")) { (names.get(&item.community_id).map(String::as_str).unwrap_or("")) }
+                                td data-label=(lang.t("期限", "Due")) { (layout::china(item.due)) }
+                                td data-label=(lang.t("已超时", "Late by")) class="num" { span class="badge late" { (layout::span(lang, item.late_minutes)) } }
+                                td data-label=(lang.t("层级", "Level")) { @if let Some(level) = item.level { (layout::level_name(lang, level)) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section aria-labelledby="escalated" {
+            h2 id="escalated" { (lang.t("已升级工单", "Escalated tickets")) " · " (escalated.len()) }
+            @if escalated.is_empty() {
+                p class="muted" { (lang.t("没有升级的工单。", "No ticket has been escalated.")) }
+            } @else {
+                table class="cards" {
+                    thead { tr {
+                        th scope="col" { (lang.t("编号", "Number")) }
+                        th scope="col" { (lang.t("事项", "Title")) }
+                        th scope="col" { (lang.t("当前层级", "Level now")) }
+                        th scope="col" { (lang.t("督办单位", "Supervised by")) }
+                        th scope="col" { (lang.t("升级经过", "Rises")) }
+                    } }
+                    tbody {
+                        @for e in &escalated {
+                            tr {
+                                td data-label=(lang.t("编号", "Number")) { a href={ "/console/tickets/" (e.ticket_id) } { (e.number) } }
+                                td data-label=(lang.t("事项", "Title")) {
+                                    (e.title) " "
+                                    @if e.overdue { span class="badge late" { (lang.t("仍超时", "still late")) } }
+                                }
+                                td data-label=(lang.t("当前层级", "Level now")) { span class="badge level" { (layout::level_name(lang, e.level)) } }
+                                td data-label=(lang.t("督办单位", "Supervised by")) { (e.node_id.and_then(|n| names.get(&n)).map(String::as_str).unwrap_or("—")) }
+                                td data-label=(lang.t("升级经过", "Rises")) {
+                                    @for r in &e.rises {
+                                        (layout::level_name(lang, r.from_level as i32)) "→" (layout::level_name(lang, r.to_level as i32)) " " (layout::china(r.at)) br;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        p class="muted" { (lang.t("数据截至 ", "As of ")) (layout::china(now)) }
+    };
+    Ok(html_response(
+        StatusCode::OK,
+        page(
+            &session,
+            Nav::Overdue,
+            &super::here(&req),
+            lang.t("超时与升级", "Overdue and escalated"),
+            body,
+        ),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct StatsQuery {
+    org_unit_id: Option<OrgUnitId>,
+    days: Option<i64>,
+}
+
+enum Rates {
+    Node {
+        stats: Box<NodeStats>,
+        weeks: Vec<WeekCount>,
+        parent: Option<OrgUnitId>,
+    },
+    Partner(PartnerStats),
+}
+
+/// The node a supervisor's figures are about: the one asked for, else its own; an
+/// administrator's default is the top of the tree.
+fn default_node(conn: &mut jiesu_core::db::DbConnection, actor: &Actor) -> CoreResult<OrgUnitId> {
+    if let Scope::Subtree { root, .. } = actor.scope {
+        return Ok(root);
+    }
+    for kind in [OrgKind::City, OrgKind::District, OrgKind::Street] {
+        let filter = OrgUnitFilter {
+            kind: Some(kind),
+            ..OrgUnitFilter::default()
+        };
+        let page = PageRequest {
+            after: None,
+            limit: 1,
+        };
+        if let Some(top) = org::list(conn, actor, &filter, page)?.items.first() {
+            return Ok(top.id);
+        }
+    }
+    Err(CoreError::NotFound("org unit"))
+}
+
+fn figures_table(lang: Lang, f: &Figures) -> Markup {
+    html! {
+        table {
+            caption class="muted" { (lang.t("本期汇总", "This period")) }
+            tbody {
+                tr { th scope="row" { (lang.t("受理量", "Received")) } td class="num" { (f.received) } }
+                tr { th scope="row" { (lang.t("响应率", "Response rate")) } td class="num" { (pct(f.response_rate)) } }
+                tr { th scope="row" { (lang.t("解决率", "Resolution rate")) } td class="num" { (pct(f.resolution_rate)) } }
+                tr { th scope="row" { (lang.t("满意率", "Satisfaction rate")) } td class="num" { (pct(f.satisfaction_rate)) } }
+                tr { th scope="row" { (lang.t("超时", "Overdue")) } td class="num" { (f.overdue) } }
+                tr { th scope="row" { (lang.t("升级", "Escalated")) } td class="num" { (f.escalated) } }
+            }
+        }
+    }
+}
+
+fn ranking<T>(
+    lang: Lang,
+    caption: &str,
+    rows: &[stats::Ranked<T>],
+    name: impl Fn(&T) -> Markup,
+) -> Markup {
+    html! {
+        table class="cards" {
+            caption { (caption) }
+            thead { tr {
+                th scope="col" class="num" { (lang.t("名次", "Rank")) }
+                th scope="col" { (lang.t("名称", "Name")) }
+                th scope="col" class="num" { (lang.t("受理量", "Received")) }
+                th scope="col" class="num" { (lang.t("响应率", "Response")) }
+                th scope="col" class="num" { (lang.t("解决率", "Resolution")) }
+                th scope="col" class="num" { (lang.t("满意率", "Satisfaction")) }
+            } }
+            tbody {
+                @for r in rows {
+                    tr {
+                        td data-label=(lang.t("名次", "Rank")) class="num" { (r.rank) }
+                        td data-label=(lang.t("名称", "Name")) { (name(&r.who)) }
+                        td data-label=(lang.t("受理量", "Received")) class="num" { (r.figures.received) }
+                        td data-label=(lang.t("响应率", "Response")) class="num" { (pct(r.figures.response_rate)) }
+                        td data-label=(lang.t("解决率", "Resolution")) class="num" { (pct(r.figures.resolution_rate)) }
+                        td data-label=(lang.t("满意率", "Satisfaction")) class="num" { (pct(r.figures.satisfaction_rate)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /console/stats?org_unit_id=&days=`: the three rates of a node with its children
+/// ranked (table and bar chart), weekly volume (line chart) and CSV downloads; a unit's
+/// staff see their own unit's rates.
+pub async fn stats(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+    q: web::Query<StatsQuery>,
+) -> ConsoleResult {
+    let lang = session.lang;
+    let days = q.days.unwrap_or(30).clamp(1, stats::MAX_PERIOD_DAYS);
+    let asked = q.org_unit_id;
+    let tz = state.calendar.tz();
+    let (rates, period) = session
+        .run(&state, move |conn, actor, now| {
+            let period = Period::new(now - Duration::days(days), now)?;
+            if let Scope::Partner { partner } = actor.scope {
+                return Ok((
+                    Rates::Partner(stats::for_partner(conn, actor, partner, period)?),
+                    period,
+                ));
+            }
+            let node = match asked {
+                Some(n) => n,
+                None => default_node(conn, actor)?,
+            };
+            let stats = stats::for_node(conn, actor, node, period)?;
+            let weeks = stats::weekly_volume(conn, actor, node, 12, now, tz)?;
+            let parent = org::get(conn, actor, node)?
+                .parent_id
+                .filter(|p| org::get(conn, actor, *p).is_ok());
+            Ok((
+                Rates::Node {
+                    stats: Box::new(stats),
+                    weeks,
+                    parent,
+                },
+                period,
+            ))
+        })
+        .await?;
+    let series = [
+        lang.t("响应率", "Response"),
+        lang.t("解决率", "Resolution"),
+        lang.t("满意率", "Satisfaction"),
+    ];
+    let from = period.from.and_utc().to_rfc3339();
+    let to = period.to.and_utc().to_rfc3339();
+    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let period_form = |node: Option<OrgUnitId>| {
+        html! {
+            form method="get" action="/console/stats" class="row" {
+                @if let Some(node) = node { input type="hidden" name="org_unit_id" value=(node); }
+                div {
+                    label for="days" { (lang.t("统计区间", "Period")) }
+                    select id="days" name="days" {
+                        @for (d, zh, en) in [(7, "近7天", "last 7 days"), (30, "近30天", "last 30 days"), (90, "近90天", "last 90 days"), (365, "近一年", "last year")] {
+                            option value=(d) selected[d == days] { (lang.t(zh, en)) }
+                        }
+                    }
+                }
+                div { button type="submit" class="secondary" { (lang.t("查看", "Show")) } }
+            }
+        }
+    };
+    let body = match &rates {
+        Rates::Partner(p) => html! {
+            (period_form(None))
+            h2 { (p.partner.name) }
+            (figures_table(lang, &p.figures))
+        },
+        Rates::Node {
+            stats,
+            weeks,
+            parent,
+        } => {
+            let rows: Vec<RateRow> = stats
+                .children
+                .iter()
+                .map(|c| RateRow {
+                    name: c.who.name.clone(),
+                    rates: [
+                        c.figures.response_rate,
+                        c.figures.resolution_rate,
+                        c.figures.satisfaction_rate,
+                    ],
+                })
+                .collect();
+            let bars_title = format!(
+                "{} · {}",
+                stats.node.name,
+                lang.t("下级三率", "rates of the units below")
+            );
+            let bars = charts::rate_bars(&bars_title, series, &rows);
+            let points: Vec<(String, i64)> = weeks
+                .iter()
+                .map(|w| (w.week_of.format("%m-%d").to_string(), w.logged))
+                .collect();
+            let line_title = format!(
+                "{} · {}",
+                stats.node.name,
+                lang.t("每周受理量", "tickets logged per week")
+            );
+            let line = charts::weekly_line(&line_title, &points);
+            let node = stats.node.id;
+            html! {
+                @if let Some(parent) = parent {
+                    p { a href={ "/console/stats?org_unit_id=" (parent) "&days=" (days) } { (lang.t("← 上一级", "← One level up")) } }
+                }
+                (period_form(Some(node)))
+                h2 { (stats.node.name) }
+                div class="two" {
+                    (figures_table(lang, &stats.figures))
+                    div {
+                        h2 { (lang.t("下载", "Downloads")) }
+                        ul {
+                            li { a href={ "/api/v1/stats.csv?org_unit_id=" (node) "&from=" (enc(&from)) "&to=" (enc(&to)) } download { (lang.t("三率排名 CSV", "Rates and rankings (CSV)")) } }
+                            li { a href={ "/api/v1/tickets.csv?org_unit_id=" (node) "&created_from=" (enc(&from)) "&created_to=" (enc(&to)) } download { (lang.t("本期工单 CSV", "Tickets of the period (CSV)")) } }
+                        }
+                    }
+                }
+                @if !rows.is_empty() {
+                    figure class="chart" {
+                        (layout::svg(bars))
+                        figcaption class="muted" { (lang.t("蓝：响应率　绿：解决率　黄：满意率；无数据的不画。", "Blue: response, green: resolution, yellow: satisfaction; no bar where there is no data.")) }
+                    }
+                    (ranking(lang, lang.t("下级排名", "Units below, ranked"), &stats.children, |n| html! {
+                        a href={ "/console/stats?org_unit_id=" (n.id) "&days=" (days) } { (n.name) }
+                    }))
+                }
+                figure class="chart" {
+                    (layout::svg(line))
+                    figcaption class="scroll" {
+                        table {
+                            caption class="muted" { (lang.t("每周受理量（周一起）", "Tickets logged per week (from Monday)")) }
+                            tr { @for w in weeks.iter() { th scope="col" class="num" { (w.week_of.format("%m-%d")) } } }
+                            tr { @for w in weeks.iter() { td class="num" { (w.logged) } } }
+                        }
+                    }
+                }
+                @if !stats.partners.is_empty() {
+                    (ranking(lang, lang.t("共建单位排名", "Partner units, ranked"), &stats.partners, |p| html! { (p.name) }))
+                }
+            }
+        }
+    };
+    Ok(html_response(
+        StatusCode::OK,
+        page(
+            &session,
+            Nav::Stats,
+            &super::here(&req),
+            lang.t("三率统计", "The three rates"),
+            html! {
+                p class="muted" { (layout::china(period.from)) " – " (layout::china(period.to)) }
+                (body)
+            },
+        ),
+    ))
+}
+
+type ThreeLists = (
+    Vec<Need>,
+    Vec<Resource>,
+    Vec<ProjectRow>,
+    HashMap<OrgUnitId, String>,
+    NaiveDateTime,
+);
+
+/// `GET /console/lists`: the needs list, resources and projects of one's scope.
+pub async fn lists(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+) -> ConsoleResult {
+    let lang = session.lang;
+    let lists: ThreeLists = session
+        .run(&state, |conn, actor, now| {
+            let needs = if actor.role == Role::UnitStaff {
+                Vec::new()
+            } else {
+                lists::list_needs(conn, actor, &NeedFilter::default(), ALL)?.items
+            };
+            let resources = lists::list_resources(conn, actor, None, ALL)?.items;
+            let projects = lists::list_projects(conn, actor, None, ALL, now)?.items;
+            let mut ids: Vec<OrgUnitId> = needs.iter().map(|n| n.need.community_id).collect();
+            ids.extend(projects.iter().map(|p| p.community_id));
+            ids.extend(resources.iter().flat_map(|r| r.communities.iter().copied()));
+            let names = org::names(conn, &ids)?;
+            Ok((needs, resources, projects, names, now))
+        })
+        .await?;
+    let (needs, resources, projects, names, now) = lists;
+    let community = |id: &OrgUnitId| names.get(id).map(String::as_str).unwrap_or("").to_owned();
+    let body = html! {
+        @if session.role != Role::UnitStaff {
+            section aria-labelledby="needs" {
+                h2 id="needs" { (lang.t("需求清单", "Needs list")) " · " (needs.len()) " " a href="/api/v1/needs.csv" download { "CSV" } }
+                table class="cards" {
+                    thead { tr {
+                        th scope="col" { (lang.t("需求", "Need")) }
+                        th scope="col" { (lang.t("社区", "Community")) }
+                        th scope="col" class="num" { (lang.t("户数", "Households")) }
+                        th scope="col" { (lang.t("状态", "Status")) }
+                        th scope="col" class="num" { (lang.t("关联工单", "Tickets")) }
+                    } }
+                    tbody { @for n in &needs { tr {
+                        td data-label=(lang.t("需求", "Need")) { (n.need.title) }
+                        td data-label=(lang.t("社区", "Community")) { (community(&n.need.community_id)) }
+                        td data-label=(lang.t("户数", "Households")) class="num" { (n.need.households) }
+                        td data-label=(lang.t("状态", "Status")) { (n.need.status) }
+                        td data-label=(lang.t("关联工单", "Tickets")) class="num" { (n.ticket_ids.len()) }
+                    } } }
+                }
+            }
+        }
+        section aria-labelledby="resources" {
+            h2 id="resources" { (lang.t("资源清单", "Resource list")) " · " (resources.len()) " " a href="/api/v1/resources.csv" download { "CSV" } }
+            table class="cards" {
+                thead { tr {
+                    th scope="col" { (lang.t("资源", "Resource")) }
+                    th scope="col" { (lang.t("数量", "Capacity")) }
+                    th scope="col" { (lang.t("时间", "When")) }
+                    th scope="col" { (lang.t("服务社区", "Communities")) }
+                } }
+                tbody { @for r in &resources { tr {
+                    td data-label=(lang.t("资源", "Resource")) { (r.resource.title) @if !r.resource.active { " " span class="badge" { (lang.t("停用", "inactive")) } } }
+                    td data-label=(lang.t("数量", "Capacity")) { (r.resource.capacity) }
+                    td data-label=(lang.t("时间", "When")) { (r.resource.schedule) }
+                    td data-label=(lang.t("服务社区", "Communities")) { (r.communities.iter().map(&community).collect::<Vec<_>>().join("、")) }
+                } } }
+            }
+        }
+        section aria-labelledby="projects" {
+            h2 id="projects" { (lang.t("项目清单", "Project list")) " · " (projects.len()) " " a href="/api/v1/projects.csv" download { "CSV" } }
+            table class="cards" {
+                thead { tr {
+                    th scope="col" { (lang.t("项目", "Project")) }
+                    th scope="col" { (lang.t("社区", "Community")) }
+                    th scope="col" { (lang.t("状态", "Status")) }
+                    th scope="col" { (lang.t("完成期限", "Due")) }
+                } }
+                tbody { @for p in &projects { tr {
+                    td data-label=(lang.t("项目", "Project")) { (p.title) }
+                    td data-label=(lang.t("社区", "Community")) { (community(&p.community_id)) }
+                    td data-label=(lang.t("状态", "Status")) { (p.status) }
+                    td data-label=(lang.t("完成期限", "Due")) {
+                        (layout::china(p.due_at))
+                        @if p.due_at < now && !matches!(p.status, jiesu_core::types::ProjectStatus::Done | jiesu_core::types::ProjectStatus::Cancelled) {
+                            " " span class="badge late" { (lang.t("逾期", "overdue")) }
+                        }
+                    }
+                } } }
+            }
+        }
+    };
+    let title = if session.role == Role::UnitStaff {
+        lang.t("资源与项目", "Resources and projects")
+    } else {
+        lang.t("三张清单", "The three lists")
+    };
+    Ok(html_response(
+        StatusCode::OK,
+        page(&session, Nav::Lists, &super::here(&req), title, body),
+    ))
+}

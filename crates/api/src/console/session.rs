@@ -1,0 +1,264 @@
+//! Signing in and out, the session extractor and the CSRF check.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use futures_util::future::LocalBoxFuture;
+use jiesu_core::db::DbConnection;
+use jiesu_core::users;
+use jiesu_core::{Actor, CoreError, CoreResult};
+use maud::html;
+use serde::Deserialize;
+
+use super::layout::{self, Lang};
+use super::{html_response, see_other, ConsoleError, ConsoleResult};
+use crate::problem::ApiError;
+use crate::state::{now, AppState};
+
+pub const SESSION_COOKIE: &str = "jiesu_session";
+const PRESESSION_COOKIE: &str = "jiesu_presession";
+
+/// A signed-in person: the account loaded fresh (a disabled account is signed out at
+/// once), the page language and the CSRF token its forms carry.
+pub struct Session {
+    pub actor: Actor,
+    pub lang: Lang,
+    pub csrf: String,
+    token: String,
+}
+
+impl std::ops::Deref for Session {
+    type Target = Actor;
+    fn deref(&self) -> &Actor {
+        &self.actor
+    }
+}
+
+impl Session {
+    /// Refuses a form whose CSRF token is not this session's.
+    pub fn check(&self, state: &AppState, token: &str) -> Result<(), ConsoleError> {
+        if state.keys.csrf_ok(&self.token, token) {
+            Ok(())
+        } else {
+            tracing::warn!(user = %self.actor.username, "console form refused: CSRF token");
+            Err(ConsoleError::Csrf)
+        }
+    }
+
+    /// Runs `f` as the signed-in actor on the blocking pool, with the request's `now`.
+    pub async fn run<T, F>(&self, state: &AppState, f: F) -> Result<T, ConsoleError>
+    where
+        F: FnOnce(&mut DbConnection, &Actor, chrono::NaiveDateTime) -> CoreResult<T>
+            + Send
+            + 'static,
+        T: Send + 'static,
+    {
+        let actor = self.actor.clone();
+        let at = now();
+        Ok(state.db(move |conn| f(conn, &actor, at)).await?)
+    }
+}
+
+impl FromRequest for Session {
+    type Error = ConsoleError;
+    type Future = LocalBoxFuture<'static, Result<Self, ConsoleError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .cloned()
+                .ok_or_else(|| CoreError::Internal("app state missing".into()))?;
+            let next = if req.method() == actix_web::http::Method::GET {
+                super::here(&req)
+            } else {
+                "/console/".to_owned()
+            };
+            let sign_in = || ConsoleError::SignIn { next: next.clone() };
+            let token = req
+                .cookie(SESSION_COOKIE)
+                .map(|c| c.value().to_owned())
+                .ok_or_else(sign_in)?;
+            let user_id = state.keys.verify(&token).map_err(|_| sign_in())?;
+            let actor = state
+                .db(move |conn| Actor::load(conn, user_id))
+                .await
+                .map_err(|e| match e {
+                    ApiError::Core(CoreError::Unauthenticated(_) | CoreError::NotFound(_)) => {
+                        sign_in()
+                    }
+                    other => other.into(),
+                })?;
+            Ok(Session {
+                csrf: state.keys.csrf_token(&token),
+                lang: Lang::of(&req),
+                actor,
+                token,
+            })
+        })
+    }
+}
+
+fn secure(state: &AppState) -> bool {
+    state.settings.server.public_url.starts_with("https://")
+}
+
+fn cookie<'c>(state: &AppState, name: &'c str, value: String) -> Cookie<'c> {
+    Cookie::build(name, value)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure(state))
+        .finish()
+}
+
+/// Only our own pages are followed after signing in (no open redirect).
+fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n) if n.starts_with("/console") && !n.starts_with("//") && !n.contains('\\') => n,
+        _ => "/console/",
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+    next: Option<String>,
+}
+
+fn login_form(
+    state: &AppState,
+    lang: Lang,
+    nonce: &str,
+    username: &str,
+    next: &str,
+    error: Option<&str>,
+) -> maud::Markup {
+    let t = |zh, en| lang.t(zh, en);
+    layout::bare_page(
+        t("登录 · 接诉即办", "Sign in · jiesu"),
+        html! {
+            main id="main" class="narrow" {
+                h1 { (t("接诉即办 · 工作台", "jiesu console")) }
+                p class="lang" { (layout::language_links(lang, "/console/login")) }
+                @if let Some(error) = error {
+                    div class="notice error" role="alert" { (error) }
+                }
+                form method="post" action="/console/login" class="stack" {
+                    input type="hidden" name="csrf" value=(state.keys.csrf_token(&format!("login:{nonce}")));
+                    input type="hidden" name="next" value=(next);
+                    label for="username" { (t("用户名", "Username")) }
+                    input id="username" name="username" type="text" autocomplete="username" required value=(username) autofocus;
+                    label for="password" { (t("密码", "Password")) }
+                    input id="password" name="password" type="password" autocomplete="current-password" required;
+                    button type="submit" { (t("登录", "Sign in")) }
+                }
+            }
+        },
+    )
+}
+
+/// `GET /console/login`
+pub async fn login_page(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<LoginQuery>,
+) -> HttpResponse {
+    let lang = Lang::of(&req);
+    let nonce = req
+        .cookie(PRESESSION_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| v.len() == 32)
+        .unwrap_or_else(|| users::random_secret(32));
+    let page = login_form(&state, lang, &nonce, "", safe_next(q.next.as_deref()), None);
+    let mut response = html_response(StatusCode::OK, page);
+    let _ = response.add_cookie(&cookie(&state, PRESESSION_COOKIE, nonce));
+    response
+}
+
+/// `POST /console/login`: checks the form's token, then the password (with the API's
+/// throttling), and sets the session cookie.
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<LoginForm>,
+) -> ConsoleResult {
+    let lang = Lang::of(&req);
+    let form = form.into_inner();
+    let nonce = req
+        .cookie(PRESESSION_COOKIE)
+        .map(|c| c.value().to_owned())
+        .unwrap_or_default();
+    if nonce.is_empty() || !state.keys.csrf_ok(&format!("login:{nonce}"), &form.csrf) {
+        return Err(ConsoleError::Csrf);
+    }
+    let next = safe_next(form.next.as_deref()).to_owned();
+    let policy = state.settings.auth.clone();
+    let at = now();
+    let (username, password) = (form.username.clone(), form.password);
+    let outcome = state
+        .db(move |conn| users::login(conn, &username, &password, at, &policy))
+        .await;
+    let user = match outcome {
+        Ok(user) => user,
+        Err(ApiError::Core(e @ (CoreError::Unauthenticated(_) | CoreError::Throttled { .. }))) => {
+            let message = match e {
+                CoreError::Throttled { retry_after_secs } => format!(
+                    "{} {retry_after_secs} s",
+                    lang.t(
+                        "登录失败次数过多，请稍后再试：",
+                        "Too many failed sign-ins; try again in"
+                    )
+                ),
+                _ => lang
+                    .t("用户名或密码不正确。", "Wrong username or password.")
+                    .to_owned(),
+            };
+            let page = login_form(&state, lang, &nonce, &form.username, &next, Some(&message));
+            return Ok(html_response(StatusCode::UNAUTHORIZED, page));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (token, _) = state.keys.issue(&user, at.and_utc())?;
+    tracing::info!(user = %user.username, "console sign-in");
+    let mut session = cookie(&state, SESSION_COOKIE, token);
+    session.set_max_age(actix_web::cookie::time::Duration::seconds(
+        state.keys.ttl().num_seconds(),
+    ));
+    let mut response = see_other(&next);
+    let _ = response.add_cookie(&session);
+    Ok(response)
+}
+
+/// A form that carries nothing but its CSRF token (sign out, claim, revoke).
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf: String,
+}
+
+/// `POST /console/logout`
+pub async fn logout(
+    state: web::Data<AppState>,
+    session: Session,
+    form: web::Form<CsrfForm>,
+) -> ConsoleResult {
+    session.check(&state, &form.csrf)?;
+    let mut response = see_other("/console/login");
+    let mut gone = cookie(&state, SESSION_COOKIE, String::new());
+    gone.make_removal();
+    let _ = response.add_cookie(&gone);
+    Ok(response)
+}

@@ -1,0 +1,554 @@
+//! The web console over HTTP on both stores: sessions and CSRF, scope (404 pages),
+//! racing claims through the pool page, and photo checks on the new-ticket form. The
+//! same pages in a real browser are in the workspace's `tests/console.rs`.
+
+use std::sync::Arc;
+
+use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use serde_json::json;
+
+use crate::helpers::{png, StatusCode, Store, TestApp};
+
+/// A browser-like client: keeps the console's cookies, does not follow redirects.
+struct Console {
+    base: String,
+    http: reqwest::Client,
+    cookies: Vec<(String, String)>,
+}
+
+/// The value of the first `name="csrf"` field of a page.
+fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    html[at..].split('"').next().expect("value").to_owned()
+}
+
+impl Console {
+    fn new(app: &TestApp) -> Console {
+        Console {
+            base: app.address.clone(),
+            http: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .build()
+                .unwrap(),
+            cookies: Vec::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep_cookies(&mut self, res: &reqwest::Response) -> Vec<String> {
+        let raw: Vec<String> = res
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        for line in &raw {
+            let pair = line.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(k, _)| k != name);
+            if !value.is_empty() {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+        raw
+    }
+
+    /// Sends with the kept cookies and keeps the new ones; answers the status, the
+    /// `Location`, the content type and the body.
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> (StatusCode, String, String, String) {
+        let res = req
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep_cookies(&res);
+        let header = |name| {
+            res.headers()
+                .get(name)
+                .map(|v: &reqwest::header::HeaderValue| v.to_str().unwrap().to_owned())
+                .unwrap_or_default()
+        };
+        let (location, kind) = (header(LOCATION), header(CONTENT_TYPE));
+        (res.status(), location, kind, res.text().await.unwrap())
+    }
+
+    /// GET: the status, the content type and the body.
+    async fn get(&mut self, path: &str) -> (StatusCode, String, String) {
+        let req = self.http.get(format!("{}{path}", self.base));
+        let (status, _, kind, body) = self.send(req).await;
+        (status, kind, body)
+    }
+
+    /// POST a form: the status, the `Location` and the body.
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String, String) {
+        let req = self.http.post(format!("{}{path}", self.base)).form(form);
+        let (status, location, _, body) = self.send(req).await;
+        (status, location, body)
+    }
+
+    async fn post_multipart(
+        &mut self,
+        path: &str,
+        form: reqwest::multipart::Form,
+    ) -> (StatusCode, String, String) {
+        let req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .multipart(form);
+        let (status, location, _, body) = self.send(req).await;
+        (status, location, body)
+    }
+
+    /// Signs in through the form; returns the CSRF token of the session's pages.
+    async fn sign_in(app: &TestApp, username: &str) -> (Console, String) {
+        let mut c = Console::new(app);
+        let (_, _, page) = c.get("/console/login").await;
+        let password = app.password(username);
+        let (status, location, _) = c
+            .post(
+                "/console/login",
+                &[
+                    ("csrf", &csrf_of(&page)),
+                    ("username", username),
+                    ("password", &password),
+                    ("next", "/console/tickets"),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{username} signs in");
+        assert_eq!(location, "/console/tickets");
+        let (status, _, page) = c.get("/console/tickets").await;
+        assert_eq!(status, StatusCode::OK);
+        let token = csrf_of(&page);
+        (c, token)
+    }
+}
+
+async fn signing_in_sets_an_http_only_session_and_forms_need_their_token(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let mut c = Console::new(&app);
+    let (status, _, _) = c.get("/console/tickets").await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "signed out: to the sign-in page"
+    );
+    let (status, kind, page) = c.get("/console/login").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(kind.starts_with("text/html"));
+    assert!(page.contains("用户名"), "Chinese by default");
+
+    // Without the form's token, the right password signs nobody in.
+    let password = app.password("demo-grid");
+    let (status, _, body) = c
+        .post(
+            "/console/login",
+            &[("username", "demo-grid"), ("password", &password)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(!c.cookies.iter().any(|(k, _)| k == "jiesu_session"));
+
+    // With it: an HTTP-only, SameSite session cookie.
+    let res = c
+        .http
+        .post(format!("{}/console/login", c.base))
+        .header(COOKIE, c.cookie_header())
+        .form(&[
+            ("csrf", csrf_of(&page).as_str()),
+            ("username", "demo-grid"),
+            ("password", &password),
+            ("next", "https://evil.example/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        res.headers()[LOCATION],
+        "/console/",
+        "no redirect off the site"
+    );
+    let set = c.keep_cookies(&res);
+    let session = set
+        .iter()
+        .find(|l| l.starts_with("jiesu_session="))
+        .expect("a session cookie");
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age="] {
+        assert!(session.contains(flag), "{flag} in {session}");
+    }
+
+    // The cookie reads the API (CSV downloads, photos) but writes nothing there.
+    let (status, _, me) = c.get("/api/v1/me").await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    let before = app.count("tickets");
+    let res = c
+        .http
+        .post(format!("{}/api/v1/tickets", c.base))
+        .header(COOKIE, c.cookie_header())
+        .json(&json!({"category": "property_management", "title": "t", "description": "d", "address": "a"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.count("tickets"), before);
+
+    // English on request, kept in a cookie.
+    let (status, _, _) = c.get("/console/lang/en?back=/console/tickets").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, page) = c.get("/console/tickets").await;
+    assert!(page.contains("Tickets of my community"), "{page}");
+
+    // Signing out needs the token too, then ends the session.
+    let token = csrf_of(&page);
+    let (status, _, _) = c.post("/console/logout", &[("csrf", "forged")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, location, _) = c.post("/console/logout", &[("csrf", &token)]).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/console/login")
+    );
+    let (status, _, _) = c.get("/console/tickets").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+}
+
+async fn a_console_action_without_its_token_is_refused_and_changes_nothing(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let supervisor = app.login("demo-supervisor").await;
+    let grid = app.login("demo-grid").await;
+    let (status, ticket) = app
+        .post(
+            "/api/v1/tickets",
+            &grid,
+            json!({"category": "property_management", "title": "t", "description": "d", "address": "a"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{ticket}");
+    let id = ticket["id"].as_i64().unwrap();
+    let (mut c, token) = Console::sign_in(&app, "demo-supervisor").await;
+    let (_, grid_token) = Console::sign_in(&app, "demo-grid").await;
+    let path = format!("/console/tickets/{id}/act");
+    let before = (app.count("ticket_events"), app.count("tickets"));
+    for csrf in ["", "forged", grid_token.as_str()] {
+        let (status, _, body) = c
+            .post(
+                &path,
+                &[("csrf", csrf), ("action", "cancel"), ("reason", "测试")],
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "token {csrf:?}");
+        assert!(body.contains("表单已失效"), "an HTML page says why: {body}");
+    }
+    assert_eq!((app.count("ticket_events"), app.count("tickets")), before);
+    // A refused action (no reason) shows the ticket again with the reason, 422.
+    let (status, _, body) = c
+        .post(
+            &path,
+            &[("csrf", &token), ("action", "cancel"), ("reason", " ")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("未能办理") && body.contains("原因"), "{body}");
+    assert_eq!((app.count("ticket_events"), app.count("tickets")), before);
+    let (status, location, _) = c
+        .post(
+            &path,
+            &[
+                ("csrf", &token),
+                ("action", "cancel"),
+                ("reason", "重复登记"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location, format!("/console/tickets/{id}?done=cancel"));
+    let (_, detail) = app.get(&format!("/api/v1/tickets/{id}"), &supervisor).await;
+    assert_eq!(detail["status"], "cancelled");
+}
+
+async fn pages_outside_ones_scope_or_role_are_html_error_pages(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let district = app.login("demo-district").await;
+    // A ticket in another community of the district.
+    let (_, communities) = app
+        .get("/api/v1/org-units?kind=community&limit=200", &district)
+        .await;
+    let own = app.org_id("望京西园一区社区").await;
+    let other = communities["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .find(|c| *c != own)
+        .expect("another community");
+    let (status, elsewhere) = app
+        .post(
+            "/api/v1/tickets",
+            &district,
+            json!({"category": "property_management", "title": "别处的工单", "description": "d", "address": "a", "community_id": other}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{elsewhere}");
+    let (mut c, _) = Console::sign_in(&app, "demo-grid").await;
+    let (status, kind, page) = c
+        .get(&format!("/console/tickets/{}", elsewhere["id"]))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(kind.starts_with("text/html"), "{kind}");
+    assert!(page.contains("页面不存在") && !page.contains("别处的工单"));
+    let (status, kind, _) = c.get("/console/no-such-page").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(kind.starts_with("text/html"));
+    let (status, kind, page) = c.get("/console/admin").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(kind.starts_with("text/html") && page.contains("403"));
+    // The API's own errors stay problem+json.
+    let (status, kind, _) = c.get("/api/v1/no-such-thing").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(kind, "application/problem+json");
+}
+
+async fn racing_claims_through_the_pool_page_leave_one_winner_and_tell_the_others(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let admin = app.login("demo-admin").await;
+    let grid = app.login("demo-grid").await;
+    let supervisor = app.login("demo-supervisor").await;
+    let community = app.org_id("望京西园一区社区").await;
+    let mut racers = Vec::new();
+    for i in 0..6 {
+        let (status, partner) = app
+            .post("/api/v1/partners", &admin, json!({"name": format!("页面抢单{i}"), "kind": "enterprise", "contact_email": format!("p{i}@example.com"),
+                "communities": [community], "categories": ["property_management"]}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{partner}");
+        app.account(
+            &format!("racer{i}"),
+            "unit_staff",
+            json!({"partner_id": partner["id"]}),
+        )
+        .await;
+        let mut c = Console::new(&app);
+        let (_, _, page) = c.get("/console/login").await;
+        let (status, _, _) = c
+            .post(
+                "/console/login",
+                &[
+                    ("csrf", &csrf_of(&page)),
+                    ("username", &format!("racer{i}")),
+                    ("password", "long-enough-pass"),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        racers.push(c);
+    }
+    let (status, ticket) = app
+        .post(
+            "/api/v1/tickets",
+            &grid,
+            json!({"category": "property_management", "title": "抢单页面测试", "description": "d", "address": "a"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = ticket["id"].as_i64().unwrap();
+    app.post(
+        &format!("/api/v1/tickets/{id}/dispatch"),
+        &supervisor,
+        json!({"pool": true}),
+    )
+    .await;
+    // Each racer has the pool page open, with the ticket and its claim button.
+    let mut tokens = Vec::new();
+    for c in racers.iter_mut() {
+        let (status, _, page) = c.get("/console/pool").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            page.contains(&format!("/console/pool/{id}/claim")),
+            "{page}"
+        );
+        tokens.push(csrf_of(&page));
+    }
+    let barrier = Arc::new(tokio::sync::Barrier::new(racers.len()));
+    let claims = racers.into_iter().zip(tokens).map(|(mut c, token)| {
+        let barrier = barrier.clone();
+        tokio::spawn(async move {
+            barrier.wait().await;
+            c.post(&format!("/console/pool/{id}/claim"), &[("csrf", &token)])
+                .await
+        })
+    });
+    let results: Vec<(StatusCode, String, String)> = futures_util::future::join_all(claims)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let winners = results
+        .iter()
+        .filter(|(s, location, _)| {
+            *s == StatusCode::SEE_OTHER && *location == format!("/console/tickets/{id}?done=claim")
+        })
+        .count();
+    assert_eq!(
+        winners,
+        1,
+        "{:?}",
+        results.iter().map(|r| r.0).collect::<Vec<_>>()
+    );
+    for (status, _, body) in results.iter().filter(|r| r.0 != StatusCode::SEE_OTHER) {
+        assert_eq!(*status, StatusCode::CONFLICT);
+        assert!(body.contains("手慢了"), "the loser is told plainly: {body}");
+    }
+    let (_, detail) = app.get(&format!("/api/v1/tickets/{id}"), &admin).await;
+    let claims = detail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "claimed")
+        .count();
+    assert_eq!(claims, 1);
+}
+
+fn ticket_form(csrf: &str, idem: &str, photo: Option<(&str, Vec<u8>)>) -> reqwest::multipart::Form {
+    let mut form = reqwest::multipart::Form::new()
+        .text("csrf", csrf.to_owned())
+        .text("idem", idem.to_owned())
+        .text("category", "property_management")
+        .text("title", "楼道灯不亮")
+        .text("description", "5号楼2单元楼道灯不亮")
+        .text("address", "望京西园一区5号楼")
+        .text("households", "3");
+    if let Some((name, bytes)) = photo {
+        form = form.part(
+            "photo",
+            reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()),
+        );
+    }
+    form
+}
+
+async fn the_new_ticket_form_checks_the_photo_and_logs_once(store: Store) {
+    let max = 4096;
+    let app = TestApp::spawn_with(store, |s| s.attachments.max_bytes = max).await;
+    let (mut c, token) = Console::sign_in(&app, "demo-grid").await;
+    let (_, _, page) = c.get("/console/tickets/new").await;
+    let idem = page
+        .split("name=\"idem\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a one-time form key")
+        .to_owned();
+    let before = (app.count("tickets"), app.count("attachments"));
+    for (name, bytes, message) in [
+        (
+            "notes.jpg",
+            b"plain text, not a photo".to_vec(),
+            "只能上传 JPEG、PNG 或 WebP",
+        ),
+        ("big.png", png(max + 1), "照片太大"),
+    ] {
+        let (status, _, body) = c
+            .post_multipart(
+                "/console/tickets/new",
+                ticket_form(&token, &idem, Some((name, bytes))),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(body.contains(message), "{message}: {body}");
+        assert!(
+            body.contains("value=\"楼道灯不亮\""),
+            "what was typed is kept"
+        );
+        assert_eq!((app.count("tickets"), app.count("attachments")), before);
+    }
+    // Without the token, nothing is written either.
+    let (status, _, _) = c
+        .post_multipart(
+            "/console/tickets/new",
+            ticket_form("", &idem, Some(("p.png", png(64)))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!((app.count("tickets"), app.count("attachments")), before);
+    // A good one, sent twice (a double tap): one ticket, one photo.
+    let mut locations = Vec::new();
+    for _ in 0..2 {
+        let (status, location, body) = c
+            .post_multipart(
+                "/console/tickets/new",
+                ticket_form(&token, &idem, Some(("p.png", png(64)))),
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+        locations.push(location);
+    }
+    assert_eq!(locations[0], locations[1]);
+    assert_eq!(
+        (app.count("tickets"), app.count("attachments")),
+        (before.0 + 1, before.1 + 1)
+    );
+    let (status, _, page) = c.get(&locations[0]).await;
+    assert_eq!(status, StatusCode::OK);
+    let photo = page
+        .split("<img src=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("the photo on the ticket page")
+        .to_owned();
+    let (status, kind, _) = c.get(&photo).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(kind, "image/png");
+}
+
+/// Every page in every role's navigation renders, in both languages, on both stores.
+async fn every_page_of_every_role_renders(store: Store) {
+    let app = TestApp::spawn(store).await;
+    for username in [
+        "demo-grid",
+        "demo-unit",
+        "demo-supervisor",
+        "demo-district",
+        "demo-admin",
+    ] {
+        let (mut c, _) = Console::sign_in(&app, username).await;
+        let (_, _, first) = c.get("/console/tickets").await;
+        let nav = first
+            .split("<nav")
+            .nth(1)
+            .unwrap()
+            .split("</nav>")
+            .next()
+            .unwrap();
+        let links: Vec<String> = nav
+            .split("href=\"")
+            .skip(1)
+            .map(|r| r.split('"').next().unwrap().to_owned())
+            .collect();
+        assert!(links.len() >= 3, "{username}: {links:?}");
+        for lang in ["zh", "en"] {
+            c.get(&format!("/console/lang/{lang}")).await;
+            for link in &links {
+                let (status, kind, page) = c.get(link).await;
+                assert_eq!(status, StatusCode::OK, "{username} {lang} {link}: {page}");
+                assert!(kind.starts_with("text/html"));
+                assert!(page.contains("</main>"), "{username} {link}");
+            }
+        }
+    }
+}
+
+crate::on_both_stores!(
+    every_page_of_every_role_renders,
+    signing_in_sets_an_http_only_session_and_forms_need_their_token,
+    a_console_action_without_its_token_is_refused_and_changes_nothing,
+    pages_outside_ones_scope_or_role_are_html_error_pages,
+    racing_claims_through_the_pool_page_leave_one_winner_and_tell_the_others,
+    the_new_ticket_form_checks_the_photo_and_logs_once,
+);
