@@ -1,0 +1,718 @@
+//! The web console in a real browser: Debian's headless Chromium driven over WebDriver
+//! (chromedriver) against `jiesu serve` on a free port with the demo data.
+//!
+//! One story, as the people who use it would go through it: a grid member logs a ticket
+//! with a photo through the form; a supervisor dispatches it to the pool; the partner
+//! unit claims it (and a second, late claim is told plainly that it lost); a replayed
+//! sweep escalates it and the street supervisor sees it escalated and reads the charts;
+//! the unit resolves it and the grid member's return visit closes it. Around it: a form
+//! without its CSRF token is refused, another community's ticket is a 404 page, and a
+//! non-image or oversized photo gets a clear form error with nothing written.
+//!
+//! Every page is photographed at phone (360 px) and desktop width into
+//! `target/tmp/console-screenshots/`, and at phone width no page may scroll sideways and
+//! every form control must have a label.
+//!
+//! Needs `chromium` and `chromium-driver` (scripts/test installs them when missing);
+//! without them this test fails, it never skips.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const PHONE: (u32, u32) = (360, 740);
+const DESKTOP: (u32, u32) = (1280, 900);
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn start_chromedriver() -> (Killed, u16) {
+    for path in [CHROMIUM, CHROMEDRIVER] {
+        assert!(
+            Path::new(path).exists(),
+            "{path} is missing: install Debian's chromium and chromium-driver \
+             (scripts/test does: apt-get install -y chromium chromium-driver)"
+        );
+    }
+    let port = free_port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let child = Killed(child);
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (child, port);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("chromedriver did not listen on port {port}");
+}
+
+struct Browser {
+    client: Client,
+    base: String,
+    shots: PathBuf,
+}
+
+impl Browser {
+    async fn start(driver_port: u16, base: &str, profile: &Path) -> Browser {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--disable-dev-shm-usage",
+                    "--hide-scrollbars",
+                    format!("--user-data-dir={}", profile.display()),
+                    format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
+                ]
+            }),
+        );
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{driver_port}"))
+            .await
+            .expect("a Chromium session");
+        let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+        std::fs::create_dir_all(&shots).expect("screenshot folder");
+        Browser {
+            client,
+            base: base.to_owned(),
+            shots,
+        }
+    }
+
+    async fn go(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .unwrap_or_else(|e| panic!("open {path}: {e}"));
+    }
+
+    async fn text(&self) -> String {
+        self.client
+            .execute("return document.body.innerText", vec![])
+            .await
+            .expect("page text")
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// The page's text once it contains `needle` (pages load after a click on their own
+    /// time); after 20 s, whatever the page says, for the assertion to show.
+    async fn text_with(&self, needle: &str) -> String {
+        for _ in 0..200 {
+            let text = self.text().await;
+            if text.contains(needle) {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.text().await
+    }
+
+    /// Waits (up to 20 s) until `script` returns true; returns what it last returned.
+    async fn until(&self, script: &str) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..200 {
+            last = self.client.execute(script, vec![]).await.expect("script");
+            if last == json!(true) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        last
+    }
+
+    async fn path(&self) -> String {
+        let url = self.client.current_url().await.expect("current url");
+        let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
+        format!("{}{query}", url.path())
+    }
+
+    async fn fill(&self, css: &str, value: &str) {
+        let field = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("field {css}: {e}"));
+        field.clear().await.ok();
+        field.send_keys(value).await.expect("type");
+    }
+
+    async fn choose(&self, css: &str, value: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("select {css}: {e}"))
+            .select_by_value(value)
+            .await
+            .unwrap_or_else(|e| panic!("option {value} of {css}: {e}"));
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("element {css}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    /// Opens a `<details>` section of the ticket page by its summary text.
+    async fn open_section(&self, summary: &str) {
+        self.client
+            .find(Locator::XPath(&format!(
+                "//summary[normalize-space()='{summary}']"
+            )))
+            .await
+            .unwrap_or_else(|e| panic!("section {summary}: {e}"))
+            .click()
+            .await
+            .expect("open section");
+    }
+
+    async fn sign_in(&self, dir: &Path, username: &str) {
+        self.client.delete_all_cookies().await.expect("sign out");
+        self.go("/console/login").await;
+        self.fill("#username", username).await;
+        self.fill("#password", &common::demo_password(dir, username))
+            .await;
+        self.click("form[action='/console/login'] button[type=submit]")
+            .await;
+        self.until("return !location.pathname.startsWith('/console/login')")
+            .await;
+        assert!(
+            !self.path().await.starts_with("/console/login"),
+            "{username} could not sign in: {}",
+            self.text().await
+        );
+    }
+
+    /// Photographs the page at phone and desktop width. At phone width the page must not
+    /// scroll sideways and every visible form control must have a label.
+    async fn shoot(&self, name: &str) {
+        for (label, (w, h)) in [("phone", PHONE), ("desktop", DESKTOP)] {
+            self.client.set_window_size(w, h).await.expect("resize");
+            let inner: Value = self
+                .client
+                .execute("return window.innerWidth", vec![])
+                .await
+                .expect("width");
+            if label == "phone" {
+                assert!(
+                    inner.as_u64().is_some_and(|iw| iw <= u64::from(w)),
+                    "the phone viewport is {inner} px wide"
+                );
+                let overflow: Value = self
+                    .client
+                    .execute(
+                        "return document.documentElement.scrollWidth - window.innerWidth",
+                        vec![],
+                    )
+                    .await
+                    .expect("overflow");
+                assert!(
+                    overflow.as_i64().is_some_and(|o| o <= 1),
+                    "{name} scrolls sideways on a {w}-px phone by {overflow} px"
+                );
+                let unlabelled: Value = self
+                    .client
+                    .execute(
+                        "return [...document.querySelectorAll('input:not([type=hidden]),select,textarea')]\
+                         .filter(e => e.labels.length === 0 && !e.getAttribute('aria-label'))\
+                         .map(e => e.name || e.id)",
+                        vec![],
+                    )
+                    .await
+                    .expect("labels");
+                assert_eq!(unlabelled, json!([]), "{name}: controls without a label");
+            }
+            let png = self.client.screenshot().await.expect("screenshot");
+            assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+            std::fs::write(self.shots.join(format!("{name}-{label}.png")), png)
+                .expect("save screenshot");
+        }
+    }
+}
+
+/// A 1×1 PNG.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
+    0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0xF8, 0xCF, 0xC0, 0xF0,
+    0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99, 0x3D, 0x1D, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+];
+
+async fn api_login(http: &reqwest::Client, base: &str, dir: &Path, username: &str) -> String {
+    let body: Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": username, "password": common::demo_password(dir, username)}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login body");
+    body["token"].as_str().expect("token").to_owned()
+}
+
+async fn ticket_count(http: &reqwest::Client, base: &str, token: &str) -> usize {
+    let body: Value = http
+        .get(format!("{base}/api/v1/tickets?limit=200"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("tickets")
+        .json()
+        .await
+        .expect("tickets body");
+    body["items"].as_array().expect("items").len()
+}
+
+/// Fills the new-ticket form with a valid ticket.
+async fn fill_ticket(b: &Browser, title: &str) {
+    b.go("/console/tickets/new").await;
+    b.choose("#category", "property_management").await;
+    b.choose("#priority", "normal").await;
+    b.fill("#title", title).await;
+    b.fill("#description", "5号楼2单元楼道灯不亮，老人夜间上下楼不便")
+        .await;
+    b.fill("#address", "望京西园一区5号楼2单元").await;
+    b.fill("#resident_name", "陈阿姨").await;
+    b.fill("#resident_phone", "13900001111").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_run_a_ticket_from_logged_to_closed_in_a_real_browser() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let max_bytes = 64 * 1024;
+    let (server, base) = common::serve(
+        dir.path(),
+        &[
+            ("JIESU_ATTACHMENTS__MAX_BYTES", max_bytes.to_string()),
+            ("JIESU_SCHEDULER__ENABLED", "false".into()),
+        ],
+    );
+    let _server = Killed(server);
+    let (_driver, driver_port) = start_chromedriver();
+    let profile = tempfile::tempdir().expect("profile dir");
+    let b = Browser::start(driver_port, &base, profile.path()).await;
+    let http = reqwest::Client::new();
+    let admin = api_login(&http, &base, dir.path(), "demo-admin").await;
+
+    // The sign-in page, in Chinese by default and in English on request.
+    b.go("/console/").await;
+    assert_eq!(b.path().await, "/console/login?next=%2Fconsole%2F");
+    assert!(b.text().await.contains("用户名"));
+    b.shoot("login").await;
+    b.click("a[hreflang=en]").await;
+    assert!(b.text().await.contains("Username"));
+    b.click("a[hreflang=zh-CN]").await;
+
+    // A wrong password is said plainly, and nobody is signed in.
+    b.fill("#username", "demo-grid").await;
+    b.fill("#password", "not-the-password").await;
+    b.click("form[action='/console/login'] button[type=submit]")
+        .await;
+    let text = b.text_with("用户名或密码不正确").await;
+    assert!(text.contains("用户名或密码不正确"), "{text}");
+
+    // 1. The grid member logs a ticket on a phone, with a photo.
+    b.sign_in(dir.path(), "demo-grid").await;
+    assert_eq!(b.path().await, "/console/tickets");
+    let before = ticket_count(&http, &base, &admin).await;
+
+    // A text file posing as a photo, then one over the limit: a clear form error each,
+    // what was typed is kept, and no ticket is written.
+    let files = tempfile::tempdir().expect("files");
+    let fake = files.path().join("photo.jpg");
+    std::fs::write(&fake, "this is not an image").expect("write");
+    let big = files.path().join("big.png");
+    let mut oversized = PNG.to_vec();
+    oversized.resize(max_bytes + 1, 0);
+    std::fs::write(&big, oversized).expect("write");
+    for (file, message) in [
+        (&fake, "只能上传 JPEG、PNG 或 WebP 格式的照片"),
+        (&big, "照片太大"),
+    ] {
+        fill_ticket(&b, "楼道灯不亮").await;
+        b.fill("#photo", &file.display().to_string()).await;
+        b.click("form[enctype='multipart/form-data'] button[type=submit]")
+            .await;
+        let text = b.text_with(message).await;
+        assert!(text.contains(message), "expected {message:?} in {text}");
+        let kept: Value = b
+            .client
+            .execute("return document.getElementById('title').value", vec![])
+            .await
+            .expect("title");
+        assert_eq!(kept, json!("楼道灯不亮"), "the form keeps what was typed");
+        let invalid: Value = b
+            .client
+            .execute(
+                "return document.getElementById('photo').getAttribute('aria-invalid')",
+                vec![],
+            )
+            .await
+            .expect("aria-invalid");
+        assert_eq!(invalid, json!("true"));
+    }
+    b.shoot("new-ticket-photo-error").await;
+    assert_eq!(
+        ticket_count(&http, &base, &admin).await,
+        before,
+        "a refused form writes nothing"
+    );
+
+    let photo = files.path().join("light.png");
+    std::fs::write(&photo, PNG).expect("write");
+    fill_ticket(&b, "楼道灯不亮").await;
+    b.shoot("new-ticket").await;
+    b.fill("#photo", &photo.display().to_string()).await;
+    b.click("form[enctype='multipart/form-data'] button[type=submit]")
+        .await;
+    b.text_with("工单已登记").await;
+    let path = b.path().await;
+    assert!(path.ends_with("?done=logged"), "{path}");
+    let id: i64 = path
+        .trim_start_matches("/console/tickets/")
+        .split('?')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("ticket id in the URL");
+    let text = b.text().await;
+    assert!(text.contains("工单已登记"), "{text}");
+    assert!(text.contains("待派单"));
+    let photo_ok = b
+        .until("const i = document.querySelector('.photos img'); return !!i && i.complete && i.naturalWidth === 1")
+        .await;
+    assert_eq!(photo_ok, json!(true), "the photo is shown on the ticket");
+    assert_eq!(ticket_count(&http, &base, &admin).await, before + 1);
+    b.shoot("ticket-logged").await;
+
+    // The grid member's list shows it with its deadline.
+    b.go("/console/tickets").await;
+    let text = b.text().await;
+    assert!(
+        text.contains("楼道灯不亮") && text.contains("响应"),
+        "{text}"
+    );
+    b.shoot("my-tickets").await;
+
+    // 2. A form without its CSRF token is refused and changes nothing.
+    b.sign_in(dir.path(), "demo-supervisor").await;
+    b.go(&format!("/console/tickets/{id}")).await;
+    b.open_section("作废").await;
+    b.fill("#cancel-reason", "测试").await;
+    b.client
+        .execute(
+            "document.querySelectorAll('form input[name=csrf]').forEach(e => e.remove())",
+            vec![],
+        )
+        .await
+        .expect("remove the token");
+    b.click("form[action$='/act'] input[value=cancel] ~ button[type=submit]")
+        .await;
+    let text = b.text_with("表单已失效").await;
+    assert!(
+        text.contains("403") && text.contains("表单已失效"),
+        "{text}"
+    );
+    let detail: Value = http
+        .get(format!("{base}/api/v1/tickets/{id}"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("ticket")
+        .json()
+        .await
+        .expect("ticket body");
+    assert_eq!(
+        detail["status"], "reported",
+        "the refused form cancelled nothing"
+    );
+    b.shoot("csrf-refused").await;
+
+    // 3. The street supervisor dispatches it to the community's pool.
+    b.go(&format!("/console/tickets/{id}")).await;
+    b.open_section("派单 / 吹哨报到").await;
+    b.choose("#dispatch-target", "pool").await;
+    b.fill("#dispatch-note", "请结对物业尽快处理").await;
+    b.click("button[name=action][value=dispatch]").await;
+    assert!(b.text_with("已派单。").await.contains("已派单。"));
+
+    // 4. The partner unit claims it from the pool; a second claim is told it lost.
+    b.sign_in(dir.path(), "demo-unit").await;
+    assert_eq!(b.path().await, "/console/pool");
+    let text = b.text().await;
+    assert!(
+        text.contains("楼道灯不亮"),
+        "the pool shows the ticket: {text}"
+    );
+    assert!(
+        !text.contains("陈阿姨") && !text.contains("13900001111"),
+        "the pool does not show the resident's contact"
+    );
+    b.shoot("pool").await;
+    // A colleague's claim gets there first, while this page is open.
+    let colleague = api_login(&http, &base, dir.path(), "demo-unit").await;
+    let first = http
+        .post(format!("{base}/api/v1/tickets/{id}/claim"))
+        .bearer_auth(&colleague)
+        .send()
+        .await
+        .expect("claim");
+    assert_eq!(first.status(), 200);
+    b.click(&format!("form[action='/console/pool/{id}/claim'] button"))
+        .await;
+    let text = b.text_with("手慢了").await;
+    assert!(text.contains("手慢了"), "the lost claim says so: {text}");
+    b.shoot("pool-claim-lost").await;
+
+    // The unit holds it now (its colleague's claim), with the resident's contact.
+    b.go(&format!("/console/tickets/{id}")).await;
+    let text = b.text().await;
+    assert!(text.contains("已认领") && text.contains("陈阿姨"), "{text}");
+    b.open_section("记录进展").await;
+    b.fill("#progress-note", "已派电工上门检查线路").await;
+    b.click("form[action$='/act'] input[value=progress] ~ button[type=submit]")
+        .await;
+    assert!(b.text_with("进展已记录").await.contains("进展已记录"));
+    b.shoot("ticket-in-progress").await;
+
+    // 5. A replayed sweep, a month on, escalates the late ticket to the street.
+    let (out, _, stderr) = common::run(
+        common::jiesu(dir.path())
+            .args(["scheduler", "sweep", "--as-of"])
+            .arg((chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339()),
+    );
+    assert!(out.status.success(), "{stderr}");
+
+    b.sign_in(dir.path(), "demo-supervisor").await;
+    assert_eq!(b.path().await, "/console/overdue");
+    let text = b.text().await;
+    let escalated = text
+        .split("已升级工单")
+        .nth(1)
+        .expect("the escalated section");
+    assert!(
+        escalated.contains("楼道灯不亮") && escalated.contains("街道"),
+        "the supervisor sees the ticket escalated to the street: {escalated}"
+    );
+    b.shoot("overdue").await;
+    b.go(&format!("/console/tickets/{id}")).await;
+    assert!(
+        b.text().await.contains("超时升级"),
+        "the rise is in the timeline"
+    );
+    b.shoot("ticket-escalated").await;
+
+    // The supervisor reads the charts: the street's communities as bars, and this
+    // week's volume on the line, with the same figures in tables.
+    b.go("/console/stats").await;
+    let charts: Value = b
+        .client
+        .execute(
+            "return [...document.querySelectorAll('figure.chart svg[role=img]')]\
+             .map(s => ({label: s.getAttribute('aria-label'), text: s.textContent, \
+             bars: s.querySelectorAll('rect').length, points: s.querySelectorAll('circle').length}))",
+            vec![],
+        )
+        .await
+        .expect("charts");
+    let charts = charts.as_array().expect("charts list");
+    assert_eq!(charts.len(), 2, "{charts:?}");
+    assert!(charts[0]["label"]
+        .as_str()
+        .unwrap_or("")
+        .contains("下级三率"));
+    assert!(
+        charts[0]["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("望京西园一区"),
+        "the bars name the communities: {charts:?}"
+    );
+    assert_eq!(charts[1]["points"], json!(12), "twelve weeks on the line");
+    let week_counts: Value = b
+        .client
+        .execute(
+            "const cells = [...document.querySelectorAll('figure.chart figcaption td')];\
+             return Number(cells[cells.length - 1].textContent)",
+            vec![],
+        )
+        .await
+        .expect("weekly table");
+    assert!(
+        week_counts.as_i64().is_some_and(|n| n >= 1),
+        "this week counts the new ticket: {week_counts}"
+    );
+    b.shoot("stats").await;
+    // The CSV download works with the console's session.
+    let csv_href: Value = b
+        .client
+        .execute(
+            "return document.querySelector('a[href^=\"/api/v1/stats.csv\"]').getAttribute('href')",
+            vec![],
+        )
+        .await
+        .expect("csv link");
+    let csv: Value = b
+        .client
+        .execute(
+            "return fetch(arguments[0]).then(r => r.status + ' ' + r.headers.get('content-type'))",
+            vec![csv_href],
+        )
+        .await
+        .expect("csv fetch");
+    assert_eq!(csv, json!("200 text/csv; charset=utf-8"));
+    b.go("/console/lists").await;
+    b.shoot("lists").await;
+
+    // 6. The unit resolves it; the grid member's return visit closes it.
+    b.sign_in(dir.path(), "demo-unit").await;
+    b.go(&format!("/console/tickets/{id}")).await;
+    b.open_section("办结").await;
+    b.fill("#resolve-note", "更换灯具，已恢复照明").await;
+    b.click("form[action$='/act'] input[value=resolve] ~ button[type=submit]")
+        .await;
+    assert!(b
+        .text_with("已办结，等待回访")
+        .await
+        .contains("已办结，等待回访"));
+
+    b.sign_in(dir.path(), "demo-grid").await;
+    b.go(&format!("/console/tickets/{id}")).await;
+    b.shoot("return-visit").await;
+    b.click("input[name=satisfaction][value=satisfied]").await;
+    b.fill("#feedback-comment", "居民很满意").await;
+    b.click("form[action$='/act'] input[value=feedback] ~ button[type=submit]")
+        .await;
+    let text = b.text_with("回访已记录").await;
+    assert!(
+        text.contains("回访已记录") && text.contains("已办结"),
+        "{text}"
+    );
+    b.shoot("ticket-closed").await;
+
+    // 7. Another community's ticket is a 404 page for this grid member.
+    let district = api_login(&http, &base, dir.path(), "demo-district").await;
+    let communities: Value = http
+        .get(format!("{base}/api/v1/org-units?kind=community&limit=200"))
+        .bearer_auth(&district)
+        .send()
+        .await
+        .expect("communities")
+        .json()
+        .await
+        .expect("communities body");
+    let own = detail["community_id"].as_i64().expect("community");
+    let other = communities["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|c| c["id"].as_i64())
+        .find(|c| *c != own)
+        .expect("another community");
+    let elsewhere: Value = http
+        .post(format!("{base}/api/v1/tickets"))
+        .bearer_auth(&district)
+        .json(
+            &json!({"category": "property_management", "title": "别处的工单",
+                      "description": "另一个社区", "address": "别处", "community_id": other}),
+        )
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("created");
+    let elsewhere = elsewhere["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("a ticket elsewhere: {elsewhere}"));
+    b.go(&format!("/console/tickets/{elsewhere}")).await;
+    let text = b.text().await;
+    assert!(
+        text.contains("404") && text.contains("页面不存在"),
+        "{text}"
+    );
+    assert!(!text.contains("别处的工单"));
+    b.shoot("not-found").await;
+
+    // 8. The administrator's page, with the outbox and an Open311 key issued once.
+    b.sign_in(dir.path(), "demo-admin").await;
+    assert_eq!(b.path().await, "/console/admin");
+    b.fill("#channel", "city-app").await;
+    b.click("form[action='/console/admin/open311-keys'] button")
+        .await;
+    b.text_with("只显示这一次").await;
+    let key: Value = b
+        .client
+        .execute(
+            "return document.getElementById('issued-key').textContent",
+            vec![],
+        )
+        .await
+        .expect("issued key");
+    let key = key.as_str().expect("key text").to_owned();
+    // The key is accepted (the request then fails only for want of a location); a
+    // forged one is refused.
+    for (api_key, status) in [(key.as_str(), 400), ("forged-key-0000000000", 403)] {
+        let answer = http
+            .post(format!("{base}/open311/v2/requests.json"))
+            .form(&[
+                ("api_key", api_key),
+                ("service_code", "property_management"),
+                ("description", "路灯不亮"),
+            ])
+            .send()
+            .await
+            .expect("open311 request");
+        assert_eq!(answer.status(), status, "{api_key}");
+    }
+    let text = b.text().await;
+    assert!(
+        text.contains("邮件发送状态") && text.contains("组织架构"),
+        "{text}"
+    );
+    b.shoot("admin").await;
+
+    b.client.close().await.expect("close the browser");
+}
