@@ -433,10 +433,10 @@ async fn two_api_processes_and_two_schedulers_on_one_postgres_double_nothing_and
         mails.iter().all(|r| r.n == 1),
         "no mail enqueued twice: {mails:?}"
     );
-    let (out, _, stderr) = run(jiesu(dir)
+    let (out, stdout, stderr) = run(jiesu(dir)
         .args(["scheduler", "deliver"])
         .env("JIESU_DATABASE__URL", &url_env));
-    assert!(out.status.success(), "{stderr}");
+    assert!(out.status.success(), "{}\n{stdout}\n{stderr}", out.status);
     let queued: Vec<Row> = diesel::sql_query("SELECT COUNT(*) AS n FROM outbox")
         .load(&mut conn)
         .unwrap();
