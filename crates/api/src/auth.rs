@@ -10,7 +10,7 @@ use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
 use jiesu_core::ids::UserId;
-use jiesu_core::users::{self, User};
+use jiesu_core::users::{self, PasswordChange, User};
 use jiesu_core::{Actor, CoreError};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,10 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     pub iss: String,
+    /// The account's token generation at issue; a password change or reset moves it on
+    /// and so ends the session. Tokens from before this claim existed count as 0.
+    #[serde(default)]
+    pub gen: i32,
 }
 
 pub struct JwtKeys {
@@ -96,13 +100,16 @@ impl JwtKeys {
             iat: at.timestamp(),
             exp: expires.timestamp(),
             iss: ISSUER.into(),
+            gen: user.token_generation,
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map(|t| (t, expires))
             .map_err(|e| CoreError::Internal(format!("token signing: {e}")))
     }
 
-    pub fn verify(&self, token: &str) -> Result<UserId, CoreError> {
+    /// The account a token names and the generation it was issued under, if the token is
+    /// well signed and unexpired; whether it is still a session is `Actor::for_token`'s.
+    pub fn verify(&self, token: &str) -> Result<Auth, CoreError> {
         use jsonwebtoken::errors::ErrorKind;
         let data = decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
             CoreError::Unauthenticated(match e.kind() {
@@ -112,11 +119,16 @@ impl JwtKeys {
                 _ => "the token is not valid",
             })
         })?;
-        data.claims
+        let user_id = data
+            .claims
             .sub
             .parse()
             .map(UserId)
-            .map_err(|_| CoreError::Unauthenticated("the token is not valid"))
+            .map_err(|_| CoreError::Unauthenticated("the token is not valid"))?;
+        Ok(Auth {
+            user_id,
+            generation: data.claims.gen,
+        })
     }
 }
 
@@ -124,6 +136,7 @@ impl JwtKeys {
 #[derive(Debug, Clone, Copy)]
 pub struct Auth {
     pub user_id: UserId,
+    pub generation: i32,
 }
 
 impl FromRequest for Auth {
@@ -142,9 +155,7 @@ impl FromRequest for Auth {
                 let safe = matches!(*req.method(), Method::GET | Method::HEAD);
                 let cookie = req.cookie(crate::console::SESSION_COOKIE);
                 return match (safe, cookie) {
-                    (true, Some(cookie)) => Ok(Auth {
-                        user_id: state.keys.verify(cookie.value())?,
-                    }),
+                    (true, Some(cookie)) => Ok(state.keys.verify(cookie.value())?),
                     _ => Err(CoreError::Unauthenticated(
                         "send Authorization: Bearer <token> (from POST /api/v1/auth/login)",
                     )),
@@ -162,9 +173,7 @@ impl FromRequest for Auth {
                 .ok_or(CoreError::Unauthenticated(
                     "the Authorization header must be 'Bearer <token>'",
                 ))?;
-            Ok(Auth {
-                user_id: state.keys.verify(token)?,
-            })
+            Ok(state.keys.verify(token)?)
         })();
         ready(result.map_err(ApiError::Core))
     }
@@ -234,4 +243,34 @@ pub async fn me(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, 
         })
         .await?;
     Ok(HttpResponse::Ok().json(Me { user, scope }))
+}
+
+/// `POST /api/v1/me/password`: the signed-in person changes their password. Every other
+/// session of the account ends; the answer carries a fresh token for this one.
+#[utoipa::path(tag = "auth", request_body = PasswordChange, responses(
+    (status = 200, description = "Changed; a fresh token, since the old one no longer works", body = LoginResponse),
+    (status = 422, description = "The current password is wrong (`current_password`) or the new one too short (`new_password`)"),
+))]
+#[post("/me/password")]
+pub async fn change_password(
+    state: web::Data<AppState>,
+    auth: Auth,
+    body: ValidJson<PasswordChange>,
+) -> Result<HttpResponse, ApiError> {
+    let policy = state.settings.auth.clone();
+    let (user, scope) = state
+        .as_actor(auth, move |conn, actor, now| {
+            let user = users::change_password(conn, actor, &body.0, now, &policy)?;
+            Ok((user, actor.scope_label()))
+        })
+        .await?;
+    let (token, expires_at) = state.keys.issue(&user, now().and_utc())?;
+    tracing::info!(user = %user.username, "password changed; other sessions ended");
+    Ok(HttpResponse::Ok().json(LoginResponse {
+        token,
+        token_type: "Bearer",
+        expires_at,
+        user,
+        scope,
+    }))
 }

@@ -98,7 +98,7 @@ impl AppState {
     {
         let at = now();
         self.db(move |conn| {
-            let actor = Actor::load(conn, auth.user_id)?;
+            let actor = Actor::for_token(conn, auth.user_id, auth.generation)?;
             f(conn, &actor, at)
         })
         .await

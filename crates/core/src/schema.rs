@@ -335,6 +335,7 @@ diesel::table! {
         locked_until -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        token_generation -> Int4,
     }
 }
 

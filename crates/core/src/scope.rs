@@ -18,6 +18,9 @@ pub struct Actor {
     pub username: String,
     pub role: Role,
     pub scope: Scope,
+    /// Bumped by every password change or reset; a token of an older generation is no
+    /// longer a session (`Actor::for_token`).
+    pub token_generation: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +45,7 @@ impl Actor {
             Option<OrgUnitId>,
             Option<PartnerId>,
             bool,
+            i32,
             Option<(OrgKind, String, Option<OrgUnitId>)>,
         );
         // One query: the account and its org unit.
@@ -54,11 +58,14 @@ impl Actor {
                 users::org_unit_id,
                 users::partner_id,
                 users::active,
+                users::token_generation,
                 (org_units::kind, org_units::path, org_units::parent_id).nullable(),
             ))
             .first(conn)
             .optional()?;
-        let Some((username, role, org_unit_id, partner_id, active, node_row)) = row else {
+        let Some((username, role, org_unit_id, partner_id, active, token_generation, node_row)) =
+            row
+        else {
             return Err(CoreError::Unauthenticated("the account no longer exists"));
         };
         if !active {
@@ -95,7 +102,24 @@ impl Actor {
             username,
             role,
             scope,
+            token_generation,
         })
+    }
+
+    /// The account a token names, if the token is still a session: issued under the
+    /// account's current generation, i.e. before no password change or reset since.
+    pub fn for_token(
+        conn: &mut DbConnection,
+        user_id: UserId,
+        generation: i32,
+    ) -> CoreResult<Actor> {
+        let actor = Self::load(conn, user_id)?;
+        if actor.token_generation != generation {
+            return Err(CoreError::Unauthenticated(
+                "the password has changed since this sign-in; sign in again",
+            ));
+        }
+        Ok(actor)
     }
 
     pub fn is_admin(&self) -> bool {

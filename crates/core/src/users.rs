@@ -34,6 +34,9 @@ pub struct User {
     pub created_at: NaiveDateTime,
     #[serde(serialize_with = "crate::time::utc")]
     pub updated_at: NaiveDateTime,
+    /// What a token issued now carries; see `Actor::for_token`.
+    #[serde(skip)]
+    pub token_generation: i32,
 }
 
 /// A new account. `org_unit_id` scopes supervisors (a city, district, street or
@@ -399,19 +402,124 @@ pub fn update(
             ))
             .execute(conn)?;
         if let Some(hash) = &hash {
-            diesel::update(users::table.find(id))
-                .set((
-                    users::password_hash.eq(hash),
-                    users::failed_logins.eq(0),
-                    users::locked_until.eq(None::<NaiveDateTime>),
-                ))
-                .execute(conn)?;
+            set_password(conn, id, hash, now)?;
         }
         Ok(users::table
             .find(id)
             .select(User::as_select())
             .first(conn)?)
     })
+}
+
+/// Stores a new password hash and ends every session of the account: tokens issued
+/// before carry the old generation. A throttle from failed sign-ins is lifted.
+fn set_password(
+    conn: &mut DbConnection,
+    id: UserId,
+    hash: &str,
+    now: NaiveDateTime,
+) -> CoreResult<()> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::password_hash.eq(hash),
+            users::token_generation.eq(users::token_generation + 1),
+            users::failed_logins.eq(0),
+            users::locked_until.eq(None::<NaiveDateTime>),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A person's change of their own password.
+#[derive(utoipa::ToSchema, Debug, Clone, Deserialize, Validate)]
+#[schema(example = json!({"current_password": "…", "new_password": "a longer passphrase"}))]
+pub struct PasswordChange {
+    pub current_password: String,
+    #[validate(length(min = 10, max = 256))]
+    pub new_password: String,
+}
+
+/// Changes the signed-in person's password after checking the current one. A wrong
+/// current password counts as a failed sign-in (the same slow-down applies), so a stolen
+/// session cannot guess it. Every other session of the account ends; the caller issues a
+/// fresh token from the returned account to keep this one.
+pub fn change_password(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    change: &PasswordChange,
+    now: NaiveDateTime,
+    policy: &AuthSettings,
+) -> CoreResult<User> {
+    let mut errors = validate::fields(change);
+    if change.new_password == change.current_password {
+        errors.push(FieldError::new(
+            "new_password",
+            "unchanged",
+            "the new password must differ from the current one",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(CoreError::Invalid(errors));
+    }
+    let (hash, locked_until): (String, Option<NaiveDateTime>) = users::table
+        .find(actor.user_id)
+        .select((users::password_hash, users::locked_until))
+        .first(conn)?;
+    if let Some(until) = locked_until.filter(|until| *until > now) {
+        return Err(throttled(until, now));
+    }
+    if !verify_password(&change.current_password, &hash) {
+        record_failure(conn, actor.user_id, now, policy)?;
+        return Err(CoreError::invalid(
+            "current_password",
+            "wrong",
+            "the current password is not right",
+        ));
+    }
+    let new_hash = hash_password(&change.new_password)?;
+    let now = crate::db::truncate_to_micros(now);
+    write_tx(conn, |conn| {
+        set_password(conn, actor.user_id, &new_hash, now)?;
+        Ok(users::table
+            .find(actor.user_id)
+            .select(User::as_select())
+            .first(conn)?)
+    })
+}
+
+fn throttled(until: NaiveDateTime, now: NaiveDateTime) -> CoreError {
+    let secs = (until - now).num_milliseconds().max(0) as u64;
+    CoreError::Throttled {
+        retry_after_secs: secs.div_ceil(1000).max(1),
+    }
+}
+
+/// Counts a wrong password; past `max_failed_logins` in a row the account must wait, the
+/// wait doubling with each further failure. Counted in the database so that every API
+/// process behind a load balancer agrees.
+fn record_failure(
+    conn: &mut DbConnection,
+    id: UserId,
+    now: NaiveDateTime,
+    policy: &AuthSettings,
+) -> CoreResult<()> {
+    let failures: i32 = diesel::update(users::table.find(id))
+        .set(users::failed_logins.eq(users::failed_logins + 1))
+        .returning(users::failed_logins)
+        .get_result(conn)?;
+    let over = failures - policy.max_failed_logins;
+    if over >= 0 {
+        let wait = policy
+            .lockout_base_secs
+            .saturating_mul(1_i64 << over.min(30))
+            .min(policy.lockout_max_secs);
+        let until = crate::db::truncate_to_micros(now + chrono::Duration::seconds(wait));
+        diesel::update(users::table.find(id))
+            .set(users::locked_until.eq(Some(until)))
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// A hash of a random password: verified against when the username is unknown, so that a
@@ -449,10 +557,7 @@ pub fn login(
         return Err(CoreError::Unauthenticated(BAD_LOGIN));
     };
     if let Some(until) = locked_until.filter(|until| *until > now) {
-        let secs = (until - now).num_milliseconds().max(0) as u64;
-        return Err(CoreError::Throttled {
-            retry_after_secs: secs.div_ceil(1000).max(1),
-        });
+        return Err(throttled(until, now));
     }
     if verify_password(password, &hash) {
         if !user.active {
@@ -466,22 +571,7 @@ pub fn login(
             .execute(conn)?;
         return Ok(user);
     }
-    // Counted in the database so that every API process behind a load balancer agrees.
-    let failures: i32 = diesel::update(users::table.find(user.id))
-        .set(users::failed_logins.eq(users::failed_logins + 1))
-        .returning(users::failed_logins)
-        .get_result(conn)?;
-    let over = failures - policy.max_failed_logins;
-    if over >= 0 {
-        let wait = policy
-            .lockout_base_secs
-            .saturating_mul(1_i64 << over.min(30))
-            .min(policy.lockout_max_secs);
-        let until = crate::db::truncate_to_micros(now + chrono::Duration::seconds(wait));
-        diesel::update(users::table.find(user.id))
-            .set(users::locked_until.eq(Some(until)))
-            .execute(conn)?;
-    }
+    record_failure(conn, user.id, now, policy)?;
     Err(CoreError::Unauthenticated(BAD_LOGIN))
 }
 

@@ -43,6 +43,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     use crate::auth;
     cfg.service(auth::login)
         .service(auth::me)
+        .service(auth::change_password)
         .service(openapi_json)
         .service(org_units::list)
         .service(org_units::create)

@@ -145,7 +145,137 @@ async fn a_disabled_account_is_shut_out_at_once(store: Store) {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
+async fn changing_ones_password_ends_the_other_sessions_and_keeps_this_one(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let old_password = app.password("demo-unit");
+    let phone = app.login("demo-unit").await;
+    let desk = app.login("demo-unit").await;
+
+    // A wrong current password changes nothing and names the field.
+    let (status, body) = app
+        .post(
+            "/api/v1/me/password",
+            &desk,
+            json!({"current_password": "not-the-password", "new_password": "a brand new passphrase"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["field"], "current_password", "{body}");
+    // Too short a new one, likewise.
+    let (status, body) = app
+        .post(
+            "/api/v1/me/password",
+            &desk,
+            json!({"current_password": old_password, "new_password": "short"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["field"], "new_password", "{body}");
+    assert_eq!(
+        me_with(&app, &phone).await.0,
+        StatusCode::OK,
+        "nothing changed yet"
+    );
+    let (status, _) = app.login_with("demo-unit", &old_password).await;
+    assert_eq!(status, StatusCode::OK, "the old password still works");
+
+    let (status, body) = app
+        .post(
+            "/api/v1/me/password",
+            &desk,
+            json!({"current_password": old_password, "new_password": "a brand new passphrase"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let fresh = body["token"].as_str().unwrap().to_owned();
+    assert_eq!(body["user"]["username"], "demo-unit");
+    assert!(body["user"].get("token_generation").is_none(), "{body}");
+
+    // Both earlier sessions are over; the fresh token works.
+    for token in [&phone, &desk] {
+        let (status, body) = me_with(&app, token).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("password has changed"),
+            "{body}"
+        );
+    }
+    assert_eq!(me_with(&app, &fresh).await.0, StatusCode::OK);
+    let (status, _) = app.login_with("demo-unit", &old_password).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the old password is gone");
+    let (status, _) = app.login_with("demo-unit", "a brand new passphrase").await;
+    assert_eq!(status, StatusCode::OK, "the new one signs in");
+}
+
+async fn guessing_the_current_password_is_throttled_like_signing_in(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let token = app.login("demo-grid").await;
+    let tries = app.settings.auth.max_failed_logins;
+    for _ in 0..tries {
+        let (status, _) = app
+            .post(
+                "/api/v1/me/password",
+                &token,
+                json!({"current_password": "a wrong guess", "new_password": "whatever it may be"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    // Now even the right password has to wait, here and at the sign-in.
+    let (status, body) = app
+        .post(
+            "/api/v1/me/password",
+            &token,
+            json!({"current_password": app.password("demo-grid"), "new_password": "whatever it may be"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let (status, _) = app
+        .login_with("demo-grid", &app.password("demo-grid"))
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+async fn an_administrators_reset_ends_the_accounts_sessions(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let admin = app.login("demo-admin").await;
+    let grid = app.login("demo-grid").await;
+    let (_, me) = me_with(&app, &grid).await;
+    let id = me["user"]["id"].as_i64().unwrap();
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/users/{id}"),
+            &admin,
+            json!({"display_name": "王网格"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        me_with(&app, &grid).await.0,
+        StatusCode::OK,
+        "a change other than the password keeps the session"
+    );
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/users/{id}"),
+            &admin,
+            json!({"password": "handed over in person"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(me_with(&app, &grid).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(me_with(&app, &admin).await.0, StatusCode::OK);
+    let (status, _) = app.login_with("demo-grid", "handed over in person").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
 crate::on_both_stores!(
+    changing_ones_password_ends_the_other_sessions_and_keeps_this_one,
+    guessing_the_current_password_is_throttled_like_signing_in,
+    an_administrators_reset_ends_the_accounts_sessions,
     login_returns_a_token_that_opens_the_api,
     no_token_and_wrong_password_are_401_problems,
     repeated_failed_logins_make_the_account_wait,
