@@ -1,21 +1,25 @@
 //! The administrator's page: the org tree, partner units, categories with their SLA
-//! policies, the working calendar in force, accounts, Open311 keys (issue and revoke)
-//! and the outbox. Changes to the tree, units, categories and accounts go through the
-//! API (`/api/v1`), whose forms of record these are.
+//! policies, the working calendar in force, accounts (create, disable and enable, reset a
+//! password), Open311 keys (issue and revoke) and the outbox. Changes to the tree, units
+//! and categories go through the API (`/api/v1`), whose forms of record these are.
+//!
+//! A password the console makes (a new account's, a reset) is shown once, like an
+//! Open311 key, for the administrator to hand over; the person changes it on their
+//! account page. A reset ends the account's sessions.
 
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
 use actix_web::web;
 use jiesu_core::categories::{self, Category};
-use jiesu_core::ids::OrgUnitId;
+use jiesu_core::ids::{OrgUnitId, PartnerId, UserId};
 use jiesu_core::open311::{self, IssuedKey, Key, NewKey};
 use jiesu_core::org::{self, OrgUnit, OrgUnitFilter};
 use jiesu_core::outbox::{self, OutboxStatus};
 use jiesu_core::pagination::{Page, PageRequest};
 use jiesu_core::partners::{self, Partner, PartnerFilter};
 use jiesu_core::types::{ClockKind, Priority, Role};
-use jiesu_core::users::{self, User, UserFilter};
+use jiesu_core::users::{self, NewUser, User, UserChange, UserFilter};
 use jiesu_core::{CoreError, CoreResult, FieldError};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -108,17 +112,26 @@ fn sla_cell(lang: Lang, c: &Category, p: Priority) -> String {
     )
 }
 
-fn admin_page(
-    state: &AppState,
-    session: &Session,
-    o: &Overview,
+/// What a POST has to show on the page it answers with.
+#[derive(Default)]
+struct Flash {
+    /// Why an Open311 key was not issued.
     banner: Option<Markup>,
-    issued: Option<&IssuedKey>,
-) -> Markup {
+    /// A key just issued, shown this once.
+    issued_key: Option<IssuedKey>,
+    /// An account just created or reset, or why not; in the accounts section.
+    account: Option<Markup>,
+    /// The new-account form as typed, and its errors.
+    form: AccountForm,
+    errors: Vec<FieldError>,
+}
+
+fn admin_page(state: &AppState, session: &Session, o: &Overview, flash: &Flash) -> Markup {
     let lang = session.lang;
     let cal = &state.settings.calendar;
+    let issued = flash.issued_key.as_ref();
     let body = html! {
-        @if let Some(b) = banner { (b) }
+        @if let Some(b) = &flash.banner { (b) }
         nav aria-label=(lang.t("本页目录", "On this page")) {
             p {
                 a href="#org" { (lang.t("组织架构", "Org tree")) } " · "
@@ -236,20 +249,9 @@ fn admin_page(
         }
         section aria-labelledby="users" {
             h2 id="users" { (lang.t("账号", "Accounts")) " · " (o.users.len()) }
-            table class="cards" {
-                thead { tr {
-                    th scope="col" { (lang.t("用户名", "Username")) }
-                    th scope="col" { (lang.t("姓名", "Name")) }
-                    th scope="col" { (lang.t("角色", "Role")) }
-                    th scope="col" { (lang.t("状态", "Status")) }
-                } }
-                tbody { @for u in &o.users { tr {
-                    td data-label=(lang.t("用户名", "Username")) { (u.username) }
-                    td data-label=(lang.t("姓名", "Name")) { (u.display_name) }
-                    td data-label=(lang.t("角色", "Role")) { (layout::role_name(lang, u.role)) }
-                    td data-label=(lang.t("状态", "Status")) { @if u.active { (lang.t("启用", "active")) } @else { (lang.t("停用", "disabled")) } }
-                } } }
-            }
+            @if let Some(m) = &flash.account { (m) }
+            (accounts_table(session, o))
+            (account_form(session, o, &flash.form, &flash.errors))
         }
     };
     page(
@@ -263,10 +265,20 @@ fn admin_page(
 
 /// `GET /console/admin`
 pub async fn page_handler(state: web::Data<AppState>, session: Session) -> ConsoleResult {
-    let o = overview(&state, &session).await?;
+    respond(&state, &session, StatusCode::OK, Flash::default()).await
+}
+
+/// The page, read fresh after whatever the POST changed.
+async fn respond(
+    state: &AppState,
+    session: &Session,
+    status: StatusCode,
+    flash: Flash,
+) -> ConsoleResult {
+    let o = overview(state, session).await?;
     Ok(html_response(
-        StatusCode::OK,
-        admin_page(&state, &session, &o, None, None),
+        status,
+        admin_page(state, session, &o, &flash),
     ))
 }
 
@@ -295,31 +307,49 @@ pub async fn create_key(
         })
         .await;
     let lang = session.lang;
-    let (banner, issued, status) = match issued {
-        Ok(k) => (None, Some(k), StatusCode::CREATED),
-        Err(ConsoleError::Core(CoreError::Invalid(errors))) => (
-            Some(field_errors(lang, &errors)),
-            None,
-            StatusCode::UNPROCESSABLE_ENTITY,
+    let (status, flash) = match issued {
+        Ok(k) => (
+            StatusCode::CREATED,
+            Flash {
+                issued_key: Some(k),
+                ..Flash::default()
+            },
         ),
-        Err(ConsoleError::Core(CoreError::Conflict { message, .. })) => {
-            (Some(notice("error", &message)), None, StatusCode::CONFLICT)
+        Err(e) => {
+            let (status, banner) = refusal(lang, lang.t("未能签发：", "Not issued: "), e)?;
+            (
+                status,
+                Flash {
+                    banner: Some(banner),
+                    ..Flash::default()
+                },
+            )
         }
-        Err(e) => return Err(e),
     };
-    let o = overview(&state, &session).await?;
-    Ok(html_response(
-        status,
-        admin_page(&state, &session, &o, banner, issued.as_ref()),
-    ))
+    respond(&state, &session, status, flash).await
 }
 
-fn field_errors(lang: Lang, errors: &[FieldError]) -> Markup {
-    html! {
-        div class="notice error" role="alert" {
-            (lang.t("未能签发：", "Not issued: "))
-            @for e in errors { (e.field) "：" (e.message) " " }
-        }
+/// A refused change as a notice with its status; other errors stay errors (their pages).
+fn refusal(
+    lang: Lang,
+    prefix: &str,
+    e: ConsoleError,
+) -> Result<(StatusCode, Markup), ConsoleError> {
+    match e {
+        ConsoleError::Core(CoreError::Invalid(errors)) => Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            html! {
+                div class="notice error" role="alert" {
+                    (prefix)
+                    @for e in &errors { (field_label(lang, &e.field)) "：" (e.message) " " }
+                }
+            },
+        )),
+        ConsoleError::Core(CoreError::Conflict { message, .. }) => Ok((
+            StatusCode::CONFLICT,
+            notice("error", &format!("{prefix}{message}")),
+        )),
+        e => Err(e),
     }
 }
 
@@ -338,4 +368,396 @@ pub async fn revoke_key(
         })
         .await?;
     Ok(see_other("/console/admin#keys"))
+}
+
+fn field_label(lang: Lang, field: &str) -> &'static str {
+    match field {
+        "channel" => lang.t("渠道名称", "Channel"),
+        "username" => lang.t("用户名", "Username"),
+        "display_name" => lang.t("姓名", "Name"),
+        "email" => lang.t("邮箱", "Email"),
+        "password" => lang.t("初始密码", "Initial password"),
+        "role" => lang.t("角色", "Role"),
+        "org_unit_id" => lang.t("所属组织", "Org unit"),
+        "partner_id" => lang.t("所属共建单位", "Partner unit"),
+        "active" => lang.t("状态", "Status"),
+        _ => lang.t("内容", "Input"),
+    }
+}
+
+/// Where an account works: its org unit or its partner unit, by name.
+fn scope_of(o: &Overview, u: &User) -> String {
+    let unit = u
+        .org_unit_id
+        .and_then(|id| o.units.iter().find(|x| x.id == id))
+        .map(|x| x.name.clone());
+    let partner = u
+        .partner_id
+        .and_then(|id| o.partners.iter().find(|x| x.id == id))
+        .map(|x| x.name.clone());
+    unit.or(partner).unwrap_or_else(|| "—".into())
+}
+
+fn accounts_table(session: &Session, o: &Overview) -> Markup {
+    let lang = session.lang;
+    html! {
+        table class="cards" {
+            thead { tr {
+                th scope="col" { (lang.t("用户名", "Username")) }
+                th scope="col" { (lang.t("姓名", "Name")) }
+                th scope="col" { (lang.t("角色", "Role")) }
+                th scope="col" { (lang.t("范围", "Scope")) }
+                th scope="col" { (lang.t("状态", "Status")) }
+                th scope="col" { (lang.t("操作", "Actions")) }
+            } }
+            tbody { @for u in &o.users { tr id={ "user-" (u.id) } {
+                td data-label=(lang.t("用户名", "Username")) { (u.username) }
+                td data-label=(lang.t("姓名", "Name")) { (u.display_name) }
+                td data-label=(lang.t("角色", "Role")) { (layout::role_name(lang, u.role)) }
+                td data-label=(lang.t("范围", "Scope")) { (scope_of(o, u)) }
+                td data-label=(lang.t("状态", "Status")) {
+                    @if u.active { (lang.t("启用", "active")) } @else { span class="badge" { (lang.t("停用", "disabled")) } }
+                }
+                td data-label=(lang.t("操作", "Actions")) {
+                    @if u.id == session.user_id {
+                        a href="/console/account" { (lang.t("我的账号", "My account")) }
+                    } @else {
+                        form method="post" action={ "/console/admin/users/" (u.id) "/active" } class="inline" {
+                            (csrf_field(session))
+                            @if u.active {
+                                input type="hidden" name="active" value="false";
+                                button type="submit" class="secondary" aria-label={ (lang.t("停用 ", "Disable ")) (u.username) }
+                                    data-confirm=(lang.t("停用后该账号立即退出且不能登录，确定吗？", "The account is signed out at once and cannot sign in. Disable it?")) {
+                                    (lang.t("停用", "Disable"))
+                                }
+                            } @else {
+                                input type="hidden" name="active" value="true";
+                                button type="submit" class="secondary" aria-label={ (lang.t("启用 ", "Enable ")) (u.username) } { (lang.t("启用", "Enable")) }
+                            }
+                        }
+                        " "
+                        form method="post" action={ "/console/admin/users/" (u.id) "/password" } class="inline" {
+                            (csrf_field(session))
+                            button type="submit" class="secondary" aria-label={ (lang.t("重置密码 ", "Reset the password of ")) (u.username) }
+                                data-confirm=(lang.t("将生成新密码，该账号现有登录全部失效，确定吗？", "A new password is made and every sign-in of the account ends. Reset?")) {
+                                (lang.t("重置密码", "Reset password"))
+                            }
+                        }
+                    }
+                }
+            } } }
+        }
+    }
+}
+
+/// The new-account form, as typed when it comes back with errors.
+#[derive(Default, Deserialize)]
+pub struct AccountForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    org_unit_id: String,
+    #[serde(default)]
+    partner_id: String,
+    #[serde(default)]
+    password: String,
+}
+
+impl AccountForm {
+    /// The form as the core's new account, or the fields that are not even readable.
+    fn to_new_user(&self) -> Result<(NewUser, bool), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let role = match self.role.parse::<Role>() {
+            Ok(r) => Some(r),
+            Err(_) => {
+                errors.push(FieldError::new("role", "required", "choose a role"));
+                None
+            }
+        };
+        let mut id = |field: &str, text: &str| -> Option<i64> {
+            let text = text.trim();
+            if text.is_empty() {
+                return None;
+            }
+            text.parse()
+                .map_err(|_| errors.push(FieldError::new(field, "invalid", "choose from the list")))
+                .ok()
+        };
+        let org_unit_id = id("org_unit_id", &self.org_unit_id).map(OrgUnitId);
+        let partner_id = id("partner_id", &self.partner_id).map(PartnerId);
+        let (Some(role), true) = (role, errors.is_empty()) else {
+            return Err(errors);
+        };
+        let generated = self.password.is_empty();
+        let email = self.email.trim();
+        Ok((
+            NewUser {
+                username: self.username.trim().to_owned(),
+                display_name: self.display_name.clone(),
+                email: (!email.is_empty()).then(|| email.to_owned()),
+                password: if generated {
+                    users::random_secret(16)
+                } else {
+                    self.password.clone()
+                },
+                role,
+                org_unit_id,
+                partner_id,
+            },
+            generated,
+        ))
+    }
+}
+
+fn account_form(
+    session: &Session,
+    o: &Overview,
+    form: &AccountForm,
+    errors: &[FieldError],
+) -> Markup {
+    let lang = session.lang;
+    let error_of = |field: &str| errors.iter().find(|e| e.field == field);
+    let invalid = |field: &str| error_of(field).map(|_| "true");
+    let problem = |field: &str| {
+        html! {
+            @if let Some(e) = error_of(field) {
+                span id={ "new-" (field) "-error" } class="field-error" { (e.message) }
+            }
+        }
+    };
+    let text = |field: &'static str,
+                kind: &'static str,
+                value: &str,
+                required: bool,
+                hint: &str| {
+        html! {
+            label for={ "new-" (field) } { (field_label(lang, field)) @if required { " *" } }
+            input id={ "new-" (field) } name=(field) type=(kind) value=(value) required[required]
+                autocomplete="off" aria-invalid=[invalid(field)];
+            @if !hint.is_empty() { span class="muted" { (hint) } }
+            (problem(field))
+        }
+    };
+    html! {
+        h3 id="new-account" { (lang.t("新建账号", "New account")) }
+        @if !errors.is_empty() {
+            div class="notice error" role="alert" {
+                (lang.t("账号未创建：", "The account was not created: "))
+                ul { @for e in errors { li { a href={ "#new-" (e.field) } { (field_label(lang, &e.field)) } "：" (e.message) } } }
+            }
+        }
+        form method="post" action="/console/admin/users" class="stack card" aria-labelledby="new-account" {
+            (csrf_field(session))
+            (text("username", "text", &form.username, true, lang.t("字母、数字、. _ -，至少 3 个字符", "letters, digits, . _ -; 3 or more")))
+            (text("display_name", "text", &form.display_name, true, ""))
+            (text("email", "email", &form.email, false, lang.t("督办人员的超时提醒发到这里", "Where a supervisor's overdue mail goes")))
+            label for="new-role" { (field_label(lang, "role")) " *" }
+            select id="new-role" name="role" required aria-invalid=[invalid("role")] {
+                option value="" { (lang.t("请选择", "Choose")) }
+                @for r in Role::ALL {
+                    option value=(r.as_str()) selected[form.role == r.as_str()] { (layout::role_name(lang, *r)) }
+                }
+            }
+            (problem("role"))
+            label for="new-org_unit_id" { (field_label(lang, "org_unit_id")) }
+            select id="new-org_unit_id" name="org_unit_id" aria-invalid=[invalid("org_unit_id")] aria-describedby="new-org-hint" {
+                option value="" { "—" }
+                @for u in &o.units {
+                    option value=(u.id) selected[form.org_unit_id == u.id.to_string()] { (u.name) " (" (u.kind) ")" }
+                }
+            }
+            span id="new-org-hint" class="muted" { (lang.t("网格员选网格；督办选城市、区、街道或社区；共建单位人员不选", "A grid for a grid member; a city, district, street or community for a supervisor; none for unit staff")) }
+            (problem("org_unit_id"))
+            label for="new-partner_id" { (field_label(lang, "partner_id")) }
+            select id="new-partner_id" name="partner_id" aria-invalid=[invalid("partner_id")] {
+                option value="" { "—" }
+                @for p in &o.partners {
+                    option value=(p.id) selected[form.partner_id == p.id.to_string()] { (p.name) }
+                }
+            }
+            (problem("partner_id"))
+            (text("password", "text", "", false, lang.t("留空则自动生成；至少 10 个字符", "Leave empty to have one made; 10 characters or more")))
+            button type="submit" { (lang.t("创建账号", "Create the account")) }
+        }
+    }
+}
+
+/// A password shown this once, for the administrator to hand over.
+fn shown_once(lang: Lang, what: &str, username: &str, password: &str) -> Markup {
+    html! {
+        div class="notice ok" role="status" {
+            (what) " " strong { (username) } " · "
+            (lang.t("密码（只显示这一次，请交给本人并提醒其登录后修改）：", "Password (shown this once; hand it over and ask for a change after signing in): "))
+            code id="issued-password" { (password) }
+        }
+    }
+}
+
+/// `POST /console/admin/users`: creates an account; a password left empty is made here
+/// and shown once.
+pub async fn create_user(
+    state: web::Data<AppState>,
+    session: Session,
+    form: web::Form<AccountForm>,
+) -> ConsoleResult {
+    session.check(&state, &form.csrf)?;
+    let lang = session.lang;
+    let form = form.into_inner();
+    let (input, generated) = match form.to_new_user() {
+        Ok(ok) => ok,
+        Err(errors) => {
+            let flash = Flash {
+                form,
+                errors,
+                ..Flash::default()
+            };
+            return respond(&state, &session, StatusCode::UNPROCESSABLE_ENTITY, flash).await;
+        }
+    };
+    let password = input.password.clone();
+    let created = session
+        .run(&state, move |conn, actor, now| {
+            users::create(conn, actor, &input, now)
+        })
+        .await;
+    let flash = match created {
+        Ok(user) => {
+            tracing::info!(admin = %session.username, user = %user.username, "console: account created");
+            let created = lang.t("账号已创建：", "Account created: ");
+            let account = if generated {
+                shown_once(lang, created, &user.username, &password)
+            } else {
+                notice("ok", &format!("{created}{}", user.username))
+            };
+            return respond(
+                &state,
+                &session,
+                StatusCode::CREATED,
+                Flash {
+                    account: Some(account),
+                    ..Flash::default()
+                },
+            )
+            .await;
+        }
+        Err(ConsoleError::Core(CoreError::Invalid(errors))) => Flash {
+            form,
+            errors,
+            ..Flash::default()
+        },
+        Err(ConsoleError::Core(CoreError::Conflict { message, .. })) => {
+            let errors = vec![FieldError::new("username", "taken", message)];
+            let flash = Flash {
+                form,
+                errors,
+                ..Flash::default()
+            };
+            return respond(&state, &session, StatusCode::CONFLICT, flash).await;
+        }
+        Err(e) => return Err(e),
+    };
+    respond(&state, &session, StatusCode::UNPROCESSABLE_ENTITY, flash).await
+}
+
+#[derive(Deserialize)]
+pub struct ActiveForm {
+    #[serde(default)]
+    csrf: String,
+    active: bool,
+}
+
+/// `POST /console/admin/users/{id}/active`: disables an account (signed out at once) or
+/// enables it again.
+pub async fn set_active(
+    state: web::Data<AppState>,
+    session: Session,
+    id: web::Path<i64>,
+    form: web::Form<ActiveForm>,
+) -> ConsoleResult {
+    session.check(&state, &form.csrf)?;
+    let (id, active) = (UserId(id.into_inner()), form.active);
+    let change = UserChange {
+        active: Some(active),
+        ..UserChange::default()
+    };
+    let changed = session
+        .run(&state, move |conn, actor, now| {
+            users::update(conn, actor, id, &change, now)
+        })
+        .await;
+    match changed {
+        Ok(user) => {
+            tracing::info!(admin = %session.username, user = %user.username, active, "console: account status changed");
+            Ok(see_other(&format!("/console/admin#user-{id}")))
+        }
+        Err(e) => {
+            let (status, account) = refusal(
+                session.lang,
+                session.lang.t("未能修改：", "Not changed: "),
+                e,
+            )?;
+            respond(
+                &state,
+                &session,
+                status,
+                Flash {
+                    account: Some(account),
+                    ..Flash::default()
+                },
+            )
+            .await
+        }
+    }
+}
+
+/// `POST /console/admin/users/{id}/password`: a new password, made here and shown once;
+/// the account's sessions end and a sign-in throttle is lifted.
+pub async fn reset_password(
+    state: web::Data<AppState>,
+    session: Session,
+    id: web::Path<i64>,
+    form: web::Form<CsrfForm>,
+) -> ConsoleResult {
+    session.check(&state, &form.csrf)?;
+    let id = UserId(id.into_inner());
+    if id == session.user_id {
+        // Here it would end this very session; one's own goes through the account page.
+        return Ok(see_other("/console/account"));
+    }
+    let password = users::random_secret(16);
+    let change = UserChange {
+        password: Some(password.clone()),
+        ..UserChange::default()
+    };
+    let user = session
+        .run(&state, move |conn, actor, now| {
+            users::update(conn, actor, id, &change, now)
+        })
+        .await?;
+    tracing::info!(admin = %session.username, user = %user.username, "console: password reset");
+    let lang = session.lang;
+    let account = shown_once(
+        lang,
+        lang.t("密码已重置：", "Password reset: "),
+        &user.username,
+        &password,
+    );
+    respond(
+        &state,
+        &session,
+        StatusCode::OK,
+        Flash {
+            account: Some(account),
+            ..Flash::default()
+        },
+    )
+    .await
 }

@@ -108,6 +108,7 @@ pub enum Nav {
     Stats,
     Lists,
     Admin,
+    Account,
 }
 
 fn nav_items(role: Role) -> Vec<(Nav, &'static str, &'static str, &'static str)> {
@@ -195,7 +196,11 @@ pub fn page(s: &Session, current: Nav, path: &str, title: &str, body: Markup) ->
                         }
                     }
                     div class="who" {
-                        span { (s.username) " · " (role_name(lang, s.role)) }
+                        @if current == Nav::Account {
+                            a href="/console/account" aria-current="page" { (s.username) } " · " (role_name(lang, s.role))
+                        } @else {
+                            a href="/console/account" title=(lang.t("我的账号", "My account")) { (s.username) } " · " (role_name(lang, s.role))
+                        }
                         span class="lang" { (language_links(lang, path)) }
                         form method="post" action="/console/logout" class="inline" {
                             input type="hidden" name="csrf" value=(s.csrf);

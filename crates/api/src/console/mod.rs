@@ -10,6 +10,7 @@
 //! - Language: Chinese by default, English by a cookie the language link sets.
 //! - Errors are HTML pages (never problem+json), with the status the API would answer.
 
+mod account;
 mod admin;
 mod charts;
 mod layout;
@@ -72,7 +73,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/overdue", web::get().to(overview::overdue))
     .route("/stats", web::get().to(overview::stats))
     .route("/lists", web::get().to(overview::lists))
+    .route("/account", web::get().to(account::show))
+    .route(
+        "/account/password",
+        web::post().to(account::change_password),
+    )
     .route("/admin", web::get().to(admin::page_handler))
+    .route("/admin/users", web::post().to(admin::create_user))
+    .route(
+        "/admin/users/{id}/active",
+        web::post().to(admin::set_active),
+    )
+    .route(
+        "/admin/users/{id}/password",
+        web::post().to(admin::reset_password),
+    )
     .route("/admin/open311-keys", web::post().to(admin::create_key))
     .route(
         "/admin/open311-keys/{id}/revoke",

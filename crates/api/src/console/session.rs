@@ -81,9 +81,9 @@ impl FromRequest for Session {
                 .cookie(SESSION_COOKIE)
                 .map(|c| c.value().to_owned())
                 .ok_or_else(sign_in)?;
-            let user_id = state.keys.verify(&token).map_err(|_| sign_in())?;
+            let auth = state.keys.verify(&token).map_err(|_| sign_in())?;
             let actor = state
-                .db(move |conn| Actor::load(conn, user_id))
+                .db(move |conn| Actor::for_token(conn, auth.user_id, auth.generation))
                 .await
                 .map_err(|e| match e {
                     ApiError::Core(CoreError::Unauthenticated(_) | CoreError::NotFound(_)) => {
@@ -233,13 +233,18 @@ pub async fn login(
     };
     let (token, _) = state.keys.issue(&user, at.and_utc())?;
     tracing::info!(user = %user.username, "console sign-in");
-    let mut session = cookie(&state, SESSION_COOKIE, token);
+    let mut response = see_other(&next);
+    let _ = response.add_cookie(&session_cookie(&state, token));
+    Ok(response)
+}
+
+/// The session cookie carrying `token`, living as long as the token.
+pub(crate) fn session_cookie(state: &AppState, token: String) -> Cookie<'static> {
+    let mut session = cookie(state, SESSION_COOKIE, token);
     session.set_max_age(actix_web::cookie::time::Duration::seconds(
         state.keys.ttl().num_seconds(),
     ));
-    let mut response = see_other(&next);
-    let _ = response.add_cookie(&session);
-    Ok(response)
+    session
 }
 
 /// A form that carries nothing but its CSRF token (sign out, claim, revoke).

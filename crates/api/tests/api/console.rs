@@ -109,16 +109,19 @@ impl Console {
 
     /// Signs in through the form; returns the CSRF token of the session's pages.
     async fn sign_in(app: &TestApp, username: &str) -> (Console, String) {
+        Self::sign_in_with(app, username, &app.password(username)).await
+    }
+
+    async fn sign_in_with(app: &TestApp, username: &str, password: &str) -> (Console, String) {
         let mut c = Console::new(app);
         let (_, _, page) = c.get("/console/login").await;
-        let password = app.password(username);
         let (status, location, _) = c
             .post(
                 "/console/login",
                 &[
                     ("csrf", &csrf_of(&page)),
                     ("username", username),
-                    ("password", &password),
+                    ("password", password),
                     ("next", "/console/tickets"),
                 ],
             )
@@ -526,11 +529,12 @@ async fn every_page_of_every_role_renders(store: Store) {
             .split("</nav>")
             .next()
             .unwrap();
-        let links: Vec<String> = nav
+        let mut links: Vec<String> = nav
             .split("href=\"")
             .skip(1)
             .map(|r| r.split('"').next().unwrap().to_owned())
             .collect();
+        links.push("/console/account".to_owned());
         assert!(links.len() >= 3, "{username}: {links:?}");
         for lang in ["zh", "en"] {
             c.get(&format!("/console/lang/{lang}")).await;
@@ -544,7 +548,242 @@ async fn every_page_of_every_role_renders(store: Store) {
     }
 }
 
+/// The text of the element with this id (a password shown once).
+fn text_of_id(html: &str, id: &str) -> String {
+    let at = html
+        .find(&format!("id=\"{id}\">"))
+        .unwrap_or_else(|| panic!("no #{id} in the page"))
+        + id.len()
+        + 6;
+    html[at..].split('<').next().unwrap().to_owned()
+}
+
+/// POST a form of owned values.
+async fn post(
+    c: &mut Console,
+    path: String,
+    fields: Vec<(&str, String)>,
+) -> (StatusCode, String, String) {
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    c.post(&path, &fields).await
+}
+
+/// Is this session still signed in? (A page, not a way back to the sign-in form.)
+async fn signed_in(c: &mut Console, page: &str) -> bool {
+    let (status, _, _) = c.get(page).await;
+    status == StatusCode::OK
+}
+
+async fn an_administrator_creates_disables_and_resets_accounts_in_the_page(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let (mut admin, csrf) = Console::sign_in(&app, "demo-admin").await;
+    let grid = app.org_id("第1网格").await.to_string();
+    let accounts = app.count("users");
+    let form = |role: &'static str, org: &str, password: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("username", "li.grid".to_owned()),
+            ("display_name", "李网格".to_owned()),
+            ("email", String::new()),
+            ("role", role.to_owned()),
+            ("org_unit_id", org.to_owned()),
+            ("partner_id", String::new()),
+            ("password", password.to_owned()),
+        ]
+    };
+    // No role, or a grid member without a grid: the form comes back naming the field,
+    // as typed, and no account is written.
+    let (status, _, page) = post(&mut admin, "/console/admin/users".into(), form("", "", "")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("href=\"#new-role\""), "{page}");
+    assert!(
+        page.contains("value=\"li.grid\""),
+        "the form keeps what was typed"
+    );
+    let (status, _, page) = post(
+        &mut admin,
+        "/console/admin/users".into(),
+        form("grid_member", "", ""),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("href=\"#new-org_unit_id\""), "{page}");
+    let (status, _, page) = post(
+        &mut admin,
+        "/console/admin/users".into(),
+        form("grid_member", &grid, "short"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("href=\"#new-password\""), "{page}");
+    assert_eq!(app.count("users"), accounts, "nothing written");
+
+    // Left empty, the password is made here and shown once; it signs the person in.
+    let (status, _, page) = post(
+        &mut admin,
+        "/console/admin/users".into(),
+        form("grid_member", &grid, ""),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{page}");
+    let first = text_of_id(&page, "issued-password");
+    assert_eq!(first.len(), 16, "{first}");
+    assert_eq!(app.count("users"), accounts + 1);
+    let (_, _, again) = admin.get("/console/admin").await;
+    assert!(!again.contains(&first), "shown once, not on the next visit");
+    let (status, _, page) = post(
+        &mut admin,
+        "/console/admin/users".into(),
+        form("grid_member", &grid, ""),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "the username is taken: {page}"
+    );
+    assert_eq!(app.count("users"), accounts + 1);
+    let (mut li, _) = Console::sign_in_with(&app, "li.grid", &first).await;
+    assert!(signed_in(&mut li, "/console/tickets/new").await);
+
+    // Disabled: signed out at once and cannot sign in; enabled again, can.
+    let id: i64 = app.with_conn(|conn| {
+        use diesel::prelude::*;
+        use jiesu_core::schema::users;
+        users::table
+            .filter(users::username.eq("li.grid"))
+            .select(users::id)
+            .first(conn)
+            .unwrap()
+    });
+    let (status, location, _) = post(
+        &mut admin,
+        format!("/console/admin/users/{id}/active"),
+        vec![("csrf", csrf.clone()), ("active", "false".into())],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location, format!("/console/admin#user-{id}"));
+    assert!(!signed_in(&mut li, "/console/tickets").await);
+    let (status, _) = app.login_with("li.grid", &first).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    post(
+        &mut admin,
+        format!("/console/admin/users/{id}/active"),
+        vec![("csrf", csrf.clone()), ("active", "true".into())],
+    )
+    .await;
+    let (mut li, _) = Console::sign_in_with(&app, "li.grid", &first).await;
+
+    // A reset shows a new password once and ends the account's sessions.
+    let (status, _, page) = post(
+        &mut admin,
+        format!("/console/admin/users/{id}/password"),
+        vec![("csrf", csrf.clone())],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let second = text_of_id(&page, "issued-password");
+    assert_ne!(second, first);
+    assert!(!signed_in(&mut li, "/console/tickets").await, "signed out");
+    assert_eq!(
+        app.login_with("li.grid", &first).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    Console::sign_in_with(&app, "li.grid", &second).await;
+
+    // The administrator's own account is not disabled from here, nor a token-less form
+    // obeyed.
+    let own: i64 = app.with_conn(|conn| {
+        use diesel::prelude::*;
+        use jiesu_core::schema::users;
+        users::table
+            .filter(users::username.eq("demo-admin"))
+            .select(users::id)
+            .first(conn)
+            .unwrap()
+    });
+    let (status, _, page) = post(
+        &mut admin,
+        format!("/console/admin/users/{own}/active"),
+        vec![("csrf", csrf.clone()), ("active", "false".into())],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(signed_in(&mut admin, "/console/admin").await);
+    let (status, _, _) = post(
+        &mut admin,
+        format!("/console/admin/users/{id}/active"),
+        vec![("active", "false".into())],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(app.login_with("li.grid", &second).await.0, StatusCode::OK);
+}
+
+async fn changing_ones_password_in_the_page_keeps_this_session_and_ends_the_others(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let old = app.password("demo-unit");
+    let (mut desk, csrf) = Console::sign_in(&app, "demo-unit").await;
+    let (mut phone, _) = Console::sign_in(&app, "demo-unit").await;
+    let change = |current: &str, new: &str, repeat: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("current_password", current.to_owned()),
+            ("new_password", new.to_owned()),
+            ("repeat_password", repeat.to_owned()),
+        ]
+    };
+    for (fields, field) in [
+        (
+            change(&old, "a new passphrase", "a new passphrase!"),
+            "repeat_password",
+        ),
+        (
+            change("not it at all", "a new passphrase", "a new passphrase"),
+            "current_password",
+        ),
+        (change(&old, "short", "short"), "new_password"),
+    ] {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, _, page) = desk.post("/console/account/password", &fields).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+        assert!(
+            page.contains(&format!("href=\"#{field}\"")),
+            "{field}: {page}"
+        );
+    }
+    assert!(
+        signed_in(&mut phone, "/console/pool").await,
+        "nothing changed yet"
+    );
+
+    let fields = change(&old, "a new passphrase", "a new passphrase");
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, location, _) = desk.post("/console/account/password", &fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location, "/console/account?changed=1");
+    let (status, _, page) = desk.get(&location).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "this session goes on with its new cookie"
+    );
+    assert!(page.contains("notice ok"), "{page}");
+    assert!(
+        !signed_in(&mut phone, "/console/pool").await,
+        "the other one ended"
+    );
+    assert_eq!(
+        app.login_with("demo-unit", &old).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    Console::sign_in_with(&app, "demo-unit", "a new passphrase").await;
+}
+
 crate::on_both_stores!(
+    an_administrator_creates_disables_and_resets_accounts_in_the_page,
+    changing_ones_password_in_the_page_keeps_this_session_and_ends_the_others,
     every_page_of_every_role_renders,
     signing_in_sets_an_http_only_session_and_forms_need_their_token,
     a_console_action_without_its_token_is_refused_and_changes_nothing,
