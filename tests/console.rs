@@ -133,7 +133,7 @@ impl Browser {
     }
 
     /// The page's text once it contains `needle` (pages load after a click on their own
-    /// time); after 20 s, whatever the page says, for the assertion to show.
+    /// time); fails after 20 s without it, showing what the page says.
     async fn text_with(&self, needle: &str) -> String {
         for _ in 0..200 {
             let text = self.text().await;
@@ -142,7 +142,13 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        self.text().await
+        let text = self.text().await;
+        assert!(
+            text.contains(needle),
+            "waited 20 s for {needle:?} at {}: {text}",
+            self.path().await
+        );
+        text
     }
 
     /// Waits (up to 20 s) until `script` returns true; returns what it last returned.
@@ -208,11 +214,15 @@ impl Browser {
     }
 
     async fn sign_in(&self, dir: &Path, username: &str) {
+        self.sign_in_with(username, &common::demo_password(dir, username))
+            .await;
+    }
+
+    async fn sign_in_with(&self, username: &str, password: &str) {
         self.client.delete_all_cookies().await.expect("sign out");
         self.go("/console/login").await;
         self.fill("#username", username).await;
-        self.fill("#password", &common::demo_password(dir, username))
-            .await;
+        self.fill("#password", password).await;
         self.click("form[action='/console/login'] button[type=submit]")
             .await;
         self.until("return !location.pathname.startsWith('/console/login')")
@@ -713,6 +723,49 @@ async fn people_run_a_ticket_from_logged_to_closed_in_a_real_browser() {
         "{text}"
     );
     b.shoot("admin").await;
+
+    // 9. An account made in the page, with a password shown once; its owner signs in
+    //    and sets a password of their own.
+    b.fill("#new-username", "li.grid").await;
+    b.fill("#new-display_name", "李网格").await;
+    b.choose("#new-role", "grid_member").await;
+    let grid: Value = b
+        .client
+        .execute(
+            "return [...document.querySelectorAll('#new-org_unit_id option')]\
+                .find(o => o.textContent.startsWith('第1网格')).value",
+            vec![],
+        )
+        .await
+        .expect("a grid to choose");
+    b.choose("#new-org_unit_id", grid.as_str().expect("option value"))
+        .await;
+    b.click("form[action='/console/admin/users'] button[type=submit]")
+        .await;
+    b.until("return document.getElementById('issued-password') !== null")
+        .await;
+    let issued: Value = b
+        .client
+        .execute(
+            "return document.getElementById('issued-password').textContent",
+            vec![],
+        )
+        .await
+        .expect("issued password");
+    let issued = issued.as_str().expect("password text").to_owned();
+    assert!(b.text().await.contains("李网格"));
+    b.shoot("admin-account-created").await;
+    b.sign_in_with("li.grid", &issued).await;
+    b.go("/console/account").await;
+    b.fill("#current_password", &issued).await;
+    b.fill("#new_password", "李网格自己的新密码").await;
+    b.fill("#repeat_password", "李网格自己的新密码").await;
+    b.click("form[action='/console/account/password'] button[type=submit]")
+        .await;
+    b.text_with("密码已修改").await;
+    b.shoot("account").await;
+    b.sign_in_with("li.grid", "李网格自己的新密码").await;
+    assert_eq!(b.path().await, "/console/tickets");
 
     b.client.close().await.expect("close the browser");
 }
