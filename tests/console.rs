@@ -758,13 +758,13 @@ async fn people_run_a_ticket_from_logged_to_closed_in_a_real_browser() {
     b.sign_in_with("li.grid", &issued).await;
     b.go("/console/account").await;
     b.fill("#current_password", &issued).await;
-    b.fill("#new_password", "李网格自己的新密码").await;
-    b.fill("#repeat_password", "李网格自己的新密码").await;
+    b.fill("#new_password", "李网格自己设的新密码2026").await;
+    b.fill("#repeat_password", "李网格自己设的新密码2026").await;
     b.click("form[action='/console/account/password'] button[type=submit]")
         .await;
     b.text_with("密码已修改").await;
     b.shoot("account").await;
-    b.sign_in_with("li.grid", "李网格自己的新密码").await;
+    b.sign_in_with("li.grid", "李网格自己设的新密码2026").await;
     assert_eq!(b.path().await, "/console/tickets");
 
     b.client.close().await.expect("close the browser");
