@@ -690,7 +690,7 @@ async fn people_run_a_ticket_from_logged_to_closed_in_a_real_browser() {
     b.sign_in(dir.path(), "demo-admin").await;
     assert_eq!(b.path().await, "/console/admin");
     b.fill("#channel", "city-app").await;
-    b.click("form[action='/console/admin/open311-keys'] button")
+    b.click("form[action='/console/admin/open311-keys#keys'] button")
         .await;
     b.text_with("只显示这一次").await;
     let key: Value = b
@@ -740,7 +740,7 @@ async fn people_run_a_ticket_from_logged_to_closed_in_a_real_browser() {
         .expect("a grid to choose");
     b.choose("#new-org_unit_id", grid.as_str().expect("option value"))
         .await;
-    b.click("form[action='/console/admin/users'] button[type=submit]")
+    b.click("form[action='/console/admin/users#users'] button[type=submit]")
         .await;
     b.until("return document.getElementById('issued-password') !== null")
         .await;

@@ -249,7 +249,6 @@ pub async fn me(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, 
 /// session of the account ends; the answer carries a fresh token for this one.
 #[utoipa::path(tag = "auth", request_body = PasswordChange, responses(
     (status = 200, description = "Changed; a fresh token, since the old one no longer works", body = LoginResponse),
-    (status = 422, description = "The current password is wrong (`current_password`) or the new one too short (`new_password`)"),
 ))]
 #[post("/me/password")]
 pub async fn change_password(

@@ -188,7 +188,7 @@ fn admin_page(state: &AppState, session: &Session, o: &Overview, flash: &Flash) 
                     }
                 } } }
             }
-            form method="post" action="/console/admin/open311-keys" class="stack card" {
+            form method="post" action="/console/admin/open311-keys#keys" class="stack card" {
                 (csrf_field(session))
                 label for="channel" { (lang.t("新渠道名称（小写字母、数字、_ 和 -）", "New channel name (a-z, 0-9, _ and -)")) }
                 input id="channel" name="channel" type="text" required pattern="[a-z0-9_-]{2,40}";
@@ -436,7 +436,7 @@ fn accounts_table(session: &Session, o: &Overview) -> Markup {
                             }
                         }
                         " "
-                        form method="post" action={ "/console/admin/users/" (u.id) "/password" } class="inline" {
+                        form method="post" action={ "/console/admin/users/" (u.id) "/password#users" } class="inline" {
                             (csrf_field(session))
                             button type="submit" class="secondary" aria-label={ (lang.t("重置密码 ", "Reset the password of ")) (u.username) }
                                 data-confirm=(lang.t("将生成新密码，该账号现有登录全部失效，确定吗？", "A new password is made and every sign-in of the account ends. Reset?")) {
@@ -554,7 +554,7 @@ fn account_form(
                 ul { @for e in errors { li { a href={ "#new-" (e.field) } { (field_label(lang, &e.field)) } "：" (e.message) } } }
             }
         }
-        form method="post" action="/console/admin/users" class="stack card" aria-labelledby="new-account" {
+        form method="post" action="/console/admin/users#users" class="stack card" aria-labelledby="new-account" {
             (csrf_field(session))
             (text("username", "text", &form.username, true, lang.t("字母、数字、. _ -，至少 3 个字符", "letters, digits, . _ -; 3 or more")))
             (text("display_name", "text", &form.display_name, true, ""))

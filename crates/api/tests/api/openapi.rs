@@ -978,6 +978,28 @@ async fn every_operation_answers_as_documented(store: Store) {
         assert!(body.as_str().unwrap().starts_with('\u{feff}'), "{csv}");
     }
 
+    // Last, since a changed password ends the unit's token.
+    let (status, _) = w
+        .call(
+            "post",
+            "/me/password",
+            "/me/password",
+            Some(&unit),
+            Json(json!({"current_password": "not it", "new_password": "a new passphrase"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let changed = w
+        .ok(
+            "post",
+            "/me/password",
+            "/me/password",
+            &unit,
+            Json(json!({"current_password": app.password("demo-unit"), "new_password": "a new passphrase"})),
+        )
+        .await;
+    assert!(changed["token"].is_string());
+
     let seen = w.seen.lock().unwrap().clone();
     let all: BTreeSet<(String, String)> = operations(&w.doc);
     let missed: Vec<_> = all.difference(&seen).collect();
