@@ -222,8 +222,18 @@ pub async fn login(
             Ok((user, actor.scope_label()))
         })
         .await?;
-    let (token, expires_at) = state.keys.issue(&user, at.and_utc())?;
     tracing::info!(user = %user.username, "login");
+    signed_in(&state, user, scope, at)
+}
+
+/// A fresh token for `user`, as `/auth/login` answers it.
+fn signed_in(
+    state: &AppState,
+    user: User,
+    scope: serde_json::Value,
+    at: chrono::NaiveDateTime,
+) -> Result<HttpResponse, ApiError> {
+    let (token, expires_at) = state.keys.issue(&user, at.and_utc())?;
     Ok(HttpResponse::Ok().json(LoginResponse {
         token,
         token_type: "Bearer",
@@ -263,13 +273,6 @@ pub async fn change_password(
             Ok((user, actor.scope_label()))
         })
         .await?;
-    let (token, expires_at) = state.keys.issue(&user, now().and_utc())?;
     tracing::info!(user = %user.username, "password changed; other sessions ended");
-    Ok(HttpResponse::Ok().json(LoginResponse {
-        token,
-        token_type: "Bearer",
-        expires_at,
-        user,
-        scope,
-    }))
+    signed_in(&state, user, scope, now())
 }

@@ -41,13 +41,18 @@ fn account_page(session: &Session, banner: Option<Markup>, errors: &[FieldError]
     let lang = session.lang;
     let error_of = |field: &str| errors.iter().find(|e| e.field == field);
     let password = |field: &'static str, autocomplete: &'static str| {
-        let err = error_of(field);
-        html! {
-            label for=(field) { (label(lang, field)) }
-            input id=(field) name=(field) type="password" required autocomplete=(autocomplete)
-                aria-invalid=[err.map(|_| "true")] aria-describedby=[err.map(|_| format!("{field}-error"))];
-            @if let Some(e) = err { span id={ (field) "-error" } class="field-error" { (message(lang, e)) } }
+        layout::Field {
+            id: field,
+            name: field,
+            label: label(lang, field),
+            kind: "password",
+            value: "",
+            required: true,
+            autocomplete: Some(autocomplete),
+            hint: None,
+            error: error_of(field).map(|e| message(lang, e)),
         }
+        .render()
     };
     let body = html! {
         @if let Some(b) = banner { (b) }

@@ -533,19 +533,21 @@ fn account_form(
             }
         }
     };
-    let text = |field: &'static str,
-                kind: &'static str,
-                value: &str,
-                required: bool,
-                hint: &str| {
-        html! {
-            label for={ "new-" (field) } { (field_label(lang, field)) @if required { " *" } }
-            input id={ "new-" (field) } name=(field) type=(kind) value=(value) required[required]
-                autocomplete="off" aria-invalid=[invalid(field)];
-            @if !hint.is_empty() { span class="muted" { (hint) } }
-            (problem(field))
-        }
-    };
+    let text =
+        |field: &'static str, kind: &'static str, value: &str, required: bool, hint: &str| {
+            layout::Field {
+                id: &format!("new-{field}"),
+                name: field,
+                label: field_label(lang, field),
+                kind,
+                value,
+                required,
+                autocomplete: Some("off"),
+                hint: (!hint.is_empty()).then_some(hint),
+                error: error_of(field).map(|e| e.message.clone()),
+            }
+            .render()
+        };
     html! {
         h3 id="new-account" { (lang.t("新建账号", "New account")) }
         @if !errors.is_empty() {

@@ -217,6 +217,35 @@ pub fn page(s: &Session, current: Nav, path: &str, title: &str, body: Markup) ->
     }
 }
 
+/// A labelled text-like input with its hint and its error, tied to it for screen readers
+/// (`aria-invalid`, `aria-describedby`); the error's element is `{id}-error`.
+pub struct Field<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub label: &'a str,
+    pub kind: &'a str,
+    pub value: &'a str,
+    pub required: bool,
+    pub autocomplete: Option<&'a str>,
+    pub hint: Option<&'a str>,
+    pub error: Option<String>,
+}
+
+impl Field<'_> {
+    pub fn render(&self) -> Markup {
+        let error_id = format!("{}-error", self.id);
+        html! {
+            label for=(self.id) { (self.label) @if self.required { " *" } }
+            input id=(self.id) name=(self.name) type=(self.kind) value=(self.value)
+                required[self.required] autocomplete=[self.autocomplete]
+                aria-invalid=[self.error.as_ref().map(|_| "true")]
+                aria-describedby=[self.error.as_ref().map(|_| &error_id)];
+            @if let Some(hint) = self.hint { span class="muted" { (hint) } }
+            @if let Some(e) = &self.error { span id=(error_id) class="field-error" { (e) } }
+        }
+    }
+}
+
 pub fn csrf_field(s: &Session) -> Markup {
     html! { input type="hidden" name="csrf" value=(s.csrf); }
 }

@@ -452,21 +452,20 @@ fn new_ticket_page(
             .iter()
             .find(|e| e.field == field || (field == "photo" && e.field == "file"))
     };
-    let input = |field: &'static str,
-                 kind: &'static str,
-                 value: &str,
-                 required: bool,
-                 extra: Markup| {
-        let err = error_of(field);
-        html! {
-            label for=(field) { (field_label(lang, field)) @if required { " *" } }
-            input id=(field) name=(field) type=(kind) value=(value) required[required]
-                aria-invalid=[err.map(|_| "true")] aria-describedby=[err.map(|_| format!("{field}-error"))];
-            (extra)
-            @if let Some(e) = err { span id={ (field) "-error" } class="field-error" { (field_message(lang, e, max)) } }
+    let input = |field: &'static str, kind: &'static str, value: &str, required: bool| {
+        layout::Field {
+            id: field,
+            name: field,
+            label: field_label(lang, field),
+            kind,
+            value,
+            required,
+            autocomplete: None,
+            hint: None,
+            error: error_of(field).map(|e| field_message(lang, e, max)),
         }
+        .render()
     };
-    let none = html! {};
     let body = html! {
         @if !errors.is_empty() {
             div class="notice error" role="alert" {
@@ -502,22 +501,22 @@ fn new_ticket_page(
                 }
                 @if let Some(e) = error_of("community_id") { span class="field-error" { (field_message(lang, e, max)) } }
             }
-            (input("title", "text", &form.title, true, none.clone()))
+            (input("title", "text", &form.title, true))
             label for="description" { (field_label(lang, "description")) " *" }
             textarea id="description" name="description" required aria-invalid=[error_of("description").map(|_| "true")] { (form.description) }
             @if let Some(e) = error_of("description") { span class="field-error" { (field_message(lang, e, max)) } }
-            (input("address", "text", &form.address, true, none.clone()))
+            (input("address", "text", &form.address, true))
             div class="row" {
-                div { (input("latitude", "text", &form.latitude, false, none.clone())) }
-                div { (input("longitude", "text", &form.longitude, false, none.clone())) }
+                div { (input("latitude", "text", &form.latitude, false)) }
+                div { (input("longitude", "text", &form.longitude, false)) }
             }
             p {
                 button type="button" class="secondary" data-locate data-done=(lang.t("已填入当前位置", "Filled in from this device")) aria-describedby="locate-status" { (lang.t("使用当前位置", "Use my location")) }
                 " " span id="locate-status" class="muted" aria-live="polite" {}
             }
-            (input("resident_name", "text", &form.resident_name, false, none.clone()))
-            (input("resident_phone", "tel", &form.resident_phone, false, none.clone()))
-            (input("households", "number", if form.households.is_empty() { "1" } else { &form.households }, false, none.clone()))
+            (input("resident_name", "text", &form.resident_name, false))
+            (input("resident_phone", "tel", &form.resident_phone, false))
+            (input("households", "number", if form.households.is_empty() { "1" } else { &form.households }, false))
             label for="photo" { (field_label(lang, "photo")) }
             input id="photo" name="photo" type="file" accept="image/jpeg,image/png,image/webp"
                 aria-invalid=[error_of("photo").map(|_| "true")] aria-describedby="photo-hint";

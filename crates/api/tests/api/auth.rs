@@ -12,6 +12,12 @@ async fn me_with(app: &TestApp, token: &str) -> (StatusCode, serde_json::Value) 
     app.get("/api/v1/me", token).await
 }
 
+/// The id of the account a token signs in.
+async fn own_id(app: &TestApp, token: &str) -> i64 {
+    let (_, me) = me_with(app, token).await;
+    me["user"]["id"].as_i64().expect("an account id")
+}
+
 async fn login_returns_a_token_that_opens_the_api(store: Store) {
     let app = TestApp::spawn(store).await;
     let (status, body) = app
@@ -122,8 +128,7 @@ async fn a_disabled_account_is_shut_out_at_once(store: Store) {
     let app = TestApp::spawn(store).await;
     let admin = app.login("demo-admin").await;
     let grid = app.login("demo-grid").await;
-    let (_, me) = me_with(&app, &grid).await;
-    let id = me["user"]["id"].as_i64().unwrap();
+    let id = own_id(&app, &grid).await;
     let (status, body) = app
         .patch(
             &format!("/api/v1/users/{id}"),
@@ -243,8 +248,7 @@ async fn an_administrators_reset_ends_the_accounts_sessions(store: Store) {
     let app = TestApp::spawn(store).await;
     let admin = app.login("demo-admin").await;
     let grid = app.login("demo-grid").await;
-    let (_, me) = me_with(&app, &grid).await;
-    let id = me["user"]["id"].as_i64().unwrap();
+    let id = own_id(&app, &grid).await;
     let (status, body) = app
         .patch(
             &format!("/api/v1/users/{id}"),

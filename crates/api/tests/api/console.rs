@@ -568,6 +568,19 @@ async fn post(
     c.post(&path, &fields).await
 }
 
+/// The id of the account with this username, read from the database.
+fn user_id(app: &TestApp, username: &str) -> i64 {
+    use diesel::prelude::*;
+    use jiesu_core::schema::users;
+    app.with_conn(|conn| {
+        users::table
+            .filter(users::username.eq(username))
+            .select(users::id)
+            .first(conn)
+            .unwrap()
+    })
+}
+
 /// Is this session still signed in? (A page, not a way back to the sign-in form.)
 async fn signed_in(c: &mut Console, page: &str) -> bool {
     let (status, _, _) = c.get(page).await;
@@ -647,15 +660,7 @@ async fn an_administrator_creates_disables_and_resets_accounts_in_the_page(store
     assert!(signed_in(&mut li, "/console/tickets/new").await);
 
     // Disabled: signed out at once and cannot sign in; enabled again, can.
-    let id: i64 = app.with_conn(|conn| {
-        use diesel::prelude::*;
-        use jiesu_core::schema::users;
-        users::table
-            .filter(users::username.eq("li.grid"))
-            .select(users::id)
-            .first(conn)
-            .unwrap()
-    });
+    let id = user_id(&app, "li.grid");
     let (status, location, _) = post(
         &mut admin,
         format!("/console/admin/users/{id}/active"),
@@ -694,15 +699,7 @@ async fn an_administrator_creates_disables_and_resets_accounts_in_the_page(store
 
     // The administrator's own account is not disabled from here, nor a token-less form
     // obeyed.
-    let own: i64 = app.with_conn(|conn| {
-        use diesel::prelude::*;
-        use jiesu_core::schema::users;
-        users::table
-            .filter(users::username.eq("demo-admin"))
-            .select(users::id)
-            .first(conn)
-            .unwrap()
-    });
+    let own = user_id(&app, "demo-admin");
     let (status, _, page) = post(
         &mut admin,
         format!("/console/admin/users/{own}/active"),
