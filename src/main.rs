@@ -74,6 +74,8 @@ enum SchedulerCommand {
 enum AdminCommand {
     /// Create an account; the password is read from stdin or generated and printed.
     CreateUser(CreateUserArgs),
+    /// Set an account's password (e.g. a locked-out administrator's); its sessions end.
+    ResetPassword(ResetPasswordArgs),
     /// Load the demo city into an empty database (refused in production).
     LoadDemo,
     /// Write many tickets at once for benchmarks, with a progress bar (refused in production).
@@ -96,6 +98,15 @@ struct GenerateArgs {
     /// Tickets per transaction.
     #[arg(long, default_value_t = 50_000)]
     batch: i64,
+}
+
+#[derive(Args)]
+struct ResetPasswordArgs {
+    #[arg(long)]
+    username: String,
+    /// Read the password from the first line of standard input instead of generating one.
+    #[arg(long)]
+    password_stdin: bool,
 }
 
 #[derive(Args)]
@@ -137,6 +148,7 @@ fn main() -> ExitCode {
             scheduler(settings, action.unwrap_or(SchedulerCommand::Run))
         }
         Command::Admin(AdminCommand::CreateUser(args)) => create_user(&settings, args),
+        Command::Admin(AdminCommand::ResetPassword(args)) => reset_password(&settings, &args),
         Command::Admin(AdminCommand::LoadDemo) => load_demo(&settings),
         Command::Admin(AdminCommand::Generate(args)) => generate(&settings, &args),
         Command::Openapi => {
@@ -418,6 +430,40 @@ fn generate(settings: &Settings, args: &GenerateArgs) -> Result<(), CoreError> {
     Ok(())
 }
 
+/// The first line of standard input, or a generated password (and whether it was).
+fn password_from(stdin: bool) -> Result<(String, bool), CoreError> {
+    if !stdin {
+        return Ok((random_secret(16), true));
+    }
+    if std::io::stdin().is_terminal() {
+        eprintln!("password: ");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| CoreError::Internal(format!("reading the password: {e}")))?;
+    Ok((line.trim_end_matches(['\r', '\n']).to_owned(), false))
+}
+
+fn reset_password(settings: &Settings, args: &ResetPasswordArgs) -> Result<(), CoreError> {
+    let (password, generated) = password_from(args.password_stdin)?;
+    let pool = open_database(settings)?;
+    let user =
+        users::reset_password_unchecked(&mut *pool.get()?, &args.username, &password, now())?;
+    println!(
+        "reset the password of {} {} (id {}); its sessions have ended",
+        user.role, user.username, user.id
+    );
+    if !user.active {
+        println!("note: the account is disabled; an administrator enables it");
+    }
+    if generated {
+        println!("password: {password}");
+    }
+    Ok(())
+}
+
 fn create_user(settings: &Settings, args: CreateUserArgs) -> Result<(), CoreError> {
     let role: Role = args
         .role
@@ -425,19 +471,7 @@ fn create_user(settings: &Settings, args: CreateUserArgs) -> Result<(), CoreErro
         .map_err(|e: jiesu_core::types::UnknownVariant| {
             CoreError::invalid("role", "invalid", e.to_string())
         })?;
-    let (password, generated) = if args.password_stdin {
-        if std::io::stdin().is_terminal() {
-            eprintln!("password: ");
-        }
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| CoreError::Internal(format!("reading the password: {e}")))?;
-        (line.trim_end_matches(['\r', '\n']).to_owned(), false)
-    } else {
-        (random_secret(16), true)
-    };
+    let (password, generated) = password_from(args.password_stdin)?;
     let pool = open_database(settings)?;
     let user = users::create_unchecked(
         &mut *pool.get()?,

@@ -178,6 +178,59 @@ fn create_user_from_the_command_line_reads_the_password_from_stdin() {
     ]));
     assert!(!out.status.success());
     assert!(stderr.contains("taken"), "{stderr}");
+
+    // A locked-out administrator gets a new password from the command line, made and
+    // printed when not given; a short one is refused; an unknown account is named.
+    let (out, stdout, stderr) =
+        run(jiesu(dir.path()).args(["admin", "reset-password", "--username", "Chief"]));
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("reset the password of admin chief"),
+        "{stdout}"
+    );
+    let new = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .expect("the generated password is printed");
+    assert_eq!(new.len(), 16);
+    let mut conn = jiesu_core::db::connect(
+        &jiesu_core::db::DatabaseUrl::sqlite_in(&dir.path().join("data")),
+        1,
+    )
+    .unwrap()
+    .get()
+    .unwrap();
+    let policy = jiesu_core::config::AuthSettings::default();
+    let at = chrono::Utc::now().naive_utc();
+    assert!(jiesu_core::users::login(&mut conn, "chief", new, at, &policy).is_ok());
+    assert!(
+        jiesu_core::users::login(&mut conn, "chief", "a-real-long-password", at, &policy).is_err(),
+        "the old password is gone"
+    );
+    let mut child = jiesu(dir.path())
+        .args([
+            "admin",
+            "reset-password",
+            "--username",
+            "chief",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"short\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("password"),
+        "names the field"
+    );
+    let (out, _, stderr) =
+        run(jiesu(dir.path()).args(["admin", "reset-password", "--username", "nobody"]));
+    assert!(!out.status.success());
+    assert!(stderr.contains("user not found"), "{stderr}");
 }
 
 #[test]

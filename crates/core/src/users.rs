@@ -431,6 +431,41 @@ fn set_password(
     Ok(())
 }
 
+/// Sets an account's password without an acting user: for the command line, when the
+/// last administrator is locked out. Ends the account's sessions and lifts a sign-in
+/// throttle; does not enable a disabled account.
+pub fn reset_password_unchecked(
+    conn: &mut DbConnection,
+    username: &str,
+    password: &str,
+    now: NaiveDateTime,
+) -> CoreResult<User> {
+    let length = password.chars().count();
+    if !(10..=256).contains(&length) {
+        return Err(CoreError::invalid(
+            "password",
+            "length",
+            "a password has 10 to 256 characters",
+        ));
+    }
+    let username = normalize_username(username);
+    let hash = hash_password(password)?;
+    let now = crate::db::truncate_to_micros(now);
+    write_tx(conn, |conn| {
+        let id: UserId = users::table
+            .filter(users::username.eq(&username))
+            .select(users::id)
+            .first(conn)
+            .optional()?
+            .ok_or(CoreError::NotFound("user"))?;
+        set_password(conn, id, &hash, now)?;
+        Ok(users::table
+            .find(id)
+            .select(User::as_select())
+            .first(conn)?)
+    })
+}
+
 /// A person's change of their own password.
 #[derive(utoipa::ToSchema, Debug, Clone, Deserialize, Validate)]
 #[schema(example = json!({"current_password": "…", "new_password": "a longer passphrase"}))]
