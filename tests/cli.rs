@@ -133,20 +133,10 @@ fn a_five_field_cron_line_stops_the_start_with_the_fix() {
     );
 }
 
-#[test]
-fn create_user_from_the_command_line_reads_the_password_from_stdin() {
+/// Runs the command with `input` on its standard input.
+fn with_stdin(cmd: &mut Command, input: &str) -> std::process::Output {
     use std::io::Write;
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = jiesu(dir.path())
-        .args([
-            "admin",
-            "create-user",
-            "--username",
-            "chief",
-            "--role",
-            "admin",
-            "--password-stdin",
-        ])
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -156,9 +146,26 @@ fn create_user_from_the_command_line_reads_the_password_from_stdin() {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"a-real-long-password\n")
+        .write_all(input.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn create_user_from_the_command_line_reads_the_password_from_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = with_stdin(
+        jiesu(dir.path()).args([
+            "admin",
+            "create-user",
+            "--username",
+            "chief",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ]),
+        "a-real-long-password\n",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -207,21 +214,16 @@ fn create_user_from_the_command_line_reads_the_password_from_stdin() {
         jiesu_core::users::login(&mut conn, "chief", "a-real-long-password", at, &policy).is_err(),
         "the old password is gone"
     );
-    let mut child = jiesu(dir.path())
-        .args([
+    let out = with_stdin(
+        jiesu(dir.path()).args([
             "admin",
             "reset-password",
             "--username",
             "chief",
             "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(b"short\n").unwrap();
-    let out = child.wait_with_output().unwrap();
+        ]),
+        "short\n",
+    );
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("password"),
