@@ -12,7 +12,7 @@ use crate::db::DbConnection;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{CategoryId, OrgUnitId};
 use crate::schema::{categories, org_units, tickets};
-use crate::scope::{can_see_org_unit, in_subtree, Actor};
+use crate::scope::{in_subtree, visible_path, Actor};
 use crate::stats::Period;
 use crate::types::{Role, TicketStatus};
 
@@ -63,13 +63,7 @@ pub fn report(
             "must be at least 1",
         ));
     }
-    if !can_see_org_unit(conn, &actor.scope, node)? {
-        return Err(CoreError::NotFound("org unit"));
-    }
-    let path: String = org_units::table
-        .find(node)
-        .select(org_units::path)
-        .first(conn)?;
+    let path = visible_path(conn, &actor.scope, node)?;
     let base = tickets::table
         .filter(in_subtree(tickets::org_path, &path))
         .filter(

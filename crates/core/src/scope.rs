@@ -190,6 +190,22 @@ pub fn can_see_org_unit(conn: &mut DbConnection, scope: &Scope, id: OrgUnitId) -
     Ok(query.first::<OrgUnitId>(conn).optional()?.is_some())
 }
 
+/// The materialised path of an org unit inside the actor's scope, for subtree queries;
+/// outside it (or unknown) the unit does not exist. One query.
+pub fn visible_path(conn: &mut DbConnection, scope: &Scope, id: OrgUnitId) -> CoreResult<String> {
+    let mut query = org_units::table
+        .filter(org_units::id.eq(id))
+        .select(org_units::path)
+        .into_boxed();
+    if let Some(filter) = visible_org_units(scope) {
+        query = query.filter(filter);
+    }
+    query
+        .first::<String>(conn)
+        .optional()?
+        .ok_or(CoreError::NotFound("org unit"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,7 +20,7 @@ use crate::db::DbConnection;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{OrgUnitId, PartnerId, TicketId};
 use crate::schema::{org_units, partners, ticket_events, tickets};
-use crate::scope::{can_see_org_unit, in_subtree, Actor, Scope};
+use crate::scope::{can_see_org_unit, in_subtree, visible_path, Actor, Scope};
 use crate::types::{EventKind, OrgKind, Role, TicketStatus};
 
 /// The longest period one request may cover.
@@ -482,13 +482,7 @@ pub fn weekly_volume(
         &[Role::Supervisor, Role::Admin],
         "weekly volumes are for supervisors",
     )?;
-    if !can_see_org_unit(conn, &actor.scope, node)? {
-        return Err(CoreError::NotFound("org unit"));
-    }
-    let path: String = org_units::table
-        .find(node)
-        .select(org_units::path)
-        .first(conn)?;
+    let path = visible_path(conn, &actor.scope, node)?;
     let today = now.and_utc().with_timezone(&tz).date_naive();
     let this_monday = today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
     let start_of = |day: chrono::NaiveDate| {
