@@ -12,7 +12,7 @@ use jiesu_core::db::{self, Pool};
 use jiesu_core::ids::{OrgUnitId, PartnerId};
 use jiesu_core::tickets::Context;
 use jiesu_core::types::Role;
-use jiesu_core::users::{self, random_secret, NewUser};
+use jiesu_core::users::{self, NewUser};
 use jiesu_core::{demo, org, CoreError};
 use jiesu_scheduler::Scheduler;
 
@@ -433,7 +433,7 @@ fn generate(settings: &Settings, args: &GenerateArgs) -> Result<(), CoreError> {
 /// The first line of standard input, or a generated password (and whether it was).
 fn password_from(stdin: bool) -> Result<(String, bool), CoreError> {
     if !stdin {
-        return Ok((random_secret(16), true));
+        return Ok((users::generated_password(), true));
     }
     if std::io::stdin().is_terminal() {
         eprintln!("password: ");

@@ -370,6 +370,17 @@ pub fn update(
     if !errors.is_empty() {
         return Err(CoreError::Invalid(errors));
     }
+    apply(conn, id, change, now)
+}
+
+/// Writes a checked change: fields left out stay, the scope is checked against the
+/// tree, and a new password ends the account's sessions.
+fn apply(
+    conn: &mut DbConnection,
+    id: UserId,
+    change: &UserChange,
+    now: NaiveDateTime,
+) -> CoreResult<User> {
     let hash = change.password.as_deref().map(hash_password).transpose()?;
     write_tx(conn, |conn| {
         let current = users::table
@@ -440,30 +451,27 @@ pub fn reset_password_unchecked(
     password: &str,
     now: NaiveDateTime,
 ) -> CoreResult<User> {
-    let length = password.chars().count();
-    if !(10..=256).contains(&length) {
-        return Err(CoreError::invalid(
-            "password",
-            "length",
-            "a password has 10 to 256 characters",
-        ));
+    let change = UserChange {
+        password: Some(password.to_owned()),
+        ..UserChange::default()
+    };
+    let errors = validate::fields(&change);
+    if !errors.is_empty() {
+        return Err(CoreError::Invalid(errors));
     }
-    let username = normalize_username(username);
-    let hash = hash_password(password)?;
-    let now = crate::db::truncate_to_micros(now);
-    write_tx(conn, |conn| {
-        let id: UserId = users::table
-            .filter(users::username.eq(&username))
-            .select(users::id)
-            .first(conn)
-            .optional()?
-            .ok_or(CoreError::NotFound("user"))?;
-        set_password(conn, id, &hash, now)?;
-        Ok(users::table
-            .find(id)
-            .select(User::as_select())
-            .first(conn)?)
-    })
+    let id: UserId = users::table
+        .filter(users::username.eq(normalize_username(username)))
+        .select(users::id)
+        .first(conn)
+        .optional()?
+        .ok_or(CoreError::NotFound("user"))?;
+    apply(conn, id, &change, crate::db::truncate_to_micros(now))
+}
+
+/// A password made for someone (a new account's, a reset), to be handed over and then
+/// changed by its owner.
+pub fn generated_password() -> String {
+    random_secret(16)
 }
 
 /// A person's change of their own password.

@@ -504,7 +504,7 @@ impl AccountForm {
                 display_name: self.display_name.clone(),
                 email: (!email.is_empty()).then(|| email.to_owned()),
                 password: if generated {
-                    users::random_secret(16)
+                    users::generated_password()
                 } else {
                     self.password.clone()
                 },
@@ -734,7 +734,7 @@ pub async fn reset_password(
         // Here it would end this very session; one's own goes through the account page.
         return Ok(see_other("/console/account"));
     }
-    let password = users::random_secret(16);
+    let password = users::generated_password();
     let change = UserChange {
         password: Some(password.clone()),
         ..UserChange::default()
