@@ -10,8 +10,8 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::layout::{self, csrf_field, notice, page, Lang, Nav};
-use super::session::session_cookie;
-use super::{html_response, see_other, ConsoleError, ConsoleResult, Session};
+use super::session::signed_in;
+use super::{html_response, ConsoleError, ConsoleResult, Session};
 use crate::state::{now, AppState};
 
 fn label(lang: Lang, field: &str) -> &'static str {
@@ -153,11 +153,8 @@ pub async fn change_password(
     let lang = session.lang;
     match changed {
         Ok(user) => {
-            let (token, _) = state.keys.issue(&user, now().and_utc())?;
             tracing::info!(user = %user.username, "console password change; other sessions ended");
-            let mut response = see_other("/console/account?changed=1");
-            let _ = response.add_cookie(&session_cookie(&state, token));
-            Ok(response)
+            signed_in(&state, &user, now(), "/console/account?changed=1")
         }
         Err(ConsoleError::Core(CoreError::Invalid(errors))) => Ok(html_response(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -231,20 +231,26 @@ pub async fn login(
         }
         Err(e) => return Err(e.into()),
     };
-    let (token, _) = state.keys.issue(&user, at.and_utc())?;
     tracing::info!(user = %user.username, "console sign-in");
-    let mut response = see_other(&next);
-    let _ = response.add_cookie(&session_cookie(&state, token));
-    Ok(response)
+    signed_in(&state, &user, at, &next)
 }
 
-/// The session cookie carrying `token`, living as long as the token.
-pub(crate) fn session_cookie(state: &AppState, token: String) -> Cookie<'static> {
+/// A redirect to `to` that sets a session cookie with a fresh token for `user`, living as
+/// long as the token.
+pub(crate) fn signed_in(
+    state: &AppState,
+    user: &users::User,
+    at: chrono::NaiveDateTime,
+    to: &str,
+) -> ConsoleResult {
+    let (token, _) = state.keys.issue(user, at.and_utc())?;
     let mut session = cookie(state, SESSION_COOKIE, token);
     session.set_max_age(actix_web::cookie::time::Duration::seconds(
         state.keys.ttl().num_seconds(),
     ));
-    session
+    let mut response = see_other(to);
+    let _ = response.add_cookie(&session);
+    Ok(response)
 }
 
 /// A form that carries nothing but its CSRF token (sign out, claim, revoke).

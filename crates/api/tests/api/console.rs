@@ -742,8 +742,7 @@ async fn changing_ones_password_in_the_page_keeps_this_session_and_ends_the_othe
         ),
         (change(&old, "short", "short"), "new_password"),
     ] {
-        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let (status, _, page) = desk.post("/console/account/password", &fields).await;
+        let (status, _, page) = post(&mut desk, "/console/account/password".into(), fields).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
         assert!(
             page.contains(&format!("href=\"#{field}\"")),
@@ -756,8 +755,7 @@ async fn changing_ones_password_in_the_page_keeps_this_session_and_ends_the_othe
     );
 
     let fields = change(&old, "a new passphrase", "a new passphrase");
-    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (status, location, _) = desk.post("/console/account/password", &fields).await;
+    let (status, location, _) = post(&mut desk, "/console/account/password".into(), fields).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(location, "/console/account?changed=1");
     let (status, _, page) = desk.get(&location).await;
