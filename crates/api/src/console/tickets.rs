@@ -910,15 +910,12 @@ pub struct ActForm {
     partner_id: Option<String>,
 }
 
-fn required(value: Option<String>, field: &str) -> Result<String, CoreError> {
-    value
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| CoreError::invalid(field, "required", "required"))
-}
-
 fn optional(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+fn required(value: Option<String>, field: &str) -> Result<String, CoreError> {
+    optional(value).ok_or_else(|| CoreError::invalid(field, "required", "required"))
 }
 
 impl ActForm {
