@@ -679,9 +679,15 @@ async fn requests_filter_by_id_service_date_and_status(store: Store) {
     assert_eq!(ids(&open).len(), 2);
     let (_, closed) = g.json("requests.json?status=closed").await;
     assert!(ids(&closed).is_empty());
-    let (_, old) = g.json("requests.json?start_date=2026-01-01T00:00:00%2B08:00&end_date=2026-02-01T00:00:00%2B08:00").await;
-    assert!(ids(&old).is_empty(), "created outside the window");
     let today = chrono::Utc::now();
+    let (_, old) = g
+        .json(&format!(
+            "requests.json?start_date={}&end_date={}",
+            (today - chrono::Duration::days(60)).format("%Y-%m-%dT%H:%M:%SZ"),
+            (today - chrono::Duration::days(30)).format("%Y-%m-%dT%H:%M:%SZ")
+        ))
+        .await;
+    assert!(ids(&old).is_empty(), "created outside the window");
     let window = format!(
         "requests.json?start_date={}&end_date={}",
         (today - chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ"),
