@@ -3,12 +3,13 @@
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use jiesu_api::Application;
 use jiesu_core::calendar::WorkingCalendar;
 use jiesu_core::config::Settings;
-use jiesu_core::db::{self, Pool};
+use jiesu_core::db::{self, Database, DatabaseUrl, Pool, PoolOptions};
 use jiesu_core::ids::{OrgUnitId, PartnerId};
 use jiesu_core::tickets::Context;
 use jiesu_core::types::Role;
@@ -186,26 +187,58 @@ fn now() -> chrono::NaiveDateTime {
     chrono::Utc::now().naive_utc()
 }
 
-/// Connects and brings the schema up to date; every command starts here.
-fn open_database(settings: &Settings) -> Result<Pool, CoreError> {
+/// How long a command waits at exit for the pool's threads and connections to close.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Connects, brings the schema up to date, runs `work` with the pool, and closes the pool
+/// before returning, on success and on error alike: a process must not exit while a pool
+/// thread is inside libpq (see `Database::close`).
+fn with_database<T>(
+    settings: &Settings,
+    options: PoolOptions,
+    work: impl FnOnce(&Pool) -> Result<T, CoreError>,
+) -> Result<T, CoreError> {
     let url = settings.database_url()?;
-    let pool = db::connect_with(
-        &url,
-        settings.pool_size_for(&url),
-        std::time::Duration::from_secs(settings.database.acquire_timeout_secs),
-    )?;
+    let database = Database::open(&url, options)?;
+    let result = migrate_and_report(&database.pool, &url).and_then(|()| work(&database.pool));
+    if !database.close(CLOSE_TIMEOUT) {
+        tracing::warn!("database connections were still busy at exit");
+    }
+    result
+}
+
+fn migrate_and_report(pool: &Pool, url: &DatabaseUrl) -> Result<(), CoreError> {
     let applied = db::run_migrations(&mut *pool.get()?)?;
     for name in &applied {
         tracing::info!(migration = %name, "applied migration");
     }
     tracing::info!(database = %url.redacted(), "database ready");
-    Ok(pool)
+    Ok(())
+}
+
+/// Pool settings for a one-shot command.
+fn one_shot(settings: &Settings) -> PoolOptions {
+    PoolOptions {
+        acquire_timeout: Duration::from_secs(settings.database.acquire_timeout_secs),
+        ..PoolOptions::one_shot()
+    }
+}
+
+/// Pool settings for a long-running process.
+fn long_running(settings: &Settings) -> Result<PoolOptions, CoreError> {
+    let url = settings.database_url()?;
+    Ok(PoolOptions::server(
+        settings.pool_size_for(&url),
+        Duration::from_secs(settings.database.acquire_timeout_secs),
+    ))
 }
 
 fn migrate(settings: &Settings) -> Result<(), CoreError> {
     let url = settings.database_url()?;
-    let pool = db::connect(&url, 1)?;
-    let applied = db::run_migrations(&mut *pool.get()?)?;
+    let database = Database::open(&url, one_shot(settings))?;
+    let applied = db::run_migrations(&mut *database.pool.get()?);
+    database.close(CLOSE_TIMEOUT);
+    let applied = applied?;
     if applied.is_empty() {
         println!("{}: no pending migrations", url.redacted());
     } else {
@@ -217,33 +250,39 @@ fn migrate(settings: &Settings) -> Result<(), CoreError> {
 }
 
 fn serve(settings: Settings) -> Result<(), CoreError> {
-    let pool = open_database(&settings)?;
-    first_start(&settings, &pool)?;
-    let scheduler = if settings.scheduler.enabled {
-        Some(Scheduler::new(settings.clone(), pool.clone())?)
-    } else {
-        tracing::info!("the scheduler is off here (scheduler.enabled = false)");
-        None
-    };
-    let app = Application::build(settings.clone(), pool)
-        .map_err(|e| CoreError::Internal(e.to_string()))?;
-    let (host, _) = settings
-        .server
-        .bind
-        .rsplit_once(':')
-        .unwrap_or(("127.0.0.1", ""));
-    let url = format!("http://{host}:{}", app.port());
-    tracing::info!(url = %url, console = %format!("{url}/console/"), "jiesu is serving; the web console is at {url}/console/");
-    actix_web::rt::System::new()
-        .block_on(async move {
-            if let Some(scheduler) = scheduler {
-                actix_web::rt::spawn(scheduler.run());
-            }
-            app.run_until_stopped().await
-        })
-        .map_err(|e| CoreError::Internal(format!("server: {e}")))?;
-    tracing::info!("stopped");
-    Ok(())
+    with_database(&settings.clone(), long_running(&settings)?, |pool| {
+        first_start(&settings, pool)?;
+        let scheduler = if settings.scheduler.enabled {
+            Some(Scheduler::new(settings.clone(), pool.clone())?)
+        } else {
+            tracing::info!("the scheduler is off here (scheduler.enabled = false)");
+            None
+        };
+        let system = actix_web::rt::System::new();
+        // The server and the scheduler are built inside the runtime that runs them: the
+        // SMTP transport's connection pool starts a task on it.
+        system
+            .block_on(async move {
+                let app = Application::build(settings.clone(), pool.clone())
+                    .map_err(|e| CoreError::Internal(e.to_string()))?;
+                let (host, _) = settings
+                    .server
+                    .bind
+                    .rsplit_once(':')
+                    .unwrap_or(("127.0.0.1", ""));
+                let url = format!("http://{host}:{}", app.port());
+                tracing::info!(url = %url, console = %format!("{url}/console/"), "jiesu is serving; the web console is at {url}/console/");
+                let scheduler = scheduler.map(|s| actix_web::rt::spawn(s.run()));
+                let served = app.run_until_stopped().await;
+                if let Some(task) = scheduler {
+                    task.abort();
+                    let _ = task.await;
+                }
+                served.map_err(|e| CoreError::Internal(format!("server: {e}")))
+            })?;
+        tracing::info!("stopped");
+        Ok(())
+    })
 }
 
 /// On an empty database: a bootstrap admin from the environment, or the demo city on the
@@ -308,64 +347,75 @@ fn seed_demo(
 }
 
 fn scheduler(settings: Settings, action: SchedulerCommand) -> Result<(), CoreError> {
-    let pool = open_database(&settings)?;
-    let scheduler = Scheduler::new(settings, pool)?;
-    let runtime =
-        tokio::runtime::Runtime::new().map_err(|e| CoreError::Internal(format!("runtime: {e}")))?;
-    runtime.block_on(async move {
-        match action {
-            SchedulerCommand::Run => {
-                tokio::select! {
-                    _ = scheduler.clone().run() => {}
-                    _ = shutdown_signal() => tracing::info!("stopping the scheduler"),
+    let options = match action {
+        SchedulerCommand::Run => long_running(&settings)?,
+        _ => one_shot(&settings),
+    };
+    let as_of = match &action {
+        SchedulerCommand::Sweep { as_of: Some(text) } => Some(
+            chrono::DateTime::parse_from_rfc3339(text)
+                .map_err(|e| {
+                    CoreError::invalid(
+                        "as-of",
+                        "invalid",
+                        format!("{text:?} is not an RFC 3339 instant: {e}"),
+                    )
+                })?
+                .naive_utc(),
+        ),
+        _ => None,
+    };
+    with_database(&settings.clone(), options, move |pool| {
+        let scheduler = Scheduler::new(settings, pool.clone())?;
+        let runtime = tokio::runtime::Runtime::new()
+            .map_err(|e| CoreError::Internal(format!("runtime: {e}")))?;
+        runtime.block_on(async move {
+            match action {
+                SchedulerCommand::Run => {
+                    tokio::select! {
+                        _ = scheduler.clone().run() => {}
+                        _ = shutdown_signal() => tracing::info!("stopping the scheduler"),
+                    }
+                    Ok(())
                 }
-                Ok(())
-            }
-            SchedulerCommand::Sweep { as_of } => {
-                let as_of = match as_of {
-                    None => now(),
-                    Some(text) => chrono::DateTime::parse_from_rfc3339(&text)
-                        .map_err(|e| {
-                            CoreError::invalid(
-                                "as-of",
-                                "invalid",
-                                format!("{text:?} is not an RFC 3339 instant: {e}"),
-                            )
-                        })?
-                        .naive_utc(),
-                };
-                let (report, delivery) = scheduler.sweep(as_of).await?;
-                println!(
-                    "sweep as of {}Z: {} ticket(s) escalated, {} digest(s) queued",
-                    as_of,
-                    report.escalated.len(),
-                    report.digests
-                );
-                for e in &report.escalated {
+                SchedulerCommand::Sweep { .. } => {
+                    let as_of = as_of.unwrap_or_else(now);
+                    let (report, delivery) = scheduler.sweep(as_of, now()).await?;
                     println!(
-                        "  {}  level {} -> {}  {}  to {}",
-                        e.number,
-                        e.from_level,
-                        e.to_level,
-                        e.node_name,
-                        e.digest_recipients.join(", ")
+                        "sweep as of {}Z: {} ticket(s) escalated, {} digest(s) queued",
+                        as_of,
+                        report.escalated.len(),
+                        report.digests
                     );
+                    for e in &report.escalated {
+                        println!(
+                            "  {}  level {} -> {}  {}  to {}",
+                            e.number,
+                            e.from_level,
+                            e.to_level,
+                            e.node_name,
+                            e.digest_recipients.join(", ")
+                        );
+                    }
+                    println!(
+                        "mail: {} sent, {} failed (retried later)",
+                        delivery.sent, delivery.failed
+                    );
+                    Ok(())
                 }
-                println!(
-                    "mail: {} sent, {} failed (retried later)",
-                    delivery.sent, delivery.failed
-                );
-                Ok(())
+                SchedulerCommand::Deliver => {
+                    let delivery = scheduler
+                        .mailer
+                        .deliver_all_now(&scheduler.pool, now())
+                        .await?;
+                    println!(
+                        "mail: {} sent, {} failed (retried later)",
+                        delivery.sent, delivery.failed
+                    );
+                    Ok(())
+                }
             }
-            SchedulerCommand::Deliver => {
-                let delivery = scheduler.mailer.deliver_due(&scheduler.pool, now()).await?;
-                println!(
-                    "mail: {} sent, {} failed (retried later)",
-                    delivery.sent, delivery.failed
-                );
-                Ok(())
-            }
-        }
+        })
     })
 }
 
@@ -390,8 +440,9 @@ fn load_demo(settings: &Settings) -> Result<(), CoreError> {
             "demo data is never loaded with production on",
         ));
     }
-    let pool = open_database(settings)?;
-    seed_demo(settings, &mut *pool.get()?)
+    with_database(settings, one_shot(settings), |pool| {
+        seed_demo(settings, &mut *pool.get()?)
+    })
 }
 
 fn generate(settings: &Settings, args: &GenerateArgs) -> Result<(), CoreError> {
@@ -406,7 +457,16 @@ fn generate(settings: &Settings, args: &GenerateArgs) -> Result<(), CoreError> {
             .map_err(|e| CoreError::invalid("as_of", "invalid", format!("{text:?}: {e}")))?
             .naive_utc(),
     };
-    let pool = open_database(settings)?;
+    with_database(settings, one_shot(settings), |pool| {
+        generate_tickets(pool, args, as_of)
+    })
+}
+
+fn generate_tickets(
+    pool: &Pool,
+    args: &GenerateArgs,
+    as_of: chrono::NaiveDateTime,
+) -> Result<(), CoreError> {
     let total = u64::try_from(args.closed + args.open).unwrap_or(0);
     let bar = indicatif::ProgressBar::new(total).with_style(
         indicatif::ProgressStyle::with_template(
@@ -448,9 +508,9 @@ fn password_from(stdin: bool) -> Result<(String, bool), CoreError> {
 
 fn reset_password(settings: &Settings, args: &ResetPasswordArgs) -> Result<(), CoreError> {
     let (password, generated) = password_from(args.password_stdin)?;
-    let pool = open_database(settings)?;
-    let user =
-        users::reset_password_unchecked(&mut *pool.get()?, &args.username, &password, now())?;
+    let user = with_database(settings, one_shot(settings), |pool| {
+        users::reset_password_unchecked(&mut *pool.get()?, &args.username, &password, now())
+    })?;
     println!(
         "reset the password of {} {} (id {}); its sessions have ended",
         user.role, user.username, user.id
@@ -472,20 +532,21 @@ fn create_user(settings: &Settings, args: CreateUserArgs) -> Result<(), CoreErro
             CoreError::invalid("role", "invalid", e.to_string())
         })?;
     let (password, generated) = password_from(args.password_stdin)?;
-    let pool = open_database(settings)?;
-    let user = users::create_unchecked(
-        &mut *pool.get()?,
-        &NewUser {
-            display_name: args.display_name.unwrap_or_else(|| args.username.clone()),
-            username: args.username,
-            email: args.email,
-            password: password.clone(),
-            role,
-            org_unit_id: args.org_unit.map(OrgUnitId),
-            partner_id: args.partner.map(PartnerId),
-        },
-        now(),
-    )?;
+    let user = with_database(settings, one_shot(settings), |pool| {
+        users::create_unchecked(
+            &mut *pool.get()?,
+            &NewUser {
+                display_name: args.display_name.unwrap_or_else(|| args.username.clone()),
+                username: args.username,
+                email: args.email,
+                password: password.clone(),
+                role,
+                org_unit_id: args.org_unit.map(OrgUnitId),
+                partner_id: args.partner.map(PartnerId),
+            },
+            now(),
+        )
+    })?;
     println!("created {} {} (id {})", user.role, user.username, user.id);
     if generated {
         println!("password: {password}");

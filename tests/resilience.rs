@@ -352,15 +352,11 @@ async fn two_api_processes_and_two_schedulers_on_one_postgres_double_nothing_and
 
     // Three rounds of two schedulers sweeping the same instant at once, under the load.
     let sweeps = Arc::new(AtomicUsize::new(0));
-    for instant in [
-        "2027-03-01T10:00:00+08:00",
-        "2027-03-08T10:00:00+08:00",
-        "2027-03-15T10:00:00+08:00",
-    ] {
+    for instant in [days_ahead(90), days_ahead(97), days_ahead(104)] {
         let pair: Vec<Child> = (0..2)
             .map(|_| {
                 jiesu(dir)
-                    .args(["scheduler", "sweep", "--as-of", instant])
+                    .args(["scheduler", "sweep", "--as-of", &instant])
                     .env("JIESU_DATABASE__URL", &url_env)
                     .stdout(Stdio::piped())
                     .stderr(Stdio::piped())
@@ -446,6 +442,114 @@ async fn two_api_processes_and_two_schedulers_on_one_postgres_double_nothing_and
     assert_eq!(files as i64, queued[0].n, "each mail delivered once");
     kill_9(&mut a);
     kill_9(&mut b);
+}
+
+/// An instant `days` after now (RFC 3339): with a quarter of a year, past every demo
+/// deadline, whatever day the test runs on.
+fn days_ahead(days: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339()
+}
+
+/// Runs `jiesu args…` `times` times against `url`; every run must exit 0 (a failure stops
+/// at once, with the status and what the run printed).
+fn every_run_exits_0(dir: &Path, url: &str, args: &[&str], times: usize) {
+    for run_no in 1..=times {
+        let (out, stdout, stderr) = run(jiesu(dir).args(args).env("JIESU_DATABASE__URL", url));
+        assert!(
+            out.status.success(),
+            "`jiesu {}` run {run_no} of {times} ended with {} (a signal is a crash at exit)\n{stdout}\n{stderr}",
+            args.join(" "),
+            out.status
+        );
+    }
+}
+
+/// Cron, systemd and monitoring read the exit status: every one-shot command on
+/// PostgreSQL ends with 0 run after run, and never crashes at exit while a pool thread is
+/// inside libpq (OpenSSL and Kerberos are torn down by `exit()`).
+#[test]
+fn one_shot_commands_on_postgres_exit_0_every_time() {
+    const RUNS: usize = 50;
+    let db = TestDb::new(Store::Postgres);
+    let dir = db.dir.path();
+    let url = db.url_string();
+    load_demo(dir, &url);
+    let later = days_ahead(90);
+    every_run_exits_0(dir, &url, &["migrate"], RUNS);
+    every_run_exits_0(dir, &url, &["scheduler", "sweep", "--as-of", &later], RUNS);
+    every_run_exits_0(dir, &url, &["scheduler", "deliver"], RUNS);
+    every_run_exits_0(
+        dir,
+        &url,
+        &["admin", "generate", "--closed", "1", "--open", "1"],
+        RUNS,
+    );
+    // The demo goes only into an empty database: a fresh one each run, two at a time.
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                for _ in 0..RUNS / 2 {
+                    let fresh = TestDb::new(Store::Postgres);
+                    every_run_exits_0(
+                        fresh.dir.path(),
+                        &fresh.url_string(),
+                        &["admin", "load-demo"],
+                        1,
+                    );
+                }
+            });
+        }
+    });
+}
+
+/// `jiesu serve` on PostgreSQL, stopped with SIGTERM: a graceful stop, exit 0, each time.
+#[test]
+fn serve_on_postgres_stops_on_sigterm_with_exit_0_every_time() {
+    const RUNS: usize = 20;
+    let db = TestDb::new(Store::Postgres);
+    let dir = db.dir.path();
+    let url = db.url_string();
+    load_demo(dir, &url);
+    let env = vec![
+        ("JIESU_DATABASE__URL", url.clone()),
+        // The scheduler runs too: its sender and sweep must stop cleanly as well.
+        ("JIESU_SCHEDULER__CRON", "* * * * * *".to_owned()),
+        ("JIESU_SCHEDULER__DELIVER_EVERY_SECS", "1".to_owned()),
+    ];
+    for run_no in 1..=RUNS {
+        let (mut server, url) = serve(dir, &env);
+        // One request, so the pool holds connections when the signal comes.
+        let ready = std::process::Command::new("curl")
+            .args(["-sf", &format!("{url}/readyz")])
+            .output()
+            .unwrap();
+        assert!(ready.status.success(), "run {run_no}: readyz");
+        let killed = Command::new("kill")
+            .args(["-TERM", &server.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = wait_bounded(&mut server, Duration::from_secs(60));
+        assert!(
+            status.success(),
+            "run {run_no} of {RUNS}: serve ended with {status} after SIGTERM"
+        );
+    }
+}
+
+/// Waits for a child at most `limit` (then kills it and fails).
+fn wait_bounded(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the process did not stop within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 macro_rules! on_both_stores {

@@ -8,11 +8,18 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_jiesu");
+/// The binary under test: `JIESU_TEST_BIN` when set (scripts/test sets it to the release
+/// build, the binary as deployed), else the one cargo built for these tests.
+pub fn bin() -> std::path::PathBuf {
+    std::env::var_os("JIESU_TEST_BIN")
+        .filter(|p| !p.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_jiesu").into())
+}
 
 /// `jiesu` with the repo's config folder, run in `dir`, with no stray JIESU_ settings.
 pub fn jiesu(dir: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(bin());
     cmd.current_dir(dir)
         .env(
             "JIESU_CONFIG_DIR",
@@ -40,8 +47,16 @@ pub fn wait_for_url(child: &mut Child) -> String {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("url=").nth(1) {
-                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
+            // Text logs say url=…; JSON logs (production) "url":"…".
+            let url = if let Some(rest) = line.split("url=").nth(1) {
+                rest.split_whitespace().next()
+            } else if let Some(rest) = line.split("\"url\":\"").nth(1) {
+                rest.split('"').next()
+            } else {
+                None
+            };
+            if let Some(url) = url {
+                let _ = tx.send(url.to_owned());
             }
         }
     });
@@ -82,4 +97,71 @@ pub fn demo_password(dir: &Path, username: &str) -> String {
         .and_then(|l| l.split_whitespace().nth(2))
         .expect("demo login")
         .to_owned()
+}
+
+/// Mails a loopback SMTP server received: (recipients, raw message).
+pub type Inbox = std::sync::Arc<std::sync::Mutex<Vec<(Vec<String>, String)>>>;
+
+#[derive(Clone)]
+struct Collector {
+    inbox: Inbox,
+    to: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl mailin_embedded::Handler for Collector {
+    fn data_start(
+        &mut self,
+        _domain: &str,
+        _from: &str,
+        _is8bit: bool,
+        to: &[String],
+    ) -> mailin_embedded::Response {
+        self.to = to.to_vec();
+        self.data.clear();
+        mailin_embedded::response::OK
+    }
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+    fn data_end(&mut self) -> mailin_embedded::Response {
+        self.inbox.lock().expect("inbox").push((
+            self.to.clone(),
+            String::from_utf8_lossy(&self.data).into_owned(),
+        ));
+        mailin_embedded::response::OK
+    }
+}
+
+/// A real SMTP server (mailin-embedded) on 127.0.0.1:`port`, in a thread of its own.
+pub fn smtp_server(port: u16) -> Inbox {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("SMTP port");
+    let inbox: Inbox = Default::default();
+    let mut server = mailin_embedded::Server::new(Collector {
+        inbox: inbox.clone(),
+        to: vec![],
+        data: vec![],
+    });
+    server.with_name("localhost").with_tcp_listener(listener);
+    std::thread::spawn(move || {
+        let _ = server.serve();
+    });
+    inbox
+}
+
+/// A port nothing listens on (yet).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Subject and body of a received mail, decoded as a mail client would.
+pub fn subject_and_body(raw: &str) -> String {
+    let mail = mailparse::parse_mail(raw.as_bytes()).expect("a mail");
+    let subject =
+        mailparse::MailHeaderMap::get_first_value(&mail.headers[..], "Subject").unwrap_or_default();
+    format!("{subject}\n{}", mail.get_body().unwrap_or_default())
 }

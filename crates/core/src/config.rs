@@ -73,11 +73,52 @@ impl Default for HotspotSettings {
     }
 }
 
+/// How mail leaves: `.eml` files in a folder (the embedded default), or a mail server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum MailTransport {
+    File,
+    Smtp,
+}
+
+impl TryFrom<String> for MailTransport {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        match text.as_str() {
+            "file" => Ok(MailTransport::File),
+            "smtp" => Ok(MailTransport::Smtp),
+            _ => Err(format!("{text:?}: must be file or smtp")),
+        }
+    }
+}
+
+/// How the connection to the SMTP server is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum SmtpTls {
+    /// Plain text; production refuses it unless `mail.smtp.allow_plaintext`.
+    None,
+    Starttls,
+    Tls,
+}
+
+impl TryFrom<String> for SmtpTls {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        match text.as_str() {
+            "none" => Ok(SmtpTls::None),
+            "starttls" => Ok(SmtpTls::Starttls),
+            "tls" => Ok(SmtpTls::Tls),
+            _ => Err(format!("{text:?}: must be none, starttls or tls")),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct MailSettings {
     /// `file` (each mail an `.eml` file in `outbox_dir`) or `smtp`.
-    pub transport: String,
+    pub transport: MailTransport,
     pub from: String,
     /// For the file transport; empty means `<data_dir>/outbox`.
     pub outbox_dir: String,
@@ -91,8 +132,9 @@ pub struct MailSettings {
 pub struct SmtpSettings {
     pub host: String,
     pub port: u16,
-    /// `none`, `starttls` or `tls`.
-    pub tls: String,
+    pub tls: SmtpTls,
+    /// Production refuses `tls = "none"` unless this is set (a relay on the same host).
+    pub allow_plaintext: bool,
     pub username: String,
     /// From the environment: JIESU_MAIL__SMTP__PASSWORD.
     pub password: String,
@@ -102,7 +144,7 @@ pub struct SmtpSettings {
 impl Default for MailSettings {
     fn default() -> Self {
         Self {
-            transport: "file".into(),
+            transport: MailTransport::File,
             from: "接诉即办 jiesu <noreply@jiesu.localhost>".into(),
             outbox_dir: String::new(),
             retry_base_secs: 30,
@@ -116,7 +158,8 @@ impl Default for SmtpSettings {
         Self {
             host: "localhost".into(),
             port: 587,
-            tls: "starttls".into(),
+            tls: SmtpTls::Starttls,
+            allow_plaintext: false,
             username: String::new(),
             password: String::new(),
             timeout_secs: 20,
@@ -184,6 +227,8 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
+    /// Production refuses an `http://` public URL unless this is set.
+    pub allow_http: bool,
     pub shutdown_timeout_secs: u64,
 }
 
@@ -267,6 +312,7 @@ impl Default for ServerSettings {
             public_url: "http://127.0.0.1:8080".into(),
             body_limit_bytes: 256 * 1024,
             workers: 0,
+            allow_http: false,
             shutdown_timeout_secs: 30,
         }
     }
@@ -369,21 +415,7 @@ impl Settings {
                 "must be positive",
             ));
         }
-        if !matches!(self.mail.transport.as_str(), "file" | "smtp") {
-            problems.push(crate::FieldError::new(
-                "mail.transport",
-                "invalid",
-                "must be file or smtp",
-            ));
-        }
-        if !matches!(self.mail.smtp.tls.as_str(), "none" | "starttls" | "tls") {
-            problems.push(crate::FieldError::new(
-                "mail.smtp.tls",
-                "invalid",
-                "must be none, starttls or tls",
-            ));
-        }
-        if self.production && self.mail.transport == "file" {
+        if self.production && self.mail.transport == MailTransport::File {
             problems.push(crate::FieldError::new(
                 "mail.transport",
                 "invalid",
@@ -398,6 +430,7 @@ impl Settings {
             ));
         }
         if self.production {
+            problems.extend(self.insecure_in_production());
             let secret = self.auth.jwt_secret.trim();
             if secret.is_empty() {
                 problems.push(crate::FieldError::new(
@@ -425,6 +458,37 @@ impl Settings {
         } else {
             Err(CoreError::Invalid(problems))
         }
+    }
+
+    /// Settings that expose residents' data on the wire, refused in production unless
+    /// explicitly allowed.
+    fn insecure_in_production(&self) -> Vec<crate::FieldError> {
+        let mut problems = Vec::new();
+        if self.server.public_url.starts_with("http://") && !self.server.allow_http {
+            problems.push(crate::FieldError::new(
+                "server.public_url",
+                "insecure",
+                "production is reached over https (behind a TLS-terminating proxy, give its \
+                 https:// address); set server.allow_http = true only on a closed network",
+            ));
+        }
+        if self.mail.transport == MailTransport::Smtp
+            && self.mail.smtp.tls == SmtpTls::None
+            && !self.mail.smtp.allow_plaintext
+        {
+            problems.push(crate::FieldError::new(
+                "mail.smtp.tls",
+                "insecure",
+                "production sends mail over starttls or tls; set mail.smtp.allow_plaintext = \
+                 true only for a relay on the same host",
+            ));
+        }
+        problems
+    }
+
+    /// The public URL is https: cookies are `Secure` and HSTS is sent.
+    pub fn serves_https(&self) -> bool {
+        self.server.public_url.starts_with("https://")
     }
 
     /// `database.pool_size`, or the store's own default when it is 0.
@@ -511,13 +575,58 @@ mod tests {
             ..Settings::default()
         };
         ok.auth.jwt_secret = "x".repeat(40);
+        ok.server.public_url = "https://jiesu.example.gov.cn".into();
         let err = ok.check().unwrap_err().to_string();
         assert!(
             err.contains("mail.transport"),
             "production mails through SMTP: {err}"
         );
-        ok.mail.transport = "smtp".into();
+        ok.mail.transport = MailTransport::Smtp;
         ok.check().unwrap();
+    }
+
+    #[test]
+    fn production_refuses_plain_http_and_plaintext_smtp_unless_allowed() {
+        let mut s = Settings {
+            production: true,
+            ..Settings::default()
+        };
+        s.auth.jwt_secret = "x".repeat(40);
+        s.mail.transport = MailTransport::Smtp;
+        s.mail.smtp.tls = SmtpTls::None;
+        let err = s.check().unwrap_err().to_string();
+        assert!(
+            err.contains("server.public_url") && err.contains("mail.smtp.tls"),
+            "{err}"
+        );
+        s.server.allow_http = true;
+        s.mail.smtp.allow_plaintext = true;
+        s.check().unwrap();
+        // Outside production both are fine: the embedded default serves http on loopback.
+        let dev = Settings {
+            mail: MailSettings {
+                transport: MailTransport::Smtp,
+                smtp: SmtpSettings {
+                    tls: SmtpTls::None,
+                    ..SmtpSettings::default()
+                },
+                ..MailSettings::default()
+            },
+            ..Settings::default()
+        };
+        dev.check().unwrap();
+    }
+
+    #[test]
+    fn an_unknown_mail_transport_is_refused_naming_the_choices() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("base.toml"),
+            "[mail]\ntransport = \"pigeon\"\n",
+        )
+        .unwrap();
+        let err = Settings::load(dir.path(), None).unwrap_err().to_string();
+        assert!(err.contains("pigeon") && err.contains("smtp"), "{err}");
     }
 
     #[test]

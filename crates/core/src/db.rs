@@ -3,12 +3,15 @@
 //! reports the real connection error, and the embedded migrations of each backend.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
 use diesel::r2d2::R2D2Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use scheduled_thread_pool::ScheduledThreadPool;
 
 use crate::error::{CoreError, CoreResult};
 
@@ -105,11 +108,17 @@ impl DatabaseUrl {
 #[derive(Debug, Clone)]
 pub struct ConnectionManager {
     url: DatabaseUrl,
+    /// Set by `Database::close`: every connection is then treated as broken, so the pool
+    /// closes it instead of keeping it.
+    closing: Arc<AtomicBool>,
 }
 
 impl ConnectionManager {
     pub fn new(url: DatabaseUrl) -> Self {
-        Self { url }
+        Self {
+            url,
+            closing: Arc::default(),
+        }
     }
 }
 
@@ -147,41 +156,144 @@ impl r2d2::ManageConnection for ConnectionManager {
     }
 
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        std::thread::panicking() || conn.is_broken()
+        self.closing.load(Ordering::SeqCst) || std::thread::panicking() || conn.is_broken()
     }
 }
 
-/// Opens the pool. The first connection is made directly so that a server that is down,
-/// a bad password or an unwritable file is reported with its own words at once.
-pub fn connect(url: &DatabaseUrl, max_size: u32) -> CoreResult<Pool> {
-    connect_with(url, max_size, Duration::from_secs(5))
+/// How a process uses its pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolOptions {
+    pub max_size: u32,
+    /// Connections kept open while idle. A one-shot command keeps none, so the pool's
+    /// threads never open a connection nobody asked for.
+    pub min_idle: u32,
+    /// How long a caller waits for a connection before `Unavailable` (503).
+    pub acquire_timeout: Duration,
 }
 
-/// `connect`, waiting at most `acquire_timeout` for a connection: when the database is
-/// down or every connection is busy that long, the caller gets `Unavailable` (503).
-pub fn connect_with(
-    url: &DatabaseUrl,
-    max_size: u32,
-    acquire_timeout: Duration,
-) -> CoreResult<Pool> {
-    if let DatabaseUrl::Sqlite(path) = url {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                CoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-            })?;
+impl PoolOptions {
+    /// A one-shot command (migrate, a sweep, a delivery, an admin task).
+    pub fn one_shot() -> Self {
+        Self {
+            max_size: 2,
+            min_idle: 0,
+            acquire_timeout: Duration::from_secs(5),
         }
     }
-    let manager = ConnectionManager::new(url.clone());
-    let first = r2d2::ManageConnection::connect(&manager).map_err(|e| {
-        CoreError::Unavailable(format!("cannot connect to {}: {e}", url.redacted()))
-    })?;
-    drop(first);
-    r2d2::Pool::builder()
-        .max_size(max_size)
-        .min_idle(Some(1))
-        .connection_timeout(acquire_timeout)
-        .build(manager)
-        .map_err(|e| CoreError::Unavailable(format!("cannot open pool: {e}")))
+
+    /// A long-running server: one connection kept warm.
+    pub fn server(max_size: u32, acquire_timeout: Duration) -> Self {
+        Self {
+            max_size: max_size.max(1),
+            min_idle: 1,
+            acquire_timeout,
+        }
+    }
+}
+
+/// Threads that open the pool's connections in the background.
+const CONNECT_THREADS: usize = 3;
+
+/// A process's database: the pool, and the threads that open its connections.
+///
+/// A process must `close` it before it exits: the C libraries under libpq (OpenSSL,
+/// Kerberos) tear themselves down in `exit()`, and a pool thread still opening or closing
+/// a connection then crashes the process (SIGSEGV/SIGABRT) after its work is done.
+pub struct Database {
+    pub pool: Pool,
+    connect_threads: Arc<ScheduledThreadPool>,
+    closing: Arc<AtomicBool>,
+}
+
+impl Database {
+    /// Opens the pool. The first connection is made directly so that a server that is
+    /// down, a bad password or an unwritable file is reported with its own words at once.
+    pub fn open(url: &DatabaseUrl, options: PoolOptions) -> CoreResult<Self> {
+        if let DatabaseUrl::Sqlite(path) = url {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                crate::fsutil::create_private_dir(dir).map_err(|e| {
+                    CoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+            crate::fsutil::ensure_private_file(path).map_err(|e| {
+                CoreError::Unavailable(format!("cannot open {}: {e}", path.display()))
+            })?;
+        }
+        let manager = ConnectionManager::new(url.clone());
+        let closing = manager.closing.clone();
+        let first = r2d2::ManageConnection::connect(&manager).map_err(|e| {
+            CoreError::Unavailable(format!("cannot connect to {}: {e}", url.redacted()))
+        })?;
+        drop(first);
+        let connect_threads = Arc::new(
+            ScheduledThreadPool::builder()
+                .num_threads(CONNECT_THREADS)
+                .thread_name_pattern("jiesu-db-connect-{}")
+                .build(),
+        );
+        let pool = r2d2::Pool::builder()
+            .max_size(options.max_size.max(1))
+            .min_idle(Some(options.min_idle.min(options.max_size)))
+            .connection_timeout(options.acquire_timeout)
+            .thread_pool(connect_threads.clone())
+            .build(manager)
+            .map_err(|e| CoreError::Unavailable(format!("cannot open pool: {e}")))?;
+        Ok(Self {
+            pool,
+            connect_threads,
+            closing,
+        })
+    }
+
+    /// Closes the pool for a process about to exit, so that no thread is inside libpq
+    /// while `exit()` runs: first every connecting thread finishes what it is doing and
+    /// stays parked (nothing new is connected), then every connection is closed here as it
+    /// comes back idle (one still in use elsewhere is closed by its user on return).
+    /// Returns false if that took longer than `timeout`.
+    pub fn close(self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let (parked, waiting) = std::sync::mpsc::channel::<()>();
+        for _ in 0..CONNECT_THREADS {
+            let parked = parked.clone();
+            self.connect_threads.execute(move || {
+                let _ = parked.send(());
+                loop {
+                    std::thread::park();
+                }
+            });
+        }
+        let all_parked = (0..CONNECT_THREADS).all(|_| {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            waiting.recv_timeout(left).is_ok()
+        });
+        self.closing.store(true, Ordering::SeqCst);
+        loop {
+            // Taken and dropped here, each idle connection is found broken and closed.
+            while let Some(conn) = self.pool.try_get() {
+                drop(conn);
+            }
+            if self.pool.state().connections == 0 {
+                return all_parked;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Opens a pool for a test or a tool that does not exit right after (see `Database`).
+pub fn connect(url: &DatabaseUrl, max_size: u32) -> CoreResult<Pool> {
+    Ok(Database::open(
+        url,
+        PoolOptions {
+            max_size,
+            min_idle: 0,
+            acquire_timeout: Duration::from_secs(5),
+        },
+    )?
+    .pool)
 }
 
 /// Applies pending migrations; returns the names of those applied (empty when up to date).

@@ -21,12 +21,12 @@ use crate::categories;
 use crate::db::{truncate_to_micros, write_tx, DbConnection};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{OrgUnitId, TicketId};
-use crate::outbox;
 use crate::schema::{
     escalation_due, org_unit_emails, org_units, partners, ticket_events, tickets, users,
 };
 use crate::tickets::TicketRow;
 use crate::types::{EventKind, Role, TicketStatus};
+use crate::{mail, outbox};
 
 pub const CITY_LEVEL: i32 = 3;
 /// Tickets escalated in one sweep at most; the rest wait for the next sweep.
@@ -48,9 +48,25 @@ pub fn enqueue_new(conn: &mut DbConnection, t: &TicketRow) -> CoreResult<()> {
     Ok(())
 }
 
+/// The deadline that decides a ticket's next rise (DESIGN.md §5). `window` is the end of
+/// its current level's window (NULL at the community, where the ticket's own `respond_by`
+/// is that window). While no unit has claimed it, that window runs; once claimed, its
+/// resolution deadline — above the community never before the level's window, so a ticket
+/// that rose for a missed resolution gets one window at its new level, not an instant rise.
+fn running_deadline(t: &TicketRow, window: Option<NaiveDateTime>) -> Option<NaiveDateTime> {
+    let window = if t.level > 0 { window } else { None };
+    if t.responded_at.is_none() {
+        return window.or(t.respond_by);
+    }
+    match (t.resolve_by, window) {
+        (Some(resolve_by), Some(window)) => Some(resolve_by.max(window)),
+        (resolve_by, window) => resolve_by.or(window),
+    }
+}
+
 /// Keeps a ticket's row in the due queue in step with its state; called in the transaction
-/// of every change. Done tickets leave the queue; a ticket that has just been responded to
-/// at level 0 is next due at its resolution deadline.
+/// of every change. Done and paused tickets leave the queue; the others are due at their
+/// running deadline, at every level.
 pub fn sync_due(conn: &mut DbConnection, t: &TicketRow) -> CoreResult<()> {
     use TicketStatus::*;
     let paused = crate::schema::ticket_pauses::table
@@ -67,16 +83,12 @@ pub fn sync_due(conn: &mut DbConnection, t: &TicketRow) -> CoreResult<()> {
         diesel::delete(escalation_due::table.find(t.id)).execute(conn)?;
         return Ok(());
     }
-    let current: Option<NaiveDateTime> = escalation_due::table
+    let current: Option<(NaiveDateTime, Option<NaiveDateTime>)> = escalation_due::table
         .find(t.id)
-        .select(escalation_due::due_at)
+        .select((escalation_due::due_at, escalation_due::window_due_at))
         .first(conn)
         .optional()?;
-    let wanted = if t.responded_at.is_some() {
-        t.resolve_by
-    } else {
-        t.respond_by
-    };
+    let wanted = running_deadline(t, current.and_then(|(_, window)| window));
     match (current, wanted) {
         (None, Some(due)) => {
             diesel::insert_into(escalation_due::table)
@@ -86,11 +98,13 @@ pub fn sync_due(conn: &mut DbConnection, t: &TicketRow) -> CoreResult<()> {
                 ))
                 .execute(conn)?;
         }
-        // At level 0 the clock follows the ticket's own deadlines; above, the level's window.
-        (Some(now_due), Some(due)) if t.level == 0 && now_due != due => {
+        (Some((now_due, _)), Some(due)) if now_due != due => {
             diesel::update(escalation_due::table.find(t.id))
                 .set(escalation_due::due_at.eq(due))
                 .execute(conn)?;
+        }
+        (Some(_), None) => {
+            diesel::delete(escalation_due::table.find(t.id)).execute(conn)?;
         }
         _ => {}
     }
@@ -180,14 +194,6 @@ fn supervisors_of(conn: &mut DbConnection, node: OrgUnitId) -> CoreResult<Vec<St
     Ok(emails.into_iter().collect())
 }
 
-fn late_text(minutes: i64) -> String {
-    match (minutes / 60, minutes % 60) {
-        (0, m) => format!("{m} 分钟"),
-        (h, 0) => format!("{h} 小时"),
-        (h, m) => format!("{h} 小时 {m} 分钟"),
-    }
-}
-
 /// One sweep as of `as_of`: escalates every ticket due by then, one level, and writes one
 /// digest per supervisor of each node that received tickets. All in one transaction.
 pub fn sweep(
@@ -246,7 +252,8 @@ pub fn sweep(
             .collect();
 
         // node → (name, recipients, lines of the digest)
-        let mut digests: BTreeMap<OrgUnitId, (String, Vec<String>, Vec<String>)> = BTreeMap::new();
+        let mut digests: BTreeMap<OrgUnitId, (String, Vec<String>, Vec<mail::DigestLine>)> =
+            BTreeMap::new();
         let mut finished: Vec<TicketId> = Vec::new();
         let mut risen: Vec<TicketId> = Vec::new();
         // The next due instant depends only on the category and priority: one UPDATE each.
@@ -303,15 +310,22 @@ pub fn sweep(
                 None if t.in_pool => "待认领（社区派单池）".into(),
                 None => "未派单".into(),
             };
-            let line = format!(
-                "{number}  {title}\n  社区: {community}  类别: {category}  优先级: {priority}  超时: {late}\n  当前承办: {holder}\n  {url}/api/v1/tickets/{id}",
-                number = t.number,
-                title = t.title,
-                category = category.name_zh,
-                priority = t.priority,
-                late = late_text((as_of - was_due).num_minutes()),
-                url = ctx.public_url.trim_end_matches('/'),
-            );
+            let line = mail::DigestLine {
+                id,
+                number: t.number.clone(),
+                title: t.title.clone(),
+                community,
+                category: category.name_zh.clone(),
+                priority: t.priority,
+                missed: if t.responded_at.is_some() {
+                    mail::Missed::Resolution
+                } else {
+                    mail::Missed::Response
+                },
+                was_due,
+                late_minutes: (as_of - was_due).num_minutes(),
+                holder,
+            };
             let entry = match digests.entry(node) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => {
@@ -346,7 +360,10 @@ pub fn sweep(
                 diesel::update(
                     escalation_due::table.filter(escalation_due::ticket_id.eq_any(chunk)),
                 )
-                .set(escalation_due::due_at.eq(due_at))
+                .set((
+                    escalation_due::due_at.eq(due_at),
+                    escalation_due::window_due_at.eq(due_at),
+                ))
                 .execute(conn)?;
             }
         }
@@ -363,13 +380,10 @@ pub fn sweep(
             };
         }
         for (node_name, recipients, lines) in digests.values() {
-            let subject = format!("【督办】{node_name}：{} 件工单超时升级", lines.len());
-            let body = format!(
-                "{node_name} 督办人员：\n\n以下工单已超过处理时限，于本次巡检升级至贵级，请督促办理。\n\n{}\n\n—— 接诉即办 jiesu\n",
-                lines.join("\n\n")
-            );
+            let digest =
+                mail::escalation_digest(node_name, lines, ctx.calendar.tz(), ctx.public_url);
             for recipient in recipients {
-                outbox::enqueue(conn, "escalation_digest", recipient, &subject, &body, as_of)?;
+                outbox::enqueue(conn, recipient, &digest, as_of)?;
                 report.digests += 1;
             }
         }

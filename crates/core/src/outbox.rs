@@ -27,21 +27,20 @@ pub struct Mail {
     pub attempts: i32,
 }
 
+/// Writes a mail for one recipient, in the caller's transaction.
 pub fn enqueue(
     conn: &mut DbConnection,
-    kind: &str,
     recipient: &str,
-    subject: &str,
-    body: &str,
+    mail: &crate::mail::Mail,
     now: NaiveDateTime,
 ) -> CoreResult<()> {
     let now = truncate_to_micros(now);
     diesel::insert_into(outbox::table)
         .values((
-            outbox::kind.eq(kind),
+            outbox::kind.eq(mail.kind.as_str()),
             outbox::recipient.eq(recipient),
-            outbox::subject.eq(subject),
-            outbox::body.eq(body),
+            outbox::subject.eq(&mail.subject),
+            outbox::body.eq(&mail.body),
             outbox::created_at.eq(now),
             outbox::attempts.eq(0),
             outbox::next_attempt_at.eq(now),
@@ -50,13 +49,32 @@ pub fn enqueue(
     Ok(())
 }
 
-/// Takes up to `limit` mails due at `now` that no other sender holds. Each row is taken with
-/// a conditional update, so two senders never take the same row.
-pub fn take_due(conn: &mut DbConnection, now: NaiveDateTime, limit: i64) -> CoreResult<Vec<Mail>> {
+/// Which waiting mails a sender takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take {
+    /// Mail never tried, and failed mail whose backoff has passed at `now`. A mail never
+    /// tried is due whatever instant it was written at, so a sweep replayed as of a later
+    /// instant does not hold real mail back until then.
+    Due,
+    /// Every unsent mail, failed ones too, without waiting out their backoff (an operator's
+    /// "retry now" once the mail server is back).
+    AllNow,
+}
+
+/// Takes up to `limit` mails at `now` that no other sender holds. Each row is taken with a
+/// conditional update, so two senders never take the same row.
+pub fn take(
+    conn: &mut DbConnection,
+    which: Take,
+    now: NaiveDateTime,
+    limit: i64,
+) -> CoreResult<Vec<Mail>> {
     let now = truncate_to_micros(now);
-    let candidates: Vec<MailId> = outbox::table
-        .filter(outbox::sent_at.is_null())
-        .filter(outbox::next_attempt_at.le(now))
+    let mut query = outbox::table.filter(outbox::sent_at.is_null()).into_boxed();
+    if which == Take::Due {
+        query = query.filter(outbox::attempts.eq(0).or(outbox::next_attempt_at.le(now)));
+    }
+    let candidates: Vec<MailId> = query
         .filter(
             outbox::claimed_until
                 .is_null()

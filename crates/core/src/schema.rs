@@ -36,6 +36,7 @@ diesel::table! {
     escalation_due (ticket_id) {
         ticket_id -> Int8,
         due_at -> Timestamp,
+        window_due_at -> Nullable<Timestamp>,
     }
 }
 
@@ -280,6 +281,7 @@ diesel::table! {
         reason -> Text,
         paused_by -> Int8,
         due_at -> Nullable<Timestamp>,
+        window_due_at -> Nullable<Timestamp>,
     }
 }
 

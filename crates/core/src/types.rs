@@ -144,6 +144,26 @@ text_enum!(
     }
 );
 
+impl Priority {
+    pub fn name_zh(self) -> &'static str {
+        match self {
+            Priority::Urgent => "紧急",
+            Priority::High => "高",
+            Priority::Normal => "一般",
+            Priority::Low => "低",
+        }
+    }
+
+    pub fn name_en(self) -> &'static str {
+        match self {
+            Priority::Urgent => "urgent",
+            Priority::High => "high",
+            Priority::Normal => "normal",
+            Priority::Low => "low",
+        }
+    }
+}
+
 text_enum!(
     /// How an SLA deadline counts time: around the clock, or working hours only.
     ClockKind, "clock" {

@@ -9,15 +9,16 @@ use std::time::Duration;
 
 use chrono::{NaiveDateTime, Utc};
 use jiesu_core::calendar::WorkingCalendar;
-use jiesu_core::config::Settings;
+use jiesu_core::config::{MailTransport, Settings, SmtpTls};
 use jiesu_core::db::Pool;
 use jiesu_core::escalation::{self, SweepContext, SweepReport};
-use jiesu_core::outbox::{self, Mail};
+use jiesu_core::outbox::{self, Mail, Take};
 use jiesu_core::{CoreError, CoreResult};
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use tokio::sync::OnceCell;
 
 /// Parses the sweep's cron expression, saying plainly what is wrong with a bad one.
 pub fn parse_cron(expression: &str) -> CoreResult<cron::Schedule> {
@@ -43,14 +44,95 @@ pub fn parse_cron(expression: &str) -> CoreResult<cron::Schedule> {
     })
 }
 
+/// Where mail goes, parsed once from the settings.
+#[derive(Debug, Clone)]
+enum TransportConfig {
+    Smtp {
+        host: String,
+        port: u16,
+        tls: SmtpTls,
+        credentials: Option<Credentials>,
+        timeout: Duration,
+    },
+    File {
+        dir: std::path::PathBuf,
+    },
+}
+
 enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
     File(AsyncFileTransport<Tokio1Executor>),
 }
 
+impl TransportConfig {
+    fn from_settings(settings: &Settings) -> CoreResult<Self> {
+        Ok(match settings.mail.transport {
+            MailTransport::Smtp => {
+                let smtp = &settings.mail.smtp;
+                if smtp.host.trim().is_empty() {
+                    return Err(CoreError::invalid(
+                        "mail.smtp.host",
+                        "required",
+                        "the SMTP transport needs a host",
+                    ));
+                }
+                TransportConfig::Smtp {
+                    host: smtp.host.clone(),
+                    port: smtp.port,
+                    tls: smtp.tls,
+                    credentials: (!smtp.username.is_empty())
+                        .then(|| Credentials::new(smtp.username.clone(), smtp.password.clone())),
+                    timeout: Duration::from_secs(smtp.timeout_secs),
+                }
+            }
+            MailTransport::File => {
+                let dir = settings.outbox_dir();
+                jiesu_core::fsutil::create_private_dir(&dir).map_err(|e| {
+                    CoreError::Internal(format!(
+                        "cannot create the mail folder {}: {e}",
+                        dir.display()
+                    ))
+                })?;
+                TransportConfig::File { dir }
+            }
+        })
+    }
+
+    /// Builds the transport. Must run inside the Tokio runtime that will use it: lettre's
+    /// SMTP connection pool starts a task there.
+    fn build(&self) -> CoreResult<Transport> {
+        Ok(match self {
+            TransportConfig::Smtp {
+                host,
+                port,
+                tls,
+                credentials,
+                timeout,
+            } => {
+                let builder = match tls {
+                    SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
+                    SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
+                    SmtpTls::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+                        host,
+                    )),
+                }
+                .map_err(|e| CoreError::invalid("mail.smtp.host", "invalid", e.to_string()))?;
+                let mut builder = builder.port(*port).timeout(Some(*timeout));
+                if let Some(credentials) = credentials {
+                    builder = builder.credentials(credentials.clone());
+                }
+                Transport::Smtp(builder.build())
+            }
+            TransportConfig::File { dir } => Transport::File(AsyncFileTransport::new(dir)),
+        })
+    }
+}
+
 /// Delivers outbox mails through the configured transport.
 pub struct Mailer {
-    transport: Transport,
+    config: TransportConfig,
+    /// Built on first use, inside the runtime that delivers (see `TransportConfig::build`).
+    transport: OnceCell<Transport>,
     from: Mailbox,
     retry_base_secs: i64,
 }
@@ -62,6 +144,7 @@ pub struct DeliveryReport {
 }
 
 impl Mailer {
+    /// Checks the mail settings; nothing connects until the first delivery.
     pub fn from_settings(settings: &Settings) -> CoreResult<Self> {
         let from: Mailbox = settings.mail.from.parse().map_err(|e| {
             CoreError::invalid(
@@ -70,44 +153,18 @@ impl Mailer {
                 format!("{:?}: {e}", settings.mail.from),
             )
         })?;
-        let transport = match settings.mail.transport.as_str() {
-            "smtp" => {
-                let smtp = &settings.mail.smtp;
-                let builder = match smtp.tls.as_str() {
-                    "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host),
-                    "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host),
-                    _ => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-                        &smtp.host,
-                    )),
-                }
-                .map_err(|e| CoreError::invalid("mail.smtp.host", "invalid", e.to_string()))?;
-                let mut builder = builder
-                    .port(smtp.port)
-                    .timeout(Some(Duration::from_secs(smtp.timeout_secs)));
-                if !smtp.username.is_empty() {
-                    builder = builder.credentials(Credentials::new(
-                        smtp.username.clone(),
-                        smtp.password.clone(),
-                    ));
-                }
-                Transport::Smtp(builder.build())
-            }
-            _ => {
-                let dir = settings.outbox_dir();
-                std::fs::create_dir_all(&dir).map_err(|e| {
-                    CoreError::Internal(format!(
-                        "cannot create the mail folder {}: {e}",
-                        dir.display()
-                    ))
-                })?;
-                Transport::File(AsyncFileTransport::new(dir))
-            }
-        };
         Ok(Self {
-            transport,
+            config: TransportConfig::from_settings(settings)?,
+            transport: OnceCell::new(),
             from,
             retry_base_secs: settings.mail.retry_base_secs,
         })
+    }
+
+    async fn transport(&self) -> CoreResult<&Transport> {
+        self.transport
+            .get_or_try_init(|| async { self.config.build() })
+            .await
     }
 
     async fn send(&self, mail: &Mail) -> Result<(), String> {
@@ -115,14 +172,18 @@ impl Mailer {
             .recipient
             .parse()
             .map_err(|e| format!("recipient {:?}: {e}", mail.recipient))?;
+        // A stable Message-ID: should a crash resend a mail the server had already
+        // accepted, mail clients show the two as one.
+        let domain = self.from.email.domain();
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
+            .message_id(Some(format!("<jiesu-outbox-{}@{domain}>", mail.id)))
             .subject(&mail.subject)
             .header(ContentType::TEXT_PLAIN)
             .body(mail.body.clone())
             .map_err(|e| e.to_string())?;
-        match &self.transport {
+        match self.transport().await.map_err(|e| e.to_string())? {
             Transport::Smtp(smtp) => smtp
                 .send(message)
                 .await
@@ -136,12 +197,32 @@ impl Mailer {
         }
     }
 
-    /// Delivers every mail due at `now`: marked sent only once the server (or the folder)
+    /// Delivers the mail due at `now` (the wall clock): never-tried mail, and failed mail
+    /// whose backoff has passed. Each is marked sent only once the server (or the folder)
     /// accepted it; a failure is recorded and retried later with backoff.
     pub async fn deliver_due(&self, pool: &Pool, now: NaiveDateTime) -> CoreResult<DeliveryReport> {
+        self.deliver(pool, Take::Due, now).await
+    }
+
+    /// Delivers every waiting mail now, failed ones too, without waiting out their backoff:
+    /// `jiesu scheduler deliver`, once the mail server is back.
+    pub async fn deliver_all_now(
+        &self,
+        pool: &Pool,
+        now: NaiveDateTime,
+    ) -> CoreResult<DeliveryReport> {
+        self.deliver(pool, Take::AllNow, now).await
+    }
+
+    async fn deliver(
+        &self,
+        pool: &Pool,
+        which: Take,
+        now: NaiveDateTime,
+    ) -> CoreResult<DeliveryReport> {
         let mut report = DeliveryReport::default();
         loop {
-            let batch = blocking(pool, move |conn| outbox::take_due(conn, now, 50)).await?;
+            let batch = blocking(pool, move |conn| outbox::take(conn, which, now, 50)).await?;
             if batch.is_empty() {
                 return Ok(report);
             }
@@ -154,7 +235,7 @@ impl Mailer {
                         report.sent += 1;
                     }
                     Err(error) => {
-                        tracing::warn!(mail = %mail.id, recipient = %mail.recipient, %error, "mail not delivered; will retry");
+                        tracing::warn!(mail = %mail.id, %error, "mail not delivered; will retry");
                         blocking(pool, move |conn| {
                             outbox::mark_failed(conn, &mail, &error, base, now).map(|_| ())
                         })
@@ -209,8 +290,14 @@ impl Scheduler {
         })
     }
 
-    /// One sweep as of `as_of`, then the delivery of what is due by then.
-    pub async fn sweep(&self, as_of: NaiveDateTime) -> CoreResult<(SweepReport, DeliveryReport)> {
+    /// One sweep as of `as_of` (the instant deadlines are judged at; a replay passes a
+    /// past or future one), then the delivery of the mail due at `now`, the wall clock:
+    /// mail backoff runs in real time whatever instant a sweep replays.
+    pub async fn sweep(
+        &self,
+        as_of: NaiveDateTime,
+        now: NaiveDateTime,
+    ) -> CoreResult<(SweepReport, DeliveryReport)> {
         let (calendar, settings) = (self.calendar.clone(), self.settings.clone());
         let report = blocking(&self.pool, move |conn| {
             escalation::sweep(
@@ -226,7 +313,6 @@ impl Scheduler {
         for e in &report.escalated {
             tracing::info!(ticket = %e.number, from = e.from_level, to = e.to_level, node = %e.node_name, "escalated");
         }
-        let now = Utc::now().naive_utc().max(as_of);
         let delivery = self.mailer.deliver_due(&self.pool, now).await?;
         Ok((report, delivery))
     }
@@ -261,7 +347,7 @@ impl Scheduler {
                 continue;
             }
             tokio::time::sleep(wait).await;
-            match self.sweep(next.naive_utc()).await {
+            match self.sweep(next.naive_utc(), Utc::now().naive_utc()).await {
                 Ok((report, delivery)) => tracing::info!(
                     escalated = report.escalated.len(),
                     digests = report.digests,

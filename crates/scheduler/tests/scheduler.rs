@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
-use jiesu_core::config::Settings;
+use jiesu_core::config::{MailTransport, Settings, SmtpTls};
 use jiesu_core::db::{self, Pool};
 use jiesu_core::ids::{TicketId, UserId};
 use jiesu_core::schema::{ticket_events, tickets, users};
@@ -17,6 +17,7 @@ use jiesu_core::testing::{Store, TestDb};
 use jiesu_core::tickets::lifecycle::{self, Action, Target};
 use jiesu_core::tickets::logging::{self, NewTicket};
 use jiesu_core::tickets::Context;
+use jiesu_core::types::Priority;
 use jiesu_core::{demo, outbox, Actor};
 use jiesu_scheduler::Scheduler;
 
@@ -99,10 +100,10 @@ impl World {
         settings.config_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
         settings.mail.retry_base_secs = 60;
         if let Some(port) = smtp_port {
-            settings.mail.transport = "smtp".into();
+            settings.mail.transport = MailTransport::Smtp;
             settings.mail.smtp.host = "127.0.0.1".into();
             settings.mail.smtp.port = port;
-            settings.mail.smtp.tls = "none".into();
+            settings.mail.smtp.tls = SmtpTls::None;
             settings.mail.smtp.timeout_secs = 5;
         }
         let pool = db::connect(&db.url, 4).unwrap();
@@ -144,6 +145,20 @@ impl World {
 
     /// Logs a ticket of a working-clock category (respond within one working day) at `at`.
     fn log(&self, by: &str, community: &str, title: &str, at: NaiveDateTime) -> TicketId {
+        self.log_priority(by, community, title, None, at)
+    }
+
+    /// Logs a property ticket at a priority: `normal` (the default) respond in one working
+    /// day and resolve in seven, on the working clock; `high` respond in 2 hours and
+    /// resolve in 24, around the clock.
+    fn log_priority(
+        &self,
+        by: &str,
+        community: &str,
+        title: &str,
+        priority: Option<Priority>,
+        at: NaiveDateTime,
+    ) -> TicketId {
         let scheduler = self.scheduler();
         let ctx = Context {
             now: at,
@@ -152,7 +167,7 @@ impl World {
         };
         let input = NewTicket {
             category: "property_management".into(),
-            priority: None,
+            priority,
             title: title.into(),
             description: "楼道灯不亮".into(),
             community_id: Some(self.community(community)),
@@ -218,7 +233,7 @@ impl World {
     }
 
     async fn sweep(&self, at: &str) -> Vec<(String, i32)> {
-        let (report, _) = self.scheduler().sweep(bj(at)).await.unwrap();
+        let (report, _) = self.scheduler().sweep(bj(at), bj(at)).await.unwrap();
         report
             .escalated
             .iter()
@@ -397,9 +412,13 @@ async fn a_unit_is_mailed_when_a_ticket_is_dispatched_to_it(store: Store) {
     assert_eq!(to_unit.len(), 1);
     let text = subject_and_body(&to_unit[0].1);
     assert!(
+        text.contains("响应时限: 2026-11-24 10:00（北京时间）") && text.contains("优先级: 一般"),
+        "Beijing time to the minute and the Chinese label: {text}"
+    );
+    assert!(
         text.contains("【派单】")
             && text.contains("派给物业")
-            && text.contains(&format!("/api/v1/tickets/{id}")),
+            && text.contains(&format!("/console/tickets/{id}")),
         "{text}"
     );
 }
@@ -462,9 +481,21 @@ async fn the_street_supervisor_gets_one_digest_naming_its_tickets(store: Store) 
         text.contains("望京甲") && text.contains("望京乙") && !text.contains("和平街丙"),
         "{text}"
     );
+    // Which deadline, when in Beijing time, how late, who holds it; labels, not codes.
+    for part in [
+        "超过响应时限: 应于 2026-11-24 10:00 前，已超 0 分钟",
+        "优先级: 一般",
+        "当前承办: 未派单",
+    ] {
+        assert!(text.contains(part), "{part}: {text}");
+    }
     assert!(
-        text.contains(&format!("http://127.0.0.1:8080/api/v1/tickets/{a}"))
-            && text.contains(&format!("/api/v1/tickets/{b}")),
+        !text.contains("normal") && !text.contains("/api/v1/"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("http://127.0.0.1:8080/console/tickets/{a}"))
+            && text.contains(&format!("/console/tickets/{b}")),
         "{text}"
     );
     let to_hepingjie: Vec<_> = all
@@ -480,7 +511,7 @@ async fn the_street_supervisor_gets_one_digest_naming_its_tickets(store: Store) 
         text.contains("和平街丙")
             && text
                 .split_whitespace()
-                .any(|w| w.ends_with(&format!("/api/v1/tickets/{c}"))),
+                .any(|w| w.ends_with(&format!("/console/tickets/{c}"))),
         "{text}"
     );
     // Nothing waits in the outbox, and a second delivery sends nothing again.
@@ -511,7 +542,7 @@ async fn mail_waits_out_a_mail_server_that_is_down_and_arrives_once(store: Store
     );
     let (report, delivery) = world
         .scheduler()
-        .sweep(bj("2026-11-24 10:00"))
+        .sweep(bj("2026-11-24 10:00"), bj("2026-11-24 10:00"))
         .await
         .unwrap();
     assert_eq!(report.escalated.len(), 1);
@@ -567,7 +598,7 @@ async fn mail_held_through_several_sweeps_with_smtp_down_arrives_once_each(store
     let scheduler = world.scheduler();
     let mut rose = 0;
     for at in ["2026-11-24 10:00", "2026-11-26 10:00", "2026-11-30 10:00"] {
-        let (report, delivery) = scheduler.sweep(bj(at)).await.unwrap();
+        let (report, delivery) = scheduler.sweep(bj(at), bj(at)).await.unwrap();
         rose += report.escalated.len();
         assert_eq!(delivery.sent, 0, "{at}: the server is down");
     }
@@ -600,6 +631,174 @@ async fn mail_held_through_several_sweeps_with_smtp_down_arrives_once_each(store
     drop(world.db);
 }
 
+/// Rose for a late response, then claimed: from then on it rises only when it misses its
+/// resolution deadline, and after that one level per window. Working clock.
+async fn a_claimed_ticket_rises_only_at_its_resolution_deadline_on_the_working_clock(store: Store) {
+    let world = World::new(store, None);
+    // Monday 10:00: respond by Tuesday 10:00, resolve by Wednesday 2 December 10:00.
+    let id = world.log(
+        "demo-grid",
+        "望京西园一区社区",
+        "认领后按办结时限",
+        bj("2026-11-23 10:00"),
+    );
+    assert_eq!(world.sweep("2026-11-24 10:00").await.len(), 1);
+    assert_eq!(world.level(id), 1, "late response: community → street");
+    world.act(
+        "demo-supervisor",
+        id,
+        Action::Dispatch {
+            to: Target::Pool,
+            note: None,
+        },
+        bj("2026-11-24 10:30"),
+    );
+    world.act("demo-unit", id, Action::Claim, bj("2026-11-24 11:00"));
+    for at in [
+        "2026-11-25 10:00", // one working day after the rise: the old rule rose here
+        "2026-11-27 18:00",
+        "2026-12-01 18:00",
+        "2026-12-02 09:59",
+    ] {
+        assert!(
+            world.sweep(at).await.is_empty(),
+            "{at}: claimed, before resolve_by"
+        );
+    }
+    assert_eq!(world.level(id), 1);
+    assert_eq!(world.sweep("2026-12-02 10:00").await.len(), 1);
+    assert_eq!(world.level(id), 2, "missed resolution: street → district");
+    assert!(
+        world.sweep("2026-12-03 09:59").await.is_empty(),
+        "one window at the district"
+    );
+    assert_eq!(world.sweep("2026-12-03 10:00").await.len(), 1);
+    assert_eq!(world.level(id), 3);
+}
+
+/// The same on the calendar clock, with a wait on the resident that moves the deadline.
+async fn a_claimed_ticket_rises_only_at_its_resolution_deadline_on_the_calendar_clock(
+    store: Store,
+) {
+    let world = World::new(store, None);
+    // High priority: respond by 12:00, resolve by Tuesday 10:00, around the clock.
+    let id = world.log_priority(
+        "demo-grid",
+        "望京西园一区社区",
+        "日历时钟",
+        Some(Priority::High),
+        bj("2026-11-23 10:00"),
+    );
+    assert_eq!(world.sweep("2026-11-23 12:00").await.len(), 1);
+    assert_eq!(world.level(id), 1);
+    let property = world.partner_of("demo-unit");
+    world.act(
+        "demo-supervisor",
+        id,
+        Action::Dispatch {
+            to: Target::Partner(property),
+            note: None,
+        },
+        bj("2026-11-23 12:10"),
+    );
+    world.act("demo-unit", id, Action::Claim, bj("2026-11-23 12:30"));
+    // Two hours waiting on the resident: resolve_by moves to Tuesday 12:00.
+    world.act(
+        "demo-unit",
+        id,
+        Action::Pause {
+            reason: "住户外出".into(),
+        },
+        bj("2026-11-23 13:00"),
+    );
+    assert!(world.sweep("2026-11-23 14:00").await.is_empty(), "paused");
+    world.act(
+        "demo-unit",
+        id,
+        Action::Resume { note: None },
+        bj("2026-11-23 15:00"),
+    );
+    for at in ["2026-11-23 16:00", "2026-11-24 10:00", "2026-11-24 11:59"] {
+        assert!(world.sweep(at).await.is_empty(), "{at}");
+    }
+    assert_eq!(world.sweep("2026-11-24 12:00").await.len(), 1);
+    assert_eq!(world.level(id), 2);
+    assert!(world.sweep("2026-11-24 13:59").await.is_empty());
+    assert_eq!(world.sweep("2026-11-24 14:00").await.len(), 1);
+    assert_eq!(world.level(id), 3);
+}
+
+/// A sweep replayed as of a later instant while the mail server is down: its mail is
+/// retried on the wall clock, not from that later instant, and `deliver` retries at once.
+async fn a_replayed_sweep_does_not_strand_real_mail(store: Store) {
+    let port = free_port(); // down
+    let world = World::new(store, Some(port));
+    world.log(
+        "demo-grid",
+        "望京西园一区社区",
+        "回放不滞留邮件",
+        bj("2026-11-23 10:00"),
+    );
+    let wall = bj("2026-11-24 09:00");
+    let (report, delivery) = world
+        .scheduler()
+        .sweep(bj("2027-06-01 10:00"), wall)
+        .await
+        .unwrap();
+    assert_eq!(report.escalated.len(), 1);
+    assert!(delivery.failed >= 1 && delivery.sent == 0, "{delivery:?}");
+    let pending = outbox::status(&mut world.pool.get().unwrap())
+        .unwrap()
+        .pending;
+    let inbox = smtp_server(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let later = world
+        .scheduler()
+        .mailer
+        .deliver_due(&world.pool, wall + Duration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        later.sent as i64, pending,
+        "retried minutes later, not in 2027"
+    );
+    assert_eq!(digests(&inbox).len(), 1);
+}
+
+async fn deliver_retries_waiting_mail_at_once(store: Store) {
+    let port = free_port(); // down
+    let world = World::new(store, Some(port));
+    world.log(
+        "demo-grid",
+        "望京西园一区社区",
+        "立即重发",
+        bj("2026-11-23 10:00"),
+    );
+    let at = bj("2026-11-24 10:00");
+    let (_, delivery) = world.scheduler().sweep(at, at).await.unwrap();
+    assert!(delivery.failed >= 1);
+    let inbox = smtp_server(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let scheduler = world.scheduler();
+    let waiting = scheduler
+        .mailer
+        .deliver_due(&world.pool, at + Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(waiting.sent, 0, "the periodic sender waits out the backoff");
+    let now = scheduler
+        .mailer
+        .deliver_all_now(&world.pool, at + Duration::seconds(1))
+        .await
+        .unwrap();
+    assert!(now.sent >= 1 && now.failed == 0, "{now:?}");
+    assert_eq!(digests(&inbox).len(), 1);
+    let again = scheduler
+        .mailer
+        .deliver_all_now(&world.pool, at + Duration::seconds(2))
+        .await
+        .unwrap();
+    assert_eq!(again.sent, 0, "nothing is sent twice");
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
@@ -621,4 +820,8 @@ on_both_stores!(
     mail_held_through_several_sweeps_with_smtp_down_arrives_once_each,
     a_ticket_waiting_on_the_resident_does_not_escalate_and_resumes_with_its_time,
     a_unit_is_mailed_when_a_ticket_is_dispatched_to_it,
+    a_claimed_ticket_rises_only_at_its_resolution_deadline_on_the_working_clock,
+    a_claimed_ticket_rises_only_at_its_resolution_deadline_on_the_calendar_clock,
+    a_replayed_sweep_does_not_strand_real_mail,
+    deliver_retries_waiting_mail_at_once,
 );

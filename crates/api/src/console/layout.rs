@@ -290,12 +290,7 @@ pub fn status_name(lang: Lang, s: TicketStatus) -> &'static str {
 }
 
 pub fn priority_name(lang: Lang, p: Priority) -> &'static str {
-    match p {
-        Priority::Urgent => lang.t("紧急", "urgent"),
-        Priority::High => lang.t("高", "high"),
-        Priority::Normal => lang.t("一般", "normal"),
-        Priority::Low => lang.t("低", "low"),
-    }
+    lang.t(p.name_zh(), p.name_en())
 }
 
 pub fn level_name(lang: Lang, level: i32) -> &'static str {

@@ -59,9 +59,9 @@ fn store_file(data_dir: &Path, sha256: &str, bytes: &[u8]) -> CoreResult<()> {
     let io = |e: std::io::Error| {
         CoreError::Internal(format!("storing attachment in {}: {e}", dir.display()))
     };
-    std::fs::create_dir_all(dir).map_err(io)?;
+    crate::fsutil::create_private_dir(dir).map_err(io)?;
     let tmp = dir.join(format!(".{sha256}.{}.tmp", std::process::id()));
-    let mut file = std::fs::File::create(&tmp).map_err(io)?;
+    let mut file = crate::fsutil::create_private_file(&tmp).map_err(io)?;
     file.write_all(bytes)
         .and_then(|_| file.sync_all())
         .map_err(io)?;

@@ -340,9 +340,14 @@ fn apply(
         let message = format!("cannot {} a ticket that is {}", action.name(), t.status);
         return Err(conflict(t, actor, now, message));
     }
-    let paused_since: Option<(NaiveDateTime, Option<NaiveDateTime>)> = ticket_pauses::table
+    type Paused = (NaiveDateTime, Option<NaiveDateTime>, Option<NaiveDateTime>);
+    let paused_since: Option<Paused> = ticket_pauses::table
         .find(t.id)
-        .select((ticket_pauses::paused_at, ticket_pauses::due_at))
+        .select((
+            ticket_pauses::paused_at,
+            ticket_pauses::due_at,
+            ticket_pauses::window_due_at,
+        ))
         .first(conn)
         .optional()?;
     let allowed_while_paused = matches!(
@@ -548,9 +553,9 @@ fn apply(
         Action::Pause { reason } => {
             let reason = required_text("reason", reason)?;
             to = t.status;
-            let due: Option<NaiveDateTime> = escalation_due::table
+            let queued: Option<(NaiveDateTime, Option<NaiveDateTime>)> = escalation_due::table
                 .find(t.id)
-                .select(escalation_due::due_at)
+                .select((escalation_due::due_at, escalation_due::window_due_at))
                 .first(conn)
                 .optional()?;
             diesel::insert_into(ticket_pauses::table)
@@ -559,7 +564,8 @@ fn apply(
                     ticket_pauses::paused_at.eq(now),
                     ticket_pauses::reason.eq(&reason),
                     ticket_pauses::paused_by.eq(actor.user_id),
-                    ticket_pauses::due_at.eq(due),
+                    ticket_pauses::due_at.eq(queued.map(|q| q.0)),
+                    ticket_pauses::window_due_at.eq(queued.and_then(|q| q.1)),
                 ))
                 .execute(conn)?;
             events.push(NewEvent::new(
@@ -572,7 +578,7 @@ fn apply(
         Action::Resume { note } => {
             let note = optional_text("note", note)?;
             to = t.status;
-            let (paused_at, due) =
+            let (paused_at, due, window) =
                 paused_since.ok_or_else(|| CoreError::Internal("pause vanished".into()))?;
             let rule = crate::categories::get(conn, t.category_id)?
                 .sla
@@ -596,6 +602,7 @@ fn apply(
                     .values((
                         escalation_due::ticket_id.eq(t.id),
                         escalation_due::due_at.eq(extend(due)),
+                        escalation_due::window_due_at.eq(window.map(extend)),
                     ))
                     .execute(conn)?;
             }
@@ -734,29 +741,22 @@ fn mail_partner(
         .find(t.community_id)
         .select(org_units::name)
         .first(conn)?;
-    let respond_by = t
-        .respond_by
-        .map(|r| r.and_utc().to_rfc3339())
-        .unwrap_or_default();
-    let subject = format!("【派单】{} {}", t.number, t.title);
-    let body = format!(
-        "{name}：\n\n有一件工单派给贵单位，请及时认领办理。\n\n{number}  {title}\n社区: {community}  地址: {address}\n优先级: {priority}  响应时限: {respond_by}\n{url}/api/v1/tickets/{id}\n\n—— 接诉即办 jiesu\n",
-        number = t.number,
-        title = t.title,
-        address = t.address,
-        priority = t.priority,
-        url = ctx.public_url.trim_end_matches('/'),
-        id = t.id,
+    let notice = crate::mail::partner_dispatch(
+        &crate::mail::DispatchNotice {
+            unit: &name,
+            id: t.id,
+            number: &t.number,
+            title: &t.title,
+            community: &community,
+            address: &t.address,
+            priority: t.priority,
+            respond_by: t.respond_by,
+        },
+        ctx.calendar.tz(),
+        ctx.public_url,
     );
     for recipient in recipients {
-        crate::outbox::enqueue(
-            conn,
-            "partner_dispatch",
-            &recipient,
-            &subject,
-            &body,
-            ctx.now,
-        )?;
+        crate::outbox::enqueue(conn, &recipient, &notice, ctx.now)?;
     }
     Ok(())
 }

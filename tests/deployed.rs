@@ -1,0 +1,260 @@
+//! The product as it is deployed: the binary (scripts/test runs the release build) with
+//! production settings — `JIESU_ENVIRONMENT=production`, a real JWT secret, PostgreSQL,
+//! mail through SMTP to a real server on loopback, the scheduler running inside `serve` —
+//! and the operator's scheduler commands beside it. A component that passes inside a
+//! test harness can still fail in `main`; these tests go through `main`.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use jiesu_core::testing::{Store, TestDb};
+use serde_json::{json, Value};
+
+mod common;
+use common::{
+    demo_password, free_port, jiesu, load_demo, run, serve, smtp_server, subject_and_body, Inbox,
+};
+
+const PUBLIC_URL: &str = "https://jiesu.example.test";
+
+/// The environment of a production process mailing through the SMTP server on `port`.
+fn production(url: &str, smtp_port: u16) -> Vec<(&'static str, String)> {
+    vec![
+        ("JIESU_ENVIRONMENT", "production".to_owned()),
+        ("JIESU_DATABASE__URL", url.to_owned()),
+        (
+            "JIESU_AUTH__JWT_SECRET",
+            "k3Jq9-production-secret-of-forty-bytes-x".to_owned(),
+        ),
+        ("JIESU_SERVER__PUBLIC_URL", PUBLIC_URL.to_owned()),
+        ("JIESU_MAIL__SMTP__HOST", "127.0.0.1".to_owned()),
+        ("JIESU_MAIL__SMTP__PORT", smtp_port.to_string()),
+        // A loopback test server speaks plain SMTP; production must say so explicitly.
+        ("JIESU_MAIL__SMTP__TLS", "none".to_owned()),
+        ("JIESU_MAIL__SMTP__ALLOW_PLAINTEXT", "true".to_owned()),
+        ("JIESU_MAIL__SMTP__TIMEOUT_SECS", "5".to_owned()),
+        ("JIESU_SCHEDULER__DELIVER_EVERY_SECS", "1".to_owned()),
+    ]
+}
+
+fn with_env<'a>(cmd: &'a mut Command, env: &[(&str, String)]) -> &'a mut Command {
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// `jiesu scheduler …` with these settings: exit 0 required; returns stdout.
+fn scheduler(dir: &Path, env: &[(&str, String)], args: &[&str]) -> String {
+    let (out, stdout, stderr) = run(with_env(jiesu(dir).arg("scheduler").args(args), env));
+    assert!(
+        out.status.success(),
+        "jiesu scheduler {}: {}\n{stdout}\n{stderr}",
+        args.join(" "),
+        out.status
+    );
+    stdout
+}
+
+/// "mail: N sent, M failed" from a scheduler command's output.
+fn mail_counts(stdout: &str) -> (usize, usize) {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("mail: "))
+        .unwrap_or_else(|| panic!("no mail line in {stdout}"));
+    let numbers: Vec<usize> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.parse().unwrap())
+        .collect();
+    (numbers[0], numbers[1])
+}
+
+fn days_ahead(days: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339()
+}
+
+async fn until_mail(inbox: &Inbox, what: &str, count: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let found: Vec<String> = inbox
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, raw)| subject_and_body(raw))
+            .filter(|m| m.contains(what))
+            .collect();
+        if found.len() >= count {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited a minute for {count} mail(s) with {what:?}, got {}",
+            found.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn sigterm(mut server: Child) {
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "serve ended with {status} after SIGTERM");
+}
+
+/// Production serve with its scheduler mails a dispatch through SMTP; a replayed sweep
+/// mails the escalation digests; with the mail server down a sweep's mail waits, and
+/// `scheduler deliver` sends each exactly once when it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_on_postgres_mails_supervisors_through_smtp_and_loses_none_while_it_is_down() {
+    let db = TestDb::new(Store::Postgres);
+    let dir = db.dir.path();
+    let url = db.url_string();
+    // The city's data comes in before production starts (production refuses demo data).
+    load_demo(dir, &url);
+
+    let port = free_port();
+    let inbox = smtp_server(port);
+    let env = production(&url, port);
+    let (server, base) = serve(dir, &env);
+
+    // A supervisor dispatches a ticket to the property company: the scheduler inside
+    // serve delivers the unit's mail through SMTP.
+    let client = reqwest::Client::new();
+    let token = |username: &'static str| {
+        let (client, base) = (client.clone(), base.clone());
+        let password = demo_password(dir, username);
+        async move {
+            let res = client
+                .post(format!("{base}/api/v1/auth/login"))
+                .json(&json!({"username": username, "password": password}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            res.json::<Value>().await.unwrap()["token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let (grid, supervisor, unit) = (
+        token("demo-grid").await,
+        token("demo-supervisor").await,
+        token("demo-unit").await,
+    );
+    let me: Value = client
+        .get(format!("{base}/api/v1/me"))
+        .bearer_auth(&unit)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let partner = me["user"]["partner_id"].as_i64().unwrap();
+    let created: Value = client
+        .post(format!("{base}/api/v1/tickets"))
+        .bearer_auth(&grid)
+        .json(
+            &json!({"category": "property_management", "title": "生产环境派单",
+                      "description": "楼道灯不亮", "address": "5号楼"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_i64().unwrap();
+    let dispatched = client
+        .post(format!("{base}/api/v1/tickets/{id}/dispatch"))
+        .bearer_auth(&supervisor)
+        .json(&json!({"partner_id": partner}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dispatched.status(), 200);
+    let ours = until_mail(&inbox, "生产环境派单", 1).await;
+    assert!(
+        ours[0].contains(&format!("{PUBLIC_URL}/console/tickets/{id}")),
+        "{}",
+        ours[0]
+    );
+
+    // The operator replays a sweep a quarter of a year on: every open ticket rises and
+    // the street's supervisors get their digest over SMTP.
+    let out = scheduler(dir, &env, &["sweep", "--as-of", &days_ahead(90)]);
+    let (sent, failed) = mail_counts(&out);
+    assert!(sent >= 1 && failed == 0, "{out}");
+    let digests = until_mail(&inbox, "【督办】", 1).await;
+    assert!(
+        digests.iter().any(|d| d.contains("生产环境派单")),
+        "{digests:?}"
+    );
+    sigterm(server);
+
+    // The mail server is down for the next sweep: its mail waits in the outbox …
+    let down = free_port();
+    let env = production(&url, down);
+    let out = scheduler(dir, &env, &["sweep", "--as-of", &days_ahead(180)]);
+    let (sent, failed) = mail_counts(&out);
+    assert!(sent == 0 && failed >= 1, "{out}");
+    let held = mail_counts(&scheduler(dir, &env, &["deliver"]));
+    assert_eq!(held.0, 0, "still down");
+    // … and once it is back, `deliver` sends every held mail at once, each exactly once.
+    let back = smtp_server(down);
+    let (sent, failed) = mail_counts(&scheduler(dir, &env, &["deliver"]));
+    assert!(sent >= 1 && failed == 0);
+    let received: Vec<String> = back
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, raw)| subject_and_body(raw))
+        .collect();
+    assert_eq!(received.len(), sent, "each held mail arrived");
+    assert_eq!(
+        mail_counts(&scheduler(dir, &env, &["deliver"])).0,
+        0,
+        "nothing is sent twice"
+    );
+    let mut distinct = received.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), received.len(), "no mail twice");
+}
+
+/// Production refuses to start with settings that would expose residents' data.
+#[test]
+fn production_refuses_plain_http_and_plaintext_smtp_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _, stderr) = run(jiesu(dir.path())
+        .arg("migrate")
+        .env("JIESU_ENVIRONMENT", "production")
+        .env("JIESU_DATABASE__URL", "postgres://nobody@127.0.0.1:1/none")
+        .env(
+            "JIESU_AUTH__JWT_SECRET",
+            "k3Jq9-production-secret-of-forty-bytes-x",
+        )
+        .env("JIESU_SERVER__PUBLIC_URL", "http://jiesu.example.test")
+        .env("JIESU_MAIL__SMTP__TLS", "none"));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("server.public_url") && stderr.contains("mail.smtp.tls"),
+        "{stderr}"
+    );
+}
