@@ -374,6 +374,76 @@ async fn of_many_units_claiming_at_once_exactly_one_wins(store: Store) {
     assert_eq!(kinds(&detail).iter().filter(|k| *k == "claimed").count(), 1);
 }
 
+/// Once claimed, a ticket leaves the pool: the units that lost the race read nothing more
+/// of it — not the ticket, not the winner's notes, not the resident's return visit — and a
+/// late claim is told it lost (409 naming the holder) without the ticket's contents.
+async fn units_that_lost_the_claim_no_longer_read_the_ticket(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let admin = app.login("demo-admin").await;
+    let grid = app.login("demo-grid").await;
+    let supervisor = app.login("demo-supervisor").await;
+    let winner = app.login("demo-unit").await;
+    let community = app.org_id("望京西园一区社区").await;
+    let (status, rival) = app
+        .post("/api/v1/partners", &admin, json!({"name": "另一家物业", "kind": "property", "contact_email": "rival@example.com",
+            "communities": [community], "categories": ["property_management"]}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{rival}");
+    let loser = app
+        .account("rival.staff", "unit_staff", json!({"partner_id": rival["id"]}))
+        .await;
+    let id = log(&app, &grid, "抢单后不可见").await["id"].as_i64().unwrap();
+    app.post(
+        &format!("/api/v1/tickets/{id}/dispatch"),
+        &supervisor,
+        json!({"pool": true}),
+    )
+    .await;
+    let (status, _) = app.get(&format!("/api/v1/tickets/{id}"), &loser).await;
+    assert_eq!(status, StatusCode::OK, "in the pool, both units may look");
+
+    let (status, claimed) = app
+        .post(&format!("/api/v1/tickets/{id}/claim"), &winner, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{claimed}");
+    assert_eq!(claimed["in_pool"], false, "claimed: out of the pool");
+    let (status, late) = app
+        .post(&format!("/api/v1/tickets/{id}/claim"), &loser, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{late}");
+    assert_eq!(late["current"]["partner_id"], claimed["partner_id"]);
+    assert!(
+        late["current"].get("title").is_none() && late["current"].get("events").is_none(),
+        "the loser learns who holds it, not what it says: {late}"
+    );
+    let (status, _) = app.get(&format!("/api/v1/tickets/{id}"), &loser).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    app.post(
+        &format!("/api/v1/tickets/{id}/resolve"),
+        &winner,
+        json!({"note": "已更换灯具"}),
+    )
+    .await;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/feedback"),
+            &grid,
+            json!({"satisfaction": "satisfied", "comment": "陈阿姨电话13900001111，很满意"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app.get(&format!("/api/v1/tickets/{id}"), &loser).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let closed = app.all("/api/v1/tickets?status=closed", &loser).await;
+    assert!(
+        closed.iter().all(|t| t["id"] != id),
+        "not in the loser's lists: {closed:?}"
+    );
+    let (status, _) = app.get(&format!("/api/v1/tickets/{id}"), &winner).await;
+    assert_eq!(status, StatusCode::OK, "the holder still reads its ticket");
+}
+
 async fn a_retried_post_with_the_same_key_logs_one_ticket(store: Store) {
     let app = TestApp::spawn(store).await;
     let grid = app.login("demo-grid").await;
@@ -837,6 +907,7 @@ crate::on_both_stores!(
     an_unsatisfied_visit_reopens_to_the_same_unit_and_a_second_closes_it,
     forbidden_transitions_are_refused_and_write_nothing,
     of_many_units_claiming_at_once_exactly_one_wins,
+    units_that_lost_the_claim_no_longer_read_the_ticket,
     a_retried_post_with_the_same_key_logs_one_ticket,
     duplicates_merge_into_the_survivor_and_cancel_needs_a_reason,
     filters_and_pages_lose_and_repeat_nothing_while_tickets_arrive,

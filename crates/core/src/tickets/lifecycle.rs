@@ -179,10 +179,49 @@ pub fn holder(
     Ok(load_visible(conn, actor, id)?.partner_id)
 }
 
+/// A 409 with the ticket as it now is. A unit that does not hold it (it lost a claim
+/// race) is told only where it stands and who holds it, not its contents.
 fn conflict(row: TicketRow, actor: &Actor, now: NaiveDateTime, message: String) -> CoreError {
-    CoreError::Conflict {
-        message,
-        current: serde_json::to_value(row.view(actor, now)).ok(),
+    let outsider = matches!(actor.scope, Scope::Partner { partner } if row.partner_id != Some(partner));
+    let current = if outsider {
+        Some(serde_json::json!({
+            "id": row.id,
+            "number": row.number,
+            "status": row.status,
+            "partner_id": row.partner_id,
+            "in_pool": row.in_pool,
+        }))
+    } else {
+        serde_json::to_value(row.view(actor, now)).ok()
+    };
+    CoreError::Conflict { message, current }
+}
+
+/// The ticket a unit tries to claim: visible to it, or — once another unit holds it — a
+/// ticket of a community and category the unit serves, so a late claim learns it lost
+/// (409, naming the holder) rather than that the ticket vanished (404).
+fn load_for_claim(conn: &mut DbConnection, actor: &Actor, id: TicketId) -> CoreResult<TicketRow> {
+    match load_visible(conn, actor, id) {
+        Err(CoreError::NotFound(what)) => {
+            let Some(me) = actor_partner(actor) else {
+                return Err(CoreError::NotFound(what));
+            };
+            let row: Option<TicketRow> = tickets::table
+                .find(id)
+                .select(TicketRow::as_select())
+                .first(conn)
+                .optional()?;
+            match row {
+                Some(row)
+                    if row.partner_id.is_some()
+                        && unit_qualifies(conn, me, row.community_id, row.category_id)? =>
+                {
+                    Ok(row)
+                }
+                _ => Err(CoreError::NotFound(what)),
+            }
+        }
+        other => other,
     }
 }
 
@@ -326,7 +365,11 @@ fn apply(
     ctx: &Context<'_>,
 ) -> CoreResult<()> {
     let now = ctx.now;
-    let t = load_visible(conn, actor, id)?;
+    let t = if matches!(action, Action::Claim) {
+        load_for_claim(conn, actor, id)?
+    } else {
+        load_visible(conn, actor, id)?
+    };
     let (roles, why) = action.roles();
     actor.require_role(roles, why)?;
     if t.status.is_final() {
@@ -449,6 +492,7 @@ fn apply(
             }
             to = TicketStatus::Claimed;
             change.partner_id = Some(Some(me));
+            change.in_pool = Some(false);
             change.responded_at = Some(Some(now));
             events.push(NewEvent::new(EventKind::Claimed, Some(me), None, None));
         }
@@ -686,7 +730,11 @@ fn apply(
     ))
     .execute(conn)?;
     if updated != 1 {
-        let current = load_visible(conn, actor, id)?;
+        let current = if matches!(action, Action::Claim) {
+            load_for_claim(conn, actor, id)?
+        } else {
+            load_visible(conn, actor, id)?
+        };
         let message = match current.partner_id {
             Some(holder) if matches!(action, Action::Claim) => format!(
                 "ticket {} was just claimed by partner unit {holder}",

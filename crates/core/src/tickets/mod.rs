@@ -202,7 +202,10 @@ type TicketFilterExpr = Box<
 >;
 
 /// The tickets an actor may see: its subtree's (supervisors, grid members), or for unit
-/// staff those it holds plus the pool tickets of its communities and categories.
+/// staff those it holds now plus the open pool tickets (dispatched to the pool, nobody has
+/// claimed them yet) of its communities and categories. A ticket leaves the pool when it is
+/// claimed or dispatched to a unit; from then on only its holder sees it — not the units
+/// that lost the claim, nor a unit that returned it or was replaced by a reassignment.
 pub fn visible_tickets(scope: &Scope) -> Option<TicketFilterExpr> {
     use crate::schema::{partner_categories, partner_communities};
     match scope {
@@ -213,6 +216,8 @@ pub fn visible_tickets(scope: &Scope) -> Option<TicketFilterExpr> {
                 .eq(*partner)
                 .or(tickets::in_pool
                     .eq(true)
+                    .and(tickets::partner_id.is_null())
+                    .and(tickets::status.eq(crate::types::TicketStatus::Dispatched))
                     .and(
                         tickets::community_id.eq_any(
                             partner_communities::table

@@ -1,0 +1,1 @@
+-- Nothing to undo: which tickets were claimed from the pool stays in their events.
