@@ -13,7 +13,7 @@ use jiesu_core::ids::{AttachmentId, CategoryId, OrgUnitId, PartnerId, TicketId};
 use jiesu_core::org::{self, OrgUnitFilter};
 use jiesu_core::pagination::{Page, PageRequest};
 use jiesu_core::partners::{self, Partner, PartnerFilter};
-use jiesu_core::tickets::lifecycle::{self, Action, Target};
+use jiesu_core::tickets::lifecycle::{self, Action, ActionKind, Target};
 use jiesu_core::tickets::logging::{self, IdempotencyKey, NewTicket};
 use jiesu_core::tickets::queries::{self, TicketDetail, TicketFilter};
 use jiesu_core::tickets::{attachments, Ticket};
@@ -703,18 +703,8 @@ fn ticket_page(session: &Session, shown: &Shown, banner: Option<Markup>) -> Mark
     let now = shown.now;
     let holds =
         matches!(session.scope, Scope::Partner { partner } if t.partner_id == Some(partner));
-    let works = matches!(
-        t.status,
-        TicketStatus::Claimed | TicketStatus::InProgress | TicketStatus::Reopened
-    );
-    let can_visit = t.status == TicketStatus::Resolved
-        && matches!(
-            session.role,
-            Role::GridMember | Role::Supervisor | Role::Admin
-        );
-    let dispatches = matches!(session.role, Role::Supervisor | Role::Admin) && !t.status.is_final();
-    let unit_pool =
-        matches!(session.scope, Scope::Partner { .. }) && t.in_pool && t.partner_id.is_none();
+    // Exactly what core would accept from this person now (the lifecycle's table).
+    let can = |kind: ActionKind| shown.detail.actions.contains(&kind);
     let action = format!("/console/tickets/{}/act", t.id);
     let note_form = |name: &'static str,
                      field: &'static str,
@@ -781,18 +771,22 @@ fn ticket_page(session: &Session, shown: &Shown, banner: Option<Markup>) -> Mark
             }
             section class="actions" aria-labelledby="act" {
                 h2 id="act" { (lang.t("办理", "Actions")) }
-                @if unit_pool {
+                @if can(ActionKind::Claim) {
                     form method="post" action={ "/console/pool/" (t.id) "/claim" } {
                         (csrf_field(session))
                         button type="submit" { (lang.t("认领此工单", "Claim this ticket")) }
                     }
                 }
-                @if holds && works {
+                @if can(ActionKind::Progress) {
                     (note_form("progress", "note", ("进展说明", "What was done"), ("记录进展", "Note progress"), true))
+                }
+                @if can(ActionKind::Resolve) {
                     (note_form("resolve", "note", ("办结说明", "How it was resolved"), ("办结", "Resolve"), true))
+                }
+                @if can(ActionKind::Return) {
                     (note_form("return", "reason", ("退单原因", "Why it is returned"), ("退单", "Return"), true))
                 }
-                @if can_visit {
+                @if can(ActionKind::Feedback) {
                     details open {
                         summary { (lang.t("回访", "Return visit")) }
                         form method="post" action=(action) class="stack" {
@@ -811,7 +805,7 @@ fn ticket_page(session: &Session, shown: &Shown, banner: Option<Markup>) -> Mark
                         }
                     }
                 }
-                @if dispatches {
+                @if can(ActionKind::Dispatch) || can(ActionKind::Reassign) {
                     details {
                         summary { (lang.t("派单 / 吹哨报到", "Dispatch / summon")) }
                         form method="post" action=(action) class="stack" {
@@ -831,6 +825,8 @@ fn ticket_page(session: &Session, shown: &Shown, banner: Option<Markup>) -> Mark
                             }
                         }
                     }
+                }
+                @if can(ActionKind::Cancel) {
                     (note_form("cancel", "reason", ("作废原因", "Why it is cancelled"), ("作废", "Cancel"), true))
                 }
                 @if (holds || matches!(session.role, Role::GridMember | Role::Supervisor | Role::Admin)) && !t.status.is_final() {
@@ -1072,7 +1068,6 @@ pub async fn act(
         let form: ActForm = serde_urlencoded::from_bytes(&bytes)
             .map_err(|e| ConsoleError::BadForm(e.to_string()))?;
         session.check(&state, &form.csrf)?;
-        let reassign = !matches!(session.scope, Scope::Partner { .. });
         match form.action(lang) {
             Err(e) => Err(e.into()),
             Ok((name, action)) => {
@@ -1080,14 +1075,10 @@ pub async fn act(
                 session
                     .run(&state, move |conn, actor, now| {
                         let ctx = env.at(now);
-                        // A ticket a unit holds is moved by reassigning it.
+                        // A ticket that has gone out is moved on by reassigning it.
                         let action = match action {
-                            Action::Dispatch { to, note } if reassign => {
-                                if lifecycle::holder(conn, actor, id)?.is_some() {
-                                    Action::Reassign { to, note }
-                                } else {
-                                    Action::Dispatch { to, note }
-                                }
+                            Action::Dispatch { to, note } => {
+                                lifecycle::send(conn, actor, id, to, note)?
                             }
                             other => other,
                         };

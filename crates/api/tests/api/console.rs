@@ -776,7 +776,182 @@ async fn changing_ones_password_in_the_page_keeps_this_session_and_ends_the_othe
     Console::sign_in_with(&app, "demo-unit", "a new passphrase").await;
 }
 
+/// The states a ticket can be in, each built through the API.
+#[derive(Debug, Clone, Copy)]
+enum Stage {
+    Reported,
+    InPool,
+    SentToUnit,
+    Claimed,
+    InProgress,
+    Paused,
+    Resolved,
+    Returned,
+    Reopened,
+    Closed,
+    Cancelled,
+}
+
+/// A fresh ticket brought to `stage` through the API; its id.
+async fn ticket_at(app: &TestApp, stage: Stage, title: &str) -> i64 {
+    let grid = app.login("demo-grid").await;
+    let supervisor = app.login("demo-supervisor").await;
+    let unit = app.login("demo-unit").await;
+    let (status, t) = app
+        .post(
+            "/api/v1/tickets",
+            &grid,
+            json!({"category": "property_management", "title": title, "description": "每种状态",
+                   "address": "1号楼"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{t}");
+    let id = t["id"].as_i64().unwrap();
+    let step = |path: &'static str, token: String, body: serde_json::Value| {
+        let app = &app;
+        async move {
+            let (status, body) = app
+                .post(&format!("/api/v1/tickets/{id}/{path}"), &token, body)
+                .await;
+            assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        }
+    };
+    use Stage::*;
+    if matches!(stage, Cancelled) {
+        step("cancel", supervisor.clone(), json!({"reason": "重复"})).await;
+        return id;
+    }
+    if matches!(stage, Reported) {
+        return id;
+    }
+    if matches!(stage, SentToUnit) {
+        let partner = app.partner_id("望京宜居物业服务有限公司").await;
+        step(
+            "dispatch",
+            supervisor.clone(),
+            json!({"partner_id": partner}),
+        )
+        .await;
+        return id;
+    }
+    step("dispatch", supervisor.clone(), json!({"pool": true})).await;
+    if matches!(stage, InPool) {
+        return id;
+    }
+    step("claim", unit.clone(), json!({})).await;
+    match stage {
+        Claimed => return id,
+        Returned => {
+            step("return", unit.clone(), json!({"reason": "不属本单位"})).await;
+            return id;
+        }
+        Paused => {
+            step("pause", unit.clone(), json!({"reason": "住户不在"})).await;
+            return id;
+        }
+        _ => {}
+    }
+    step("progress", unit.clone(), json!({"note": "已上门"})).await;
+    if matches!(stage, InProgress) {
+        return id;
+    }
+    step("resolve", unit.clone(), json!({"note": "已修好"})).await;
+    match stage {
+        Reopened => step("feedback", grid, json!({"satisfaction": "unsatisfied"})).await,
+        Closed => step("feedback", grid, json!({"satisfaction": "satisfied"})).await,
+        _ => {}
+    }
+    id
+}
+
+/// The lifecycle actions a ticket page offers: the `action` values of its forms, and a
+/// claim form.
+fn offered(page: &str, id: i64) -> Vec<String> {
+    let mut found: Vec<String> = page
+        .split("name=\"action\" value=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|a| *a != "photo")
+        .map(str::to_owned)
+        .collect();
+    if page.contains(&format!("action=\"/console/pool/{id}/claim\"")) {
+        found.push("claim".into());
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// For every role and every state, each action the ticket page offers is accepted when
+/// submitted: the console offers nothing core refuses (a supervisor is not offered the
+/// grid member's return visit, nor a dispatch of a resolved ticket).
+async fn the_ticket_page_offers_only_what_core_accepts_for_every_role_and_state(store: Store) {
+    use Stage::*;
+    let app = TestApp::spawn(store).await;
+    let roles = [
+        "demo-grid",
+        "demo-supervisor",
+        "demo-district",
+        "demo-admin",
+        "demo-unit",
+    ];
+    let mut sessions = Vec::new();
+    for role in roles {
+        sessions.push(Console::sign_in(&app, role).await);
+    }
+    let mut tried = 0;
+    for stage in [
+        Reported, InPool, SentToUnit, Claimed, InProgress, Paused, Resolved, Returned, Reopened,
+        Closed, Cancelled,
+    ] {
+        for (role, (c, token)) in roles.iter().zip(sessions.iter_mut()) {
+            let id = ticket_at(&app, stage, "看页面").await;
+            let (status, _, page) = c.get(&format!("/console/tickets/{id}")).await;
+            if status == StatusCode::NOT_FOUND {
+                continue; // outside this person's scope: nothing offered
+            }
+            assert_eq!(status, StatusCode::OK, "{role} {stage:?}");
+            let actions = offered(&page, id);
+            if *role != "demo-grid" {
+                assert!(
+                    !actions.contains(&"feedback".to_owned()),
+                    "{role} {stage:?}: only grid members do return visits"
+                );
+            }
+            for action in actions {
+                let id = ticket_at(&app, stage, "点按钮").await;
+                let (status, location, body) = if action == "claim" {
+                    c.post(&format!("/console/pool/{id}/claim"), &[("csrf", token)])
+                        .await
+                } else {
+                    c.post(
+                        &format!("/console/tickets/{id}/act"),
+                        &[
+                            ("csrf", token.as_str()),
+                            ("action", action.as_str()),
+                            ("note", "说明"),
+                            ("reason", "原因"),
+                            ("satisfaction", "satisfied"),
+                            ("partner_id", "pool"),
+                        ],
+                    )
+                    .await
+                };
+                assert_eq!(
+                    status,
+                    StatusCode::SEE_OTHER,
+                    "{role} {stage:?}: the page offered {action:?} and core refused it: {location} {}",
+                    body.chars().take(400).collect::<String>()
+                );
+                tried += 1;
+            }
+        }
+    }
+    assert!(tried >= 20, "the pages offered {tried} actions in all");
+}
+
 crate::on_both_stores!(
+    the_ticket_page_offers_only_what_core_accepts_for_every_role_and_state,
     an_administrator_creates_disables_and_resets_accounts_in_the_page,
     changing_ones_password_in_the_page_keeps_this_session_and_ends_the_others,
     every_page_of_every_role_renders,

@@ -385,14 +385,24 @@ async fn units_that_lost_the_claim_no_longer_read_the_ticket(store: Store) {
     let winner = app.login("demo-unit").await;
     let community = app.org_id("望京西园一区社区").await;
     let (status, rival) = app
-        .post("/api/v1/partners", &admin, json!({"name": "另一家物业", "kind": "property", "contact_email": "rival@example.com",
-            "communities": [community], "categories": ["property_management"]}))
+        .post(
+            "/api/v1/partners",
+            &admin,
+            json!({"name": "另一家物业", "kind": "property", "contact_email": "rival@example.com",
+            "communities": [community], "categories": ["property_management"]}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{rival}");
     let loser = app
-        .account("rival.staff", "unit_staff", json!({"partner_id": rival["id"]}))
+        .account(
+            "rival.staff",
+            "unit_staff",
+            json!({"partner_id": rival["id"]}),
+        )
         .await;
-    let id = log(&app, &grid, "抢单后不可见").await["id"].as_i64().unwrap();
+    let id = log(&app, &grid, "抢单后不可见").await["id"]
+        .as_i64()
+        .unwrap();
     app.post(
         &format!("/api/v1/tickets/{id}/dispatch"),
         &supervisor,

@@ -30,6 +30,8 @@ pub struct TicketDetail {
     pub need_id: Option<crate::ids::NeedId>,
     /// The Open311 channel it came in by, if any.
     pub channel: Option<String>,
+    /// What the caller may do to it now (the lifecycle's table): `claim`, `resolve`, …
+    pub actions: Vec<super::lifecycle::ActionKind>,
 }
 
 #[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
@@ -61,7 +63,9 @@ pub fn get(
         .first::<(NaiveDateTime, String)>(conn)
         .optional()?
         .map(|(since, reason)| Waiting { since, reason });
+    let actions = super::lifecycle::permitted(actor, &row, waiting_on_resident.is_some());
     Ok(TicketDetail {
+        actions,
         ticket: row.view(actor, now),
         events,
         attachments,
