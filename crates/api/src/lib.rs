@@ -109,11 +109,15 @@ impl Application {
                         )
                         .configure(console::configure),
                 )
-                .service(web::scope("/open311/v2").configure(|cfg| {
-                    open311::configure(&mut utoipa_actix_web::service_config::ServiceConfig::new(
-                        cfg,
-                    ))
-                }))
+                .service(
+                    web::scope("/open311/v2")
+                        .wrap(open311::cors(&state.settings.open311))
+                        .configure(|cfg| {
+                            open311::configure(
+                                &mut utoipa_actix_web::service_config::ServiceConfig::new(cfg),
+                            )
+                        }),
+                )
                 .default_service(web::to(routes::no_route))
         })
         .shutdown_timeout(shutdown)

@@ -32,6 +32,8 @@ enum V {
     I(i64),
     B(bool),
     List(&'static str, Vec<Rec>),
+    /// A list of plain values, each an `item` element in XML.
+    Texts(&'static str, Vec<String>),
 }
 
 type Rec = Vec<(&'static str, V)>;
@@ -50,6 +52,7 @@ fn to_json(rec: &Rec) -> serde_json::Value {
             V::I(i) => (*i).into(),
             V::B(b) => (*b).into(),
             V::List(_, items) => items.iter().map(to_json).collect(),
+            V::Texts(_, items) => items.clone().into(),
         };
         map.insert((*k).to_owned(), value);
     }
@@ -68,6 +71,16 @@ fn write_rec(w: &mut Writer<Vec<u8>>, element: &str, rec: &Rec) -> std::io::Resu
                 w.write_event(Event::Start(BytesStart::new(*k)))?;
                 for r in items {
                     write_rec(w, item, r)?;
+                }
+                w.write_event(Event::End(BytesEnd::new(*k)))?;
+                continue;
+            }
+            V::Texts(item, items) => {
+                w.write_event(Event::Start(BytesStart::new(*k)))?;
+                for text in items {
+                    w.write_event(Event::Start(BytesStart::new(*item)))?;
+                    w.write_event(Event::Text(BytesText::new(text)))?;
+                    w.write_event(Event::End(BytesEnd::new(*item)))?;
                 }
                 w.write_event(Event::End(BytesEnd::new(*k)))?;
                 continue;
@@ -197,7 +210,12 @@ fn policy(s: &jiesu_core::config::Open311Settings) -> Policy<'_> {
 }
 
 fn service_rec(c: &jiesu_core::categories::Category, attrs: &[open311::ServiceAttribute]) -> Rec {
-    let group = c.code.split('_').next().unwrap_or(&c.code).to_owned();
+    // The category's readable group (水电气热, 住房物业, …); its own name where it has none.
+    let group = if c.group.is_empty() {
+        c.name_zh.clone()
+    } else {
+        c.group.clone()
+    };
     vec![
         ("service_code", V::S(c.code.clone())),
         ("service_name", V::S(c.name_zh.clone())),
@@ -210,6 +228,61 @@ fn service_rec(c: &jiesu_core::categories::Category, attrs: &[open311::ServiceAt
         ("keywords", V::S(format!("{}, {}", c.name_zh, c.name_en))),
         ("group", V::S(group)),
     ]
+}
+
+/// When this endpoint's interface last changed (the discovery document's `changeset`).
+const CHANGESET: &str = "2026-11-27T00:00:00+08:00";
+
+/// `GET discovery.{format}`: where this GeoReport v2 endpoint is, what it speaks, and
+/// whom to ask for a key — the document the specification asks every server for.
+#[utoipa::path(
+    tag = "open311", security(()),
+    params(("format" = Format, Path)),
+    responses((status = 200, description = "The discovery document",
+        content((doc::Discovery = "application/json"), (String = "text/xml"))))
+)]
+#[get("/discovery.{format}")]
+async fn discovery(state: web::Data<AppState>, format: web::Path<String>) -> HttpResponse {
+    let Some(format) = format_of(&format) else {
+        return unsupported();
+    };
+    let settings = &state.settings;
+    let endpoint = vec![
+        (
+            "specification",
+            V::S("http://wiki.open311.org/GeoReport_v2".into()),
+        ),
+        (
+            "url",
+            V::S(format!(
+                "{}/open311/v2",
+                settings.server.public_url.trim_end_matches('/')
+            )),
+        ),
+        ("changeset", V::S(CHANGESET.into())),
+        (
+            "type",
+            V::S(
+                if settings.production {
+                    "production"
+                } else {
+                    "test"
+                }
+                .into(),
+            ),
+        ),
+        (
+            "formats",
+            V::Texts("format", vec!["application/json".into(), "text/xml".into()]),
+        ),
+    ];
+    let rec = vec![
+        ("changeset", V::S(CHANGESET.into())),
+        ("contact", V::S(settings.open311.contact.clone())),
+        ("key_service", V::S(settings.open311.key_service.clone())),
+        ("endpoints", V::List("endpoint", vec![endpoint])),
+    ];
+    render(format, StatusCode::OK, "discovery", None, &[rec])
 }
 
 /// `GET services.{format}`: every active category as a service.
@@ -613,7 +686,8 @@ async fn token(state: web::Data<AppState>, path: web::Path<(String, String)>) ->
 
 /// The `/open311/v2` routes, registered (and documented) from the handlers.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(services)
+    cfg.service(discovery)
+        .service(services)
         .service(service_definition)
         .service(requests)
         .service(create_request)
@@ -638,6 +712,26 @@ pub mod doc {
         r#type: String,
         keywords: String,
         group: String,
+    }
+
+    #[derive(ToSchema)]
+    #[schema(as = open311::Endpoint)]
+    pub struct Endpoint {
+        specification: String,
+        url: String,
+        changeset: String,
+        /// production or test.
+        r#type: String,
+        formats: Vec<String>,
+    }
+
+    #[derive(ToSchema)]
+    #[schema(as = open311::Discovery)]
+    pub struct Discovery {
+        changeset: String,
+        contact: String,
+        key_service: String,
+        endpoints: Vec<Endpoint>,
     }
 
     #[derive(ToSchema)]
@@ -750,4 +844,23 @@ pub mod doc {
         /// open, closed, or both comma-separated.
         status: Option<String>,
     }
+}
+
+/// CORS for browser clients of other origins reading the Open311 resources
+/// (`open311.cors_allowed_origins`); none configured: no cross-origin headers at all.
+pub fn cors(
+    settings: &jiesu_core::config::Open311Settings,
+) -> actix_web::middleware::Condition<actix_cors::Cors> {
+    let origins = &settings.cors_allowed_origins;
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET"])
+        .max_age(3600);
+    for origin in origins {
+        cors = if origin == "*" {
+            cors.allow_any_origin()
+        } else {
+            cors.allowed_origin(origin)
+        };
+    }
+    actix_web::middleware::Condition::new(!origins.is_empty(), cors)
 }

@@ -78,6 +78,8 @@ pub struct Category {
     pub code: String,
     pub name_zh: String,
     pub name_en: String,
+    /// The readable group it belongs to (水电气热, 住房物业, …); empty if none.
+    pub group: String,
     pub default_priority: Priority,
     pub active: bool,
     pub sla: SlaPolicies,
@@ -93,6 +95,10 @@ pub struct NewCategory {
     pub name_zh: String,
     #[validate(custom(function = "validate::not_blank"), length(max = 100))]
     pub name_en: String,
+    /// The readable group it belongs to (Open311's service `group`); optional.
+    #[serde(default)]
+    #[validate(length(max = 100))]
+    pub group: String,
     pub default_priority: Priority,
     #[validate(nested)]
     pub sla: SlaPolicies,
@@ -117,6 +123,8 @@ pub struct CategoryChange {
     pub name_zh: Option<String>,
     #[validate(custom(function = "validate::not_blank"), length(max = 100))]
     pub name_en: Option<String>,
+    #[validate(length(max = 100))]
+    pub group: Option<String>,
     pub default_priority: Option<Priority>,
     pub active: Option<bool>,
     #[validate(nested)]
@@ -133,6 +141,7 @@ struct CategoryRow {
     default_priority: Priority,
     active: bool,
     created_at: NaiveDateTime,
+    group_name: String,
 }
 
 fn check_code(code: &str) -> Result<(), validator::ValidationError> {
@@ -197,6 +206,7 @@ pub fn create(
                 categories::code.eq(input.code.trim()),
                 categories::name_zh.eq(input.name_zh.trim()),
                 categories::name_en.eq(input.name_en.trim()),
+                categories::group_name.eq(input.group.trim()),
                 categories::default_priority.eq(input.default_priority),
                 categories::active.eq(true),
                 categories::created_at.eq(now),
@@ -248,6 +258,11 @@ pub fn update(
                     .as_deref()
                     .map(str::trim)
                     .unwrap_or(&current.name_en)),
+                categories::group_name.eq(change
+                    .group
+                    .as_deref()
+                    .map(str::trim)
+                    .unwrap_or(&current.group)),
                 categories::default_priority
                     .eq(change.default_priority.unwrap_or(current.default_priority)),
                 categories::active.eq(change.active.unwrap_or(current.active)),
@@ -344,6 +359,7 @@ fn with_policies(conn: &mut DbConnection, rows: Vec<CategoryRow>) -> CoreResult<
                 code: r.code,
                 name_zh: r.name_zh,
                 name_en: r.name_en,
+                group: r.group_name,
                 default_priority: r.default_priority,
                 active: r.active,
                 created_at: r.created_at,

@@ -48,6 +48,12 @@ pub struct Open311Settings {
     pub nearest_centre_max_metres: f64,
     /// `GET requests` lists every ticket (true) or only those that came in by Open311.
     pub list_all_tickets: bool,
+    /// Origins (`https://app.example.cn`) whose browser pages may read the Open311 GET
+    /// resources (CORS); `*` allows any. Empty: no cross-origin reads.
+    pub cors_allowed_origins: Vec<String>,
+    /// The discovery document's human contact and where to ask for an API key.
+    pub contact: String,
+    pub key_service: String,
 }
 
 impl Default for Open311Settings {
@@ -56,6 +62,9 @@ impl Default for Open311Settings {
             intake_community: String::new(),
             nearest_centre_max_metres: 1500.0,
             list_all_tickets: false,
+            cors_allowed_origins: Vec::new(),
+            contact: String::new(),
+            key_service: String::new(),
         }
     }
 }
@@ -446,6 +455,24 @@ impl Settings {
                     "weak",
                     format!(
                         "production refuses a placeholder or a secret shorter than {MIN_PRODUCTION_SECRET_LEN} bytes"
+                    ),
+                ));
+            }
+        }
+        for origin in &self.open311.cors_allowed_origins {
+            let ok = origin == "*"
+                || url::Url::parse(origin).is_ok_and(|u| {
+                    matches!(u.scheme(), "http" | "https")
+                        && u.host().is_some()
+                        && u.path() == "/"
+                        && !origin.ends_with('/')
+                });
+            if !ok {
+                problems.push(crate::FieldError::new(
+                    "open311.cors_allowed_origins",
+                    "invalid",
+                    format!(
+                        "{origin:?} is not an origin such as https://app.example.gov.cn, nor *"
                     ),
                 ));
             }

@@ -161,6 +161,19 @@ fn demo_categories() -> Vec<(
     ]
 }
 
+/// The readable group of a demo category (Open311's service group).
+fn group_of(code: &str) -> &'static str {
+    match code {
+        "safety_hazard" => "公共安全",
+        "water_supply" | "power_supply" | "gas_supply" | "heating" => "水电气热",
+        "environment_sanitation" => "城市环境",
+        "property_management" | "old_community_renovation" => "住房物业",
+        "road_facilities" => "市政设施",
+        "elderly_care" => "民生服务",
+        _ => "社会治理",
+    }
+}
+
 /// district (code, name, email) → streets (code, name, email) → communities (code, name)
 type Tree = [(
     &'static str,
@@ -348,6 +361,7 @@ pub fn seed(
                 code: code.into(),
                 name_zh: zh.into(),
                 name_en: en.into(),
+                group: group_of(code).into(),
                 default_priority: priority,
                 sla,
             },

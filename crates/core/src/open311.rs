@@ -25,7 +25,7 @@ use crate::schema::{
 use crate::scope::Actor;
 use crate::tickets::logging::{self, NewTicket};
 use crate::tickets::Context;
-use crate::types::{OrgKind, Role, TicketStatus};
+use crate::types::{EventKind, OrgKind, Role, TicketStatus};
 use crate::validate;
 
 /// China Standard Time, the offset Open311 datetimes are given in (no daylight saving).
@@ -653,6 +653,16 @@ pub fn submit(
     if description.is_some_and(|d| d.chars().count() > 4000) {
         problems.push("description: at most 4000 characters".to_owned());
     }
+    if let Some(url) = blank_to_none(&input.media_url) {
+        let web = url::Url::parse(url)
+            .ok()
+            .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+        if !web || url.len() > MAX_MEDIA_URL {
+            problems.push(format!(
+                "media_url: an http or https URL of at most {MAX_MEDIA_URL} characters"
+            ));
+        }
+    }
     if input.lat.is_some() != input.long.is_some() {
         problems.push("lat, long: give both or neither".to_owned());
     }
@@ -751,12 +761,23 @@ pub fn submit(
             .execute(conn)?;
         Ok(())
     })?;
-    let deadline = logged.ticket.resolve_by.map(china_time).unwrap_or_default();
     Ok(Created {
+        service_notice: service_notice(&service_name, logged.ticket.resolve_by),
         service_request_id: logged.ticket.number,
         token,
-        service_notice: format!("已受理，{service_name}类诉求将于 {deadline} 前办结"),
     })
+}
+
+/// What a request's reporter is told to expect: the same sentence at `POST` and on every
+/// read.
+fn service_notice(service_name: &str, resolve_by: Option<NaiveDateTime>) -> String {
+    match resolve_by {
+        Some(deadline) => format!(
+            "已受理，{service_name}类诉求将于 {} 前办结",
+            china_time(deadline)
+        ),
+        None => format!("已受理，{service_name}类诉求"),
+    }
 }
 
 /// An org unit as a place: id, kind, parent and path.
@@ -999,10 +1020,13 @@ fn views(conn: &mut DbConnection, ids: &[TicketId]) -> CoreResult<Vec<RequestVie
             partners::name.nullable(),
         ))
         .load(conn)?;
+    // Only public notes reach Open311 (progress, resolution, cancel reason): never a
+    // dispatcher's instruction, a return's reason or the return visit's comment.
     let mut notes: HashMap<TicketId, String> = HashMap::new();
     for (id, note) in ticket_events::table
         .filter(ticket_events::ticket_id.eq_any(ids))
         .filter(ticket_events::note.is_not_null())
+        .filter(ticket_events::kind.eq_any(EventKind::PUBLIC_NOTES))
         .order(ticket_events::id)
         .select((ticket_events::ticket_id, ticket_events::note))
         .load::<(TicketId, Option<String>)>(conn)?
@@ -1011,6 +1035,14 @@ fn views(conn: &mut DbConnection, ids: &[TicketId]) -> CoreResult<Vec<RequestVie
             notes.insert(id, note);
         }
     }
+    // A duplicate points at the request that carries on.
+    let survivors: Vec<TicketId> = rows.iter().filter_map(|(t, ..)| t.merged_into_id).collect();
+    let survivor_numbers: HashMap<TicketId, String> = tickets::table
+        .filter(tickets::id.eq_any(&survivors))
+        .select((tickets::id, tickets::number))
+        .load::<(TicketId, String)>(conn)?
+        .into_iter()
+        .collect();
     let node_ids: Vec<OrgUnitId> = rows.iter().filter_map(|(t, ..)| handling_node(t)).collect();
     let names: HashMap<OrgUnitId, String> = org_units::table
         .filter(org_units::id.eq_any(&node_ids))
@@ -1022,13 +1054,17 @@ fn views(conn: &mut DbConnection, ids: &[TicketId]) -> CoreResult<Vec<RequestVie
         .into_iter()
         .map(|(t, code, name, address_id, media_url, partner)| {
             let office = handling_node(&t).and_then(|n| names.get(&n).cloned());
+            let merged_into = t
+                .merged_into_id
+                .and_then(|s| survivor_numbers.get(&s))
+                .map(|number| format!("重复诉求，已并入 {number} 继续办理"));
             RequestView {
                 status: open311_status(t.status),
-                status_notes: notes.remove(&t.id),
+                status_notes: merged_into.or_else(|| notes.remove(&t.id)),
+                service_notice: Some(service_notice(&name, t.resolve_by)),
                 service_name: name,
                 service_code: code,
                 agency_responsible: partner.or(office).unwrap_or_default(),
-                service_notice: None,
                 requested_datetime: china_time(t.created_at),
                 updated_datetime: china_time(t.updated_at),
                 expected_datetime: t.resolve_by.map(china_time),
@@ -1093,6 +1129,86 @@ pub fn service(
     let Some(id) = id else { return Ok(None) };
     let attributes = attributes_of(conn, &[id])?.remove(&id).unwrap_or_default();
     Ok(Some((crate::categories::get(conn, id)?, attributes)))
+}
+
+/// The longest `media_url` kept: a link, not a payload.
+const MAX_MEDIA_URL: usize = 2000;
+
+/// What an Open311 request brought with it, as the ticket's page shows it.
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
+pub struct RequestData {
+    /// The channel (key) it came in by.
+    pub channel: String,
+    /// The `attribute[CODE]` answers, by code.
+    pub attributes: BTreeMap<String, Vec<String>>,
+    /// A photo the reporter's app published.
+    pub media_url: Option<String>,
+    /// The community or grid code the reporter gave.
+    pub address_id: Option<String>,
+    /// Who reported it, as the channel told us; only for those who may reach the resident.
+    pub reporter: Option<Reporter>,
+}
+
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
+pub struct Reporter {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub device_id: Option<String>,
+    pub account_id: Option<String>,
+}
+
+/// The Open311 request a ticket came from, if any. `show_reporter`: the caller may see the
+/// resident's contact (the same rule as the ticket's `resident`).
+pub fn request_data(
+    conn: &mut DbConnection,
+    id: TicketId,
+    show_reporter: bool,
+) -> CoreResult<Option<RequestData>> {
+    type Row = (
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let row: Option<Row> = open311_requests::table
+        .inner_join(open311_keys::table)
+        .filter(open311_requests::ticket_id.eq(id))
+        .select((
+            open311_keys::channel,
+            open311_requests::attributes,
+            open311_requests::media_url,
+            open311_requests::address_id,
+            open311_requests::first_name,
+            open311_requests::last_name,
+            open311_requests::email,
+            open311_requests::device_id,
+            open311_requests::account_id,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(
+        |(channel, attributes, media_url, address_id, first, last, email, device, account)| {
+            RequestData {
+                channel,
+                attributes: serde_json::from_str(&attributes).unwrap_or_default(),
+                media_url,
+                address_id,
+                reporter: show_reporter.then_some(Reporter {
+                    first_name: first,
+                    last_name: last,
+                    email,
+                    device_id: device,
+                    account_id: account,
+                }),
+            }
+        },
+    ))
 }
 
 /// The channel a ticket came in by, if any.

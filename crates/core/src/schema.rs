@@ -22,6 +22,7 @@ diesel::table! {
         default_priority -> Text,
         active -> Bool,
         created_at -> Timestamp,
+        group_name -> Text,
     }
 }
 

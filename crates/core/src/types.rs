@@ -231,6 +231,22 @@ text_enum!(
     }
 );
 
+impl EventKind {
+    /// The events whose note may be shown to the public (Open311, public pages): what the
+    /// unit did (progress, resolution) and why a ticket was cancelled. Every other note —
+    /// a dispatcher's instructions, a return's reason, the return visit's comment, a
+    /// wait's reason — is internal: staff read it in the timeline, nobody else.
+    pub const PUBLIC_NOTES: &'static [EventKind] = &[
+        EventKind::Progress,
+        EventKind::Resolved,
+        EventKind::Cancelled,
+    ];
+
+    pub fn note_is_public(self) -> bool {
+        Self::PUBLIC_NOTES.contains(&self)
+    }
+}
+
 text_enum!(
     /// The resident's verdict at the return visit (回访).
     Satisfaction, "satisfaction" {

@@ -754,6 +754,23 @@ fn ticket_page(session: &Session, shown: &Shown, banner: Option<Markup>) -> Mark
                     @if let Some(s) = t.satisfaction {
                         dt { (lang.t("满意度", "Satisfaction")) } dd { (layout::satisfaction_name(lang, s)) }
                     }
+                    @if let Some(r) = &shown.detail.open311 {
+                        dt { (lang.t("来源渠道", "Channel")) } dd { "Open311 · " (r.channel) }
+                        @for (code, answers) in &r.attributes {
+                            dt { (code) } dd { (answers.join(", ")) }
+                        }
+                        @if let Some(url) = &r.media_url {
+                            dt { (lang.t("照片链接", "Photo link")) }
+                            dd { a href=(url) rel="noopener noreferrer nofollow" target="_blank" { (lang.t("打开照片", "Open the photo")) } }
+                        }
+                        @if let Some(who) = &r.reporter {
+                            @let name = [who.first_name.as_deref(), who.last_name.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
+                            @if !name.is_empty() { dt { (lang.t("报告人", "Reporter")) } dd { (name) } }
+                            @if let Some(e) = &who.email { dt { (lang.t("邮箱", "Email")) } dd { (e) } }
+                            @if let Some(d) = &who.device_id { dt { (lang.t("设备号", "Device")) } dd { (d) } }
+                            @if let Some(a) = &who.account_id { dt { (lang.t("应用账号", "App account")) } dd { (a) } }
+                        }
+                    }
                     @if let Some(w) = &shown.detail.waiting_on_resident {
                         dt { (lang.t("等待居民", "Waiting on resident")) } dd { (w.reason) }
                     }

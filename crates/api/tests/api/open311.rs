@@ -399,10 +399,18 @@ async fn a_request_is_worked_through_the_api_and_reads_back_closed(store: Store)
     );
     assert_eq!(detail["resident"]["name"], "Li Wei");
     for (path, token, body) in [
-        ("dispatch", &street, json!({"pool": true})),
+        (
+            "dispatch",
+            &street,
+            json!({"pool": true, "note": "内部：联系人王主任 13911112222"}),
+        ),
         ("claim", &unit, json!({})),
         ("resolve", &unit, json!({"note": "已清运并消毒"})),
-        ("feedback", &grid, json!({"satisfaction": "satisfied"})),
+        (
+            "feedback",
+            &grid,
+            json!({"satisfaction": "satisfied", "comment": "李女士 13800001111 表示满意"}),
+        ),
     ] {
         let (status, body) = g
             .app
@@ -414,7 +422,16 @@ async fn a_request_is_worked_through_the_api_and_reads_back_closed(store: Store)
     let (_, closed) = g.json(&format!("requests/{id}.json")).await;
     let r = &closed[0];
     assert_eq!(r["status"], "closed");
-    assert_eq!(r["status_notes"], "已清运并消毒");
+    assert_eq!(
+        r["status_notes"], "已清运并消毒",
+        "the public resolution note, not the visit's comment nor the dispatcher's"
+    );
+    let (_, listed) = g.json("requests.json").await;
+    let text = listed.to_string();
+    assert!(
+        !text.contains("13911112222") && !text.contains("13800001111"),
+        "no internal note reaches Open311: {text}"
+    );
     assert_eq!(
         r["agency_responsible"], "望京宜居物业服务有限公司",
         "the unit that held it"
@@ -711,7 +728,162 @@ async fn requests_filter_by_id_service_date_and_status(store: Store) {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// What a client meets beyond the basics: the discovery document, the notice on every
+/// read, a merged request pointing at the one that carries on, readable groups, CORS for
+/// configured origins only, web links only as `media_url`, and what the request brought
+/// shown on the ticket to those who may see it.
+async fn discovery_notices_merges_groups_cors_and_request_data(store: Store) {
+    let g = gateway(store).await;
+    for format in ["json", "xml"] {
+        let (status, _, body) = g.get(&format!("discovery.{format}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(
+            body.contains("GeoReport_v2") && body.contains("/open311/v2"),
+            "{body}"
+        );
+    }
+    let (_, doc) = g.json("discovery.json").await;
+    assert_eq!(
+        doc["endpoints"][0]["formats"],
+        json!(["application/json", "text/xml"])
+    );
+    let (_, services) = g.json("services.json").await;
+    let property = services
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service_code"] == "property_management")
+        .unwrap();
+    assert_eq!(
+        property["group"], "住房物业",
+        "a readable group, not a code word"
+    );
+
+    let first = g
+        .create(&g.form("environment_sanitation", INSIDE, "垃圾桶满溢"))
+        .await;
+    let second = g
+        .create(&g.form("environment_sanitation", INSIDE, "垃圾桶满溢（重复）"))
+        .await;
+    let (a, b) = (
+        first["service_request_id"].as_str().unwrap(),
+        second["service_request_id"].as_str().unwrap(),
+    );
+    let (_, read) = g.json(&format!("requests/{a}.json")).await;
+    assert_eq!(
+        read[0]["service_notice"], first["service_notice"],
+        "the notice the POST gave, on every read"
+    );
+    let street = g.app.login("demo-supervisor").await;
+    let id_of = |number: &str| {
+        let number = number.to_owned();
+        let (app, street) = (&g.app, street.clone());
+        async move {
+            app.all("/api/v1/tickets", &street)
+                .await
+                .iter()
+                .find(|t| t["number"] == number.as_str())
+                .unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        }
+    };
+    let (ta, tb) = (id_of(a).await, id_of(b).await);
+    let (status, body) = g
+        .app
+        .post(
+            &format!("/api/v1/tickets/{tb}/merge"),
+            &street,
+            json!({"into": ta, "note": "内部备注"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, merged) = g.json(&format!("requests/{b}.json")).await;
+    assert_eq!(merged[0]["status"], "closed");
+    assert!(
+        merged[0]["status_notes"].as_str().unwrap().contains(a),
+        "points at the request that carries on: {merged}"
+    );
+
+    // What the request brought, on the ticket: the street sees the reporter, a unit
+    // browsing the pool sees the answers and the photo link but not who reported it.
+    let (_, detail) = g.app.get(&format!("/api/v1/tickets/{ta}"), &street).await;
+    assert_eq!(detail["open311"]["channel"], "city-app");
+    assert_eq!(
+        detail["open311"]["media_url"],
+        "https://photos.example.com/1.jpg"
+    );
+    assert_eq!(detail["open311"]["reporter"]["first_name"], "Li");
+    g.app
+        .post(
+            &format!("/api/v1/tickets/{ta}/dispatch"),
+            &street,
+            json!({"pool": true}),
+        )
+        .await;
+    let (status, pooled) = g
+        .app
+        .get(
+            &format!("/api/v1/tickets/{ta}"),
+            &g.app.login("demo-unit").await,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{pooled}");
+    assert_eq!(
+        pooled["open311"]["media_url"],
+        "https://photos.example.com/1.jpg"
+    );
+    assert_eq!(pooled["open311"]["reporter"], Value::Null);
+
+    // media_url: a web link of bounded length, nothing else.
+    let before = g.app.count("tickets");
+    for bad in [
+        "javascript:alert(1)".to_owned(),
+        format!("https://x.example.com/{}", "a".repeat(3000)),
+    ] {
+        let mut form = g.form("environment_sanitation", INSIDE, "坏链接");
+        form.retain(|(k, _)| *k != "media_url");
+        form.push(("media_url", bad));
+        let (status, body) = g.post("json", &form).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.contains("media_url"), "{body}");
+    }
+    assert_eq!(g.app.count("tickets"), before);
+
+    // No CORS unless an origin is configured.
+    let res = g
+        .app
+        .client
+        .get(format!("{}/open311/v2/services.json", g.app.address))
+        .header("origin", "https://app.example.cn")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+}
+
+async fn configured_origins_may_read_open311_from_the_browser(store: Store) {
+    let app = TestApp::spawn_with(store, |s| {
+        s.open311.cors_allowed_origins = vec!["https://app.example.cn".into()];
+    })
+    .await;
+    let res = app
+        .client
+        .get(format!("{}/open311/v2/services.json", app.address))
+        .header("origin", "https://app.example.cn")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://app.example.cn"
+    );
+}
+
 crate::on_both_stores!(
+    discovery_notices_merges_groups_cors_and_request_data,
+    configured_origins_may_read_open311_from_the_browser,
     services_and_definitions_read_as_the_specification_shows,
     a_request_is_worked_through_the_api_and_reads_back_closed,
     bad_requests_are_refused_in_the_specification_s_error_format_and_write_nothing,

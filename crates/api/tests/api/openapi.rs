@@ -866,6 +866,14 @@ async fn every_operation_answers_as_documented(store: Store) {
     for format in ["json", "xml"] {
         w.call(
             "get",
+            &format!("{O}/discovery.{{format}}"),
+            &format!("{O}/discovery.{format}"),
+            None,
+            Empty,
+        )
+        .await;
+        w.call(
+            "get",
             &format!("{O}/services.{{format}}"),
             &format!("{O}/services.{format}"),
             None,

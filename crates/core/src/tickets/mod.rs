@@ -149,7 +149,7 @@ impl TicketRow {
 
     /// Who may read the resident's name and phone: the people of the ticket's community and
     /// the unit holding it, not other units looking at the pool.
-    fn shows_resident_to(&self, actor: &Actor) -> bool {
+    pub(crate) fn shows_resident_to(&self, actor: &Actor) -> bool {
         match (&actor.scope, actor.role) {
             (Scope::Partner { partner }, _) => self.partner_id == Some(*partner),
             (_, Role::Admin | Role::Supervisor | Role::GridMember) => true,

@@ -30,6 +30,9 @@ pub struct TicketDetail {
     pub need_id: Option<crate::ids::NeedId>,
     /// The Open311 channel it came in by, if any.
     pub channel: Option<String>,
+    /// What the Open311 request brought: answers, photo link, the reporter (for those who
+    /// may reach the resident).
+    pub open311: Option<crate::open311::RequestData>,
     /// What the caller may do to it now (the lifecycle's table): `claim`, `resolve`, …
     pub actions: Vec<super::lifecycle::ActionKind>,
 }
@@ -64,6 +67,7 @@ pub fn get(
         .optional()?
         .map(|(since, reason)| Waiting { since, reason });
     let actions = super::lifecycle::permitted(actor, &row, waiting_on_resident.is_some());
+    let open311 = crate::open311::request_data(conn, id, row.shows_resident_to(actor))?;
     Ok(TicketDetail {
         actions,
         ticket: row.view(actor, now),
@@ -75,7 +79,8 @@ pub fn get(
             .select(crate::schema::need_tickets::need_id)
             .first(conn)
             .optional()?,
-        channel: crate::open311::channel_of(conn, id)?,
+        channel: open311.as_ref().map(|r| r.channel.clone()),
+        open311,
     })
 }
 
