@@ -212,6 +212,17 @@ const TICKET_HEADERS: [&str; 16] = [
     "登记时间 created_at",
 ];
 
+/// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, a tab or a carriage
+/// return first: OWASP's CSV injection guidance) starts with a `'`, so Excel and WPS show
+/// it as text. Every export goes through `csv_bytes`, so through this.
+fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
+}
+
 /// CSV bytes of some records; the first chunk of a file starts with the BOM and the header.
 pub fn csv_bytes(
     header: Option<&[&str]>,
@@ -226,7 +237,8 @@ pub fn csv_bytes(
         out.write_record(header).map_err(csv_error)?;
     }
     for record in records {
-        out.write_record(&record).map_err(csv_error)?;
+        out.write_record(record.iter().map(|cell| neutralise(cell).into_owned()))
+            .map_err(csv_error)?;
     }
     out.into_inner()
         .map_err(|e| CoreError::Internal(format!("csv: {e}")))

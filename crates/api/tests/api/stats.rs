@@ -373,6 +373,66 @@ async fn csv_exports_open_in_a_spreadsheet_with_the_chinese_intact(store: Store)
     assert_names_field(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "status");
 }
 
+/// Cells that Excel or WPS would run as formulas come out as text, in every export.
+async fn exports_never_hand_a_spreadsheet_a_formula(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let grid = app.login("demo-grid").await;
+    let street = app.login("demo-supervisor").await;
+    let formulas = [
+        "=HYPERLINK(\"http://evil.example.com\",\"点此\")",
+        "+1+1",
+        "@SUM(A1:A9)",
+        "-2+3",
+    ];
+    for title in formulas {
+        let (status, body) = app
+            .post(
+                "/api/v1/tickets",
+                &grid,
+                json!({"category": "property_management", "title": title,
+                       "description": "公式", "address": "=1+1号楼"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let community = app.org_id("望京西园一区社区").await;
+    let (status, body) = app
+        .post(
+            "/api/v1/needs",
+            &street,
+            json!({"community_id": community, "category": "property_management",
+                   "title": "=cmd|' /C calc'!A0", "description": "公式"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for path in ["/api/v1/tickets.csv", "/api/v1/needs.csv"] {
+        let res = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .bearer_auth(&street)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let bytes = res.bytes().await.unwrap();
+        let mut rows = csv::Reader::from_reader(&bytes[3..]);
+        let cells: Vec<String> = rows
+            .records()
+            .flat_map(|r| r.unwrap().iter().map(str::to_owned).collect::<Vec<_>>())
+            .collect();
+        assert!(
+            cells
+                .iter()
+                .all(|c| !c.starts_with(['=', '+', '@', '-', '\t', '\r'])),
+            "{path}: {cells:?}"
+        );
+        assert!(
+            cells.iter().any(|c| c.starts_with("'=")),
+            "{path}: kept, as text: {cells:?}"
+        );
+    }
+}
+
 async fn recurring_problems_are_flagged_as_hotspots(store: Store) {
     let app = TestApp::spawn(store).await;
     build(&app).await;
@@ -423,4 +483,5 @@ crate::on_both_stores!(
     the_three_rates_of_a_street_are_exact,
     rates_respect_scope_and_refuse_bad_filters,
     csv_exports_open_in_a_spreadsheet_with_the_chinese_intact,
+    exports_never_hand_a_spreadsheet_a_formula,
 );
