@@ -34,6 +34,10 @@ pub struct Claims {
     /// and so ends the session. Tokens from before this claim existed count as 0.
     #[serde(default)]
     pub gen: i32,
+    /// The session this token belongs to; signing out ends it (`ended_sessions`). Tokens
+    /// from before this claim existed have none and end only when they expire.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sid: String,
 }
 
 pub struct JwtKeys {
@@ -101,6 +105,7 @@ impl JwtKeys {
             exp: expires.timestamp(),
             iss: ISSUER.into(),
             gen: user.token_generation,
+            sid: hex::encode(rand::random::<[u8; 16]>()),
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map(|t| (t, expires))
@@ -128,15 +133,22 @@ impl JwtKeys {
         Ok(Auth {
             user_id,
             generation: data.claims.gen,
+            session: (!data.claims.sid.is_empty()).then_some(data.claims.sid),
+            expires_at: DateTime::from_timestamp(data.claims.exp, 0)
+                .unwrap_or_default()
+                .naive_utc(),
         })
     }
 }
 
 /// A verified bearer token: the account it names is loaded per request (`AppState::as_actor`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Auth {
     pub user_id: UserId,
     pub generation: i32,
+    /// The session it belongs to, if the token names one.
+    pub session: Option<String>,
+    pub expires_at: chrono::NaiveDateTime,
 }
 
 impl FromRequest for Auth {
@@ -241,6 +253,30 @@ fn signed_in(
         user,
         scope,
     }))
+}
+
+/// `POST /api/v1/auth/logout`: ends this session; its token is refused from now on (the
+/// account's other sessions go on).
+#[utoipa::path(tag = "auth", responses((status = 204, description = "Signed out: this token no longer works")))]
+#[post("/auth/logout")]
+pub async fn logout(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
+    end_session(&state, auth).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Ends the session of a verified token (API sign-out, the console's too).
+pub async fn end_session(state: &AppState, auth: Auth) -> Result<(), ApiError> {
+    let (sid, expires_at) = (auth.session.clone(), auth.expires_at);
+    let username = state
+        .as_actor(auth, move |conn, actor, now| {
+            if let Some(sid) = &sid {
+                users::end_session(conn, actor, sid, expires_at, now)?;
+            }
+            Ok(actor.username.clone())
+        })
+        .await?;
+    tracing::info!(user = %username, "signed out");
+    Ok(())
 }
 
 /// `GET /api/v1/me`: the signed-in account and its scope.

@@ -98,7 +98,8 @@ impl AppState {
     {
         let at = now();
         self.db(move |conn| {
-            let actor = Actor::for_token(conn, auth.user_id, auth.generation)?;
+            let actor =
+                Actor::for_token(conn, auth.user_id, auth.generation, auth.session.as_deref())?;
             f(conn, &actor, at)
         })
         .await

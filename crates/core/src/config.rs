@@ -32,9 +32,30 @@ pub struct Settings {
     pub mail: MailSettings,
     pub hotspots: HotspotSettings,
     pub open311: Open311Settings,
+    pub idempotency: IdempotencySettings,
     /// The folder the settings were read from; the calendar files are in its `calendar/`.
     #[serde(skip)]
     pub config_dir: PathBuf,
+}
+
+/// `Idempotency-Key` on `POST /tickets`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct IdempotencySettings {
+    /// How long a key answers retries with the first ticket; the scheduler forgets older ones.
+    pub window_hours: i64,
+}
+
+impl Default for IdempotencySettings {
+    fn default() -> Self {
+        Self { window_hours: 24 }
+    }
+}
+
+impl IdempotencySettings {
+    pub fn window(&self) -> chrono::Duration {
+        chrono::Duration::hours(self.window_hours.max(1))
+    }
 }
 
 /// The Open311 GeoReport v2 gateway under `/open311/v2`.
@@ -309,6 +330,7 @@ impl Default for Settings {
             mail: MailSettings::default(),
             hotspots: HotspotSettings::default(),
             open311: Open311Settings::default(),
+            idempotency: IdempotencySettings::default(),
             config_dir: PathBuf::from("config"),
         }
     }

@@ -34,6 +34,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    ended_sessions (sid) {
+        sid -> Text,
+        user_id -> Int8,
+        ended_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     escalation_due (ticket_id) {
         ticket_id -> Int8,
         due_at -> Timestamp,
@@ -345,6 +354,7 @@ diesel::table! {
 diesel::joinable!(attachments -> tickets (ticket_id));
 diesel::joinable!(attachments -> users (uploaded_by));
 diesel::joinable!(category_attributes -> categories (category_id));
+diesel::joinable!(ended_sessions -> users (user_id));
 diesel::joinable!(escalation_due -> tickets (ticket_id));
 diesel::joinable!(idempotency_keys -> tickets (ticket_id));
 diesel::joinable!(idempotency_keys -> users (user_id));
@@ -390,6 +400,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     attachments,
     categories,
     category_attributes,
+    ended_sessions,
     escalation_due,
     idempotency_keys,
     need_tickets,

@@ -112,12 +112,20 @@ impl Actor {
         conn: &mut DbConnection,
         user_id: UserId,
         generation: i32,
+        session: Option<&str>,
     ) -> CoreResult<Actor> {
         let actor = Self::load(conn, user_id)?;
         if actor.token_generation != generation {
             return Err(CoreError::Unauthenticated(
                 "the password has changed since this sign-in; sign in again",
             ));
+        }
+        if let Some(sid) = session {
+            if crate::users::session_ended(conn, sid)? {
+                return Err(CoreError::Unauthenticated(
+                    "this session was signed out; sign in again",
+                ));
+            }
         }
         Ok(actor)
     }

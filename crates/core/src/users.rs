@@ -658,3 +658,47 @@ pub fn display_names(
         .map(|(id, name)| (id.0, name))
         .collect())
 }
+
+/// Ends one session (signing out): its token is refused from now on, though other
+/// sessions of the account go on. Kept until the token would have expired anyway.
+pub fn end_session(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    sid: &str,
+    expires_at: NaiveDateTime,
+    now: NaiveDateTime,
+) -> CoreResult<()> {
+    use crate::schema::ended_sessions;
+    let already = session_ended(conn, sid)?;
+    if !already {
+        diesel::insert_into(ended_sessions::table)
+            .values((
+                ended_sessions::sid.eq(sid),
+                ended_sessions::user_id.eq(actor.user_id),
+                ended_sessions::ended_at.eq(crate::db::truncate_to_micros(now)),
+                ended_sessions::expires_at.eq(crate::db::truncate_to_micros(expires_at)),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Whether a session was signed out.
+pub fn session_ended(conn: &mut DbConnection, sid: &str) -> CoreResult<bool> {
+    use crate::schema::ended_sessions;
+    Ok(ended_sessions::table
+        .find(sid)
+        .select(ended_sessions::sid)
+        .first::<String>(conn)
+        .optional()?
+        .is_some())
+}
+
+/// Forgets signed-out sessions whose tokens have expired by `now`; returns how many.
+pub fn purge_ended_sessions(conn: &mut DbConnection, now: NaiveDateTime) -> CoreResult<usize> {
+    use crate::schema::ended_sessions;
+    Ok(
+        diesel::delete(ended_sessions::table.filter(ended_sessions::expires_at.lt(now)))
+            .execute(conn)?,
+    )
+}

@@ -313,8 +313,30 @@ impl Scheduler {
         for e in &report.escalated {
             tracing::info!(ticket = %e.number, from = e.from_level, to = e.to_level, node = %e.node_name, "escalated");
         }
+        self.forget_expired(now).await?;
         let delivery = self.mailer.deliver_due(&self.pool, now).await?;
         Ok((report, delivery))
+    }
+
+    /// Forgets what has expired by the wall clock's `now`: idempotency keys past their
+    /// window, and signed-out sessions whose tokens have expired anyway.
+    pub async fn forget_expired(&self, now: NaiveDateTime) -> CoreResult<()> {
+        let window = self.settings.idempotency.window();
+        let (keys, sessions) = blocking(&self.pool, move |conn| {
+            Ok((
+                jiesu_core::tickets::logging::purge_idempotency_keys(conn, now - window)?,
+                jiesu_core::users::purge_ended_sessions(conn, now)?,
+            ))
+        })
+        .await?;
+        if keys + sessions > 0 {
+            tracing::info!(
+                idempotency_keys = keys,
+                ended_sessions = sessions,
+                "forgot what expired"
+            );
+        }
+        Ok(())
     }
 
     /// Runs until the task is dropped: a sweep at every cron tick, deliveries in between.

@@ -799,6 +799,93 @@ async fn deliver_retries_waiting_mail_at_once(store: Store) {
     assert_eq!(again.sent, 0, "nothing is sent twice");
 }
 
+/// An `Idempotency-Key` answers retries for its window (24 hours by default), then counts
+/// as new; the scheduler forgets expired keys and signed-out sessions whose tokens have
+/// expired.
+async fn idempotency_keys_and_ended_sessions_expire_and_are_forgotten(store: Store) {
+    use jiesu_core::tickets::logging::IdempotencyKey;
+    let world = World::new(store, None);
+    let scheduler = world.scheduler();
+    let grid = world.actor("demo-grid");
+    let input = NewTicket {
+        category: "property_management".into(),
+        priority: None,
+        title: "重试".into(),
+        description: "同一个键".into(),
+        community_id: None,
+        grid_id: None,
+        address: "1号楼".into(),
+        latitude: None,
+        longitude: None,
+        resident_name: None,
+        resident_phone: None,
+        households: 1,
+    };
+    let key = IdempotencyKey {
+        key: "phone-7-retry".into(),
+        request_hash: logging::request_hash(&input),
+        window: Duration::hours(24),
+    };
+    let t0 = bj("2026-11-23 10:00");
+    let log_at = |at: NaiveDateTime| {
+        let ctx = Context {
+            now: at,
+            calendar: &scheduler.calendar,
+            public_url: "http://jiesu.test",
+        };
+        logging::log(
+            &mut world.pool.get().unwrap(),
+            &grid,
+            &input,
+            Some(&key),
+            &ctx,
+        )
+        .unwrap()
+    };
+    let first = log_at(t0);
+    let retry = log_at(t0 + Duration::hours(23));
+    assert!(retry.replayed && retry.ticket.id == first.ticket.id);
+    let later = log_at(t0 + Duration::hours(25));
+    assert!(
+        !later.replayed && later.ticket.id != first.ticket.id,
+        "past its window the key is a new one"
+    );
+    jiesu_core::users::end_session(
+        &mut world.pool.get().unwrap(),
+        &grid,
+        "a-session",
+        t0 + Duration::hours(12),
+        t0,
+    )
+    .unwrap();
+    let count = |table: &str| -> i64 {
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"))
+            .get_result::<N>(&mut *world.pool.get().unwrap())
+            .unwrap()
+            .n
+    };
+    assert_eq!((count("idempotency_keys"), count("ended_sessions")), (1, 1));
+    scheduler
+        .forget_expired(t0 + Duration::hours(40))
+        .await
+        .unwrap();
+    assert_eq!(
+        (count("idempotency_keys"), count("ended_sessions")),
+        (1, 0),
+        "the key used at +25 h is still in its window"
+    );
+    scheduler
+        .forget_expired(t0 + Duration::hours(50))
+        .await
+        .unwrap();
+    assert_eq!(count("idempotency_keys"), 0);
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
@@ -824,4 +911,5 @@ on_both_stores!(
     a_claimed_ticket_rises_only_at_its_resolution_deadline_on_the_calendar_clock,
     a_replayed_sweep_does_not_strand_real_mail,
     deliver_retries_waiting_mail_at_once,
+    idempotency_keys_and_ended_sessions_expire_and_are_forgotten,
 );

@@ -83,7 +83,9 @@ impl FromRequest for Session {
                 .ok_or_else(sign_in)?;
             let auth = state.keys.verify(&token).map_err(|_| sign_in())?;
             let actor = state
-                .db(move |conn| Actor::for_token(conn, auth.user_id, auth.generation))
+                .db(move |conn| {
+                    Actor::for_token(conn, auth.user_id, auth.generation, auth.session.as_deref())
+                })
                 .await
                 .map_err(|e| match e {
                     ApiError::Core(CoreError::Unauthenticated(_) | CoreError::NotFound(_)) => {
@@ -267,6 +269,11 @@ pub async fn logout(
     form: web::Form<CsrfForm>,
 ) -> ConsoleResult {
     session.check(&state, &form.csrf)?;
+    // The session ends on the server too: the cookie's token is refused from now on,
+    // even if a copy of it was kept.
+    if let Ok(auth) = state.keys.verify(&session.token) {
+        crate::auth::end_session(&state, auth).await?;
+    }
     let mut response = see_other("/console/login");
     let mut gone = cookie(&state, SESSION_COOKIE, String::new());
     gone.make_removal();

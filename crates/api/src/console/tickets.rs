@@ -587,6 +587,7 @@ pub async fn create(
         .map(|key| IdempotencyKey {
             key,
             request_hash: logging::request_hash(&input),
+            window: state.settings.idempotency.window(),
         });
     let env = state.ticket_env();
     let outcome = session

@@ -42,6 +42,7 @@ impl Paging {
 pub fn configure(cfg: &mut ServiceConfig) {
     use crate::auth;
     cfg.service(auth::login)
+        .service(auth::logout)
         .service(auth::me)
         .service(auth::change_password)
         .service(openapi_json)

@@ -68,6 +68,7 @@ pub async fn create(
     let key = idempotency_key(&req)?.map(|key| IdempotencyKey {
         key,
         request_hash: logging::request_hash(&input),
+        window: state.settings.idempotency.window(),
     });
     let env = state.ticket_env();
     let logged = state

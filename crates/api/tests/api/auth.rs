@@ -276,7 +276,41 @@ async fn an_administrators_reset_ends_the_accounts_sessions(store: Store) {
     assert_eq!(status, StatusCode::OK);
 }
 
+/// Signing out ends that session on the server: its token is refused at once, by the API
+/// and on the console's cookie, while the account's other sessions go on.
+async fn signing_out_ends_this_session_and_no_other(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let here = app.login("demo-grid").await;
+    let elsewhere = app.login("demo-grid").await;
+    let res = app
+        .client
+        .post(format!("{}/api/v1/auth/logout", app.address))
+        .bearer_auth(&here)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let (status, body) = app.get("/api/v1/me", &here).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("signed out"),
+        "{body}"
+    );
+    let (status, _) = app.get("/api/v1/me", &elsewhere).await;
+    assert_eq!(status, StatusCode::OK, "the other session goes on");
+    // The console's cookie carries the same token: refused too.
+    let res = app
+        .client
+        .get(format!("{}/api/v1/tickets.csv", app.address))
+        .header("cookie", format!("jiesu_session={here}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
+
 crate::on_both_stores!(
+    signing_out_ends_this_session_and_no_other,
     changing_ones_password_ends_the_other_sessions_and_keeps_this_one,
     guessing_the_current_password_is_throttled_like_signing_in,
     an_administrators_reset_ends_the_accounts_sessions,

@@ -100,6 +100,9 @@ async fn every_operation_refuses_hostile_input_without_a_5xx_or_a_write(store: S
         .unwrap();
     let mut sent = 0;
     for (template, item) in doc["paths"].as_object().unwrap() {
+        if template.ends_with("/auth/logout") {
+            continue; // it would end the sessions this test goes on with; it reads no body
+        }
         for method in ["get", "post", "put", "patch"] {
             if item.get(method).is_none() {
                 continue;

@@ -82,6 +82,9 @@ pub fn request_hash(input: &NewTicket) -> String {
 pub struct IdempotencyKey {
     pub key: String,
     pub request_hash: String,
+    /// How long a key answers retries (`idempotency.window_hours`); after that it is a new
+    /// key, and the scheduler forgets it.
+    pub window: chrono::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -255,6 +258,7 @@ fn replay(
 ) -> CoreResult<Option<Logged>> {
     let found: Option<(String, TicketId)> = idempotency_keys::table
         .find((actor.user_id, &key.key))
+        .filter(idempotency_keys::created_at.gt(now - key.window))
         .select((idempotency_keys::request_hash, idempotency_keys::ticket_id))
         .first(conn)
         .optional()?;
@@ -276,6 +280,14 @@ fn replay(
         ticket: row.view(actor, now),
         replayed: true,
     }))
+}
+
+/// Forgets idempotency keys used before `before`; returns how many.
+pub fn purge_idempotency_keys(conn: &mut DbConnection, before: NaiveDateTime) -> CoreResult<usize> {
+    Ok(
+        diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.le(before)))
+            .execute(conn)?,
+    )
 }
 
 /// Logs a ticket as a grid member or supervisor.
@@ -437,6 +449,13 @@ pub fn log_with(
             crate::escalation::enqueue_new(conn, &row)?;
             also(conn, id)?;
             if let Some(key) = idempotency {
+                // An expired use of the same key, not purged yet, makes way.
+                diesel::delete(
+                    idempotency_keys::table
+                        .find((actor.user_id, &key.key))
+                        .filter(idempotency_keys::created_at.le(now - key.window)),
+                )
+                .execute(conn)?;
                 diesel::insert_into(idempotency_keys::table)
                     .values((
                         idempotency_keys::user_id.eq(actor.user_id),
