@@ -109,6 +109,7 @@ fn production_refuses_to_start_without_a_real_jwt_secret_and_never_loads_demo_da
         .args(["admin", "load-demo"])
         .env("JIESU_PRODUCTION", "true")
         .env("JIESU_MAIL__TRANSPORT", "smtp")
+        .env("JIESU_SERVER__PUBLIC_URL", "https://jiesu.example.gov.cn")
         .env("JIESU_AUTH__JWT_SECRET", "x".repeat(40)));
     assert!(!out.status.success());
     assert!(

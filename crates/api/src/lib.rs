@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod console;
+pub mod edge;
 pub mod extract;
 pub mod open311;
 pub mod openapi;
@@ -70,6 +71,9 @@ impl Application {
                 .app_data(document.clone())
                 .app_data(web::PayloadConfig::new(limit))
                 .wrap(ErrorHandlers::new().default_handler(problem::to_problem))
+                .wrap(actix_web::middleware::from_fn(
+                    edge::refuse_control_characters,
+                ))
                 .wrap_fn(|req, srv| {
                     let id: Option<String> =
                         req.extensions().get::<RequestId>().map(|id| id.to_string());

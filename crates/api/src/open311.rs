@@ -154,6 +154,23 @@ fn refusal(format: Format, r: &Refusal) -> HttpResponse {
     response
 }
 
+/// An Open311 error answer for a request path, in the format its suffix asks for (JSON
+/// unless `.xml`); for checks made before the route's handler runs.
+pub(crate) fn refusal_for_path(path: &str, status: u16, descriptions: Vec<String>) -> HttpResponse {
+    let format = if path.ends_with(".xml") {
+        Format::Xml
+    } else {
+        Format::Json
+    };
+    refusal(
+        format,
+        &Refusal {
+            status,
+            descriptions,
+        },
+    )
+}
+
 fn refusal_body(format: Format, r: &Refusal) -> HttpResponse {
     let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
     let errors: Vec<Rec> = r

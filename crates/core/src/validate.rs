@@ -140,3 +140,75 @@ mod tests {
         assert_eq!(errors[0].message, "must be between 1 and 5");
     }
 }
+
+/// Fields whose text may run over several lines (a description, a note, a reason): they
+/// may hold newlines and tabs. Every other text is one line.
+pub const MULTI_LINE_FIELDS: &[&str] = &[
+    "description",
+    "note",
+    "reason",
+    "comment",
+    "capacity",
+    "schedule",
+];
+
+/// Whether `field` (the last name of its path: `milestones[0].note` → `note`) is
+/// multi-line text.
+pub fn is_multi_line(field: &str) -> bool {
+    let last = field.rsplit(['.', '[']).next().unwrap_or(field);
+    MULTI_LINE_FIELDS.contains(&last)
+}
+
+/// The first character text may not hold, if any: control characters (C0, DEL, C1) and
+/// the non-characters XML refuses — except newline, carriage return and tab in
+/// multi-line text. A NUL breaks PostgreSQL, a U+000B breaks every XML answer it lands in.
+pub fn forbidden_char(text: &str, multi_line: bool) -> Option<char> {
+    text.chars().find(|&c| {
+        let allowed_space = multi_line && matches!(c, '\n' | '\r' | '\t');
+        (c.is_control() && !allowed_space) || matches!(c, '\u{fffe}' | '\u{ffff}')
+    })
+}
+
+/// `forbidden_char` as a field error naming the field and the character.
+pub fn clean_text(field: &str, text: &str) -> Result<(), FieldError> {
+    match forbidden_char(text, is_multi_line(field)) {
+        None => Ok(()),
+        Some(c) => Err(FieldError::new(
+            field,
+            "control_character",
+            format!(
+                "must not contain the control character U+{:04X}{}",
+                c as u32,
+                if is_multi_line(field) {
+                    ""
+                } else {
+                    " (one line of text)"
+                }
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod text_tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_refused_but_multi_line_text_keeps_its_lines() {
+        assert!(clean_text("title", "5号楼楼道灯").is_ok());
+        assert!(clean_text("description", "第一行\r\n第二行\t缩进").is_ok());
+        for (field, text) in [
+            ("description", "a\u{0}b"),
+            ("description", "a\u{b}b"),
+            ("title", "两行\n标题"),
+            ("q", "\u{7f}"),
+            ("name", "\u{85}"),
+            ("milestones[0].title", "\u{1b}[31m"),
+        ] {
+            let err = clean_text(field, text).unwrap_err();
+            assert_eq!(err.field, field);
+            assert_eq!(err.code, "control_character");
+        }
+        assert!(clean_text("milestones[0].note", "多\n行").is_ok());
+    }
+}

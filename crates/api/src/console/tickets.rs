@@ -350,6 +350,9 @@ async fn read_form(
         } else {
             let value = String::from_utf8(bytes)
                 .map_err(|_| ConsoleError::BadForm(format!("{name} is not UTF-8 text")))?;
+            // The edge's rule for text (multipart forms pass it unread).
+            jiesu_core::validate::clean_text(&name, &value)
+                .map_err(|e| ConsoleError::BadForm(format!("{}: {}", e.field, e.message)))?;
             out.set(&name, value);
         }
     }

@@ -199,4 +199,112 @@ async fn every_operation_refuses_hostile_input_without_a_5xx_or_a_write(store: S
     assert_eq!(counts(&app), before);
 }
 
-crate::on_both_stores!(every_operation_refuses_hostile_input_without_a_5xx_or_a_write);
+/// Control characters (a NUL breaks PostgreSQL, a U+000B every XML answer) are refused at
+/// the edge in every path segment, query value and body field, with 400 naming the
+/// field, before any handler runs: nothing is written.
+async fn control_characters_are_refused_naming_the_field_and_write_nothing(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let admin = app.login("demo-admin").await;
+    let grid = app.login("demo-grid").await;
+    let before = counts(&app);
+    let json_calls: Vec<(&str, &str, Option<&str>, Value, &str)> = vec![
+        (
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            serde_json::json!({"username": "demo-admin\u{0}", "password": "x"}),
+            "username",
+        ),
+        (
+            "POST",
+            "/api/v1/tickets",
+            Some(&grid),
+            serde_json::json!({"category": "property_management", "title": "标题",
+                "description": "垂直制表\u{b}符", "address": "1号楼"}),
+            "description",
+        ),
+        (
+            "POST",
+            "/api/v1/tickets",
+            Some(&grid),
+            serde_json::json!({"category": "property_management", "title": "两行\n标题",
+                "description": "描述可以\n换行", "address": "1号楼"}),
+            "title",
+        ),
+        (
+            "PATCH",
+            "/api/v1/categories/1",
+            Some(&admin),
+            serde_json::json!({"name_zh": "供\u{0}水"}),
+            "name_zh",
+        ),
+    ];
+    for (method, path, token, body, field) in json_calls {
+        let mut req = app
+            .client
+            .request(method.parse().unwrap(), format!("{}{path}", app.address))
+            .json(&body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{method} {path}");
+        let problem: Value = res.json().await.unwrap();
+        assert!(
+            problem["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["field"] == field && e["code"] == "control_character"),
+            "{method} {path}: {problem}"
+        );
+    }
+    // Query values and path segments, under /api/v1 and /open311/v2.
+    for (path, field) in [
+        ("/api/v1/tickets?q=%00", "q"),
+        ("/api/v1/tickets?q=%0B", "q"),
+        ("/api/v1/tickets/%00", "path"),
+    ] {
+        let (status, body) = app.get(path, &admin).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(body["errors"][0]["field"], field, "{path}: {body}");
+    }
+    for path in [
+        "/open311/v2/requests.json?service_code=%00",
+        "/open311/v2/services/%00.json",
+        "/open311/v2/tokens/%00.json",
+        "/open311/v2/requests.xml?status=%0B",
+    ] {
+        let res = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{path}");
+        let text = res.text().await.unwrap();
+        assert!(text.contains("control character"), "{path}: {text}");
+    }
+    // A form body: an Open311 description with U+000B.
+    let res = app
+        .client
+        .post(format!("{}/open311/v2/requests.json", app.address))
+        .form(&[
+            ("api_key", "whatever"),
+            ("service_code", "property_management"),
+            ("address_id", "110105026001"),
+            ("description", "坏\u{b}字符"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let text = res.text().await.unwrap();
+    assert!(text.contains("description"), "{text}");
+    assert_eq!(counts(&app), before, "nothing was written");
+}
+
+crate::on_both_stores!(
+    every_operation_refuses_hostile_input_without_a_5xx_or_a_write,
+    control_characters_are_refused_naming_the_field_and_write_nothing,
+);

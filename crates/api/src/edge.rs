@@ -1,0 +1,138 @@
+//! Checks every request passes before any handler runs, whatever route it is for: no
+//! control characters in the path, in a query value, or in a form or JSON body (core's
+//! `validate::clean_text`, one rule). A refused request gets 400 naming the field — a
+//! problem+json, or Open311's own error list under `/open311` — and reaches no handler,
+//! so nothing is written.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::Next;
+use actix_web::{web, Error, ResponseError};
+use jiesu_core::validate::clean_text;
+use jiesu_core::FieldError;
+
+use crate::problem::ApiError;
+
+/// Finds every text field of a JSON value that breaks the rule, named by its path.
+fn check_json(path: &str, value: &serde_json::Value, errors: &mut Vec<FieldError>) {
+    match value {
+        serde_json::Value::String(text) => {
+            if let Err(e) = clean_text(if path.is_empty() { "body" } else { path }, text) {
+                errors.push(e);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                check_json(&format!("{path}[{i}]"), item, errors);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (key, item) in map {
+                if let Err(e) = clean_text("field name", key) {
+                    errors.push(e);
+                }
+                let inner = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                check_json(&inner, item, errors);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Checks `name=value` pairs (a query string or a form body).
+fn check_pairs(bytes: &[u8], errors: &mut Vec<FieldError>) {
+    for (key, value) in form_urlencoded::parse(bytes) {
+        if let Err(e) = clean_text("field name", &key) {
+            errors.push(e);
+        }
+        if let Err(e) = clean_text(&key, &value) {
+            errors.push(e);
+        }
+    }
+}
+
+fn content_type(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// The answer to a refused request, in the error format of the route it was for.
+fn refusal(req: ServiceRequest, errors: Vec<FieldError>) -> ServiceResponse<BoxBody> {
+    let response = if req.path().starts_with("/open311/") {
+        let descriptions = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect();
+        crate::open311::refusal_for_path(req.path(), 400, descriptions)
+    } else {
+        ApiError::BadRequest {
+            detail: "the request holds control characters".into(),
+            errors,
+        }
+        .error_response()
+    };
+    req.into_response(response)
+}
+
+/// The middleware (`actix_web::middleware::from_fn`).
+pub async fn refuse_control_characters(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let mut errors = Vec::new();
+    let path = percent_encoding::percent_decode_str(req.path()).decode_utf8_lossy();
+    if let Err(e) = clean_text("path", &path) {
+        errors.push(e);
+    }
+    check_pairs(req.query_string().as_bytes(), &mut errors);
+    let kind = content_type(&req);
+    let json = kind == "application/json" || kind.ends_with("+json");
+    if errors.is_empty() && (json || kind == "application/x-www-form-urlencoded") {
+        // Read the body once here (within the server's size limit) and hand it on.
+        let body = match req.extract::<web::Bytes>().await {
+            Ok(body) => body,
+            Err(e) => {
+                let limit = req
+                    .app_data::<web::Data<crate::state::AppState>>()
+                    .map(|s| s.settings.server.body_limit_bytes)
+                    .unwrap_or(256 * 1024);
+                let error = if e.as_response_error().status_code()
+                    == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
+                {
+                    ApiError::PayloadTooLarge { limit }
+                } else {
+                    ApiError::BadRequest {
+                        detail: format!("the body could not be read: {e}"),
+                        errors: vec![],
+                    }
+                };
+                return Ok(req.into_response(error.error_response()));
+            }
+        };
+        if json {
+            // Broken JSON is the extractor's to report, with its own words.
+            if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) {
+                check_json("", &value, &mut errors);
+            }
+        } else {
+            check_pairs(&body, &mut errors);
+        }
+        req.set_payload(actix_web::dev::Payload::from(body));
+    }
+    if !errors.is_empty() {
+        errors.sort_by(|a, b| a.field.cmp(&b.field));
+        errors.dedup_by(|a, b| a.field == b.field);
+        tracing::info!(fields = %errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>().join(","), "refused control characters");
+        return Ok(refusal(req, errors));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
