@@ -23,6 +23,7 @@ pub mod org;
 pub mod outbox;
 pub mod pagination;
 pub mod partners;
+pub mod phone;
 pub mod schema;
 pub mod scope;
 pub mod stats;

@@ -47,7 +47,7 @@ pub struct NewPartner {
     pub kind: PartnerKind,
     #[validate(email)]
     pub contact_email: String,
-    #[validate(custom(function = "validate::not_blank"), length(max = 40))]
+    #[validate(custom(function = "crate::phone::check"))]
     pub contact_phone: Option<String>,
     #[serde(default)]
     pub communities: Vec<OrgUnitId>,
@@ -63,7 +63,7 @@ pub struct PartnerChange {
     #[validate(email)]
     pub contact_email: Option<String>,
     #[serde(default, deserialize_with = "validate::double_option")]
-    #[validate(custom(function = "validate::not_blank"), length(max = 40))]
+    #[validate(custom(function = "crate::phone::check"))]
     pub contact_phone: Option<Option<String>>,
     pub active: Option<bool>,
     /// Replaces the communities served (for a supervisor: those inside its subtree).
@@ -204,7 +204,8 @@ pub fn create(
                 partners::name.eq(input.name.trim()),
                 partners::kind.eq(input.kind),
                 partners::contact_email.eq(input.contact_email.trim()),
-                partners::contact_phone.eq(input.contact_phone.as_deref().map(str::trim)),
+                partners::contact_phone
+                    .eq(crate::phone::normalised(input.contact_phone.as_deref())),
                 partners::active.eq(true),
                 partners::created_at.eq(now),
                 partners::updated_at.eq(now),
@@ -318,10 +319,10 @@ pub fn update(
                     .as_deref()
                     .map(str::trim)
                     .unwrap_or(&current.contact_email)),
-                partners::contact_phone.eq(change
-                    .contact_phone
-                    .clone()
-                    .unwrap_or(current.contact_phone.clone())),
+                partners::contact_phone.eq(match &change.contact_phone {
+                    Some(given) => crate::phone::normalised(given.as_deref()),
+                    None => current.contact_phone.clone(),
+                }),
                 partners::active.eq(change.active.unwrap_or(current.active)),
                 partners::updated_at.eq(now),
             ))

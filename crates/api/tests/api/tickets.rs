@@ -454,6 +454,69 @@ async fn units_that_lost_the_claim_no_longer_read_the_ticket(store: Store) {
     assert_eq!(status, StatusCode::OK, "the holder still reads its ticket");
 }
 
+/// Phones are Chinese mobiles or landlines with their area code, kept in one form;
+/// `12345` is nobody's phone.
+async fn phones_are_checked_and_kept_in_one_form(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let grid = app.login("demo-grid").await;
+    let admin = app.login("demo-admin").await;
+    let before = app.count("tickets");
+    for bad in ["12345", "139000011", "call me"] {
+        let mut body = new_ticket("电话不对");
+        body["resident_phone"] = bad.into();
+        let (status, body) = app.post("/api/v1/tickets", &grid, body).await;
+        assert_names_field(
+            status,
+            &body,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "resident_phone",
+        );
+    }
+    assert_eq!(app.count("tickets"), before);
+    for (given, kept) in [
+        ("+86 139-0000-1111", "13900001111"),
+        ("(010) 1234 5678 转 801", "010-12345678-801"),
+    ] {
+        let mut body = new_ticket("电话格式");
+        body["resident_phone"] = given.into();
+        let (status, created) = app.post("/api/v1/tickets", &grid, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        assert_eq!(created["resident"]["phone"], kept, "{given}");
+    }
+    let community = app.org_id("望京西园一区社区").await;
+    let unit = |phone: &str| {
+        json!({"name": format!("电话单位{phone}"), "kind": "property",
+        "contact_email": "unit@example.com", "contact_phone": phone,
+        "communities": [community], "categories": ["property_management"]})
+    };
+    let (status, body) = app.post("/api/v1/partners", &admin, unit("12345")).await;
+    assert_names_field(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "contact_phone",
+    );
+    let (status, body) = app
+        .post("/api/v1/partners", &admin, unit("0755 8765 4321"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["contact_phone"], "0755-87654321");
+    let id = body["id"].as_i64().unwrap();
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/partners/{id}"),
+            &admin,
+            json!({"contact_phone": "110"}),
+        )
+        .await;
+    assert_names_field(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "contact_phone",
+    );
+}
+
 async fn a_retried_post_with_the_same_key_logs_one_ticket(store: Store) {
     let app = TestApp::spawn(store).await;
     let grid = app.login("demo-grid").await;
@@ -918,6 +981,7 @@ crate::on_both_stores!(
     forbidden_transitions_are_refused_and_write_nothing,
     of_many_units_claiming_at_once_exactly_one_wins,
     units_that_lost_the_claim_no_longer_read_the_ticket,
+    phones_are_checked_and_kept_in_one_form,
     a_retried_post_with_the_same_key_logs_one_ticket,
     duplicates_merge_into_the_survivor_and_cancel_needs_a_reason,
     filters_and_pages_lose_and_repeat_nothing_while_tickets_arrive,

@@ -5,7 +5,7 @@
 use chrono::{Datelike, NaiveDateTime};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use validator::{Validate, ValidationError};
+use validator::Validate;
 
 use super::{Context, Ticket, TicketRow};
 use crate::categories::SlaRule;
@@ -24,19 +24,6 @@ const CHINA_OFFSET_SECS: i32 = 8 * 3600;
 
 fn one() -> i32 {
     1
-}
-
-fn phone(value: &str) -> Result<(), ValidationError> {
-    let digits = value.chars().filter(char::is_ascii_digit).count();
-    let allowed = value
-        .chars()
-        .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' ' | '(' | ')'));
-    if allowed && (5..=20).contains(&digits) {
-        Ok(())
-    } else {
-        Err(ValidationError::new("phone")
-            .with_message("5 to 20 digits; + - ( ) and spaces allowed".into()))
-    }
 }
 
 #[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
@@ -62,7 +49,7 @@ pub struct NewTicket {
     pub longitude: Option<f64>,
     #[validate(custom(function = "validate::not_blank"), length(max = 100))]
     pub resident_name: Option<String>,
-    #[validate(custom(function = "phone"))]
+    #[validate(custom(function = "crate::phone::check"))]
     pub resident_phone: Option<String>,
     #[serde(default = "one")]
     #[validate(range(min = 1, max = 100000))]
@@ -401,6 +388,7 @@ pub fn log_with(
     let respond_by = ctx.calendar.deadline(rule.clock, now, rule.respond_minutes);
     let resolve_by = ctx.calendar.deadline(rule.clock, now, rule.resolve_minutes);
 
+    let resident_phone = crate::phone::normalised(input.resident_phone.as_deref());
     let attempt = |conn: &mut DbConnection| {
         write_tx(conn, |conn| -> CoreResult<TicketRow> {
             // A unique placeholder until the number is drawn, last, just before the commit.
@@ -419,7 +407,7 @@ pub fn log_with(
                     latitude: input.latitude,
                     longitude: input.longitude,
                     resident_name: input.resident_name.as_deref().map(str::trim),
-                    resident_phone: input.resident_phone.as_deref().map(str::trim),
+                    resident_phone: resident_phone.as_deref(),
                     households: input.households,
                     status: TicketStatus::Reported,
                     partner_id: None,
