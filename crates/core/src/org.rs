@@ -308,6 +308,21 @@ pub fn kinds_of(
 }
 
 /// Is the tree empty? (The demo loader only fills an empty one.)
+/// The node a person's figures are about when they name none: their own node, or the top
+/// of the tree (the city) for an administrator. Unit staff have no node.
+pub fn own_node(conn: &mut DbConnection, actor: &Actor) -> CoreResult<Option<OrgUnitId>> {
+    Ok(match &actor.scope {
+        crate::Scope::Subtree { root, .. } => Some(*root),
+        crate::Scope::Everything => org_units::table
+            .filter(org_units::parent_id.is_null())
+            .order(org_units::id)
+            .select(org_units::id)
+            .first(conn)
+            .optional()?,
+        crate::Scope::Partner { .. } => None,
+    })
+}
+
 pub fn is_empty(conn: &mut DbConnection) -> CoreResult<bool> {
     Ok(org_units::table
         .select(org_units::id)

@@ -41,16 +41,17 @@ pub enum Answer {
     Partner(stats::PartnerStats),
 }
 
-/// The org node a figure is about: the one asked for, else the caller's own subtree.
-fn node_of(asked: Option<OrgUnitId>, actor: &Actor) -> Result<OrgUnitId, CoreError> {
-    match (asked, &actor.scope) {
-        (Some(node), _) => Ok(node),
-        (None, Scope::Subtree { root, .. }) => Ok(*root),
-        (None, _) => Err(CoreError::invalid(
-            "org_unit_id",
-            "required",
-            "name the org node",
-        )),
+/// The org node a figure is about: the one asked for, else the caller's own node (the city
+/// for an administrator).
+fn node_of(
+    conn: &mut DbConnection,
+    asked: Option<OrgUnitId>,
+    actor: &Actor,
+) -> Result<OrgUnitId, CoreError> {
+    match asked {
+        Some(node) => Ok(node),
+        None => jiesu_core::org::own_node(conn, actor)?
+            .ok_or_else(|| CoreError::invalid("org_unit_id", "required", "name the org node")),
     }
 }
 
@@ -72,7 +73,7 @@ fn compute(
             conn, actor, partner, period,
         )?));
     }
-    let node = node_of(q.org_unit_id, actor)?;
+    let node = node_of(conn, q.org_unit_id, actor)?;
     Ok(Answer::Node(stats::for_node(conn, actor, node, period)?))
 }
 
@@ -410,7 +411,7 @@ pub async fn hotspots(
                     Period::new(from.map_or(to - Duration::days(90), |t| t.naive_utc()), to)?
                 }
             };
-            let node = node_of(q.org_unit_id, actor)?;
+            let node = node_of(conn, q.org_unit_id, actor)?;
             hotspots::report(conn, actor, node, period, grain, threshold)
         })
         .await

@@ -325,6 +325,35 @@ async fn rates_respect_scope_and_refuse_bad_filters(store: Store) {
     let grid = app.login("demo-grid").await;
     let (status, _) = app.get("/api/v1/stats", &grid).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Without org_unit_id: one's own node; the city for an administrator.
+    let admin = app.login("demo-admin").await;
+    for path in ["/api/v1/stats", "/api/v1/hotspots", "/api/v1/stats.csv"] {
+        let res = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+    }
+    let (_, city) = app.get("/api/v1/stats", &admin).await;
+    assert_eq!(city["node"]["name"], "北京市", "{city}");
+    let (_, own) = app.get("/api/v1/stats", &street).await;
+    assert_eq!(own["node"]["name"], "望京街道", "{own}");
+
+    // The ticket list's filters: another street's node is not found (404, as everywhere),
+    // an unknown category is named, not an empty list.
+    let (status, body) = app
+        .get(
+            &format!("/api/v1/tickets?org_unit_id={other_street}"),
+            &street,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = app.get("/api/v1/tickets?category=plumbing", &street).await;
+    assert_names_field(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "category");
 }
 
 async fn csv_exports_open_in_a_spreadsheet_with_the_chinese_intact(store: Store) {

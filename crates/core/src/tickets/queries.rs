@@ -135,31 +135,33 @@ pub fn list(
         query = query.filter(tickets::status.eq_any(filter.statuses.clone()));
     }
     if let Some(code) = &filter.category {
-        query = query.filter(
-            tickets::category_id.eq_any(
-                categories::table
-                    .filter(categories::code.eq(code.clone()))
-                    .select(categories::id),
-            ),
-        );
+        let id: crate::ids::CategoryId = categories::table
+            .filter(categories::code.eq(code.trim()))
+            .select(categories::id)
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| {
+                CoreError::invalid(
+                    "category",
+                    "unknown",
+                    format!("no category with the code {code:?}"),
+                )
+            })?;
+        query = query.filter(tickets::category_id.eq(id));
     }
     if let Some(node) = filter.org_unit_id {
+        // Outside one's scope an org unit is not found, as everywhere (404).
         if !can_see_org_unit(conn, &actor.scope, node)?
             && !matches!(actor.scope, Scope::Partner { .. })
         {
-            return Err(CoreError::invalid(
-                "org_unit_id",
-                "not_found",
-                "no such org unit in your scope",
-            ));
+            return Err(CoreError::NotFound("org unit"));
         }
         let path: Option<String> = org_units::table
             .find(node)
             .select(org_units::path)
             .first(conn)
             .optional()?;
-        let path =
-            path.ok_or_else(|| CoreError::invalid("org_unit_id", "not_found", "no such org unit"))?;
+        let path = path.ok_or(CoreError::NotFound("org unit"))?;
         query = query.filter(in_subtree(tickets::org_path, &path));
     }
     if let Some(partner) = filter.partner_id {
