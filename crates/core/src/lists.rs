@@ -1057,6 +1057,56 @@ pub fn transition_project(
     get_project(conn, actor, id, now)
 }
 
+/// Adds a milestone to a project that is not finished: the owner unit (a project made when
+/// it claimed a need starts with none) or a supervisor plans the work.
+pub fn add_milestone(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: ProjectId,
+    input: &NewMilestone,
+    now: NaiveDateTime,
+) -> CoreResult<Project> {
+    let now = truncate_to_micros(now);
+    let p = load_project(conn, actor, id)?;
+    if !matches!(actor.scope, Scope::Partner { partner } if partner == p.owner_partner_id)
+        && !matches!(actor.role, Role::Supervisor | Role::Admin)
+    {
+        return Err(CoreError::Forbidden(
+            "only the owner unit or a supervisor plans milestones",
+        ));
+    }
+    let errors = validate::fields(input);
+    if !errors.is_empty() {
+        return Err(CoreError::Invalid(errors));
+    }
+    if matches!(p.status, ProjectStatus::Done | ProjectStatus::Cancelled) {
+        return Err(CoreError::conflict(format!(
+            "the project is {} and takes no new milestones",
+            p.status
+        )));
+    }
+    let title = input.title.trim().to_owned();
+    write_tx(conn, |conn| -> CoreResult<()> {
+        diesel::insert_into(project_milestones::table)
+            .values((
+                project_milestones::project_id.eq(id),
+                project_milestones::title.eq(&title),
+                project_milestones::due_at.eq(truncate_to_micros(input.due_at.naive_utc())),
+            ))
+            .execute(conn)?;
+        project_event(
+            conn,
+            id,
+            actor,
+            "milestone_added",
+            (Some(p.status), Some(p.status)),
+            Some(&title),
+            now,
+        )
+    })?;
+    get_project(conn, actor, id, now)
+}
+
 pub fn complete_milestone(
     conn: &mut DbConnection,
     actor: &Actor,

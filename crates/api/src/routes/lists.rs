@@ -256,6 +256,23 @@ pub async fn move_project(
         .await
 }
 
+/// `POST /projects/{id}/milestones`: the owner unit or a supervisor adds a milestone.
+#[utoipa::path(tag = "lists", params(("id" = i64, Path)), request_body = lists::NewMilestone, responses((status = 201, description = "The project with its new milestone", body = lists::Project)))]
+#[post("/projects/{id}/milestones")]
+pub async fn add_milestone(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<i64>,
+    body: ValidJson<lists::NewMilestone>,
+) -> Result<HttpResponse, ApiError> {
+    let id = ProjectId(id.into_inner());
+    state
+        .respond(auth, StatusCode::CREATED, move |conn, actor, now| {
+            lists::add_milestone(conn, actor, id, &body.0, now)
+        })
+        .await
+}
+
 #[utoipa::path(tag = "lists", params(("id" = i64, Path), ("milestone" = i64, Path)), responses((status = 200, description = "Milestone done", body = lists::Project)))]
 #[post("/projects/{id}/milestones/{milestone}/done")]
 pub async fn milestone_done(

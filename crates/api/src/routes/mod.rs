@@ -81,6 +81,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(lists::list_projects)
         .service(lists::create_project)
         .service(lists::get_project)
+        .service(lists::add_milestone)
         .service(lists::milestone_done)
         .service(lists::move_project)
         .service(tickets::list)

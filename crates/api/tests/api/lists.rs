@@ -169,6 +169,26 @@ async fn a_unit_claims_a_published_need_and_a_second_claim_is_refused(store: Sto
         project["owner_partner_id"],
         app.partner_id("望京宜居物业服务有限公司").await
     );
+    // A project made by claiming starts without milestones: its unit plans them.
+    assert_eq!(project["milestones"], json!([]));
+    let pid = project["id"].as_i64().unwrap();
+    let (status, planned) = app
+        .post(
+            &format!("/api/v1/projects/{pid}/milestones"),
+            &unit,
+            json!({"title": "材料进场", "due_at": in_days(5)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{planned}");
+    assert_eq!(planned["milestones"][0]["title"], "材料进场");
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/projects/{pid}/milestones"),
+            &unit,
+            json!({"title": " ", "due_at": in_days(5)}),
+        )
+        .await;
+    assert_names_field(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "title");
     let admin = app.login("demo-admin").await;
     let (_, rival) = app
         .post("/api/v1/partners", &admin, json!({"name": "另一家物业", "kind": "property", "contact_email": "x@example.com", "communities": [community], "categories": ["property_management"]}))

@@ -809,6 +809,14 @@ async fn every_operation_answers_as_documented(store: Store) {
     .await;
     w.ok(
         "post",
+        "/projects/{id}/milestones",
+        &format!("/projects/{pid}/milestones"),
+        &unit,
+        Json(json!({"title": "验收", "due_at": "2027-01-20T10:00:00Z"})),
+    )
+    .await;
+    w.ok(
+        "post",
         "/projects/{id}/milestones/{milestone}/done",
         &format!("/projects/{pid}/milestones/{milestone}/done"),
         &unit,
