@@ -552,6 +552,112 @@ fn wait_bounded(child: &mut Child, limit: Duration) -> std::process::ExitStatus 
     }
 }
 
+/// Resident memory of a process, from /proc (kB → MB).
+fn rss_mb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024)
+}
+
+/// A flood of sign-ins with wrong passwords for made-up names, none of them throttled (the
+/// worst case: every one is a password check), beside a signed-in person reading: every
+/// read is answered, no read waits for a connection, and the server's memory stays flat —
+/// password checks run a few at a time and never hold a database connection.
+async fn a_sign_in_flood_leaves_signed_in_reads_working_and_memory_flat(store: Store) {
+    const FLOODERS: usize = 48;
+    const ATTEMPTS_EACH: usize = 8;
+    const MEMORY_BOUND_MB: u64 = 300;
+    let db = TestDb::new(store);
+    let dir = db.dir.path();
+    let mut env = vec![
+        ("JIESU_SCHEDULER__ENABLED", "false".to_owned()),
+        // Nothing throttled: the flood reaches the password check every time.
+        ("JIESU_AUTH__MAX_FAILED_LOGINS", "1000000".to_owned()),
+        (
+            "JIESU_AUTH__MAX_FAILED_LOGINS_PER_ADDRESS",
+            "1000000".to_owned(),
+        ),
+    ];
+    if store == Store::Postgres {
+        load_demo(dir, &db.url_string());
+        env.push(("JIESU_DATABASE__URL", db.url_string()));
+    }
+    let (mut server, url) = serve(dir, &env);
+    let pid = server.id();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let token = login(&client, &url, dir, "demo-grid").await;
+    let before = rss_mb(pid);
+
+    let flood: Vec<_> = (0..FLOODERS)
+        .map(|i| {
+            let (client, url) = (client.clone(), url.clone());
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                for n in 0..ATTEMPTS_EACH {
+                    let res = client
+                        .post(format!("{url}/api/v1/auth/login"))
+                        .json(&json!({"username": format!("flood-{i}-{n}"), "password": "hunter2hunter2"}))
+                        .send()
+                        .await;
+                    statuses.push(res.map(|r| r.status().as_u16()).unwrap_or(0));
+                }
+                statuses
+            })
+        })
+        .collect();
+    let peak = Arc::new(AtomicUsize::new(0));
+    let watching = Arc::new(AtomicBool::new(true));
+    let watcher = {
+        let (peak, watching) = (peak.clone(), watching.clone());
+        tokio::spawn(async move {
+            while watching.load(Ordering::SeqCst) {
+                peak.fetch_max(rss_mb(pid) as usize, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let mut reads = 0;
+    while flood.iter().any(|t| !t.is_finished()) {
+        let res = client
+            .get(format!("{url}/api/v1/me"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("a read is answered during the flood");
+        assert_eq!(res.status(), 200, "a signed-in read during the flood");
+        reads += 1;
+    }
+    let mut answered = std::collections::BTreeMap::new();
+    for t in flood {
+        for status in t.await.unwrap() {
+            *answered.entry(status).or_insert(0) += 1;
+        }
+    }
+    watching.store(false, Ordering::SeqCst);
+    watcher.await.unwrap();
+    let peak = peak.load(Ordering::SeqCst) as u64;
+    eprintln!("flood: {reads} reads, memory {before} MB → peak {peak} MB, answers {answered:?}");
+    assert!(reads >= 10, "reads went on: {reads}");
+    assert!(
+        answered.keys().all(|s| matches!(s, 401 | 503)),
+        "each flood attempt refused, as 401 or 503 (busy): {answered:?}"
+    );
+    assert!(
+        peak < MEMORY_BOUND_MB,
+        "resident memory peaked at {peak} MB (from {before} MB) under the flood"
+    );
+    kill_9(&mut server);
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
@@ -565,4 +671,7 @@ macro_rules! on_both_stores {
     };
 }
 
-on_both_stores!(a_crash_under_load_loses_no_acknowledged_ticket);
+on_both_stores!(
+    a_crash_under_load_loses_no_acknowledged_ticket,
+    a_sign_in_flood_leaves_signed_in_reads_working_and_memory_flat,
+);

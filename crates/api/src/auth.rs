@@ -222,20 +222,17 @@ pub struct Me {
 #[post("/auth/login")]
 pub async fn login(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: ValidJson<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginRequest { username, password } = body.0;
-    let policy = state.settings.auth.clone();
-    let at = now();
-    let (user, scope) = state
-        .db(move |conn| {
-            let user = users::login(conn, &username, &password, at, &policy)?;
-            let actor = Actor::load(conn, user.id)?;
-            Ok((user, actor.scope_label()))
-        })
+    let client = crate::signin::client_address(&req, &state.settings);
+    let user = crate::signin::sign_in(&state, username, password, client).await?;
+    let id = user.id;
+    let scope = state
+        .db(move |conn| Ok(Actor::load(conn, id)?.scope_label()))
         .await?;
-    tracing::info!(user = %user.username, "login");
-    signed_in(&state, user, scope, at)
+    signed_in(&state, user, scope, now())
 }
 
 /// A fresh token for `user`, as `/auth/login` answers it.
@@ -299,13 +296,15 @@ pub async fn me(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, 
 #[post("/me/password")]
 pub async fn change_password(
     state: web::Data<AppState>,
+    req: HttpRequest,
     auth: Auth,
     body: ValidJson<PasswordChange>,
 ) -> Result<HttpResponse, ApiError> {
     let policy = state.settings.auth.clone();
+    let client = crate::signin::client_address(&req, &state.settings);
     let (user, scope) = state
         .as_actor(auth, move |conn, actor, now| {
-            let user = users::change_password(conn, actor, &body.0, now, &policy)?;
+            let user = users::change_password(conn, actor, &body.0, &client, now, &policy)?;
             Ok((user, actor.scope_label()))
         })
         .await?;

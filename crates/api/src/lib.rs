@@ -11,6 +11,7 @@ pub mod open311;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
+pub mod signin;
 pub mod state;
 
 use std::net::TcpListener;
@@ -50,6 +51,7 @@ impl Application {
         let workers = settings.server.workers;
         let shutdown = settings.server.shutdown_timeout_secs;
         let state = web::Data::new(AppState {
+            passwords: signin::PasswordChecks::new(&settings),
             pool,
             keys: JwtKeys::new(&secret, settings.auth.token_ttl_minutes),
             calendar: Arc::new(calendar),

@@ -15,6 +15,8 @@ use crate::problem::ApiError;
 
 pub struct AppState {
     pub pool: Pool,
+    /// Bounds the password checks running at once (sign-in floods).
+    pub passwords: crate::signin::PasswordChecks,
     pub settings: Arc<Settings>,
     pub keys: JwtKeys,
     pub calendar: Arc<WorkingCalendar>,

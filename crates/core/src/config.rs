@@ -259,6 +259,9 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Production refuses an `http://` public URL unless this is set.
     pub allow_http: bool,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` names the client (sign-in
+    /// throttling, logs); from anyone else the header is ignored.
+    pub trusted_proxies: Vec<String>,
     pub shutdown_timeout_secs: u64,
 }
 
@@ -285,6 +288,14 @@ pub struct AuthSettings {
     /// The wait after the first lockout; it doubles with every further failure.
     pub lockout_base_secs: i64,
     pub lockout_max_secs: i64,
+    /// Failed sign-ins from one address, whatever the names, within `address_window_secs`
+    /// after which that address waits out the window.
+    pub max_failed_logins_per_address: i32,
+    pub address_window_secs: i64,
+    /// Password checks (argon2, ~19 MiB each) running at once in this process; 0 means
+    /// one per core. Others wait up to `password_wait_ms`, then get 503 with Retry-After.
+    pub password_checks: usize,
+    pub password_wait_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -344,6 +355,7 @@ impl Default for ServerSettings {
             body_limit_bytes: 256 * 1024,
             workers: 0,
             allow_http: false,
+            trusted_proxies: Vec::new(),
             shutdown_timeout_secs: 30,
         }
     }
@@ -367,6 +379,10 @@ impl Default for AuthSettings {
             max_failed_logins: 5,
             lockout_base_secs: 2,
             lockout_max_secs: 900,
+            max_failed_logins_per_address: 30,
+            address_window_secs: 900,
+            password_checks: 0,
+            password_wait_ms: 2000,
         }
     }
 }
@@ -478,6 +494,15 @@ impl Settings {
                     format!(
                         "production refuses a placeholder or a secret shorter than {MIN_PRODUCTION_SECRET_LEN} bytes"
                     ),
+                ));
+            }
+        }
+        for proxy in &self.server.trusted_proxies {
+            if proxy.parse::<std::net::IpAddr>().is_err() {
+                problems.push(crate::FieldError::new(
+                    "server.trusted_proxies",
+                    "invalid",
+                    format!("{proxy:?} is not an IP address"),
                 ));
             }
         }

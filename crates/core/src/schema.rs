@@ -251,6 +251,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    signin_throttle (key) {
+        key -> Text,
+        failures -> Int4,
+        first_failure_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     sla_policies (category_id, priority) {
         category_id -> Int8,
         priority -> Text,
@@ -419,6 +428,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     projects,
     resource_communities,
     resources,
+    signin_throttle,
     sla_policies,
     ticket_counters,
     ticket_events,

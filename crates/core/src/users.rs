@@ -105,7 +105,9 @@ pub fn hash_password(password: &str) -> CoreResult<String> {
         .map_err(|e| CoreError::Internal(format!("password hash: {e}")))
 }
 
-fn verify_password(password: &str, hash: &str) -> bool {
+/// Checks a password against its argon2 hash: slow on purpose (about 19 MiB and tens of
+/// milliseconds); callers bound how many run at once and never hold a connection meanwhile.
+pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
         .map(|parsed| {
             Argon2::default()
@@ -113,6 +115,35 @@ fn verify_password(password: &str, hash: &str) -> bool {
                 .is_ok()
         })
         .unwrap_or(false)
+}
+
+/// `verify_password` into memory the caller keeps: a thread that checks passwords all day
+/// reuses one ~19 MiB buffer instead of asking the allocator for one per check (which the
+/// allocator then keeps per thread), so the process's memory stays flat under a flood.
+pub fn verify_password_with(memory: &mut Vec<argon2::Block>, password: &str, hash: &str) -> bool {
+    use argon2::{Algorithm, Params, Version};
+    let mut check = || -> Option<bool> {
+        let parsed = PasswordHash::new(hash).ok()?;
+        let params = Params::try_from(&parsed).ok()?;
+        let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+        let version = parsed
+            .version
+            .map(Version::try_from)
+            .transpose()
+            .ok()?
+            .unwrap_or_default();
+        let expected = parsed.hash?;
+        let mut salt = [0u8; 64];
+        let salt = parsed.salt?.decode_b64(&mut salt).ok()?;
+        memory.resize(params.block_count(), argon2::Block::default());
+        let mut out = vec![0u8; expected.len()];
+        Argon2::new(algorithm, version, params)
+            .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut memory[..])
+            .ok()?;
+        // `Output` compares in constant time.
+        Some(argon2::password_hash::Output::new(&out).ok()? == expected)
+    };
+    check().unwrap_or(false)
 }
 
 /// A random string of letters and digits, for generated passwords and keys.
@@ -465,7 +496,9 @@ pub fn reset_password_unchecked(
         .first(conn)
         .optional()?
         .ok_or(CoreError::NotFound("user"))?;
-    apply(conn, id, &change, crate::db::truncate_to_micros(now))
+    let user = apply(conn, id, &change, crate::db::truncate_to_micros(now))?;
+    crate::signin::lift(conn, username)?;
+    Ok(user)
 }
 
 /// A password made for someone (a new account's, a reset), to be handed over and then
@@ -484,13 +517,14 @@ pub struct PasswordChange {
 }
 
 /// Changes the signed-in person's password after checking the current one. A wrong
-/// current password counts as a failed sign-in (the same slow-down applies), so a stolen
-/// session cannot guess it. Every other session of the account ends; the caller issues a
-/// fresh token from the returned account to keep this one.
+/// current password counts as a failed sign-in from `client` (the same slow-down applies),
+/// so a stolen session cannot guess it. Every other session of the account ends; the
+/// caller issues a fresh token from the returned account to keep this one.
 pub fn change_password(
     conn: &mut DbConnection,
     actor: &Actor,
     change: &PasswordChange,
+    client: &str,
     now: NaiveDateTime,
     policy: &AuthSettings,
 ) -> CoreResult<User> {
@@ -505,15 +539,13 @@ pub fn change_password(
     if !errors.is_empty() {
         return Err(CoreError::Invalid(errors));
     }
-    let (hash, locked_until): (String, Option<NaiveDateTime>) = users::table
+    crate::signin::must_not_wait(conn, &actor.username, client, now)?;
+    let hash: String = users::table
         .find(actor.user_id)
-        .select((users::password_hash, users::locked_until))
+        .select(users::password_hash)
         .first(conn)?;
-    if let Some(until) = locked_until.filter(|until| *until > now) {
-        return Err(throttled(until, now));
-    }
     if !verify_password(&change.current_password, &hash) {
-        record_failure(conn, actor.user_id, now, policy)?;
+        crate::signin::record_failure(conn, &actor.username, client, now, policy)?;
         return Err(CoreError::invalid(
             "current_password",
             "wrong",
@@ -531,91 +563,11 @@ pub fn change_password(
     })
 }
 
-fn throttled(until: NaiveDateTime, now: NaiveDateTime) -> CoreError {
-    let secs = (until - now).num_milliseconds().max(0) as u64;
-    CoreError::Throttled {
-        retry_after_secs: secs.div_ceil(1000).max(1),
-    }
-}
-
-/// Counts a wrong password; past `max_failed_logins` in a row the account must wait, the
-/// wait doubling with each further failure. Counted in the database so that every API
-/// process behind a load balancer agrees.
-fn record_failure(
-    conn: &mut DbConnection,
-    id: UserId,
-    now: NaiveDateTime,
-    policy: &AuthSettings,
-) -> CoreResult<()> {
-    let failures: i32 = diesel::update(users::table.find(id))
-        .set(users::failed_logins.eq(users::failed_logins + 1))
-        .returning(users::failed_logins)
-        .get_result(conn)?;
-    let over = failures - policy.max_failed_logins;
-    if over >= 0 {
-        let wait = policy
-            .lockout_base_secs
-            .saturating_mul(1_i64 << over.min(30))
-            .min(policy.lockout_max_secs);
-        let until = crate::db::truncate_to_micros(now + chrono::Duration::seconds(wait));
-        diesel::update(users::table.find(id))
-            .set(users::locked_until.eq(Some(until)))
-            .execute(conn)?;
-    }
-    Ok(())
-}
-
 /// A hash of a random password: verified against when the username is unknown, so that a
 /// wrong username costs as long as a wrong password.
-fn decoy_hash() -> &'static str {
+pub(crate) fn decoy_hash() -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DECOY.get_or_init(|| hash_password(&random_secret(24)).unwrap_or_default())
-}
-
-const BAD_LOGIN: &str = "wrong username or password";
-
-/// Checks a username and password. After `max_failed_logins` failures in a row the
-/// account must wait before the next attempt is even checked, the wait doubling with
-/// each further failure; a success clears the count.
-pub fn login(
-    conn: &mut DbConnection,
-    username: &str,
-    password: &str,
-    now: NaiveDateTime,
-    policy: &AuthSettings,
-) -> CoreResult<User> {
-    let username = normalize_username(username);
-    let row: Option<(User, String, i32, Option<NaiveDateTime>)> = users::table
-        .filter(users::username.eq(&username))
-        .select((
-            User::as_select(),
-            users::password_hash,
-            users::failed_logins,
-            users::locked_until,
-        ))
-        .first(conn)
-        .optional()?;
-    let Some((user, hash, _, locked_until)) = row else {
-        verify_password(password, decoy_hash());
-        return Err(CoreError::Unauthenticated(BAD_LOGIN));
-    };
-    if let Some(until) = locked_until.filter(|until| *until > now) {
-        return Err(throttled(until, now));
-    }
-    if verify_password(password, &hash) {
-        if !user.active {
-            return Err(CoreError::Unauthenticated("the account is disabled"));
-        }
-        diesel::update(users::table.find(user.id))
-            .set((
-                users::failed_logins.eq(0),
-                users::locked_until.eq(None::<NaiveDateTime>),
-            ))
-            .execute(conn)?;
-        return Ok(user);
-    }
-    record_failure(conn, user.id, now, policy)?;
-    Err(CoreError::Unauthenticated(BAD_LOGIN))
 }
 
 /// Does any account exist yet? (First start decides about the bootstrap admin from it.)
@@ -701,4 +653,41 @@ pub fn purge_ended_sessions(conn: &mut DbConnection, now: NaiveDateTime) -> Core
         diesel::delete(ended_sessions::table.filter(ended_sessions::expires_at.lt(now)))
             .execute(conn)?,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reused_buffer_checks_passwords_as_the_plain_check_does() {
+        let hash = hash_password("correct horse battery").unwrap();
+        // A hash made with other parameters: the buffer grows to fit it.
+        let small = argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            argon2::Params::new(1024, 1, 1, None).unwrap(),
+        )
+        .hash_password(
+            b"tiny",
+            &SaltString::generate(&mut argon2::password_hash::rand_core::OsRng),
+        )
+        .unwrap()
+        .to_string();
+        let mut memory = Vec::new();
+        for (password, stored, expected) in [
+            ("correct horse battery", hash.as_str(), true),
+            ("wrong horse battery", hash.as_str(), false),
+            ("tiny", small.as_str(), true),
+            ("correct horse battery", hash.as_str(), true),
+            ("anything", "not a hash", false),
+        ] {
+            assert_eq!(verify_password(password, stored), expected);
+            assert_eq!(
+                verify_password_with(&mut memory, password, stored),
+                expected,
+                "{password}"
+            );
+        }
+    }
 }

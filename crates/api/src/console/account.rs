@@ -124,6 +124,7 @@ pub struct PasswordForm {
 /// a failed sign-in), stores the new one and renews this session's cookie.
 pub async fn change_password(
     state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
     session: Session,
     form: web::Form<PasswordForm>,
 ) -> ConsoleResult {
@@ -145,9 +146,10 @@ pub async fn change_password(
         new_password: form.new_password,
     };
     let policy = state.settings.auth.clone();
+    let client = crate::signin::client_address(&req, &state.settings);
     let changed = session
         .run(&state, move |conn, actor, now| {
-            users::change_password(conn, actor, &change, now, &policy)
+            users::change_password(conn, actor, &change, &client, now, &policy)
         })
         .await;
     let lang = session.lang;

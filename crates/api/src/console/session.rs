@@ -207,12 +207,9 @@ pub async fn login(
         return Err(ConsoleError::Csrf);
     }
     let next = safe_next(form.next.as_deref()).to_owned();
-    let policy = state.settings.auth.clone();
-    let at = now();
-    let (username, password) = (form.username.clone(), form.password);
-    let outcome = state
-        .db(move |conn| users::login(conn, &username, &password, at, &policy))
-        .await;
+    let client = crate::signin::client_address(&req, &state.settings);
+    let outcome =
+        crate::signin::sign_in(&state, form.username.clone(), form.password, client).await;
     let user = match outcome {
         Ok(user) => user,
         Err(ApiError::Core(e @ (CoreError::Unauthenticated(_) | CoreError::Throttled { .. }))) => {
@@ -234,7 +231,7 @@ pub async fn login(
         Err(e) => return Err(e.into()),
     };
     tracing::info!(user = %user.username, "console sign-in");
-    signed_in(&state, &user, at, &next)
+    signed_in(&state, &user, now(), &next)
 }
 
 /// A redirect to `to` that sets a session cookie with a fresh token for `user`, living as

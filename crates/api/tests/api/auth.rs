@@ -1,6 +1,6 @@
 use base64::Engine;
 use jsonwebtoken::{encode, EncodingKey, Header};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::{StatusCode, Store, TestApp, TEST_SECRET};
 
@@ -77,6 +77,108 @@ async fn repeated_failed_logins_make_the_account_wait(store: Store) {
         .login_with("demo-grid", &app.password("demo-grid"))
         .await;
     assert_eq!(status, StatusCode::OK);
+}
+
+/// Sign-in from one client, through a trusted proxy that names it.
+async fn login_from(
+    app: &TestApp,
+    client: &str,
+    username: &str,
+    password: &str,
+) -> (StatusCode, Value) {
+    let res = app
+        .client
+        .post(format!("{}/api/v1/auth/login", app.address))
+        .header("x-forwarded-for", client)
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Lockouts cannot be turned against an account's owner: failures from one client make
+/// that client wait, not the owner signing in from elsewhere. Unknown names, wrong
+/// passwords and disabled accounts are answered alike, and an address spraying names
+/// waits too.
+async fn sign_in_throttling_is_per_client_and_gives_nothing_away(store: Store) {
+    let app = TestApp::spawn_with(store, |s| {
+        s.server.trusted_proxies = vec!["127.0.0.1".into()];
+        s.auth.max_failed_logins_per_address = 8;
+    })
+    .await;
+    let (attacker, owner) = ("203.0.113.7", "198.51.100.9");
+    let tries = app.settings.auth.max_failed_logins;
+    for _ in 0..tries {
+        let (status, _) = login_from(&app, attacker, "demo-admin", "a guess").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _) = login_from(&app, attacker, "demo-admin", &app.password("demo-admin")).await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the failing client waits"
+    );
+    let (status, body) = login_from(&app, owner, "demo-admin", &app.password("demo-admin")).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the owner elsewhere signs in: {body}"
+    );
+
+    // Unknown names: the same answer, and the same wait after as many failures.
+    let mut answers = Vec::new();
+    for name in ["demo-grid", "nobody-here"] {
+        for _ in 0..tries {
+            answers.push(login_from(&app, "192.0.2.1", name, "a guess").await);
+        }
+        let (status, _) = login_from(&app, "192.0.2.1", name, "a guess").await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{name} waits alike");
+    }
+    assert!(
+        answers.windows(2).all(|w| w[0] == w[1]),
+        "known and unknown names answered alike: {answers:?}"
+    );
+
+    // A disabled account with its right password reads like a wrong one.
+    let admin = app.login("demo-admin").await;
+    let unit = app.login("demo-unit").await;
+    let id = own_id(&app, &unit).await;
+    app.patch(
+        &format!("/api/v1/users/{id}"),
+        &admin,
+        json!({"active": false}),
+    )
+    .await;
+    let disabled = login_from(&app, "192.0.2.9", "demo-unit", &app.password("demo-unit")).await;
+    let wrong = login_from(&app, "192.0.2.9", "demo-district", "a guess").await;
+    assert_eq!(disabled, wrong, "a disabled account confirms nothing");
+
+    // One address trying many names waits out its window, whatever the name.
+    for i in 0..8 {
+        login_from(&app, "192.0.2.50", &format!("sprayed-{i}"), "123456").await;
+    }
+    let (status, _) = login_from(
+        &app,
+        "192.0.2.50",
+        "demo-district",
+        &app.password("demo-district"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// Without a trusted proxy, X-Forwarded-For is the client's own word and ignored: a
+/// client cannot escape its wait by changing the header.
+async fn a_forwarded_for_header_from_an_untrusted_client_changes_nothing(store: Store) {
+    let app = TestApp::spawn(store).await;
+    for i in 0..app.settings.auth.max_failed_logins {
+        let (status, _) = login_from(&app, &format!("203.0.113.{i}"), "demo-grid", "a guess").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _) = login_from(&app, "203.0.113.99", "demo-grid", "a guess").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 }
 
 async fn expired_forged_and_unsigned_tokens_are_refused(store: Store) {
@@ -229,7 +331,7 @@ async fn guessing_the_current_password_is_throttled_like_signing_in(store: Store
             .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     }
-    // Now even the right password has to wait, here and at the sign-in.
+    // Now even the right password has to wait, here and at the sign-in from this client.
     let (status, body) = app
         .post(
             "/api/v1/me/password",
@@ -310,6 +412,8 @@ async fn signing_out_ends_this_session_and_no_other(store: Store) {
 }
 
 crate::on_both_stores!(
+    sign_in_throttling_is_per_client_and_gives_nothing_away,
+    a_forwarded_for_header_from_an_untrusted_client_changes_nothing,
     signing_out_ends_this_session_and_no_other,
     changing_ones_password_ends_the_other_sessions_and_keeps_this_one,
     guessing_the_current_password_is_throttled_like_signing_in,
