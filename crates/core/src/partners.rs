@@ -268,6 +268,26 @@ pub fn update(
 ) -> CoreResult<Partner> {
     require_manager(actor)?;
     let current = get(conn, actor, id)?;
+    // A unit's identity (name, contacts, kind, active, categories) is shared by every
+    // district it serves: a supervisor changes it only when all of the unit's communities
+    // are in its subtree. Its own pairings it may always change.
+    let identity_changes = change.name.is_some()
+        || change.kind.is_some()
+        || change.contact_email.is_some()
+        || change.contact_phone.is_some()
+        || change.active.is_some()
+        || change.categories.is_some();
+    if identity_changes && !actor.is_admin() {
+        for community in &current.communities {
+            if !can_see_org_unit(conn, &actor.scope, *community)? {
+                return Err(CoreError::Forbidden(
+                    "this partner unit also serves communities outside your area: its name, \
+                     contacts, kind, categories and active flag are changed by an administrator \
+                     (you may change its pairings with your communities)",
+                ));
+            }
+        }
+    }
     let mut errors = validate::fields(change);
     let communities = match &change.communities {
         None => None,

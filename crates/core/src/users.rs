@@ -398,6 +398,15 @@ pub fn update(
             "an administrator cannot disable or demote their own account",
         ));
     }
+    if id == actor.user_id && change.password.is_some() {
+        // One's own password changes only with the current one (POST /me/password), so a
+        // stolen administrator token cannot take the account over.
+        errors.push(FieldError::new(
+            "password",
+            "self",
+            "change your own password with POST /api/v1/me/password, giving the current one",
+        ));
+    }
     if !errors.is_empty() {
         return Err(CoreError::Invalid(errors));
     }

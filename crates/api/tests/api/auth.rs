@@ -2,7 +2,7 @@ use base64::Engine;
 use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::{json, Value};
 
-use crate::helpers::{StatusCode, Store, TestApp, TEST_SECRET};
+use crate::helpers::{assert_names_field, StatusCode, Store, TestApp, TEST_SECRET};
 
 fn claims(sub: i64, exp: i64) -> serde_json::Value {
     json!({"sub": sub.to_string(), "role": "admin", "iat": exp - 3600, "exp": exp, "iss": "jiesu"})
@@ -346,6 +346,26 @@ async fn guessing_the_current_password_is_throttled_like_signing_in(store: Store
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 }
 
+/// A stolen administrator token cannot change the administrator's own password without
+/// the current one: PATCH /users/{own id} refuses it; /me/password asks for it.
+async fn ones_own_password_changes_only_with_the_current_one(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let admin = app.login("demo-admin").await;
+    let id = own_id(&app, &admin).await;
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/users/{id}"),
+            &admin,
+            json!({"password": "taken over by a thief"}),
+        )
+        .await;
+    assert_names_field(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "password");
+    let (status, _) = app
+        .login_with("demo-admin", &app.password("demo-admin"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "the password is unchanged");
+}
+
 async fn an_administrators_reset_ends_the_accounts_sessions(store: Store) {
     let app = TestApp::spawn(store).await;
     let admin = app.login("demo-admin").await;
@@ -412,6 +432,7 @@ async fn signing_out_ends_this_session_and_no_other(store: Store) {
 }
 
 crate::on_both_stores!(
+    ones_own_password_changes_only_with_the_current_one,
     sign_in_throttling_is_per_client_and_gives_nothing_away,
     a_forwarded_for_header_from_an_untrusted_client_changes_nothing,
     signing_out_ends_this_session_and_no_other,

@@ -109,7 +109,84 @@ async fn a_supervisor_cannot_pair_a_unit_outside_its_subtree(store: Store) {
     assert_eq!(app.count("partners"), before);
 }
 
+/// A unit that serves several districts: a street or district supervisor may change only
+/// its pairings with their own communities, never its name, contacts, kind, categories or
+/// active flag (those reach every district); an administrator may.
+async fn a_unit_shared_across_districts_is_changed_only_where_it_is_all_yours(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let shared = app.partner_id("城市排水与燃气服务公司").await;
+    let admin = app.login("demo-admin").await;
+    let before: serde_json::Value = app
+        .get(&format!("/api/v1/partners/{shared}"), &admin)
+        .await
+        .1;
+    for who in ["demo-supervisor", "demo-district"] {
+        let token = app.login(who).await;
+        for change in [
+            json!({"contact_email": "attacker@elsewhere.example.com"}),
+            json!({"name": "改名"}),
+            json!({"active": false}),
+            json!({"kind": "other"}),
+            json!({"contact_phone": "010-87654321"}),
+            json!({"categories": ["water_supply"]}),
+        ] {
+            let (status, body) = app
+                .patch(
+                    &format!("/api/v1/partners/{shared}"),
+                    &token,
+                    change.clone(),
+                )
+                .await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{who} {change}: {body}");
+        }
+        // Its own pairings it may change.
+        let mine = app.org_id("望京西园一区社区").await;
+        let (status, body) = app
+            .patch(
+                &format!("/api/v1/partners/{shared}"),
+                &token,
+                json!({"communities": [mine]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{who}: {body}");
+    }
+    let after: serde_json::Value = app
+        .get(&format!("/api/v1/partners/{shared}"), &admin)
+        .await
+        .1;
+    for field in [
+        "name",
+        "contact_email",
+        "contact_phone",
+        "kind",
+        "active",
+        "categories",
+    ] {
+        assert_eq!(before[field], after[field], "{field} unchanged");
+    }
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/partners/{shared}"),
+            &admin,
+            json!({"contact_email": "new-desk@utility.example.com"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A unit entirely inside a street stays that street's to edit.
+    let wangjing_only = app.partner_id("望京宜居物业服务有限公司").await;
+    let street = app.login("demo-supervisor").await;
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/partners/{wangjing_only}"),
+            &street,
+            json!({"contact_phone": "010-64701234"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 crate::on_both_stores!(
+    a_unit_shared_across_districts_is_changed_only_where_it_is_all_yours,
     a_supervisor_registers_a_partner_unit_for_its_communities,
     a_supervisor_cannot_pair_a_unit_outside_its_subtree,
 );
