@@ -136,3 +136,83 @@ pub async fn refuse_control_characters(
     }
     Ok(next.call(req).await?.map_into_boxed_body())
 }
+
+/// The HTTP methods the service answers; any other is refused here (405), before the
+/// metrics count it, so made-up method names cannot grow the metrics without bound.
+const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// Whether `/metrics` may be read by this request: with `metrics.token` as a bearer
+/// token, or from one of `metrics.allow_from` (loopback by default).
+fn may_read_metrics(req: &ServiceRequest, settings: &jiesu_core::config::Settings) -> bool {
+    let token = &settings.metrics.token;
+    if !token.is_empty() {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if constant_time_eq(given.as_bytes(), token.as_bytes()) {
+            return true;
+        }
+    }
+    req.peer_addr().is_some_and(|peer| {
+        settings.metrics.allow_from.iter().any(|a| {
+            a.parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip == peer.ip())
+        })
+    })
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The middleware outside the metrics: standard methods only, `/metrics` only for those
+/// allowed; and on every answer `Strict-Transport-Security` when the service is reached
+/// over https, and `Cache-Control: private, no-store` on the API's and the console's
+/// answers (they carry residents' data) unless a handler chose otherwise.
+pub async fn gate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let Some(state) = req.app_data::<web::Data<crate::state::AppState>>().cloned() else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    if !METHODS.contains(&req.method().as_str()) {
+        let response = crate::problem::problem_response(
+            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+            "this method is not served here".into(),
+            &[],
+            None,
+            None,
+        );
+        return Ok(req.into_response(response));
+    }
+    if req.path() == "/metrics" && !may_read_metrics(&req, &state.settings) {
+        let response = crate::problem::problem_response(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "no such resource".into(),
+            &[],
+            None,
+            None,
+        );
+        return Ok(req.into_response(response));
+    }
+    let private = req.path().starts_with("/api/") || req.path().starts_with("/console");
+    let mut res = next.call(req).await?.map_into_boxed_body();
+    let headers = res.headers_mut();
+    if private && !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("private, no-store"),
+        );
+    }
+    if state.settings.serves_https() {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            header::HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    Ok(res)
+}

@@ -92,6 +92,7 @@ impl Application {
                     }
                 })
                 .wrap(metrics.clone())
+                .wrap(actix_web::middleware::from_fn(edge::gate))
                 .wrap(
                     actix_web::middleware::DefaultHeaders::new()
                         .add(("x-content-type-options", "nosniff")),

@@ -33,9 +33,30 @@ pub struct Settings {
     pub hotspots: HotspotSettings,
     pub open311: Open311Settings,
     pub idempotency: IdempotencySettings,
+    pub metrics: MetricsSettings,
     /// The folder the settings were read from; the calendar files are in its `calendar/`.
     #[serde(skip)]
     pub config_dir: PathBuf,
+}
+
+/// Who may read `GET /metrics`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct MetricsSettings {
+    /// Addresses that read it without a token (the scraper on this host by default).
+    pub allow_from: Vec<String>,
+    /// A bearer token that reads it from anywhere; empty: none. From the environment:
+    /// JIESU_METRICS__TOKEN.
+    pub token: String,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            allow_from: vec!["127.0.0.1".into(), "::1".into()],
+            token: String::new(),
+        }
+    }
 }
 
 /// `Idempotency-Key` on `POST /tickets`.
@@ -342,6 +363,7 @@ impl Default for Settings {
             hotspots: HotspotSettings::default(),
             open311: Open311Settings::default(),
             idempotency: IdempotencySettings::default(),
+            metrics: MetricsSettings::default(),
             config_dir: PathBuf::from("config"),
         }
     }

@@ -11,6 +11,7 @@ mod bad_input;
 mod categories;
 mod console;
 mod escalations;
+mod exposure;
 mod hostile;
 mod open311;
 mod openapi;
