@@ -133,6 +133,9 @@ struct CreateUserArgs {
 }
 
 fn main() -> ExitCode {
+    // Everything the service writes — the database, photos, mail, secrets — holds residents'
+    // data or keys: readable by the service's own user only (files 0600, folders 0700).
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     let settings = match Settings::load(&cli.config_dir, cli.environment.as_deref()) {
         Ok(s) => s,

@@ -389,6 +389,26 @@ fn a_demo_ticket_left_alone_escalates_into_an_eml_in_the_outbox_folder() {
         .filter(|m| m.contains("To: wangjing@street.example.com"))
         .collect();
     assert_eq!(digests.len(), 1, "one digest for the street");
+    // Files holding residents' data are the service's own: the database (and its WAL),
+    // the mail, the folders they are in.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let data = db.dir.path().join("data");
+    assert_eq!(mode(&data), 0o700, "data/");
+    assert_eq!(mode(&data.join("outbox")), 0o700, "data/outbox/");
+    for entry in std::fs::read_dir(&data.join("outbox")).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
+    let database = db.dir.path().join("jiesu.db");
+    assert_eq!(mode(&database), 0o600, "the SQLite file");
+    for name in ["jiesu.db-wal", "jiesu.db-shm"] {
+        let path = db.dir.path().join(name);
+        if path.exists() {
+            assert_eq!(mode(&path), 0o600, "{name}");
+        }
+    }
+
     // Replaying the same instant changes nothing and mails nothing.
     let out = sweep_as_of(&db, &instant).wait_with_output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 ticket(s) escalated"));
