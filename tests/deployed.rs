@@ -8,6 +8,7 @@
 
 use std::path::Path;
 use std::process::{Child, Command};
+
 use std::time::{Duration, Instant};
 
 use jiesu_core::testing::{Store, TestDb};
@@ -256,5 +257,126 @@ fn production_refuses_plain_http_and_plaintext_smtp_unless_allowed() {
     assert!(
         stderr.contains("server.public_url") && stderr.contains("mail.smtp.tls"),
         "{stderr}"
+    );
+}
+
+/// What the server logs carries no resident's phone — not from a search's query string,
+/// nor from an error's details — and the client address it logs is the socket's, not a
+/// header the client made up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_names_no_residents_phone_and_no_address_a_client_made_up() {
+    const PHONE: &str = "13912345678";
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut server = jiesu(dir.path())
+        .arg("serve")
+        .env("JIESU_SERVER__BIND", "127.0.0.1:0")
+        .env("JIESU_SCHEDULER__ENABLED", "false")
+        .env("JIESU_LOG__FORMAT", "json")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let base = loop {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if let Some(url) = text
+            .split("\"url\":\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+        {
+            break url.to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not start: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let client = reqwest::Client::new();
+    let login = |username: &'static str| {
+        let (client, base) = (client.clone(), base.clone());
+        let password = demo_password(dir.path(), username);
+        async move {
+            let res = client
+                .post(format!("{base}/api/v1/auth/login"))
+                .json(&json!({"username": username, "password": password}))
+                .send()
+                .await
+                .unwrap();
+            res.json::<Value>().await.unwrap()["token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let (grid, supervisor) = (login("demo-grid").await, login("demo-supervisor").await);
+    let created: Value = client
+        .post(format!("{base}/api/v1/tickets"))
+        .bearer_auth(&grid)
+        .json(
+            &json!({"category": "property_management", "title": "日志检查", "description": "x",
+                      "address": "1号楼", "resident_phone": PHONE}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_i64().unwrap();
+    // A search by phone (a 200) and a refused one (a 422 on a bad filter beside it) …
+    for query in [format!("q={PHONE}"), format!("q={PHONE}&status=lost")] {
+        client
+            .get(format!("{base}/api/v1/tickets?{query}"))
+            .bearer_auth(&supervisor)
+            .header("x-forwarded-for", "6.6.6.6")
+            .send()
+            .await
+            .unwrap();
+    }
+    // … and a conflict whose answer carries the ticket with the resident's phone.
+    client
+        .post(format!("{base}/api/v1/tickets/{id}/cancel"))
+        .bearer_auth(&supervisor)
+        .json(&json!({"reason": "重复"}))
+        .send()
+        .await
+        .unwrap();
+    let conflict = client
+        .post(format!("{base}/api/v1/tickets/{id}/cancel"))
+        .bearer_auth(&supervisor)
+        .json(&json!({"reason": "再次"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(conflict.status(), 409);
+    assert!(
+        conflict.text().await.unwrap().contains(PHONE),
+        "the answer has it"
+    );
+    let failed = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": "who-is-this", "password": "not it at all"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 401);
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = server.kill();
+    let _ = server.wait();
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        !text.contains(PHONE),
+        "a resident's phone in the log:\n{text}"
+    );
+    assert!(
+        !text.contains("6.6.6.6"),
+        "a made-up client address in the log"
+    );
+    assert!(
+        text.contains("127.0.0.1") && text.contains("who-is-this"),
+        "the log names the client and a failed sign-in's name"
     );
 }

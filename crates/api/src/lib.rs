@@ -10,6 +10,7 @@ pub mod extract;
 pub mod open311;
 pub mod openapi;
 pub mod problem;
+pub mod request_log;
 pub mod routes;
 pub mod signin;
 pub mod state;
@@ -97,7 +98,7 @@ impl Application {
                     actix_web::middleware::DefaultHeaders::new()
                         .add(("x-content-type-options", "nosniff")),
                 )
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<request_log::PrivateRootSpan>::new())
                 .route("/healthz", web::get().to(routes::health::healthz))
                 .route("/readyz", web::get().to(routes::health::readyz))
                 .service(web::scope("/api/v1").configure(|cfg| {
