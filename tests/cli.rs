@@ -396,7 +396,7 @@ fn a_demo_ticket_left_alone_escalates_into_an_eml_in_the_outbox_folder() {
     let data = db.dir.path().join("data");
     assert_eq!(mode(&data), 0o700, "data/");
     assert_eq!(mode(&data.join("outbox")), 0o700, "data/outbox/");
-    for entry in std::fs::read_dir(&data.join("outbox")).unwrap() {
+    for entry in std::fs::read_dir(data.join("outbox")).unwrap() {
         let path = entry.unwrap().path();
         assert_eq!(mode(&path), 0o600, "{}", path.display());
     }
