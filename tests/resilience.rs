@@ -552,6 +552,70 @@ fn wait_bounded(child: &mut Child, limit: Duration) -> std::process::ExitStatus 
     }
 }
 
+/// Clients trickling a request body a byte at a time are cut off (408) once the body
+/// deadline passes, instead of holding connections for as long as they like.
+#[test]
+fn a_request_body_that_trickles_in_is_cut_off() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let env = vec![
+        ("JIESU_SCHEDULER__ENABLED", "false".to_owned()),
+        ("JIESU_SERVER__BODY_TIMEOUT_SECS", "2".to_owned()),
+    ];
+    let (mut server, url) = serve(dir.path(), &env);
+    let addr = url.trim_start_matches("http://").to_owned();
+    let slow: Vec<_> = (0..8)
+        .map(|_| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(30)))
+                    .unwrap();
+                stream
+                    .write_all(
+                        b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\n\
+                          Content-Type: application/json\r\nContent-Length: 200\r\n\r\n{",
+                    )
+                    .unwrap();
+                // A byte every 300 ms: 60 s for the whole body, far past the deadline.
+                let started = Instant::now();
+                for _ in 0..60 {
+                    std::thread::sleep(Duration::from_millis(300));
+                    if stream.write_all(b" ").is_err() {
+                        break;
+                    }
+                    stream.set_nonblocking(true).unwrap();
+                    let mut peek = [0u8; 1];
+                    let answered = matches!(stream.peek(&mut peek), Ok(n) if n > 0);
+                    stream.set_nonblocking(false).unwrap();
+                    if answered {
+                        break;
+                    }
+                }
+                let mut answer = Vec::new();
+                let _ = stream.read_to_end(&mut answer);
+                (
+                    started.elapsed(),
+                    String::from_utf8_lossy(&answer).into_owned(),
+                )
+            })
+        })
+        .collect();
+    for client in slow {
+        let (took, answer) = client.join().unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 408"),
+            "a trickling body is refused: {answer:?}"
+        );
+        assert!(
+            took < Duration::from_secs(18),
+            "cut off at its deadline, not when the client finished: {took:?}"
+        );
+    }
+    kill_9(&mut server);
+}
+
 /// Resident memory of a process, from /proc (kB → MB).
 fn rss_mb(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

@@ -94,6 +94,10 @@ pub async fn refuse_control_characters(
         errors.push(e);
     }
     check_pairs(req.query_string().as_bytes(), &mut errors);
+    if let Some(state) = req.app_data::<web::Data<crate::state::AppState>>() {
+        let limit = std::time::Duration::from_secs(state.settings.server.body_timeout_secs.max(1));
+        with_body_deadline(&mut req, limit);
+    }
     let kind = content_type(&req);
     let json = kind == "application/json" || kind.ends_with("+json");
     if errors.is_empty() && (json || kind == "application/x-www-form-urlencoded") {
@@ -105,10 +109,19 @@ pub async fn refuse_control_characters(
                     .app_data::<web::Data<crate::state::AppState>>()
                     .map(|s| s.settings.server.body_limit_bytes)
                     .unwrap_or(256 * 1024);
+                let timed_out = e.to_string().contains("too slowly");
                 let error = if e.as_response_error().status_code()
                     == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
                 {
                     ApiError::PayloadTooLarge { limit }
+                } else if timed_out {
+                    return Ok(req.into_response(crate::problem::problem_response(
+                        actix_web::http::StatusCode::REQUEST_TIMEOUT,
+                        "the request body came too slowly".into(),
+                        &[],
+                        None,
+                        None,
+                    )));
                 } else {
                     ApiError::BadRequest {
                         detail: format!("the body could not be read: {e}"),
@@ -215,4 +228,52 @@ pub async fn gate(
         );
     }
     Ok(res)
+}
+
+/// A request body must arrive whole within `server.body_timeout_secs`: a client trickling
+/// a byte now and then cannot hold a connection and a worker for ever.
+struct Deadline<S> {
+    inner: S,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    expired: bool,
+}
+
+impl<S> futures_util::Stream for Deadline<S>
+where
+    S: futures_util::Stream<Item = Result<web::Bytes, actix_web::error::PayloadError>> + Unpin,
+{
+    type Item = Result<web::Bytes, actix_web::error::PayloadError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        if self.expired {
+            return Poll::Ready(None);
+        }
+        if std::future::Future::poll(self.sleep.as_mut(), cx).is_ready() {
+            self.expired = true;
+            return Poll::Ready(Some(Err(actix_web::error::PayloadError::Io(
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the request body came too slowly",
+                ),
+            ))));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_next(cx)
+    }
+}
+
+/// Puts the body deadline on a request's payload.
+fn with_body_deadline(req: &mut ServiceRequest, limit: std::time::Duration) {
+    let inner = actix_web::HttpMessage::take_payload(req);
+    let stream = Deadline {
+        inner,
+        sleep: Box::pin(tokio::time::sleep(limit)),
+        expired: false,
+    };
+    req.set_payload(actix_web::dev::Payload::Stream {
+        payload: Box::pin(stream),
+    });
 }

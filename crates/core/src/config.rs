@@ -278,6 +278,8 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
+    /// A request body must arrive whole within this (a slow client is cut off with 408).
+    pub body_timeout_secs: u64,
     /// Production refuses an `http://` public URL unless this is set.
     pub allow_http: bool,
     /// Addresses of reverse proxies whose `X-Forwarded-For` names the client (sign-in
@@ -376,6 +378,7 @@ impl Default for ServerSettings {
             public_url: "http://127.0.0.1:8080".into(),
             body_limit_bytes: 256 * 1024,
             workers: 0,
+            body_timeout_secs: 60,
             allow_http: false,
             trusted_proxies: Vec::new(),
             shutdown_timeout_secs: 30,

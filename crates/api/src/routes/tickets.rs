@@ -429,14 +429,34 @@ pub async fn attach(
     id: web::Path<i64>,
     mut form: Multipart,
 ) -> Result<HttpResponse, ApiError> {
+    // Parts other than `file` are read only this far (and only so many of them), so an
+    // upload cannot make the server read without end.
+    const OTHER_PART_MAX: usize = 16 * 1024;
+    const PARTS_MAX: usize = 16;
     let max = state.settings.attachments.max_bytes;
     let mut file: Option<(String, Vec<u8>)> = None;
+    let mut parts = 0;
     while let Some(field) = form.next().await {
         let mut field = field.map_err(|e| ApiError::BadRequest {
             detail: format!("the multipart body could not be read: {e}"),
             errors: vec![],
         })?;
+        parts += 1;
+        if parts > PARTS_MAX {
+            return Err(ApiError::PayloadTooLarge {
+                limit: OTHER_PART_MAX,
+            });
+        }
         if field.name() != Some("file") {
+            let mut seen = 0;
+            while let Some(chunk) = field.next().await {
+                seen += chunk.map(|c| c.len()).unwrap_or(0);
+                if seen > OTHER_PART_MAX {
+                    return Err(ApiError::PayloadTooLarge {
+                        limit: OTHER_PART_MAX,
+                    });
+                }
+            }
             continue;
         }
         let name = field

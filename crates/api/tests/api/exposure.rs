@@ -101,7 +101,59 @@ async fn answers_with_residents_data_are_not_cached_and_https_is_insisted_on(sto
     );
 }
 
+/// A photo upload reads other parts only so far; a console redirect target with a line
+/// break is refused, not a 500.
+async fn uploads_and_redirect_targets_are_bounded(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let grid = app.login("demo-grid").await;
+    let (status, ticket) = app
+        .post(
+            "/api/v1/tickets",
+            &grid,
+            serde_json::json!({"category": "property_management", "title": "上传",
+                "description": "x", "address": "1号楼"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = ticket["id"].as_i64().unwrap();
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "padding",
+            reqwest::multipart::Part::bytes(vec![b'x'; 1024 * 1024]),
+        )
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(crate::helpers::png(100)).file_name("a.png"),
+        );
+    let res = app
+        .client
+        .post(format!("{}/api/v1/tickets/{id}/attachments", app.address))
+        .bearer_auth(&grid)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(app.count("attachments"), 0);
+    for path in [
+        "/console/lang/en?back=/console%0d%0aX-Evil:%201",
+        "/console/login?next=/console%0aX-Evil:%201",
+    ] {
+        let res = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert!(res.headers().get("x-evil").is_none());
+    }
+}
+
 crate::on_both_stores!(
+    uploads_and_redirect_targets_are_bounded,
     made_up_methods_do_not_grow_the_metrics_and_metrics_are_not_public,
     answers_with_residents_data_are_not_cached_and_https_is_insisted_on,
 );
