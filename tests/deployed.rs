@@ -15,9 +15,8 @@ use jiesu_core::testing::{Store, TestDb};
 use serde_json::{json, Value};
 
 mod common;
-use common::{
-    demo_password, free_port, jiesu, load_demo, run, serve, smtp_server, subject_and_body, Inbox,
-};
+use common::{jiesu, load_demo, login, run, serve, subject_and_body};
+use jiesu_core::testing::{free_port, smtp_server, Inbox};
 
 const PUBLIC_URL: &str = "https://jiesu.example.test";
 
@@ -136,27 +135,10 @@ async fn production_on_postgres_mails_supervisors_through_smtp_and_loses_none_wh
     // A supervisor dispatches a ticket to the property company: the scheduler inside
     // serve delivers the unit's mail through SMTP.
     let client = reqwest::Client::new();
-    let token = |username: &'static str| {
-        let (client, base) = (client.clone(), base.clone());
-        let password = demo_password(dir, username);
-        async move {
-            let res = client
-                .post(format!("{base}/api/v1/auth/login"))
-                .json(&json!({"username": username, "password": password}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status(), 200);
-            res.json::<Value>().await.unwrap()["token"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        }
-    };
     let (grid, supervisor, unit) = (
-        token("demo-grid").await,
-        token("demo-supervisor").await,
-        token("demo-unit").await,
+        login(&client, &base, dir, "demo-grid").await,
+        login(&client, &base, dir, "demo-supervisor").await,
+        login(&client, &base, dir, "demo-unit").await,
     );
     let me: Value = client
         .get(format!("{base}/api/v1/me"))
@@ -295,23 +277,10 @@ async fn the_log_names_no_residents_phone_and_no_address_a_client_made_up() {
         std::thread::sleep(Duration::from_millis(50));
     };
     let client = reqwest::Client::new();
-    let login = |username: &'static str| {
-        let (client, base) = (client.clone(), base.clone());
-        let password = demo_password(dir.path(), username);
-        async move {
-            let res = client
-                .post(format!("{base}/api/v1/auth/login"))
-                .json(&json!({"username": username, "password": password}))
-                .send()
-                .await
-                .unwrap();
-            res.json::<Value>().await.unwrap()["token"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        }
-    };
-    let (grid, supervisor) = (login("demo-grid").await, login("demo-supervisor").await);
+    let (grid, supervisor) = (
+        login(&client, &base, dir.path(), "demo-grid").await,
+        login(&client, &base, dir.path(), "demo-supervisor").await,
+    );
     let created: Value = client
         .post(format!("{base}/api/v1/tickets"))
         .bearer_auth(&grid)

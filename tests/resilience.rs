@@ -16,19 +16,7 @@ use jiesu_core::testing::{Store, TestDb};
 use serde_json::{json, Value};
 
 mod common;
-use common::{demo_password, jiesu, load_demo, run, serve};
-
-async fn login(client: &reqwest::Client, url: &str, dir: &Path, username: &str) -> String {
-    let res = client
-        .post(format!("{url}/api/v1/auth/login"))
-        .json(&json!({"username": username, "password": demo_password(dir, username)}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let body: Value = res.json().await.unwrap();
-    body["token"].as_str().unwrap().to_owned()
-}
+use common::{jiesu, load_demo, login, run, serve};
 
 fn ticket(title: &str) -> Value {
     json!({"category": "property_management", "title": title, "description": "压力下登记",

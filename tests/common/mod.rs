@@ -99,69 +99,23 @@ pub fn demo_password(dir: &Path, username: &str) -> String {
         .to_owned()
 }
 
-/// Mails a loopback SMTP server received: (recipients, raw message).
-pub type Inbox = std::sync::Arc<std::sync::Mutex<Vec<(Vec<String>, String)>>>;
-
-#[derive(Clone)]
-struct Collector {
-    inbox: Inbox,
-    to: Vec<String>,
-    data: Vec<u8>,
-}
-
-impl mailin_embedded::Handler for Collector {
-    fn data_start(
-        &mut self,
-        _domain: &str,
-        _from: &str,
-        _is8bit: bool,
-        to: &[String],
-    ) -> mailin_embedded::Response {
-        self.to = to.to_vec();
-        self.data.clear();
-        mailin_embedded::response::OK
-    }
-    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.data.extend_from_slice(buf);
-        Ok(())
-    }
-    fn data_end(&mut self) -> mailin_embedded::Response {
-        self.inbox.lock().expect("inbox").push((
-            self.to.clone(),
-            String::from_utf8_lossy(&self.data).into_owned(),
-        ));
-        mailin_embedded::response::OK
-    }
-}
-
-/// A real SMTP server (mailin-embedded) on 127.0.0.1:`port`, in a thread of its own.
-pub fn smtp_server(port: u16) -> Inbox {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("SMTP port");
-    let inbox: Inbox = Default::default();
-    let mut server = mailin_embedded::Server::new(Collector {
-        inbox: inbox.clone(),
-        to: vec![],
-        data: vec![],
-    });
-    server.with_name("localhost").with_tcp_listener(listener);
-    std::thread::spawn(move || {
-        let _ = server.serve();
-    });
-    inbox
-}
-
-/// A port nothing listens on (yet).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 /// Subject and body of a received mail, decoded as a mail client would.
 pub fn subject_and_body(raw: &str) -> String {
     let mail = mailparse::parse_mail(raw.as_bytes()).expect("a mail");
     let subject =
         mailparse::MailHeaderMap::get_first_value(&mail.headers[..], "Subject").unwrap_or_default();
     format!("{subject}\n{}", mail.get_body().unwrap_or_default())
+}
+
+/// Signs a demo login in over HTTP; its bearer token.
+pub async fn login(client: &reqwest::Client, url: &str, dir: &Path, username: &str) -> String {
+    let res = client
+        .post(format!("{url}/api/v1/auth/login"))
+        .json(&serde_json::json!({"username": username, "password": demo_password(dir, username)}))
+        .send()
+        .await
+        .expect("sign-in answered");
+    assert_eq!(res.status(), 200, "{username} signs in");
+    let body: serde_json::Value = res.json().await.expect("a JSON answer");
+    body["token"].as_str().expect("a token").to_owned()
 }

@@ -1057,6 +1057,19 @@ pub fn transition_project(
     get_project(conn, actor, id, now)
 }
 
+/// Milestones are planned and marked by the project's owner unit or a supervisor.
+fn require_milestone_keeper(actor: &Actor, p: &ProjectRow) -> CoreResult<()> {
+    if matches!(actor.scope, Scope::Partner { partner } if partner == p.owner_partner_id)
+        || matches!(actor.role, Role::Supervisor | Role::Admin)
+    {
+        Ok(())
+    } else {
+        Err(CoreError::Forbidden(
+            "only the owner unit or a supervisor plans and marks milestones",
+        ))
+    }
+}
+
 /// Adds a milestone to a project that is not finished: the owner unit (a project made when
 /// it claimed a need starts with none) or a supervisor plans the work.
 pub fn add_milestone(
@@ -1068,13 +1081,7 @@ pub fn add_milestone(
 ) -> CoreResult<Project> {
     let now = truncate_to_micros(now);
     let p = load_project(conn, actor, id)?;
-    if !matches!(actor.scope, Scope::Partner { partner } if partner == p.owner_partner_id)
-        && !matches!(actor.role, Role::Supervisor | Role::Admin)
-    {
-        return Err(CoreError::Forbidden(
-            "only the owner unit or a supervisor plans milestones",
-        ));
-    }
+    require_milestone_keeper(actor, &p)?;
     let errors = validate::fields(input);
     if !errors.is_empty() {
         return Err(CoreError::Invalid(errors));
@@ -1116,13 +1123,7 @@ pub fn complete_milestone(
 ) -> CoreResult<Project> {
     let now = truncate_to_micros(now);
     let p = load_project(conn, actor, id)?;
-    if !matches!(actor.scope, Scope::Partner { partner } if partner == p.owner_partner_id)
-        && !matches!(actor.role, Role::Supervisor | Role::Admin)
-    {
-        return Err(CoreError::Forbidden(
-            "only the owner unit or a supervisor marks milestones",
-        ));
-    }
+    require_milestone_keeper(actor, &p)?;
     let title: String = project_milestones::table
         .filter(
             project_milestones::id

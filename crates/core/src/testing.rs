@@ -81,3 +81,72 @@ impl Drop for TestDb {
         }
     }
 }
+
+/// Mails a loopback SMTP server received: (recipients, raw message).
+pub type Inbox = std::sync::Arc<std::sync::Mutex<Vec<(Vec<String>, String)>>>;
+
+#[derive(Clone)]
+struct Collector {
+    inbox: Inbox,
+    to: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl mailin_embedded::Handler for Collector {
+    fn data_start(
+        &mut self,
+        _domain: &str,
+        _from: &str,
+        _is8bit: bool,
+        to: &[String],
+    ) -> mailin_embedded::Response {
+        self.to = to.to_vec();
+        self.data.clear();
+        mailin_embedded::response::OK
+    }
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+    fn data_end(&mut self) -> mailin_embedded::Response {
+        if let Ok(mut inbox) = self.inbox.lock() {
+            inbox.push((
+                self.to.clone(),
+                String::from_utf8_lossy(&self.data).into_owned(),
+            ));
+        }
+        mailin_embedded::response::OK
+    }
+}
+
+/// A real SMTP server (mailin-embedded) on 127.0.0.1:`port`, in a thread of its own.
+///
+/// # Panics
+/// When the port cannot be bound: the test fails.
+#[allow(clippy::unwrap_used)]
+pub fn smtp_server(port: u16) -> Inbox {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let inbox: Inbox = Default::default();
+    let mut server = mailin_embedded::Server::new(Collector {
+        inbox: inbox.clone(),
+        to: vec![],
+        data: vec![],
+    });
+    server.with_name("localhost").with_tcp_listener(listener);
+    std::thread::spawn(move || {
+        let _ = server.serve();
+    });
+    inbox
+}
+
+/// A loopback port nothing listens on (yet).
+///
+/// # Panics
+/// When no port can be had: the test fails.
+#[allow(clippy::unwrap_used)]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port()
+}

@@ -4,9 +4,6 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
-
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use jiesu_core::config::{MailTransport, Settings, SmtpTls};
@@ -26,63 +23,7 @@ fn bj(text: &str) -> NaiveDateTime {
     NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").unwrap() - Duration::hours(8)
 }
 
-/// Mails a loopback SMTP server received: (recipients, raw message).
-type Inbox = Arc<Mutex<Vec<(Vec<String>, String)>>>;
-
-#[derive(Clone)]
-struct Collector {
-    inbox: Inbox,
-    to: Vec<String>,
-    data: Vec<u8>,
-}
-
-impl mailin_embedded::Handler for Collector {
-    fn data_start(
-        &mut self,
-        _domain: &str,
-        _from: &str,
-        _is8bit: bool,
-        to: &[String],
-    ) -> mailin_embedded::Response {
-        self.to = to.to_vec();
-        self.data.clear();
-        mailin_embedded::response::OK
-    }
-    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.data.extend_from_slice(buf);
-        Ok(())
-    }
-    fn data_end(&mut self) -> mailin_embedded::Response {
-        self.inbox.lock().unwrap().push((
-            self.to.clone(),
-            String::from_utf8_lossy(&self.data).into_owned(),
-        ));
-        mailin_embedded::response::OK
-    }
-}
-
-/// A real SMTP server on `listener`'s port, in a thread of its own.
-fn smtp_server(listener: TcpListener) -> Inbox {
-    let inbox: Inbox = Arc::default();
-    let mut server = mailin_embedded::Server::new(Collector {
-        inbox: inbox.clone(),
-        to: vec![],
-        data: vec![],
-    });
-    server.with_name("localhost").with_tcp_listener(listener);
-    std::thread::spawn(move || {
-        let _ = server.serve();
-    });
-    inbox
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use jiesu_core::testing::{free_port, smtp_server, Inbox};
 
 struct World {
     db: TestDb,
@@ -373,7 +314,7 @@ async fn a_ticket_waiting_on_the_resident_does_not_escalate_and_resumes_with_its
 
 async fn a_unit_is_mailed_when_a_ticket_is_dispatched_to_it(store: Store) {
     let port = free_port();
-    let inbox = smtp_server(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let inbox = smtp_server(port);
     let world = World::new(store, Some(port));
     let id = world.log(
         "demo-grid",
@@ -444,7 +385,7 @@ fn digests(inbox: &Inbox) -> Vec<(Vec<String>, String)> {
 
 async fn the_street_supervisor_gets_one_digest_naming_its_tickets(store: Store) {
     let port = free_port();
-    let inbox = smtp_server(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let inbox = smtp_server(port);
     let world = World::new(store, Some(port));
     let a = world.log(
         "demo-grid",
@@ -553,7 +494,7 @@ async fn mail_waits_out_a_mail_server_that_is_down_and_arrives_once(store: Store
     assert!(status.last_error.is_some());
 
     // The server comes back; before the backoff has passed nothing is retried.
-    let inbox = smtp_server(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let inbox = smtp_server(port);
     let scheduler = world.scheduler();
     let early = scheduler
         .mailer
@@ -608,7 +549,7 @@ async fn mail_held_through_several_sweeps_with_smtp_down_arrives_once_each(store
     let queued = status.pending;
     assert!(queued >= 3, "{status:?}");
 
-    let inbox = smtp_server(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let inbox = smtp_server(port);
     let mut sent = 0;
     for at in ["2026-12-01 10:00", "2026-12-02 10:00", "2026-12-05 10:00"] {
         sent += scheduler
@@ -750,7 +691,7 @@ async fn a_replayed_sweep_does_not_strand_real_mail(store: Store) {
     let pending = outbox::status(&mut world.pool.get().unwrap())
         .unwrap()
         .pending;
-    let inbox = smtp_server(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let inbox = smtp_server(port);
     let later = world
         .scheduler()
         .mailer
@@ -776,7 +717,7 @@ async fn deliver_retries_waiting_mail_at_once(store: Store) {
     let at = bj("2026-11-24 10:00");
     let (_, delivery) = world.scheduler().sweep(at, at).await.unwrap();
     assert!(delivery.failed >= 1);
-    let inbox = smtp_server(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let inbox = smtp_server(port);
     let scheduler = world.scheduler();
     let waiting = scheduler
         .mailer
