@@ -98,9 +98,9 @@ pub async fn refuse_control_characters(
         let limit = std::time::Duration::from_secs(state.settings.server.body_timeout_secs.max(1));
         with_body_deadline(&mut req, limit);
     }
-    let kind = content_type(&req);
-    let json = kind == "application/json" || kind.ends_with("+json");
-    if errors.is_empty() && (json || kind == "application/x-www-form-urlencoded") {
+    let json = crate::extract::is_json(req.request());
+    let form = content_type(&req) == "application/x-www-form-urlencoded";
+    if errors.is_empty() && (json || form) {
         // Read the body once here (within the server's size limit) and hand it on.
         let body = match req.extract::<web::Bytes>().await {
             Ok(body) => body,
@@ -109,26 +109,18 @@ pub async fn refuse_control_characters(
                     .app_data::<web::Data<crate::state::AppState>>()
                     .map(|s| s.settings.server.body_limit_bytes)
                     .unwrap_or(256 * 1024);
-                let timed_out = e.to_string().contains("too slowly");
-                let error = if e.as_response_error().status_code()
-                    == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
-                {
-                    ApiError::PayloadTooLarge { limit }
-                } else if timed_out {
-                    return Ok(req.into_response(crate::problem::problem_response(
+                let response = if e.to_string().contains("too slowly") {
+                    crate::problem::problem_response(
                         actix_web::http::StatusCode::REQUEST_TIMEOUT,
                         "the request body came too slowly".into(),
                         &[],
                         None,
                         None,
-                    )));
+                    )
                 } else {
-                    ApiError::BadRequest {
-                        detail: format!("the body could not be read: {e}"),
-                        errors: vec![],
-                    }
+                    crate::extract::body_error(&e, limit).error_response()
                 };
-                return Ok(req.into_response(error.error_response()));
+                return Ok(req.into_response(response));
             }
         };
         if json {

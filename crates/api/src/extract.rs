@@ -17,7 +17,8 @@ use crate::state::AppState;
 /// A JSON body deserialised into `T`.
 pub struct ValidJson<T>(pub T);
 
-fn is_json(req: &HttpRequest) -> bool {
+/// A JSON body by its content type (`application/json` or `application/…+json`).
+pub(crate) fn is_json(req: &HttpRequest) -> bool {
     let Some(value) = req.headers().get(header::CONTENT_TYPE) else {
         return false;
     };
@@ -31,6 +32,18 @@ fn is_json(req: &HttpRequest) -> bool {
         .trim()
         .to_ascii_lowercase();
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// A body that could not be read: over the size limit (413), or broken off (400).
+pub(crate) fn body_error(e: &actix_web::Error, limit: usize) -> ApiError {
+    if e.as_response_error().status_code() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge { limit }
+    } else {
+        ApiError::BadRequest {
+            detail: format!("the body could not be read: {e}"),
+            errors: vec![],
+        }
+    }
 }
 
 /// Names the field serde choked on, e.g. `sla.urgent.clock` or `communities[1]`.
@@ -89,18 +102,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
                     "send the body as application/json".into(),
                 ));
             }
-            let body = bytes.await.map_err(|e| {
-                if e.as_response_error().status_code()
-                    == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
-                {
-                    ApiError::PayloadTooLarge { limit }
-                } else {
-                    ApiError::BadRequest {
-                        detail: format!("the body could not be read: {e}"),
-                        errors: vec![],
-                    }
-                }
-            })?;
+            let body = bytes.await.map_err(|e| body_error(&e, limit))?;
             let mut de = serde_json::Deserializer::from_slice(&body);
             let value = serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
             de.end().map_err(|e| ApiError::BadRequest {

@@ -289,8 +289,7 @@ pub fn connect(url: &DatabaseUrl, max_size: u32) -> CoreResult<Pool> {
         url,
         PoolOptions {
             max_size,
-            min_idle: 0,
-            acquire_timeout: Duration::from_secs(5),
+            ..PoolOptions::one_shot()
         },
     )?
     .pool)

@@ -319,20 +319,23 @@ impl Scheduler {
     }
 
     /// Forgets what has expired by the wall clock's `now`: idempotency keys past their
-    /// window, and signed-out sessions whose tokens have expired anyway.
+    /// window, signed-out sessions whose tokens have expired anyway, and sign-in failure
+    /// counts that have been quiet for a day (a flood of made-up names leaves one each).
     pub async fn forget_expired(&self, now: NaiveDateTime) -> CoreResult<()> {
         let window = self.settings.idempotency.window();
-        let (keys, sessions) = blocking(&self.pool, move |conn| {
+        let (keys, sessions, throttles) = blocking(&self.pool, move |conn| {
             Ok((
                 jiesu_core::tickets::logging::purge_idempotency_keys(conn, now - window)?,
                 jiesu_core::users::purge_ended_sessions(conn, now)?,
+                jiesu_core::signin::purge(conn, now)?,
             ))
         })
         .await?;
-        if keys + sessions > 0 {
+        if keys + sessions + throttles > 0 {
             tracing::info!(
                 idempotency_keys = keys,
                 ended_sessions = sessions,
+                signin_counts = throttles,
                 "forgot what expired"
             );
         }

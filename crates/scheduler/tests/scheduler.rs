@@ -741,8 +741,8 @@ async fn deliver_retries_waiting_mail_at_once(store: Store) {
 }
 
 /// An `Idempotency-Key` answers retries for its window (24 hours by default), then counts
-/// as new; the scheduler forgets expired keys and signed-out sessions whose tokens have
-/// expired.
+/// as new; the scheduler forgets expired keys, signed-out sessions whose tokens have
+/// expired, and sign-in failure counts quiet for a day.
 async fn idempotency_keys_and_ended_sessions_expire_and_are_forgotten(store: Store) {
     use jiesu_core::tickets::logging::IdempotencyKey;
     let world = World::new(store, None);
@@ -810,7 +810,20 @@ async fn idempotency_keys_and_ended_sessions_expire_and_are_forgotten(store: Sto
             .unwrap()
             .n
     };
+    jiesu_core::signin::record_failure(
+        &mut world.pool.get().unwrap(),
+        "someone",
+        "192.0.2.1",
+        t0,
+        &Default::default(),
+    )
+    .unwrap();
     assert_eq!((count("idempotency_keys"), count("ended_sessions")), (1, 1));
+    assert_eq!(
+        count("signin_throttle"),
+        2,
+        "the name from the address, and the address"
+    );
     scheduler
         .forget_expired(t0 + Duration::hours(40))
         .await
@@ -819,6 +832,11 @@ async fn idempotency_keys_and_ended_sessions_expire_and_are_forgotten(store: Sto
         (count("idempotency_keys"), count("ended_sessions")),
         (1, 0),
         "the key used at +25 h is still in its window"
+    );
+    assert_eq!(
+        count("signin_throttle"),
+        0,
+        "quiet for a day, holding no wait"
     );
     scheduler
         .forget_expired(t0 + Duration::hours(50))
