@@ -10,6 +10,12 @@
 //! - satisfied if its latest return visit was satisfied or basically satisfied;
 //! - overdue if a deadline had passed undone; escalated if it had risen at least once.
 
+//!
+//! Requests compute them set-wise in the database (`setwise`): one query aggregates the
+//! cohort's events per ticket and the tickets per group, so nothing of the period is held
+//! in memory. `reference` keeps the definition as an event-by-event replay; a property
+//! test holds the two equal on random histories, on both stores.
+
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDateTime;
@@ -18,10 +24,13 @@ use serde::Serialize;
 
 use crate::db::DbConnection;
 use crate::error::{CoreError, CoreResult};
-use crate::ids::{OrgUnitId, PartnerId, TicketId};
-use crate::schema::{org_units, partners, ticket_events, tickets};
+use crate::ids::{OrgUnitId, PartnerId};
+use crate::schema::{org_units, partners, tickets};
 use crate::scope::{can_see_org_unit, in_subtree, visible_path, Actor, Scope};
-use crate::types::{EventKind, OrgKind, Role, TicketStatus};
+use crate::types::{OrgKind, Role, TicketStatus};
+
+pub mod reference;
+pub mod setwise;
 
 /// The longest period one request may cover.
 pub const MAX_PERIOD_DAYS: i64 = 400;
@@ -118,89 +127,8 @@ pub struct PartnerStats {
     pub figures: Figures,
 }
 
-/// What the events say about one ticket as of the period's end.
-#[derive(Debug, Default)]
-struct Facts {
-    org_path: String,
-    holder: Option<PartnerId>,
-    status_final: Option<TicketStatus>,
-    created_at: NaiveDateTime,
-    respond_by: Option<NaiveDateTime>,
-    resolve_by: Option<NaiveDateTime>,
-    first_claim: Option<NaiveDateTime>,
-    first_resolve: Option<NaiveDateTime>,
-    resolved: bool,
-    reopened: bool,
-    visit_satisfied: Option<bool>,
-    escalated: bool,
-}
-
 fn rate(n: i64, d: i64) -> Option<f64> {
     (d > 0).then(|| (n as f64 / d as f64 * 10_000.0).round() / 10_000.0)
-}
-
-fn median(mut values: Vec<i64>) -> Option<i64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_unstable();
-    let mid = values.len() / 2;
-    Some(if values.len() % 2 == 0 {
-        (values[mid - 1] + values[mid]) / 2
-    } else {
-        values[mid]
-    })
-}
-
-fn figures<'a>(facts: impl Iterator<Item = &'a Facts>, at: NaiveDateTime) -> Figures {
-    let mut f = Figures::default();
-    let (mut response_minutes, mut resolution_minutes) = (Vec::new(), Vec::new());
-    for t in facts {
-        match t.status_final {
-            Some(TicketStatus::Cancelled) => {
-                f.cancelled += 1;
-                continue;
-            }
-            Some(TicketStatus::Merged) => {
-                f.merged += 1;
-                continue;
-            }
-            _ => {}
-        }
-        f.received += 1;
-        if let Some(claim) = t.first_claim {
-            f.responded += 1;
-            response_minutes.push((claim - t.created_at).num_minutes());
-            if t.respond_by.is_none_or(|by| claim <= by) {
-                f.responded_in_time += 1;
-            }
-        }
-        if t.resolved {
-            f.resolved += 1;
-        }
-        if let Some(done) = t.first_resolve {
-            resolution_minutes.push((done - t.created_at).num_minutes());
-        }
-        if t.reopened {
-            f.reopened += 1;
-        }
-        if let Some(satisfied) = t.visit_satisfied {
-            f.visited += 1;
-            f.satisfied += i64::from(satisfied);
-        }
-        let late_response = t.first_claim.is_none() && t.respond_by.is_some_and(|by| by < at);
-        let late_resolution = !t.resolved && t.resolve_by.is_some_and(|by| by < at);
-        if late_response || late_resolution {
-            f.overdue += 1;
-        }
-        f.escalated += i64::from(t.escalated);
-    }
-    f.response_rate = rate(f.responded_in_time, f.received);
-    f.resolution_rate = rate(f.resolved, f.received);
-    f.satisfaction_rate = rate(f.satisfied, f.visited);
-    f.median_response_minutes = median(response_minutes);
-    f.median_resolution_minutes = median(resolution_minutes);
-    f
 }
 
 /// Best first: resolution rate, then response rate, then satisfaction rate (no figure
@@ -226,126 +154,30 @@ fn rank<T>(mut rows: Vec<(i64, T, Figures)>) -> Vec<Ranked<T>> {
         .collect()
 }
 
-/// (ticket, kind, unit, new status, details, when) of one event.
-type EventFacts = (
-    TicketId,
-    EventKind,
-    Option<PartnerId>,
-    Option<TicketStatus>,
-    Option<String>,
-    NaiveDateTime,
-);
+/// Whose tickets a figure counts: those logged in the period under an org node, or those
+/// a partner unit held at the period's end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cohort {
+    /// The subtree at this materialised path.
+    Subtree(String),
+    Partner(PartnerId),
+}
 
-/// The facts of every ticket logged in the period under `path` (or held by `partner`).
-fn load_facts(
-    conn: &mut DbConnection,
-    path: Option<&str>,
-    partner: Option<PartnerId>,
-    period: Period,
-) -> CoreResult<Vec<Facts>> {
-    type Row = (
-        TicketId,
-        String,
-        NaiveDateTime,
-        Option<NaiveDateTime>,
-        Option<NaiveDateTime>,
-    );
-    let mut query = tickets::table
-        .filter(
-            tickets::created_at
-                .ge(period.from)
-                .and(tickets::created_at.lt(period.to)),
-        )
-        .select((
-            tickets::id,
-            tickets::org_path,
-            tickets::created_at,
-            tickets::respond_by,
-            tickets::resolve_by,
-        ))
-        .into_boxed();
-    if let Some(path) = path {
-        query = query.filter(in_subtree(tickets::org_path, path));
-    }
-    if let Some(partner) = partner {
-        // Every ticket the unit ever took or was given; attributed below as of the period's end.
-        query = query.filter(
-            tickets::id.eq_any(
-                ticket_events::table
-                    .filter(ticket_events::partner_id.eq(partner))
-                    .select(ticket_events::ticket_id),
-            ),
-        );
-    }
-    let rows: Vec<Row> = query.order(tickets::id).load(conn)?;
-    let mut facts: HashMap<TicketId, Facts> = rows
-        .into_iter()
-        .map(|(id, org_path, created_at, respond_by, resolve_by)| {
-            (
-                id,
-                Facts {
-                    org_path,
-                    created_at,
-                    respond_by,
-                    resolve_by,
-                    ..Facts::default()
-                },
-            )
-        })
-        .collect();
-    let ids: Vec<TicketId> = facts.keys().copied().collect();
-    for chunk in ids.chunks(5_000) {
-        let events: Vec<EventFacts> = ticket_events::table
-            .filter(ticket_events::ticket_id.eq_any(chunk))
-            .filter(ticket_events::created_at.lt(period.to))
-            .order(ticket_events::id)
-            .select((
-                ticket_events::ticket_id,
-                ticket_events::kind,
-                ticket_events::partner_id,
-                ticket_events::to_status,
-                ticket_events::detail,
-                ticket_events::created_at,
-            ))
-            .load(conn)?;
-        for (id, kind, event_partner, to_status, detail, at) in events {
-            let Some(t) = facts.get_mut(&id) else {
-                continue;
-            };
-            match kind {
-                EventKind::Claimed => {
-                    t.first_claim.get_or_insert(at);
-                    t.holder = event_partner;
-                }
-                EventKind::Dispatched | EventKind::Reassigned => t.holder = event_partner,
-                EventKind::Returned => t.holder = None,
-                EventKind::Resolved => {
-                    t.resolved = true;
-                    t.first_resolve.get_or_insert(at);
-                }
-                EventKind::Closed | EventKind::Reopened => {
-                    t.resolved = kind == EventKind::Closed;
-                    t.reopened |= kind == EventKind::Reopened;
-                    if let Some(verdict) = detail
-                        .as_deref()
-                        .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
-                    {
-                        if let Some(s) = verdict["satisfaction"].as_str() {
-                            t.visit_satisfied = Some(s != "unsatisfied");
-                        }
-                    }
-                }
-                EventKind::Cancelled | EventKind::Merged => t.status_final = to_status,
-                EventKind::Escalated => t.escalated = true,
-                _ => {}
-            }
-        }
-    }
-    let mut all: Vec<Facts> = facts.into_values().collect();
-    if let Some(partner) = partner {
-        all.retain(|t| t.holder == Some(partner));
-    }
-    Ok(all)
+/// The figures of a cohort: all of it, by child node (keyed by the child's path) and by the
+/// unit holding each ticket at the period's end. A partner's cohort fills `all` only.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Groups {
+    pub all: Figures,
+    pub children: BTreeMap<String, Figures>,
+    pub partners: BTreeMap<PartnerId, Figures>,
+}
+
+/// The path of the child of the node at `node_path` that `org_path` lies under; `None` for
+/// the node itself.
+pub fn child_key<'a>(org_path: &'a str, node_path: &str) -> Option<&'a str> {
+    let rest = org_path.strip_prefix(node_path)?;
+    let end = node_path.len() + rest.find('/')? + 1;
+    Some(&org_path[..end])
 }
 
 /// The rates of an org node's subtree, its children ranked, and the partner units ranked.
@@ -366,7 +198,7 @@ pub fn for_node(
         .find(node)
         .select((org_units::name, org_units::kind, org_units::path))
         .first(conn)?;
-    let facts = load_facts(conn, Some(&path), None, period)?;
+    let mut groups = setwise::groups(conn, &Cohort::Subtree(path), period)?;
     let children: Vec<(OrgUnitId, String, OrgKind, String)> = org_units::table
         .filter(org_units::parent_id.eq(node))
         .order(org_units::id)
@@ -380,28 +212,20 @@ pub fn for_node(
     let child_rows = children
         .into_iter()
         .map(|(id, name, kind, child_path)| {
-            let f = figures(
-                facts.iter().filter(|t| t.org_path.starts_with(&child_path)),
-                period.to,
-            );
+            let f = groups.children.remove(&child_path).unwrap_or_default();
             (id.0, NodeRef { id, name, kind }, f)
         })
         .collect();
-    let mut by_partner: BTreeMap<PartnerId, Vec<&Facts>> = BTreeMap::new();
-    for t in &facts {
-        if let Some(p) = t.holder {
-            by_partner.entry(p).or_default().push(t);
-        }
-    }
     let names: HashMap<PartnerId, String> = partners::table
-        .filter(partners::id.eq_any(by_partner.keys().copied().collect::<Vec<_>>()))
+        .filter(partners::id.eq_any(groups.partners.keys().copied().collect::<Vec<_>>()))
         .select((partners::id, partners::name))
         .load::<(PartnerId, String)>(conn)?
         .into_iter()
         .collect();
-    let partner_rows = by_partner
+    let partner_rows = groups
+        .partners
         .into_iter()
-        .map(|(id, list)| {
+        .map(|(id, figures)| {
             let name = names.get(&id).cloned().unwrap_or_default();
             (
                 id.0,
@@ -409,7 +233,7 @@ pub fn for_node(
                     partner_id: id,
                     name,
                 },
-                figures(list.into_iter(), period.to),
+                figures,
             )
         })
         .collect();
@@ -420,7 +244,7 @@ pub fn for_node(
             kind,
         },
         period,
-        figures: figures(facts.iter(), period.to),
+        figures: groups.all,
         children: rank(child_rows),
         partners: rank(partner_rows),
     })
@@ -446,14 +270,14 @@ pub fn for_partner(
         _ => {}
     }
     let unit = crate::partners::get(conn, actor, partner)?;
-    let facts = load_facts(conn, None, Some(partner), period)?;
+    let figures = setwise::groups(conn, &Cohort::Partner(partner), period)?.all;
     Ok(PartnerStats {
         partner: PartnerRef {
             partner_id: unit.id,
             name: unit.name,
         },
         period,
-        figures: figures(facts.iter(), period.to),
+        figures,
     })
 }
 
@@ -517,10 +341,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn medians_and_rates() {
-        assert_eq!(median(vec![]), None);
-        assert_eq!(median(vec![5, 1, 3]), Some(3));
-        assert_eq!(median(vec![4, 1, 3, 2]), Some(2));
+    fn rates_and_child_keys() {
+        assert_eq!(child_key("/1/5/23/", "/1/"), Some("/1/5/"));
+        assert_eq!(child_key("/1/5/23/", "/1/5/"), Some("/1/5/23/"));
+        assert_eq!(child_key("/1/5/", "/1/5/"), None);
+        assert_eq!(child_key("/2/5/", "/1/"), None);
         assert_eq!(rate(1, 3), Some(0.3333));
         assert_eq!(rate(0, 0), None);
     }
