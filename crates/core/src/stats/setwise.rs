@@ -2,25 +2,30 @@
 //!
 //! The query follows `reference` step by step:
 //! 1. `c`, the cohort: tickets logged in the period under the node (or touched by the unit);
-//! 2. `m`, per ticket, what its events before the period's end say. "The last event of a
-//!    kind" is the one with the highest id; where only one bit of it matters (resolved or
-//!    reopened, satisfied or not, cancelled or merged) the bit rides in the low bits of
-//!    `id * 2` (or `* 4`) so one MAX finds both. The first claim, the first resolve and the
-//!    last holding event are fetched by their id;
-//! 3. `f`, each ticket's facts as the reference's `Facts`;
-//! 4. `g`, each ticket once for the whole cohort, once under its child node and once under
-//!    the unit holding it; then counts and medians per group. The median takes the middle
-//!    one or two values by row number, halved as integers as the reference does.
+//! 2. `m`, one pass over the cohort's events before the period's end, one row per ticket.
+//!    "The last event of a kind" is the one with the highest id: the one bit that matters
+//!    of it (resolved or reopened, satisfied or not, cancelled or merged) rides in the low
+//!    bits of `id * 2` (or `* 4`), the holding unit below `id * 2^24`, so one MAX finds
+//!    both. The first claim and the first resolve are taken as the earliest ones: a
+//!    ticket's trail is written in time order, each change under the ticket's row version,
+//!    so the first by id is the earliest (a second claim needs a return in between, and
+//!    ties are one instant);
+//! 3. `f`, each ticket's facts as the reference's `Facts`, with its child node and unit;
+//! 4. `s`, the counts per (child, unit) pair, rolled up into the whole cohort, each child
+//!    and each unit; the medians from per-pair histograms of whole minutes, rolled up the
+//!    same way, the middle one or two values found by a running count and halved as
+//!    integers, as the reference does.
 //!
 //! Minutes between two instants are whole seconds truncated toward zero, then divided by
 //! 60, as chrono's `num_minutes`; SQLite keeps timestamps as text, so there the seconds
 //! come from `strftime('%s')` and the fraction from the text.
 
 use diesel::prelude::*;
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 
 use super::{rate, Cohort, Figures, Groups, Period};
-use crate::db::{Backend, DbConnection};
+use crate::db::{Backend, DbBackend, DbConnection};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::PartnerId;
 use crate::scope::subtree_bounds;
@@ -122,6 +127,34 @@ impl Dialect {
     }
 }
 
+/// The last holding event's unit rides below the event's id, `id * 2^24 + unit` (0 for
+/// none, or after a return), so one MAX over the events finds both. Unit ids stay far
+/// below 2^24 (a city has thousands), and event ids below 2^39.
+const HOLD: &str =
+    "e.id * 16777216 + CASE WHEN e.kind = 'returned' THEN 0 ELSE COALESCE(e.partner_id, 0) END";
+const HOLDER: &str = "NULLIF(m.hold % 16777216, 0)";
+
+/// `columns` of `table` summed (or the histogram's counts, with `v`) for the whole cohort,
+/// each child and each unit.
+fn rolled(cohort: &Cohort, table: &str, columns: &str, by_value: bool) -> String {
+    let (v, by_v, and_v) = if by_value {
+        ("v, ", "GROUP BY v", ", v")
+    } else {
+        ("", "", "")
+    };
+    match cohort {
+        Cohort::Subtree(_) => format!(
+            "SELECT '' AS grp, {v}{columns} FROM {table} {by_v} \
+             UNION ALL SELECT 'c' || child, {v}{columns} FROM {table} WHERE child <> $5 GROUP BY child{and_v} \
+             UNION ALL SELECT 'p' || CAST(holder AS TEXT), {v}{columns} FROM {table} \
+               WHERE holder IS NOT NULL GROUP BY holder{and_v}"
+        ),
+        Cohort::Partner(_) => {
+            format!("SELECT '' AS grp, {v}{columns} FROM {table} WHERE holder = $3 {by_v}")
+        }
+    }
+}
+
 /// The query. Parameters: $1 the period's start, $2 its end, then for a subtree $3 and $4
 /// the path's bounds and $5 the path, for a unit $3 its id. (SQLite numbers `$n` by first
 /// appearance, so they appear in order.)
@@ -130,59 +163,85 @@ fn query(d: &Dialect, cohort: &Cohort) -> String {
         Cohort::Subtree(_) => "t.org_path >= $3 AND t.org_path < $4",
         Cohort::Partner(_) => "t.id IN (SELECT ticket_id FROM ticket_events WHERE partner_id = $3)",
     };
-    let groups = match cohort {
-        Cohort::Subtree(_) => {
-            let child = format!(
-                "substr(f.org_path, 1, length($5) + {pos}(substr(f.org_path, length($5) + 1), '/'))",
-                pos = d.position()
-            );
-            format!(
-                "SELECT '' AS grp, f.* FROM f \
-                 UNION ALL SELECT 'c' || {child}, f.* FROM f WHERE {child} <> $5 \
-                 UNION ALL SELECT 'p' || CAST(f.holder AS TEXT), f.* FROM f WHERE f.holder IS NOT NULL"
-            )
-        }
-        Cohort::Partner(_) => "SELECT '' AS grp, f.* FROM f WHERE f.holder = $3".to_owned(),
+    let child = match cohort {
+        Cohort::Subtree(_) => format!(
+            "substr(c.org_path, 1, length($5) + {pos}(substr(c.org_path, length($5) + 1), '/'))",
+            pos = d.position()
+        ),
+        Cohort::Partner(_) => "''".to_owned(),
     };
-    let sat = d.satisfaction("e.detail");
-    let median = |column: &str| {
+    let sat = d.satisfaction("ev.detail");
+    let count = |what: &str| format!("SUM(CASE WHEN {what} THEN 1 ELSE 0 END)");
+    let counts = [
+        ("received", count("ending = 0")),
+        ("responded", count("ending = 0 AND responded = 1")),
+        ("in_time", count("ending = 0 AND in_time = 1")),
+        ("resolved", count("ending = 0 AND resolved = 1")),
+        ("reopened", count("ending = 0 AND reopened = 1")),
+        ("visited", count("ending = 0 AND satisfied IS NOT NULL")),
+        ("satisfied", count("ending = 0 AND satisfied = 1")),
+        ("overdue", count("ending = 0 AND overdue = 1")),
+        ("escalated", count("ending = 0 AND escalated = 1")),
+        ("cancelled", count("ending = 1")),
+        ("merged", count("ending = 2")),
+    ];
+    let per_pair: Vec<String> = counts
+        .iter()
+        .map(|(name, sum)| format!("{sum} AS {name}"))
+        .collect();
+    let summed: Vec<String> = counts
+        .iter()
+        .map(|(name, _)| format!("CAST(COALESCE(SUM({name}), 0) AS BIGINT) AS {name}"))
+        .collect();
+    let histogram = |column: &str| {
         format!(
-            "SELECT grp, CAST(SUM(v) AS BIGINT) / COUNT(*) AS med FROM ( \
-               SELECT grp, {column} AS v, \
-                 ROW_NUMBER() OVER (PARTITION BY grp ORDER BY {column}) AS rn, \
-                 COUNT(*) OVER (PARTITION BY grp) AS n \
-               FROM g WHERE ending = 0 AND {column} IS NOT NULL) x \
-             WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY grp"
+            "SELECT child, holder, {column} AS v, COUNT(*) AS k FROM f \
+             WHERE ending = 0 AND {column} IS NOT NULL GROUP BY child, holder, {column}"
         )
     };
-    let count = |what: &str| format!("CAST(SUM(CASE WHEN {what} THEN 1 ELSE 0 END) AS BIGINT)");
+    let median = |histogram: &str| {
+        format!(
+            "SELECT grp, (MIN(CASE WHEN upto >= (n + 1) / 2 THEN v END) \
+                        + MIN(CASE WHEN upto >= (n + 2) / 2 THEN v END)) / 2 AS med \
+             FROM (SELECT grp, v, \
+                     CAST(SUM(k) OVER (PARTITION BY grp ORDER BY v) AS BIGINT) AS upto, \
+                     CAST(SUM(k) OVER (PARTITION BY grp) AS BIGINT) AS n \
+                   FROM ({rolled}) h) x \
+             GROUP BY grp",
+            rolled = rolled(cohort, histogram, "CAST(SUM(k) AS BIGINT) AS k", true)
+        )
+    };
     format!(
         "WITH c AS MATERIALIZED ( \
            SELECT t.id, t.org_path, t.created_at, t.respond_by, t.resolve_by FROM tickets t \
            WHERE t.created_at >= $1 AND t.created_at < $2 AND {scope}), \
-         m AS MATERIALIZED ( \
+         m AS ( \
            SELECT e.ticket_id, \
-             MIN(CASE WHEN e.kind = 'claimed' THEN e.id END) AS claim_id, \
-             MIN(CASE WHEN e.kind = 'resolved' THEN e.id END) AS resolve_id, \
+             MIN(CASE WHEN e.kind = 'claimed' THEN e.created_at END) AS first_claim, \
+             MIN(CASE WHEN e.kind = 'resolved' THEN e.created_at END) AS first_resolve, \
              MAX(CASE WHEN e.kind IN ('resolved', 'closed') THEN e.id * 2 + 1 \
                       WHEN e.kind = 'reopened' THEN e.id * 2 END) AS state, \
-             MAX(CASE WHEN e.kind IN ('closed', 'reopened') AND {sat} IS NOT NULL \
-                      THEN e.id * 2 + CASE WHEN {sat} = 'unsatisfied' THEN 0 ELSE 1 END END) AS visit, \
+             MAX(CASE WHEN e.verdict IS NOT NULL \
+                      THEN e.id * 2 + CASE WHEN e.verdict = 'unsatisfied' THEN 0 ELSE 1 END END) AS visit, \
              MAX(CASE WHEN e.kind IN ('claimed', 'dispatched', 'reassigned', 'returned') \
-                      THEN e.id END) AS hold_id, \
+                      THEN {hold} END) AS hold, \
              MAX(CASE WHEN e.kind IN ('cancelled', 'merged') THEN e.id * 4 + \
                       CASE e.to_status WHEN 'cancelled' THEN 1 WHEN 'merged' THEN 2 ELSE 0 END \
                       END) AS ending, \
              MAX(CASE WHEN e.kind = 'reopened' THEN 1 ELSE 0 END) AS reopened, \
              MAX(CASE WHEN e.kind = 'escalated' THEN 1 ELSE 0 END) AS escalated \
-           FROM c JOIN ticket_events e ON e.ticket_id = c.id \
+           FROM c JOIN ( \
+             SELECT ev.ticket_id, ev.id, ev.kind, ev.partner_id, ev.to_status, ev.created_at, \
+               CASE WHEN ev.kind IN ('closed', 'reopened') THEN {sat} END AS verdict \
+             FROM ticket_events ev) e ON e.ticket_id = c.id \
            WHERE e.created_at < $2 \
            GROUP BY e.ticket_id), \
          f AS MATERIALIZED ( \
-           SELECT c.org_path, \
+           SELECT {child} AS child, {holder} AS holder, \
              COALESCE(m.ending % 4, 0) AS ending, \
-             CASE WHEN claim.id IS NULL THEN 0 ELSE 1 END AS responded, \
-             CASE WHEN claim.id IS NOT NULL AND (c.respond_by IS NULL OR claim.created_at <= c.respond_by) \
+             CASE WHEN m.first_claim IS NULL THEN 0 ELSE 1 END AS responded, \
+             CASE WHEN m.first_claim IS NOT NULL \
+                   AND (c.respond_by IS NULL OR m.first_claim <= c.respond_by) \
                   THEN 1 ELSE 0 END AS in_time, \
              {response} AS response_minutes, \
              {resolution} AS resolution_minutes, \
@@ -190,71 +249,74 @@ fn query(d: &Dialect, cohort: &Cohort) -> String {
              COALESCE(m.reopened, 0) AS reopened, \
              COALESCE(m.escalated, 0) AS escalated, \
              m.visit % 2 AS satisfied, \
-             CASE WHEN hold.kind = 'returned' THEN NULL ELSE hold.partner_id END AS holder, \
-             CASE WHEN (claim.id IS NULL AND c.respond_by < $2) \
+             CASE WHEN (m.first_claim IS NULL AND c.respond_by < $2) \
                     OR (COALESCE(m.state % 2, 0) = 0 AND c.resolve_by < $2) \
                   THEN 1 ELSE 0 END AS overdue \
-           FROM c LEFT JOIN m ON m.ticket_id = c.id \
-             LEFT JOIN ticket_events claim ON claim.id = m.claim_id \
-             LEFT JOIN ticket_events done ON done.id = m.resolve_id \
-             LEFT JOIN ticket_events hold ON hold.id = m.hold_id), \
-         g AS MATERIALIZED ({groups}), \
-         a AS ( \
-           SELECT grp, \
-             {received} AS received, \
-             {responded} AS responded, \
-             {in_time} AS in_time, \
-             {resolved} AS resolved, \
-             {reopened} AS reopened, \
-             {visited} AS visited, \
-             {satisfied} AS satisfied, \
-             {overdue} AS overdue, \
-             {escalated} AS escalated, \
-             {cancelled} AS cancelled, \
-             {merged} AS merged \
-           FROM g GROUP BY grp), \
+           FROM c LEFT JOIN m ON m.ticket_id = c.id), \
+         s AS (SELECT child, holder, {per_pair} FROM f GROUP BY child, holder), \
+         a AS ({rolled_counts}), \
          rm AS ({median_response}), \
          sm AS ({median_resolution}) \
          SELECT a.*, rm.med AS median_response, sm.med AS median_resolution \
          FROM a LEFT JOIN rm ON rm.grp = a.grp LEFT JOIN sm ON sm.grp = a.grp",
-        response = d.minutes("claim.created_at", "c.created_at"),
-        resolution = d.minutes("done.created_at", "c.created_at"),
-        received = count("ending = 0"),
-        responded = count("ending = 0 AND responded = 1"),
-        in_time = count("ending = 0 AND in_time = 1"),
-        resolved = count("ending = 0 AND resolved = 1"),
-        reopened = count("ending = 0 AND reopened = 1"),
-        visited = count("ending = 0 AND satisfied IS NOT NULL"),
-        satisfied = count("ending = 0 AND satisfied = 1"),
-        overdue = count("ending = 0 AND overdue = 1"),
-        escalated = count("ending = 0 AND escalated = 1"),
-        cancelled = count("ending = 1"),
-        merged = count("ending = 2"),
-        median_response = median("response_minutes"),
-        median_resolution = median("resolution_minutes"),
+        hold = HOLD,
+        holder = HOLDER,
+        response = d.minutes("m.first_claim", "c.created_at"),
+        resolution = d.minutes("m.first_resolve", "c.created_at"),
+        per_pair = per_pair.join(", "),
+        rolled_counts = rolled(cohort, "s", &summed.join(", "), false),
+        median_response = median(&format!("({}) hist", histogram("response_minutes"))),
+        median_resolution = median(&format!("({}) hist", histogram("resolution_minutes"))),
     )
+}
+
+/// PostgreSQL's memory for the query's hashes and sorts, for this query only: with the
+/// default 4 MB a city's month spills its per-ticket facts to disk.
+pub const WORK_MEM: &str = "64MB";
+
+/// Runs `f` with `WORK_MEM` on PostgreSQL (`SET LOCAL`, so it ends with the transaction).
+fn with_room<T>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
+) -> QueryResult<T> {
+    match conn.backend() {
+        Backend::Postgres => conn.transaction(|conn| {
+            diesel::connection::SimpleConnection::batch_execute(
+                conn,
+                &format!("SET LOCAL work_mem = '{WORK_MEM}'"),
+            )?;
+            f(conn)
+        }),
+        Backend::Sqlite => f(conn),
+    }
+}
+
+/// The query for this cohort and period with its parameters bound.
+fn bound(
+    sql: String,
+    cohort: &Cohort,
+    period: Period,
+) -> BoxedSqlQuery<'static, DbBackend, SqlQuery> {
+    let query = diesel::sql_query(sql)
+        .into_boxed::<DbBackend>()
+        .bind::<Timestamp, _>(period.from)
+        .bind::<Timestamp, _>(period.to);
+    match cohort {
+        Cohort::Subtree(path) => {
+            let (lower, upper) = subtree_bounds(path);
+            query
+                .bind::<Text, _>(lower)
+                .bind::<Text, _>(upper)
+                .bind::<Text, _>(path.clone())
+        }
+        Cohort::Partner(partner) => query.bind::<BigInt, _>(partner.0),
+    }
 }
 
 /// The cohort's figures, computed by the database.
 pub fn groups(conn: &mut DbConnection, cohort: &Cohort, period: Period) -> CoreResult<Groups> {
     let sql = query(&Dialect(conn.backend()), cohort);
-    let rows: Vec<Row> = match cohort {
-        Cohort::Subtree(path) => {
-            let (lower, upper) = subtree_bounds(path);
-            diesel::sql_query(sql)
-                .bind::<Timestamp, _>(period.from)
-                .bind::<Timestamp, _>(period.to)
-                .bind::<Text, _>(lower)
-                .bind::<Text, _>(upper)
-                .bind::<Text, _>(path)
-                .load(conn)?
-        }
-        Cohort::Partner(partner) => diesel::sql_query(sql)
-            .bind::<Timestamp, _>(period.from)
-            .bind::<Timestamp, _>(period.to)
-            .bind::<BigInt, _>(partner.0)
-            .load(conn)?,
-    };
+    let rows: Vec<Row> = with_room(conn, |conn| bound(sql, cohort, period).load(conn))?;
     let mut groups = Groups::default();
     for row in rows {
         let key = row.grp.clone();
@@ -274,4 +336,38 @@ pub fn groups(conn: &mut DbConnection, cohort: &Cohort, period: Period) -> CoreR
         }
     }
     Ok(groups)
+}
+
+/// How the store runs the query for this cohort and period: PostgreSQL's plan as run
+/// (`EXPLAIN ANALYZE`, with buffers), SQLite's query plan. For `jiesu admin explain-rates`.
+pub fn explain(conn: &mut DbConnection, cohort: &Cohort, period: Period) -> CoreResult<String> {
+    #[derive(QueryableByName)]
+    struct PgLine {
+        #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
+        line: String,
+    }
+    #[derive(QueryableByName)]
+    struct LiteLine {
+        #[diesel(sql_type = Text)]
+        detail: String,
+    }
+    let backend = conn.backend();
+    let sql = query(&Dialect(backend), cohort);
+    let sql = match backend {
+        Backend::Postgres => format!("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sql}"),
+        Backend::Sqlite => format!("EXPLAIN QUERY PLAN {sql}"),
+    };
+    let query = bound(sql, cohort, period);
+    let lines: Vec<String> = match backend {
+        Backend::Postgres => with_room(conn, |conn| query.load::<PgLine>(conn))?
+            .into_iter()
+            .map(|l| l.line)
+            .collect(),
+        Backend::Sqlite => query
+            .load::<LiteLine>(conn)?
+            .into_iter()
+            .map(|l| l.detail)
+            .collect(),
+    };
+    Ok(lines.join("\n"))
 }
