@@ -81,6 +81,29 @@ enum AdminCommand {
     LoadDemo,
     /// Write many tickets at once for benchmarks, with a progress bar (refused in production).
     Generate(GenerateArgs),
+    /// Print how the store computes an org node's (or a unit's) rates for a period: the
+    /// plan as run on PostgreSQL (EXPLAIN ANALYZE), the query plan on SQLite.
+    ExplainRates(ExplainRatesArgs),
+}
+
+#[derive(Args)]
+struct ExplainRatesArgs {
+    /// The org node whose subtree is counted.
+    #[arg(
+        long,
+        conflicts_with = "partner_id",
+        required_unless_present = "partner_id"
+    )]
+    org_unit_id: Option<i64>,
+    /// A partner unit instead.
+    #[arg(long)]
+    partner_id: Option<i64>,
+    /// RFC 3339; default 30 days before `--to`.
+    #[arg(long)]
+    from: Option<String>,
+    /// RFC 3339; default now.
+    #[arg(long)]
+    to: Option<String>,
 }
 
 #[derive(Args)]
@@ -96,6 +119,10 @@ struct GenerateArgs {
     /// An RFC 3339 instant; default now.
     #[arg(long)]
     as_of: Option<String>,
+    /// Give each closed ticket the trail of a worked ticket (dispatch, claim, progress,
+    /// resolve, return visit; some escalated, some reopened), as the rates read it.
+    #[arg(long)]
+    trails: bool,
     /// Tickets per transaction.
     #[arg(long, default_value_t = 50_000)]
     batch: i64,
@@ -155,6 +182,7 @@ fn main() -> ExitCode {
         Command::Admin(AdminCommand::ResetPassword(args)) => reset_password(&settings, &args),
         Command::Admin(AdminCommand::LoadDemo) => load_demo(&settings),
         Command::Admin(AdminCommand::Generate(args)) => generate(&settings, &args),
+        Command::Admin(AdminCommand::ExplainRates(args)) => explain_rates(&settings, &args),
         Command::Openapi => {
             println!("{}", jiesu_api::openapi::Document::new().json);
             Ok(())
@@ -465,6 +493,45 @@ fn generate(settings: &Settings, args: &GenerateArgs) -> Result<(), CoreError> {
     })
 }
 
+fn instant(field: &'static str, text: &str) -> Result<chrono::NaiveDateTime, CoreError> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.naive_utc())
+        .map_err(|e| CoreError::invalid(field, "invalid", format!("{text:?}: {e}")))
+}
+
+fn explain_rates(settings: &Settings, args: &ExplainRatesArgs) -> Result<(), CoreError> {
+    use jiesu_core::stats::{setwise, Cohort, Period};
+    let to = args
+        .to
+        .as_deref()
+        .map_or_else(|| Ok(now()), |t| instant("to", t))?;
+    let from = match &args.from {
+        Some(text) => instant("from", text)?,
+        None => to - chrono::Duration::days(30),
+    };
+    let period = Period::new(from, to)?;
+    with_database(settings, one_shot(settings), |pool| {
+        let conn = &mut *pool.get()?;
+        let cohort = match (args.org_unit_id, args.partner_id) {
+            (_, Some(partner)) => Cohort::Partner(PartnerId(partner)),
+            (Some(node), None) => Cohort::Subtree(jiesu_core::scope::visible_path(
+                conn,
+                &jiesu_core::Scope::Everything,
+                OrgUnitId(node),
+            )?),
+            (None, None) => {
+                return Err(CoreError::invalid(
+                    "org_unit_id",
+                    "required",
+                    "name an org node or a partner unit",
+                ))
+            }
+        };
+        println!("{}", setwise::explain(conn, &cohort, period)?);
+        Ok(())
+    })
+}
+
 fn generate_tickets(
     pool: &Pool,
     args: &GenerateArgs,
@@ -483,6 +550,7 @@ fn generate_tickets(
         open: args.open,
         due: args.due,
         as_of,
+        trails: args.trails,
     };
     jiesu_core::loadgen::generate(&mut *pool.get()?, spec, args.batch, |n| bar.inc(n))?;
     bar.finish();

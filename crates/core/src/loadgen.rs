@@ -1,6 +1,10 @@
 //! Volume for benchmarks: many tickets at once, written set-wise by the database itself
 //! (a recursive series per batch), each with its `logged` event, the open ones in the
-//! escalation queue. Refused in production; meant for an empty demo or bench database.
+//! escalation queue. With `trails`, each closed ticket also gets the trail of a ticket that
+//! was worked: dispatched to a unit, claimed, in progress, resolved, escalated one level
+//! for one in twenty, and a return visit (seven in ten satisfied, two basically satisfied,
+//! one unsatisfied: reopened, resolved again and closed). Refused in production; meant for
+//! an empty demo or bench database.
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
@@ -9,7 +13,7 @@ use diesel::sql_types::{BigInt, Text, Timestamp};
 use crate::db::{write_tx, DbConnection};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{CategoryId, OrgUnitId, UserId};
-use crate::schema::{categories, org_units, tickets, users};
+use crate::schema::{categories, org_units, partners, tickets, users};
 use crate::types::{OrgKind, Role};
 
 /// How many tickets of each kind: `due` of the `open` ones are past their response
@@ -20,6 +24,8 @@ pub struct Spec {
     pub open: i64,
     pub due: i64,
     pub as_of: NaiveDateTime,
+    /// Closed tickets get a worked trail (5 to 8 events) besides `logged`.
+    pub trails: bool,
 }
 
 /// Writes the tickets in batches of `batch`, calling `progress` with each batch's size.
@@ -68,6 +74,23 @@ pub fn generate(
             .map(|(n, c)| format!(" WHEN {n} THEN {}", f(c)))
             .collect();
         format!("CASE s.i % {k}{arms} END")
+    };
+    let units: Vec<crate::ids::PartnerId> = partners::table
+        .order(partners::id)
+        .select(partners::id)
+        .load(conn)?;
+    if spec.trails && units.is_empty() {
+        return Err(CoreError::conflict(
+            "trails need partner units: load the demo city first",
+        ));
+    }
+    let unit = {
+        let arms: String = units
+            .iter()
+            .enumerate()
+            .map(|(n, u)| format!(" WHEN {n} THEN {}", u.0))
+            .collect();
+        format!("CASE t.id % {} {arms} END", units.len().max(1))
     };
     let community = pick(&|c| c.0 .0.to_string());
     let path = pick(&|c| format!("'{}'", c.1.replace('\'', "")));
@@ -121,10 +144,145 @@ pub fn generate(
             )
             .bind::<BigInt, _>(before)
             .execute(conn)?;
+            if spec.trails {
+                trails(conn, before, &unit, as_of - Duration::days(2))?;
+            }
             Ok(())
         })?;
         progress(u64::try_from(end - start).unwrap_or(0));
         start = end;
     }
+    Ok(())
+}
+
+/// One step of a worked trail: an event for each closed ticket of the batch that `only`
+/// picks, at one of four instants (minutes after logging) by the ticket's id.
+struct Step {
+    kind: &'static str,
+    from: &'static str,
+    to: &'static str,
+    minutes: [i64; 4],
+    detail: &'static str,
+    only: &'static str,
+}
+
+/// The worked trails of the closed tickets after id `before`, all logged at `logged`.
+fn trails(
+    conn: &mut DbConnection,
+    before: i64,
+    unit: &str,
+    logged: NaiveDateTime,
+) -> CoreResult<()> {
+    const SATISFIED: &str = "CASE WHEN t.id % 10 < 7 THEN '{\"satisfaction\":\"satisfied\"}' \
+                             ELSE '{\"satisfaction\":\"basically_satisfied\"}' END";
+    let steps = [
+        Step {
+            kind: "dispatched",
+            from: "reported",
+            to: "dispatched",
+            minutes: [2; 4],
+            detail: "NULL",
+            only: "TRUE",
+        },
+        Step {
+            kind: "escalated",
+            from: "dispatched",
+            to: "dispatched",
+            minutes: [60; 4],
+            detail: "'{\"from_level\":0,\"to_level\":1}'",
+            only: "t.id % 20 = 0",
+        },
+        Step {
+            kind: "claimed",
+            from: "dispatched",
+            to: "claimed",
+            minutes: [5, 20, 45, 130],
+            detail: "NULL",
+            only: "TRUE",
+        },
+        Step {
+            kind: "progress",
+            from: "claimed",
+            to: "in_progress",
+            minutes: [180; 4],
+            detail: "NULL",
+            only: "TRUE",
+        },
+        Step {
+            kind: "resolved",
+            from: "in_progress",
+            to: "resolved",
+            minutes: [240, 540, 1_200, 1_620],
+            detail: "NULL",
+            only: "TRUE",
+        },
+        Step {
+            kind: "closed",
+            from: "resolved",
+            to: "closed",
+            minutes: [1_800; 4],
+            detail: SATISFIED,
+            only: "t.id % 10 <> 9",
+        },
+        Step {
+            kind: "reopened",
+            from: "resolved",
+            to: "reopened",
+            minutes: [1_800; 4],
+            detail: "'{\"satisfaction\":\"unsatisfied\"}'",
+            only: "t.id % 10 = 9",
+        },
+        Step {
+            kind: "resolved",
+            from: "reopened",
+            to: "resolved",
+            minutes: [2_160; 4],
+            detail: "NULL",
+            only: "t.id % 10 = 9",
+        },
+        Step {
+            kind: "closed",
+            from: "resolved",
+            to: "closed",
+            minutes: [2_400; 4],
+            detail: "'{\"satisfaction\":\"basically_satisfied\"}'",
+            only: "t.id % 10 = 9",
+        },
+    ];
+    for step in steps {
+        let partner = if step.kind == "escalated" {
+            "NULL"
+        } else {
+            unit
+        };
+        diesel::sql_query(format!(
+            "INSERT INTO ticket_events (ticket_id, kind, from_status, to_status, partner_id, detail, created_at) \
+             SELECT t.id, '{kind}', '{from}', '{to}', {partner}, {detail}, \
+               CASE t.id % 4 WHEN 0 THEN $2 WHEN 1 THEN $3 WHEN 2 THEN $4 ELSE $5 END \
+             FROM tickets t WHERE t.id > $1 AND t.status = 'closed' AND {only} ORDER BY t.id",
+            kind = step.kind,
+            from = step.from,
+            to = step.to,
+            detail = step.detail,
+            only = step.only,
+        ))
+        .bind::<BigInt, _>(before)
+        .bind::<Timestamp, _>(logged + Duration::minutes(step.minutes[0]))
+        .bind::<Timestamp, _>(logged + Duration::minutes(step.minutes[1]))
+        .bind::<Timestamp, _>(logged + Duration::minutes(step.minutes[2]))
+        .bind::<Timestamp, _>(logged + Duration::minutes(step.minutes[3]))
+        .execute(conn)?;
+    }
+    // The rows agree with their trails: the unit holds them, the visit's verdict, one
+    // reopen, one level up.
+    diesel::sql_query(format!(
+        "UPDATE tickets AS t SET partner_id = {unit}, \
+           level = CASE WHEN t.id % 20 = 0 THEN 1 ELSE 0 END, \
+           satisfaction = CASE WHEN t.id % 10 < 7 THEN 'satisfied' ELSE 'basically_satisfied' END, \
+           reopen_count = CASE WHEN t.id % 10 = 9 THEN 1 ELSE 0 END \
+         WHERE t.id > $1 AND t.status = 'closed'"
+    ))
+    .bind::<BigInt, _>(before)
+    .execute(conn)?;
     Ok(())
 }
