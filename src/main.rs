@@ -123,6 +123,10 @@ struct GenerateArgs {
     /// resolve, return visit; some escalated, some reopened), as the rates read it.
     #[arg(long)]
     trails: bool,
+    /// First grow the tree to a city's size (16 districts, 336 streets, 7,056
+    /// communities, once) and spread the tickets over all its communities.
+    #[arg(long)]
+    city: bool,
     /// Tickets per transaction.
     #[arg(long, default_value_t = 50_000)]
     batch: i64,
@@ -551,6 +555,7 @@ fn generate_tickets(
         due: args.due,
         as_of,
         trails: args.trails,
+        city: args.city,
     };
     jiesu_core::loadgen::generate(&mut *pool.get()?, spec, args.batch, |n| bar.inc(n))?;
     bar.finish();

@@ -481,3 +481,137 @@ fn two_schedulers_sweeping_one_postgres_at_once_escalate_once_and_mail_once() {
         .count();
     assert_eq!(digests, 1, "delivered once");
 }
+
+/// `generate --city --trails` grows a city-sized tree and writes worked trails the rates
+/// read as the replay does; `explain-rates` prints the store's plan.
+fn generated_city_with_trails(store: Store) {
+    let db = TestDb::new(store);
+    load_demo(&db);
+    let generate = |extra: &[&str]| {
+        let mut cmd = jiesu(db.dir.path());
+        cmd.args([
+            "admin", "generate", "--closed", "400", "--open", "40", "--due", "4",
+        ])
+        .args(["--trails", "--city", "--as-of", "2026-11-20T10:00:00+08:00"])
+        .args(extra)
+        .env("JIESU_DATABASE__URL", db.url_string());
+        let (out, stdout, stderr) = run(&mut cmd);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stdout.contains("generated 400 closed and 40 open"),
+            "{stdout}"
+        );
+    };
+    generate(&[]);
+    generate(&["--batch", "100"]); // a second run keeps the tree it grew
+    let pool = jiesu_core::db::connect(&db.url, 1).unwrap();
+    let conn = &mut *pool.get().unwrap();
+    use jiesu_core::schema::{org_units, ticket_events, tickets};
+    let communities: i64 = org_units::table
+        .filter(org_units::kind.eq("community"))
+        .count()
+        .get_result(conn)
+        .unwrap();
+    let (d, s, c) = jiesu_core::loadgen::CITY;
+    assert_eq!(
+        communities,
+        8 + d * s * c,
+        "the demo's 8 and the grown city's, once"
+    );
+    let mut kind_count = |kind: &str| -> i64 {
+        ticket_events::table
+            .inner_join(tickets::table)
+            .filter(tickets::number.like("GEN%"))
+            .filter(ticket_events::kind.eq(kind))
+            .count()
+            .get_result(conn)
+            .unwrap()
+    };
+    assert_eq!(kind_count("logged"), 880);
+    assert_eq!(
+        kind_count("claimed"),
+        800,
+        "every closed ticket was claimed"
+    );
+    assert_eq!(
+        kind_count("closed"),
+        800,
+        "and closed after its return visit"
+    );
+    assert_eq!(kind_count("reopened"), 80, "one in ten reopened");
+    assert_eq!(
+        kind_count("resolved"),
+        880,
+        "resolved once, the reopened twice"
+    );
+    assert_eq!(kind_count("escalated"), 40, "one in twenty escalated");
+    // Spread over the city: no community holds more than its share.
+    let most: i64 = tickets::table
+        .filter(tickets::number.like("GEN%"))
+        .group_by(tickets::community_id)
+        .select(diesel::dsl::count_star())
+        .order(diesel::dsl::count_star().desc())
+        .first(conn)
+        .unwrap();
+    assert!(most <= 2, "{most} tickets in one community");
+    // The rates over the generated trails are those of the replay, for the city and a
+    // grown street.
+    use jiesu_core::stats::{reference, setwise, Cohort, Period};
+    let at = |text: &str| {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .naive_utc()
+    };
+    // Before any day the test runs on, so the demo's own tickets (logged today) stay out.
+    let period = Period::new(at("2026-11-10T00:00:00Z"), at("2026-11-25T00:00:00Z")).unwrap();
+    let street: String = org_units::table
+        .filter(org_units::code.like("GEN-S%"))
+        .select(org_units::path)
+        .first(conn)
+        .unwrap();
+    for cohort in [Cohort::Subtree("/1/".into()), Cohort::Subtree(street)] {
+        let expected = reference::groups(conn, &cohort, period).unwrap();
+        assert_eq!(setwise::groups(conn, &cohort, period).unwrap(), expected);
+        if cohort == Cohort::Subtree("/1/".into()) {
+            assert_eq!(expected.all.received, 880);
+            assert_eq!(expected.all.resolved, 800);
+            assert_eq!(expected.all.visited, 800);
+            assert_eq!(
+                expected.all.satisfied, 800,
+                "the reopened were closed satisfied"
+            );
+            assert_eq!(expected.all.reopened, 80);
+            let districts: Vec<&String> = expected.children.keys().collect();
+            assert!(districts.len() > 2, "a grown district among {districts:?}");
+            assert!(districts
+                .iter()
+                .all(|p| p.starts_with("/1/") && p.matches('/').count() == 3));
+        }
+    }
+    let mut explain = jiesu(db.dir.path());
+    explain
+        .args(["admin", "explain-rates", "--org-unit-id", "1"])
+        .args([
+            "--from",
+            "2026-11-10T00:00:00Z",
+            "--to",
+            "2026-11-25T00:00:00Z",
+        ])
+        .env("JIESU_DATABASE__URL", db.url_string());
+    let (out, stdout, stderr) = run(&mut explain);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("ticket_events"),
+        "a plan that reads the events: {stdout}"
+    );
+}
+
+#[test]
+fn generated_city_with_trails_on_sqlite() {
+    generated_city_with_trails(Store::Sqlite);
+}
+
+#[test]
+fn generated_city_with_trails_on_postgres() {
+    generated_city_with_trails(Store::Postgres);
+}

@@ -26,6 +26,74 @@ pub struct Spec {
     pub as_of: NaiveDateTime,
     /// Closed tickets get a worked trail (5 to 8 events) besides `logged`.
     pub trails: bool,
+    /// Grow the tree to a city's size first (`grow_city`), once.
+    pub city: bool,
+}
+
+/// The generated tree: 16 districts of 21 streets of 21 communities (7,056 communities
+/// in 336 streets, about Beijing's), under the tree's root.
+pub const CITY: (i64, i64, i64) = (16, 21, 21);
+
+/// Grows a generated city under the root, unless one is there; answers how many
+/// communities it added.
+pub fn grow_city(conn: &mut DbConnection, now: NaiveDateTime) -> CoreResult<i64> {
+    let grown: i64 = org_units::table
+        .filter(org_units::code.like("GEN-D%"))
+        .count()
+        .get_result(conn)?;
+    if grown > 0 {
+        return Ok(0);
+    }
+    let root: Option<OrgUnitId> = org_units::table
+        .filter(org_units::parent_id.is_null())
+        .order(org_units::id)
+        .select(org_units::id)
+        .first(conn)
+        .optional()?;
+    let Some(root) = root else {
+        return Err(CoreError::conflict(
+            "load the demo city first: the tree needs its root",
+        ));
+    };
+    let (districts, streets, communities) = CITY;
+    write_tx(conn, |conn| -> CoreResult<i64> {
+        // (kind, parents' code pattern (or the root), how many under each, name, code prefix)
+        let levels = [
+            ("district", None, districts, "生成区", "GEN-D"),
+            ("street", Some("GEN-D%"), streets, "生成街道", "GEN-S"),
+            (
+                "community",
+                Some("GEN-S%"),
+                communities,
+                "生成社区",
+                "GEN-C",
+            ),
+        ];
+        let mut added = 0;
+        for (kind, parents, each, name, code) in levels {
+            let parents = match parents {
+                None => format!("p.id = {}", root.0),
+                Some(pattern) => format!("p.code LIKE '{pattern}'"),
+            };
+            added = diesel::sql_query(format!(
+                "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {each}) \
+                 INSERT INTO org_units (parent_id, kind, name, code, path, created_at) \
+                 SELECT p.id, '{kind}', '{name}' || CAST(p.id AS TEXT) || '-' || CAST(s.i AS TEXT), \
+                   '{code}' || CAST(p.id AS TEXT) || '-' || CAST(s.i AS TEXT), '', $1 \
+                 FROM org_units p, s WHERE {parents}"
+            ))
+            .bind::<Timestamp, _>(now)
+            .execute(conn)?;
+            diesel::sql_query(
+                "UPDATE org_units SET path = \
+                   (SELECT p.path FROM org_units p WHERE p.id = org_units.parent_id) \
+                   || CAST(id AS TEXT) || '/' \
+                 WHERE path = '' AND code LIKE 'GEN-%'",
+            )
+            .execute(conn)?;
+        }
+        Ok(i64::try_from(added).unwrap_or(0))
+    })
 }
 
 /// Writes the tickets in batches of `batch`, calling `progress` with each batch's size.
@@ -41,6 +109,9 @@ pub fn generate(
             "invalid",
             "due ≤ open, counts ≥ 0, batch ≥ 1",
         ));
+    }
+    if spec.city {
+        grow_city(conn, spec.as_of)?;
     }
     let communities: Vec<(OrgUnitId, String)> = org_units::table
         .filter(org_units::kind.eq(OrgKind::Community))
@@ -65,16 +136,8 @@ pub fn generate(
             "load the demo city first: communities, a category and a grid member are needed",
         ));
     };
-    // Which community the i-th ticket is in, spread evenly.
+    // Which community the i-th ticket is in, spread evenly: the communities numbered.
     let k = communities.len();
-    let pick = |f: &dyn Fn(&(OrgUnitId, String)) -> String| {
-        let arms: String = communities
-            .iter()
-            .enumerate()
-            .map(|(n, c)| format!(" WHEN {n} THEN {}", f(c)))
-            .collect();
-        format!("CASE s.i % {k}{arms} END")
-    };
     let units: Vec<crate::ids::PartnerId> = partners::table
         .order(partners::id)
         .select(partners::id)
@@ -92,8 +155,6 @@ pub fn generate(
             .collect();
         format!("CASE t.id % {} {arms} END", units.len().max(1))
     };
-    let community = pick(&|c| c.0 .0.to_string());
-    let path = pick(&|c| format!("'{}'", c.1.replace('\'', "")));
     let run = crate::users::random_secret(6).to_uppercase();
     let total = spec.closed + spec.open;
     let mut start = 0;
@@ -104,12 +165,14 @@ pub fn generate(
              INSERT INTO tickets (number, category_id, priority, title, description, community_id, org_path, \
                address, households, status, in_pool, level, respond_by, resolve_by, closed_at, reopen_count, \
                return_count, reported_by, version, created_at, updated_at) \
-             SELECT 'GEN' || $3 || '-' || CAST(s.i AS TEXT), {category}, 'normal', '压测工单', '批量生成', {community}, {path}, \
+             SELECT 'GEN' || $3 || '-' || CAST(s.i AS TEXT), {category}, 'normal', '压测工单', '批量生成', cm.id, cm.path, \
                '压测地址', 1, \
                CASE WHEN s.i < {open} THEN 'reported' ELSE 'closed' END, FALSE, 0, \
                CASE WHEN s.i < {due} THEN $4 ELSE $5 END, $6, \
                CASE WHEN s.i < {open} THEN NULL ELSE $7 END, 0, 0, {reporter}, 0, $8, $8 \
-             FROM s",
+             FROM s JOIN (SELECT id, path, ROW_NUMBER() OVER (ORDER BY id) - 1 AS n \
+                          FROM org_units WHERE kind = 'community') cm ON cm.n = s.i % {k} \
+             ORDER BY s.i",
             category = category.0,
             reporter = reporter.0,
             open = spec.open,
@@ -167,6 +230,8 @@ struct Step {
 }
 
 /// The worked trails of the closed tickets after id `before`, all logged at `logged`.
+/// (`before` is written into the SQL, not bound: SQLite numbers `$n` by first appearance,
+/// and the instants come first.)
 fn trails(
     conn: &mut DbConnection,
     before: i64,
@@ -258,15 +323,14 @@ fn trails(
         diesel::sql_query(format!(
             "INSERT INTO ticket_events (ticket_id, kind, from_status, to_status, partner_id, detail, created_at) \
              SELECT t.id, '{kind}', '{from}', '{to}', {partner}, {detail}, \
-               CASE t.id % 4 WHEN 0 THEN $2 WHEN 1 THEN $3 WHEN 2 THEN $4 ELSE $5 END \
-             FROM tickets t WHERE t.id > $1 AND t.status = 'closed' AND {only} ORDER BY t.id",
+               CASE t.id % 4 WHEN 0 THEN $1 WHEN 1 THEN $2 WHEN 2 THEN $3 ELSE $4 END \
+             FROM tickets t WHERE t.id > {before} AND t.status = 'closed' AND {only} ORDER BY t.id",
             kind = step.kind,
             from = step.from,
             to = step.to,
             detail = step.detail,
             only = step.only,
         ))
-        .bind::<BigInt, _>(before)
         .bind::<Timestamp, _>(logged + Duration::minutes(step.minutes[0]))
         .bind::<Timestamp, _>(logged + Duration::minutes(step.minutes[1]))
         .bind::<Timestamp, _>(logged + Duration::minutes(step.minutes[2]))
