@@ -270,21 +270,21 @@ fn query(d: &Dialect, cohort: &Cohort) -> String {
     )
 }
 
-/// PostgreSQL's memory for the query's hashes and sorts, for this query only: with the
-/// default 4 MB a city's month spills its per-ticket facts to disk.
-pub const WORK_MEM: &str = "64MB";
+/// PostgreSQL's settings for this query only: memory for its hashes and sorts (with the
+/// default 4 MB a city's month spills its per-ticket facts to disk), and the cost of a
+/// random page on solid-state storage (with the default 4, meant for spinning disks, a
+/// district's month hashes every event of the city instead of fetching its tickets'
+/// events by index: 4.9 s against 2.8 s on 1.1 M tickets).
+pub const SETTINGS: &str = "SET LOCAL work_mem = '64MB'; SET LOCAL random_page_cost = 1.1";
 
-/// Runs `f` with `WORK_MEM` on PostgreSQL (`SET LOCAL`, so it ends with the transaction).
+/// Runs `f` with `SETTINGS` on PostgreSQL (`SET LOCAL`: they end with the transaction).
 fn with_room<T>(
     conn: &mut DbConnection,
     f: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
 ) -> QueryResult<T> {
     match conn.backend() {
         Backend::Postgres => conn.transaction(|conn| {
-            diesel::connection::SimpleConnection::batch_execute(
-                conn,
-                &format!("SET LOCAL work_mem = '{WORK_MEM}'"),
-            )?;
+            diesel::connection::SimpleConnection::batch_execute(conn, SETTINGS)?;
             f(conn)
         }),
         Backend::Sqlite => f(conn),
