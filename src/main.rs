@@ -486,12 +486,10 @@ fn generate(settings: &Settings, args: &GenerateArgs) -> Result<(), CoreError> {
             "generated tickets are never written with production on",
         ));
     }
-    let as_of = match &args.as_of {
-        None => now(),
-        Some(text) => chrono::DateTime::parse_from_rfc3339(text)
-            .map_err(|e| CoreError::invalid("as_of", "invalid", format!("{text:?}: {e}")))?
-            .naive_utc(),
-    };
+    let as_of = args
+        .as_of
+        .as_deref()
+        .map_or_else(|| Ok(now()), |t| instant("as_of", t))?;
     with_database(settings, one_shot(settings), |pool| {
         generate_tickets(pool, args, as_of)
     })

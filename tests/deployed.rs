@@ -172,6 +172,20 @@ async fn production_on_postgres_mails_supervisors_through_smtp_and_loses_none_wh
         .await
         .unwrap();
     assert_eq!(dispatched.status(), 200);
+    // The street's rates, computed by the database, count the ticket just logged.
+    let rates: Value = client
+        .get(format!("{base}/api/v1/stats"))
+        .bearer_auth(&supervisor)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        rates["figures"]["received"].as_i64().unwrap() >= 1,
+        "{rates}"
+    );
     let ours = until_mail(&inbox, "生产环境派单", 1).await;
     assert!(
         ours[0].contains(&format!("{PUBLIC_URL}/console/tickets/{id}")),

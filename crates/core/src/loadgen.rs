@@ -113,11 +113,10 @@ pub fn generate(
     if spec.city {
         grow_city(conn, spec.as_of)?;
     }
-    let communities: Vec<(OrgUnitId, String)> = org_units::table
+    let communities: i64 = org_units::table
         .filter(org_units::kind.eq(OrgKind::Community))
-        .order(org_units::id)
-        .select((org_units::id, org_units::path))
-        .load(conn)?;
+        .count()
+        .get_result(conn)?;
     let category: Option<CategoryId> = categories::table
         .filter(categories::active.eq(true))
         .order(categories::id)
@@ -130,14 +129,13 @@ pub fn generate(
         .select(users::id)
         .first(conn)
         .optional()?;
-    let (Some(category), Some(reporter), false) = (category, reporter, communities.is_empty())
-    else {
+    let (Some(category), Some(reporter), false) = (category, reporter, communities == 0) else {
         return Err(CoreError::conflict(
             "load the demo city first: communities, a category and a grid member are needed",
         ));
     };
     // Which community the i-th ticket is in, spread evenly: the communities numbered.
-    let k = communities.len();
+    let k = communities;
     let units: Vec<crate::ids::PartnerId> = partners::table
         .order(partners::id)
         .select(partners::id)
