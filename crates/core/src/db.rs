@@ -128,9 +128,26 @@ impl r2d2::ManageConnection for ConnectionManager {
 
     fn connect(&self) -> Result<DbConnection, Self::Error> {
         match &self.url {
-            DatabaseUrl::Postgres(url) => diesel::PgConnection::establish(url)
-                .map(DbConnection::Postgres)
-                .map_err(diesel::r2d2::Error::ConnectionError),
+            DatabaseUrl::Postgres(url) => {
+                let mut conn = diesel::PgConnection::establish(url)
+                    .map_err(diesel::r2d2::Error::ConnectionError)?;
+                // Every read is planned for its own values: a scope is the whole city or
+                // one community, a status a tenth of the tickets or a handful, and a plan
+                // made for one is wrong for the other (a generic plan also cannot use the
+                // open tickets' partial indexes). And random reads cost little more than
+                // sequential ones on the solid-state storage a city's server runs on: at
+                // PostgreSQL's default (4.0, for spinning disks) the planner walks the
+                // primary key past a million closed tickets rather than read the index
+                // of the filter. That one is a default only: a value the operator set
+                // (server config, `ALTER DATABASE`, `options` in the URL) stands.
+                conn.batch_execute(
+                    "SET plan_cache_mode = force_custom_plan; \
+                     SELECT set_config('random_page_cost', '1.1', false) FROM pg_settings \
+                     WHERE name = 'random_page_cost' AND source = 'default';",
+                )
+                .map_err(diesel::r2d2::Error::QueryError)?;
+                Ok(DbConnection::Postgres(conn))
+            }
             DatabaseUrl::Sqlite(path) => {
                 let path = path.to_str().ok_or_else(|| {
                     diesel::r2d2::Error::ConnectionError(diesel::ConnectionError::BadConnection(

@@ -10,11 +10,18 @@ use serde::Serialize;
 
 use crate::db::DbConnection;
 use crate::error::{CoreError, CoreResult};
-use crate::ids::{CategoryId, OrgUnitId};
+use crate::ids::OrgUnitId;
 use crate::schema::{categories, org_units, tickets};
 use crate::scope::{in_subtree, visible_path, Actor};
 use crate::stats::Period;
 use crate::types::{Role, TicketStatus};
+
+// A report groups tickets by their category's code and their place.
+diesel::allow_columns_to_appear_in_same_group_by_clause!(
+    categories::code,
+    tickets::community_id,
+    tickets::grid_id,
+);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Grain {
@@ -37,9 +44,16 @@ pub struct Hotspot {
 pub struct HotspotReport {
     pub period: Period,
     pub threshold: i64,
-    /// Most tickets first; ties by category code, then place id.
+    /// The `limit` cells with the most tickets, most first; ties by category code, then
+    /// place id.
     pub cells: Vec<Hotspot>,
+    /// More cells follow the last one shown, with as many tickets or fewer.
+    pub more: bool,
 }
+
+/// The most cells one report holds: a city has thousands of communities times dozens of
+/// categories, and the useful ones are at the top.
+pub const MAX_CELLS: i64 = 1_000;
 
 /// Tickets logged in the period under `node`, by category and place. Cancelled tickets
 /// and merged duplicates do not count. Tickets logged without a grid are left out of the
@@ -51,6 +65,7 @@ pub fn report(
     period: Period,
     grain: Grain,
     threshold: i64,
+    limit: i64,
 ) -> CoreResult<HotspotReport> {
     actor.require_role(
         &[Role::Supervisor, Role::Admin],
@@ -63,8 +78,17 @@ pub fn report(
             "must be at least 1",
         ));
     }
+    if !(1..=MAX_CELLS).contains(&limit) {
+        return Err(CoreError::invalid(
+            "limit",
+            "range",
+            format!("must be between 1 and {MAX_CELLS}"),
+        ));
+    }
     let path = visible_path(conn, &actor.scope, node)?;
+    // Counted, ranked and cut in the database: only the cells shown come back.
     let base = tickets::table
+        .inner_join(categories::table)
         .filter(in_subtree(tickets::org_path, &path))
         .filter(
             tickets::created_at
@@ -72,33 +96,39 @@ pub fn report(
                 .and(tickets::created_at.lt(period.to)),
         )
         .filter(tickets::status.ne_all(vec![TicketStatus::Cancelled, TicketStatus::Merged]));
-    let counted: Vec<(CategoryId, OrgUnitId, i64)> = match grain {
+    let order = (diesel::dsl::count_star().desc(), categories::code.asc());
+    let mut counted: Vec<(String, OrgUnitId, i64)> = match grain {
         Grain::Community => base
-            .group_by((tickets::category_id, tickets::community_id))
+            .group_by((categories::code, tickets::community_id))
             .select((
-                tickets::category_id,
+                categories::code,
                 tickets::community_id,
                 diesel::dsl::count_star(),
             ))
+            .order((order.0, order.1, tickets::community_id.asc()))
+            .limit(limit + 1)
             .load(conn)?,
         Grain::Grid => base
             .filter(tickets::grid_id.is_not_null())
-            .group_by((tickets::category_id, tickets::grid_id))
+            .group_by((categories::code, tickets::grid_id))
             .select((
-                tickets::category_id,
+                categories::code,
                 tickets::grid_id.assume_not_null(),
                 diesel::dsl::count_star(),
             ))
+            .order((order.0, order.1, tickets::grid_id.asc()))
+            .limit(limit + 1)
             .load(conn)?,
     };
-    let category_ids: Vec<CategoryId> = counted.iter().map(|c| c.0).collect();
+    let more = counted.len() as i64 > limit;
+    counted.truncate(limit as usize);
+    let codes: Vec<&str> = counted.iter().map(|c| c.0.as_str()).collect();
     let place_ids: Vec<OrgUnitId> = counted.iter().map(|c| c.1).collect();
-    let category_names: HashMap<CategoryId, (String, String)> = categories::table
-        .filter(categories::id.eq_any(&category_ids))
-        .select((categories::id, categories::code, categories::name_zh))
-        .load::<(CategoryId, String, String)>(conn)?
+    let category_names: HashMap<String, String> = categories::table
+        .filter(categories::code.eq_any(&codes))
+        .select((categories::code, categories::name_zh))
+        .load::<(String, String)>(conn)?
         .into_iter()
-        .map(|(id, code, name)| (id, (code, name)))
         .collect();
     let place_names: HashMap<OrgUnitId, String> = org_units::table
         .filter(org_units::id.eq_any(&place_ids))
@@ -106,30 +136,22 @@ pub fn report(
         .load::<(OrgUnitId, String)>(conn)?
         .into_iter()
         .collect();
-    let mut cells: Vec<Hotspot> = counted
+    let cells: Vec<Hotspot> = counted
         .into_iter()
-        .map(|(category, place, n)| {
-            let (code, name) = category_names.get(&category).cloned().unwrap_or_default();
-            Hotspot {
-                category: code,
-                category_name: name,
-                place_name: place_names.get(&place).cloned().unwrap_or_default(),
-                place_id: place,
-                tickets: n,
-                flagged: n >= threshold,
-            }
+        .map(|(code, place, n)| Hotspot {
+            category_name: category_names.get(&code).cloned().unwrap_or_default(),
+            category: code,
+            place_name: place_names.get(&place).cloned().unwrap_or_default(),
+            place_id: place,
+            tickets: n,
+            flagged: n >= threshold,
         })
         .collect();
-    cells.sort_by(|a, b| {
-        b.tickets
-            .cmp(&a.tickets)
-            .then_with(|| a.category.cmp(&b.category))
-            .then(a.place_id.cmp(&b.place_id))
-    });
     Ok(HotspotReport {
         period,
         threshold,
         cells,
+        more,
     })
 }
 

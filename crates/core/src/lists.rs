@@ -1200,8 +1200,8 @@ pub struct LateItem {
     pub level: Option<i32>,
 }
 
-/// The overdue tickets and projects of the actor's scope, the latest first, at most
-/// `limit` of each kind.
+/// The overdue tickets and projects of the actor's scope, the most late first: the `limit`
+/// most late of each kind, however many are late.
 pub fn overdue(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -1218,12 +1218,8 @@ pub fn overdue(
         .items
         .into_iter()
         .map(|t| {
-            let due = match (t.responded_at, t.respond_by, t.resolve_by) {
-                (None, Some(by), _) if by < now => by,
-                (_, _, Some(by)) => by,
-                (_, Some(by), None) => by,
-                _ => now,
-            };
+            let due =
+                queries::late_since_of(t.responded_at, t.respond_by, t.resolve_by).unwrap_or(now);
             LateItem {
                 kind: "ticket",
                 id: t.id.0,

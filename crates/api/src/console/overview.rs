@@ -22,7 +22,7 @@ use super::layout::{self, page, pct, Lang, Nav};
 use super::{html_response, ConsoleResult, Session, ALL};
 use crate::state::AppState;
 
-/// `GET /console/overdue`: what is late in one's scope, the latest first, and what has
+/// `GET /console/overdue`: what is late in one's scope, the most late first, and what has
 /// been escalated.
 pub async fn overdue(
     state: web::Data<AppState>,

@@ -437,9 +437,9 @@ pub async fn projects_csv(
     .await
 }
 
-/// `GET /overdue`: the late tickets and projects of the caller's scope, latest first
-/// (at most `limit`, default 50, of each).
-#[utoipa::path(tag = "lists", params(super::Paging), responses((status = 200, description = "Late tickets and projects, latest first", body = Vec<lists::LateItem>)))]
+/// `GET /overdue`: the late tickets and projects of the caller's scope, the most late
+/// first (the `limit` most late, default 50, of each).
+#[utoipa::path(tag = "lists", params(super::Paging), responses((status = 200, description = "Late tickets and projects, the most late first", body = Vec<lists::LateItem>)))]
 #[get("/overdue")]
 pub async fn late_items(
     state: web::Data<AppState>,

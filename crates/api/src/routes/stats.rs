@@ -378,6 +378,8 @@ pub struct HotspotQuery {
     by: Option<String>,
     /// Default from config (`hotspots.threshold`).
     threshold: Option<i64>,
+    /// How many cells, the most tickets first: 1–1000, default 100.
+    limit: Option<i64>,
 }
 
 /// `GET /hotspots`: category × community (or grid) counts with the clusters flagged.
@@ -412,7 +414,8 @@ pub async fn hotspots(
                 }
             };
             let node = node_of(conn, q.org_unit_id, actor)?;
-            hotspots::report(conn, actor, node, period, grain, threshold)
+            let limit = q.limit.unwrap_or(100);
+            hotspots::report(conn, actor, node, period, grain, threshold, limit)
         })
         .await
 }

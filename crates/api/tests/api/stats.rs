@@ -501,6 +501,32 @@ async fn recurring_problems_are_flagged_as_hotspots(store: Store) {
             ),
         ]
     );
+    assert_eq!(body["more"], false);
+    // Cut to the top cell: the one with the most tickets, and word that more follow.
+    let (status, top) = app
+        .get(
+            &format!("/api/v1/hotspots?{PERIOD}&threshold=3&limit=1"),
+            &street,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{top}");
+    assert_eq!(top["cells"].as_array().unwrap().len(), 1);
+    assert_eq!(top["cells"][0]["place_name"], "望京西园一区社区");
+    assert_eq!(
+        top["cells"][0]["category_name"],
+        body["cells"][0]["category_name"]
+    );
+    assert_eq!(top["more"], true);
+    for limit in ["0", "1001", "x"] {
+        let (status, body) = app
+            .get(&format!("/api/v1/hotspots?limit={limit}"), &street)
+            .await;
+        assert!(
+            status == StatusCode::UNPROCESSABLE_ENTITY || status == StatusCode::BAD_REQUEST,
+            "{limit}: {status}"
+        );
+        assert!(body.to_string().contains("limit"), "{limit}: {body}");
+    }
     let (status, body) = app.get("/api/v1/hotspots?by=building", &street).await;
     assert_names_field(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "by");
     let (status, body) = app.get("/api/v1/hotspots?threshold=0", &street).await;

@@ -718,6 +718,142 @@ async fn filters_and_pages_lose_and_repeat_nothing_while_tickets_arrive(store: S
     assert!(app.all("/api/v1/tickets", &outsider).await.is_empty());
 }
 
+/// Deadlines as the scheduler and the lifecycle store them, hours from now (`None`: none);
+/// `responded`: claimed already; `closed`: done.
+struct Deadlines {
+    respond: Option<i64>,
+    resolve: Option<i64>,
+    responded: bool,
+    closed: bool,
+}
+
+async fn the_late_come_most_late_first_in_pages_and_the_rest_are_not_late(store: Store) {
+    use diesel::prelude::*;
+    use jiesu_core::schema::tickets;
+    use jiesu_core::types::TicketStatus;
+
+    let app = TestApp::spawn(store).await;
+    let grid = app.login("demo-grid").await;
+    let supervisor = app.login("demo-supervisor").await;
+    let now = chrono::Utc::now().naive_utc();
+    let d = |respond, resolve, responded, closed| Deadlines {
+        respond,
+        resolve,
+        responded,
+        closed,
+    };
+    // (title, deadlines, late since: hours from now)
+    let cases = [
+        ("排序甲", d(Some(-1), Some(48), false, false), Some(-1)),
+        ("排序乙", d(Some(-5), Some(-2), false, false), Some(-5)),
+        // The resolution deadline came first: it is the one missed first.
+        ("排序丙", d(Some(-72), Some(-96), false, false), Some(-96)),
+        // Claimed: only the resolution deadline counts.
+        ("排序丁", d(Some(-240), Some(-1), true, false), Some(-1)),
+        ("排序戊", d(Some(-240), Some(24), true, false), None),
+        ("排序己", d(Some(1), Some(24), false, false), None),
+        ("排序庚", d(None, None, false, false), None),
+        // The same instant as 排序乙: the older ticket first.
+        ("排序辛", d(Some(-5), Some(-2), false, false), Some(-5)),
+        ("排序壬", d(Some(-48), Some(-24), false, true), None),
+        ("排序癸", d(None, Some(-3), false, false), Some(-3)),
+    ];
+    let mut ids = Vec::new();
+    for (title, dl, _) in &cases {
+        let id = log(&app, &grid, title).await["id"].as_i64().unwrap();
+        let at = |h: Option<i64>| h.map(|h| now + chrono::Duration::hours(h));
+        app.with_conn(|conn| {
+            diesel::update(tickets::table.find(jiesu_core::ids::TicketId(id)))
+                .set((
+                    tickets::respond_by.eq(at(dl.respond)),
+                    tickets::resolve_by.eq(at(dl.resolve)),
+                    tickets::responded_at.eq(dl.responded.then_some(now)),
+                    tickets::status.eq(if dl.closed {
+                        TicketStatus::Closed
+                    } else {
+                        TicketStatus::Reported
+                    }),
+                ))
+                .execute(conn)
+                .unwrap()
+        });
+        ids.push(id);
+    }
+    let mut late: Vec<(i64, i64)> = cases
+        .iter()
+        .zip(&ids)
+        .filter_map(|((_, _, since), id)| since.map(|h| (h, *id)))
+        .collect();
+    late.sort();
+    let expected: Vec<i64> = late.iter().map(|(_, id)| *id).collect();
+
+    // Two at a time, following the cursor: every late one once, the most late first.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let url = match &cursor {
+            Some(c) => {
+                format!("/api/v1/tickets?q=%E6%8E%92%E5%BA%8F&overdue=true&limit=2&cursor={c}")
+            }
+            None => "/api/v1/tickets?q=%E6%8E%92%E5%BA%8F&overdue=true&limit=2".to_owned(),
+        };
+        let (status, page) = app.get(&url, &supervisor).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_i64().unwrap()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, expected, "most late first, each once");
+
+    // The rest, and only the rest, are not late: none lost to a missing deadline.
+    let mut on_time: Vec<i64> = app
+        .all(
+            "/api/v1/tickets?q=%E6%8E%92%E5%BA%8F&overdue=false",
+            &supervisor,
+        )
+        .await
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
+    on_time.sort();
+    let mut rest: Vec<i64> = ids
+        .iter()
+        .filter(|id| !expected.contains(id))
+        .copied()
+        .collect();
+    rest.sort();
+    assert_eq!(on_time, rest);
+
+    // The overdue view: the most late first, each late by the deadline it missed first.
+    let (status, view) = app.get("/api/v1/overdue?limit=3", &supervisor).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    let items = view.as_array().unwrap();
+    let tickets: Vec<&Value> = items.iter().filter(|i| i["kind"] == "ticket").collect();
+    assert_eq!(
+        tickets
+            .iter()
+            .map(|t| t["id"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        expected[..3]
+    );
+    let hours = tickets[0]["late_minutes"].as_i64().unwrap() / 60;
+    assert!((95..=96).contains(&hours), "{}", tickets[0]);
+
+    // A cursor that names no ticket is refused by name.
+    let (status, body) = app
+        .get("/api/v1/tickets?overdue=true&cursor=999999999", &supervisor)
+        .await;
+    assert_names_field(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "cursor");
+}
+
 async fn upload(
     app: &TestApp,
     token: &str,
@@ -985,6 +1121,7 @@ crate::on_both_stores!(
     a_retried_post_with_the_same_key_logs_one_ticket,
     duplicates_merge_into_the_survivor_and_cancel_needs_a_reason,
     filters_and_pages_lose_and_repeat_nothing_while_tickets_arrive,
+    the_late_come_most_late_first_in_pages_and_the_rest_are_not_late,
     photos_are_checked_by_content_and_served_only_in_scope,
     the_audit_trail_cannot_be_rewritten,
 );

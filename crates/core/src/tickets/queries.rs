@@ -1,5 +1,6 @@
 //! Reading tickets: one with its timeline and photos, filtered lists with cursor paging
-//! (newest first, stable while new tickets arrive), and a unit's pool.
+//! (newest first, stable while new tickets arrive; the late ones most late first), and a
+//! unit's pool.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -104,18 +105,43 @@ type Expr = Box<
     dyn BoxableExpression<tickets::table, crate::db::DbBackend, SqlType = diesel::sql_types::Bool>,
 >;
 
+/// The instant a ticket fell (or falls) late: its response deadline while it is unclaimed
+/// and that deadline comes first, else its resolution deadline. An open ticket is overdue
+/// when this has passed. `tickets_late_idx` indexes the very same expression over the open
+/// tickets, so a scope's late tickets are one index range, the latest-due first or the
+/// most late first: change the two together.
+pub const LATE_SINCE: &str = "CASE WHEN responded_at IS NULL AND respond_by IS NOT NULL \
+     AND (resolve_by IS NULL OR respond_by < resolve_by) THEN respond_by ELSE resolve_by END";
+
+fn late_since(
+) -> diesel::expression::SqlLiteral<diesel::sql_types::Nullable<diesel::sql_types::Timestamp>> {
+    diesel::dsl::sql(LATE_SINCE)
+}
+
+const DONE: [TicketStatus; 4] = [
+    TicketStatus::Resolved,
+    TicketStatus::Closed,
+    TicketStatus::Cancelled,
+    TicketStatus::Merged,
+];
+
 /// Past a deadline: not responded by `respond_by`, or not resolved by `resolve_by`.
 fn overdue_expr(now: NaiveDateTime) -> Expr {
-    use TicketStatus::*;
     Box::new(
         tickets::status
-            .ne_all(vec![Resolved, Closed, Cancelled, Merged])
-            .and(
-                tickets::responded_at
-                    .is_null()
-                    .and(tickets::respond_by.lt(now))
-                    .or(tickets::resolve_by.lt(now)),
-            )
+            .ne_all(DONE)
+            .and(late_since().lt(now))
+            .assume_not_null(),
+    )
+}
+
+/// Done, or with no deadline passed (the complement of `overdue_expr`, NULLs included).
+fn not_overdue_expr(now: NaiveDateTime) -> Expr {
+    Box::new(
+        tickets::status
+            .eq_any(DONE)
+            .or(late_since().is_null())
+            .or(late_since().ge(now))
             .assume_not_null(),
     )
 }
@@ -169,7 +195,7 @@ pub fn list(
     }
     match filter.overdue {
         Some(true) => query = query.filter(overdue_expr(now)),
-        Some(false) => query = query.filter(diesel::dsl::not(overdue_expr(now))),
+        Some(false) => query = query.filter(not_overdue_expr(now)),
         None => {}
     }
     if let Some(level) = filter.level {
@@ -188,14 +214,49 @@ pub fn list(
             .replace('_', "\\_");
         query = query.filter(tickets::title.like(format!("%{escaped}%")).escape('\\'));
     }
-    if let Some(before) = page.after {
-        query = query.filter(tickets::id.lt(TicketId(before)));
+    if filter.overdue == Some(true) {
+        // The late tickets, the most late first: one range of `tickets_late_idx` however
+        // many open tickets are not late yet (newest first would walk past all of them).
+        // The cursor is still the last ticket's id; its deadline places the next page.
+        if let Some(after) = page.after {
+            let since: Option<NaiveDateTime> = tickets::table
+                .find(TicketId(after))
+                .select(late_since())
+                .first(conn)
+                .optional()?
+                .flatten();
+            let since = since.ok_or_else(|| {
+                CoreError::invalid("cursor", "invalid", "not a cursor returned by this API")
+            })?;
+            query = query.filter(
+                late_since()
+                    .gt(since)
+                    .or(late_since().eq(since).and(tickets::id.gt(TicketId(after))))
+                    .assume_not_null(),
+            );
+        }
+        query = query.order((late_since().asc(), tickets::id.asc()));
+    } else {
+        if let Some(before) = page.after {
+            query = query.filter(tickets::id.lt(TicketId(before)));
+        }
+        query = query.order(tickets::id.desc());
     }
-    let rows = query
-        .order(tickets::id.desc())
-        .limit(page.fetch())
-        .load(conn)?;
+    let rows = query.limit(page.fetch()).load(conn)?;
     Ok(Page::from_rows(rows, page, |r| r.id.0).map(|r| r.view(actor, now)))
+}
+
+/// When an overdue ticket fell late, as `LATE_SINCE` says in SQL.
+pub fn late_since_of(
+    responded_at: Option<NaiveDateTime>,
+    respond_by: Option<NaiveDateTime>,
+    resolve_by: Option<NaiveDateTime>,
+) -> Option<NaiveDateTime> {
+    match (responded_at, respond_by, resolve_by) {
+        (None, Some(respond), None) => Some(respond),
+        (None, Some(respond), Some(resolve)) if respond < resolve => Some(respond),
+        _ => resolve_by,
+    }
 }
 
 /// The open pool tickets a unit may claim: dispatched to the pool of a community it serves,
