@@ -14,9 +14,11 @@ CREATE INDEX tickets_level_idx ON tickets (level, id) WHERE level > 0;
 CREATE INDEX tickets_partner_path_idx ON tickets (partner_id, org_path, id)
     WHERE partner_id IS NOT NULL;
 
--- A scope's open tickets (a few per cent of a city's year) in id order: a street's working
--- list by status reads these instead of walking past its closed ones. The predicate is
--- the one the open statuses imply.
+-- The open tickets (a few per cent of a city's year) in id order, the city's and a scope's:
+-- lists of several open statuses read these instead of walking past the closed ones. The
+-- predicate is the one the open statuses imply.
+CREATE INDEX tickets_open_idx ON tickets (id)
+    WHERE status NOT IN ('resolved', 'closed', 'cancelled', 'merged');
 CREATE INDEX tickets_open_path_idx ON tickets (org_path, id)
     WHERE status NOT IN ('resolved', 'closed', 'cancelled', 'merged');
 

@@ -12,6 +12,7 @@ use jiesu_core::lists::{self, LateItem, Need, NeedFilter, ProjectRow, Resource};
 use jiesu_core::org::{self, OrgUnitFilter};
 use jiesu_core::pagination::PageRequest;
 use jiesu_core::stats::{self, Figures, NodeStats, PartnerStats, Period, WeekCount};
+use jiesu_core::tickets::queries::{self, TicketFilter};
 use jiesu_core::types::{OrgKind, Role};
 use jiesu_core::{Actor, CoreError, CoreResult, Scope};
 use maud::{html, Markup};
@@ -22,6 +23,9 @@ use super::layout::{self, page, pct, Lang, Nav};
 use super::{html_response, ConsoleResult, Session, ALL};
 use crate::state::AppState;
 
+/// The late tickets the overdue page lists (the most late); the ticket list pages the rest.
+const LATE_SHOWN: i64 = 200;
+
 /// `GET /console/overdue`: what is late in one's scope, the most late first, and what has
 /// been escalated.
 pub async fn overdue(
@@ -30,24 +34,38 @@ pub async fn overdue(
     req: HttpRequest,
 ) -> ConsoleResult {
     let lang = session.lang;
-    let (late, escalated, names, now): (
+    let (late, late_total, escalated, names, now): (
         Vec<LateItem>,
+        (i64, bool),
         Vec<EscalatedTicket>,
         HashMap<OrgUnitId, String>,
         NaiveDateTime,
     ) = session
         .run(&state, |conn, actor, now| {
-            let late = lists::overdue(conn, actor, 200, now)?;
+            let late = lists::overdue(conn, actor, LATE_SHOWN, now)?;
+            let only_late = TicketFilter {
+                overdue: Some(true),
+                ..TicketFilter::default()
+            };
+            let late_total = queries::count_capped(conn, actor, &only_late, 10_000, now)?;
             let escalated = escalation::list(conn, actor, ALL, now)?.items;
             let mut ids: Vec<OrgUnitId> = late.iter().map(|l| l.community_id).collect();
             ids.extend(escalated.iter().filter_map(|e| e.node_id));
             let names = org::names(conn, &ids)?;
-            Ok((late, escalated, names, now))
+            Ok((late, late_total, escalated, names, now))
         })
         .await?;
     let body = html! {
         section aria-labelledby="late" {
-            h2 id="late" { (lang.t("超时未办（按超时长短排序）", "Overdue, most late first")) " · " (late.len()) }
+            h2 id="late" { (lang.t("超时未办（按超时长短排序）", "Overdue, most late first")) }
+            @let (n, more) = late_total;
+            @if n as usize > late.iter().filter(|i| i.kind == "ticket").count() {
+                p class="muted" {
+                    (lang.t("超时工单共 ", "Overdue tickets: ")) @if more { (lang.t("超过 ", "more than ")) } (n)
+                    (lang.t(" 件，这里是最久的 ", "; the ")) (LATE_SHOWN) (lang.t(" 件。", " most late are here. "))
+                    a href="/console/tickets?overdue=1" { (lang.t("逐页查看全部", "All of them, page by page")) }
+                }
+            }
             @if late.is_empty() {
                 p class="muted" { (lang.t("没有超时事项。", "Nothing is overdue.")) }
             } @else {

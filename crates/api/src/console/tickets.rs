@@ -15,7 +15,7 @@ use jiesu_core::pagination::{Page, PageRequest};
 use jiesu_core::partners::{self, Partner, PartnerFilter};
 use jiesu_core::tickets::lifecycle::{self, Action, ActionKind, Target};
 use jiesu_core::tickets::logging::{self, IdempotencyKey, NewTicket};
-use jiesu_core::tickets::queries::{self, TicketDetail, TicketFilter};
+use jiesu_core::tickets::queries::{self, TicketDetail, TicketFilter, Towards};
 use jiesu_core::tickets::{attachments, Ticket};
 use jiesu_core::types::{OrgKind, Priority, Role, Satisfaction, TicketStatus};
 use jiesu_core::{CoreError, FieldError, Scope};
@@ -120,10 +120,17 @@ pub struct ListQuery {
     overdue: Option<String>,
     q: Option<String>,
     cursor: Option<String>,
+    /// The first ticket of the page after the one asked for (the "previous page" link).
+    before: Option<String>,
     done: Option<String>,
 }
 
-/// `GET /console/tickets`: the tickets of one's scope, newest first, with their deadlines.
+/// The most a page counts: past it the total reads "10,000+", so the count costs the same
+/// in a community and in the city.
+const TOTAL_CAP: i64 = 10_000;
+
+/// `GET /console/tickets`: the tickets of one's scope, newest first (the late ones most
+/// late first), with their deadlines, the total and pages both ways.
 pub async fn list(
     state: web::Data<AppState>,
     session: Session,
@@ -149,12 +156,19 @@ pub async fn list(
         q: q.q.clone().filter(|s| !s.trim().is_empty()),
         ..TicketFilter::default()
     };
-    let page_req = page_at(q.cursor.as_deref())?;
-    let (tickets, cats, now) = session
+    let towards =
+        match q.before.as_deref().filter(|b| !b.is_empty()) {
+            Some(before) => Towards::Previous(before.parse().map_err(|_| {
+                CoreError::invalid("before", "invalid", "not a cursor this page made")
+            })?),
+            None => Towards::Next(page_at(q.cursor.as_deref())?.after),
+        };
+    let (tickets, total, cats, now) = session
         .run(&state, move |conn, actor, now| {
-            let tickets = queries::list(conn, actor, &filter, page_req, now)?;
+            let tickets = queries::browse(conn, actor, &filter, towards, LIST_PAGE, now)?;
+            let total = queries::count_capped(conn, actor, &filter, TOTAL_CAP, now)?;
             let cats = categories::list(conn, None, ALL)?.items;
-            Ok((tickets, cats, now))
+            Ok((tickets, total, cats, now))
         })
         .await?;
     let names = category_names(lang, &cats);
@@ -186,9 +200,23 @@ pub async fn list(
                 button type="submit" class="secondary" { (lang.t("筛选", "Filter")) }
             }
         }
+        p class="muted" id="total" {
+            @match total {
+                (n, false) => { (lang.t("共 ", "")) (n) (lang.t(" 条", " tickets")) }
+                (n, true) => { (lang.t("超过 ", "More than ")) (n) (lang.t(" 条", " tickets")) }
+            }
+        }
         (ticket_table(lang, &tickets.items, &names, now))
-        @if let Some(next) = &tickets.next_cursor {
-            p class="pager" { a href={ "/console/tickets?" (next_query(&req, next)) } { (lang.t("下一页 →", "Next page →")) } }
+        @if tickets.previous.is_some() || tickets.next.is_some() {
+            nav class="pager" aria-label=(lang.t("翻页", "Pages")) {
+                @if let Some(before) = tickets.previous {
+                    a rel="prev" href={ "/console/tickets?" (page_query(&req, "before", before)) } { (lang.t("← 上一页", "← Previous page")) }
+                    " "
+                }
+                @if let Some(next) = tickets.next {
+                    a rel="next" href={ "/console/tickets?" (page_query(&req, "cursor", next)) } { (lang.t("下一页 →", "Next page →")) }
+                }
+            }
         }
     };
     Ok(html_response(
@@ -199,13 +227,19 @@ pub async fn list(
 
 /// The same query with `cursor` replaced.
 pub(crate) fn next_query(req: &HttpRequest, cursor: &str) -> String {
+    page_query(req, "cursor", cursor)
+}
+
+/// The same query turned to another page: `cursor` (forward) or `before` (back) set to
+/// `at`, the other dropped, as are one-time notices.
+fn page_query(req: &HttpRequest, key: &str, at: impl std::fmt::Display) -> String {
     let mut out = form_urlencoded::Serializer::new(String::new());
     for (k, v) in form_urlencoded::parse(req.query_string().as_bytes()) {
-        if k != "cursor" {
+        if !matches!(k.as_ref(), "cursor" | "before" | "done") {
             out.append_pair(&k, &v);
         }
     }
-    out.append_pair("cursor", cursor);
+    out.append_pair(key, &at.to_string());
     out.finish()
 }
 

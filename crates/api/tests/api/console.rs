@@ -548,6 +548,82 @@ async fn every_page_of_every_role_renders(store: Store) {
     }
 }
 
+/// The tickets a list page links to, in order.
+fn listed_ids(html: &str) -> Vec<i64> {
+    html.split("href=\"/console/tickets/")
+        .skip(1)
+        .filter_map(|r| r.split('"').next()?.parse().ok())
+        .collect()
+}
+
+/// The target of the page's `rel` link (`next`, `prev`), if it has one.
+fn pager_link(html: &str, rel: &str) -> Option<String> {
+    let rest = html.split(&format!("rel=\"{rel}\" href=\"")).nth(1)?;
+    Some(rest.split('"').next()?.replace("&amp;", "&"))
+}
+
+async fn the_ticket_list_pages_both_ways_with_its_total(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let grid = app.login("demo-grid").await;
+    let mut logged = Vec::new();
+    for i in 0..57 {
+        let (status, body) = app
+            .post(
+                "/api/v1/tickets",
+                &grid,
+                serde_json::json!({
+                    "category": "property_management", "title": format!("翻页{i:02}"),
+                    "description": "楼道灯不亮", "address": "望京西园一区5号楼", "households": 1
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        logged.push(body["id"].as_i64().unwrap());
+    }
+    logged.reverse(); // newest first, as the list shows them
+    let (mut c, _) = Console::sign_in(&app, "demo-supervisor").await;
+    let (status, _, first) = c.get("/console/tickets?q=%E7%BF%BB%E9%A1%B5").await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(listed_ids(&first), logged[..50]);
+    assert!(first.contains("共 57 条"), "the total is shown");
+    assert_eq!(
+        pager_link(&first, "prev"),
+        None,
+        "nothing before the first page"
+    );
+    let next = pager_link(&first, "next").expect("a next page");
+
+    let (status, _, second) = c.get(&next).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_eq!(listed_ids(&second), logged[50..]);
+    assert!(second.contains("共 57 条"));
+    assert_eq!(
+        pager_link(&second, "next"),
+        None,
+        "nothing after the last page"
+    );
+    let back = pager_link(&second, "prev").expect("a previous page");
+    assert!(
+        back.contains("q=%E7%BF%BB%E9%A1%B5"),
+        "the filter is kept: {back}"
+    );
+
+    let (status, _, again) = c.get(&back).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(
+        listed_ids(&again),
+        logged[..50],
+        "back to the same first page"
+    );
+    assert_eq!(pager_link(&again, "prev"), None);
+    assert_eq!(pager_link(&again, "next"), Some(next));
+
+    // A cursor the page did not make is an error page naming it, not a 500.
+    let (status, _, page) = c.get("/console/tickets?before=abc").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("before"), "{page}");
+}
+
 /// The text of the element with this id (a password shown once).
 fn text_of_id(html: &str, id: &str) -> String {
     let at = html
@@ -951,6 +1027,7 @@ async fn the_ticket_page_offers_only_what_core_accepts_for_every_role_and_state(
 }
 
 crate::on_both_stores!(
+    the_ticket_list_pages_both_ways_with_its_total,
     the_ticket_page_offers_only_what_core_accepts_for_every_role_and_state,
     an_administrator_creates_disables_and_resets_accounts_in_the_page,
     changing_ones_password_in_the_page_keeps_this_session_and_ends_the_others,

@@ -146,19 +146,42 @@ fn not_overdue_expr(now: NaiveDateTime) -> Expr {
     )
 }
 
-pub fn list(
+/// Where a page of a list starts: after a cursor (the next page; `None`, the first) or
+/// before one (the previous page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Towards {
+    Next(Option<i64>),
+    Previous(i64),
+}
+
+/// A page of a list that can be walked both ways: the cursor of the page after it and of
+/// the page before it (each the id to pass as `Towards`), when there is one.
+#[derive(Debug, Clone)]
+pub struct Window<T> {
+    pub items: Vec<T>,
+    pub next: Option<i64>,
+    pub previous: Option<i64>,
+}
+
+type Filtered = tickets::BoxedQuery<'static, crate::db::DbBackend>;
+
+/// The actor's tickets that pass `filter`, as a query to order and page.
+fn filtered(
     conn: &mut DbConnection,
     actor: &Actor,
     filter: &TicketFilter,
-    page: PageRequest,
     now: NaiveDateTime,
-) -> CoreResult<Page<Ticket>> {
-    let mut query = tickets::table.select(TicketRow::as_select()).into_boxed();
+) -> CoreResult<Filtered> {
+    let mut query = tickets::table.into_boxed();
     if let Some(scope) = visible_tickets(&actor.scope) {
         query = query.filter(scope);
     }
-    if !filter.statuses.is_empty() {
-        query = query.filter(tickets::status.eq_any(filter.statuses.clone()));
+    match filter.statuses.as_slice() {
+        [] => {}
+        // One status as `=`: PostgreSQL reads `= ANY` of one value from the status index
+        // unordered, and would sort a city's worth of it (or walk the primary key).
+        [one] => query = query.filter(tickets::status.eq(*one)),
+        many => query = query.filter(tickets::status.eq_any(many.to_vec())),
     }
     if let Some(code) = &filter.category {
         let id: crate::ids::CategoryId = categories::table
@@ -214,13 +237,52 @@ pub fn list(
             .replace('_', "\\_");
         query = query.filter(tickets::title.like(format!("%{escaped}%")).escape('\\'));
     }
+    Ok(query)
+}
+
+/// A page of the actor's tickets, newest first (with `overdue`, the most late first).
+pub fn list(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    filter: &TicketFilter,
+    page: PageRequest,
+    now: NaiveDateTime,
+) -> CoreResult<Page<Ticket>> {
+    let window = browse(
+        conn,
+        actor,
+        filter,
+        Towards::Next(page.after),
+        page.limit,
+        now,
+    )?;
+    Ok(Page {
+        items: window.items,
+        next_cursor: window.next.map(|id| id.to_string()),
+    })
+}
+
+/// A page of the actor's tickets either way from a cursor, in the list's order: newest
+/// first, or with `overdue` the most late first (`tickets_late_idx`: one index range
+/// however many open tickets are not late yet, where newest first would walk past them
+/// all). A cursor is a ticket's id; for the late ones its deadline places the page.
+pub fn browse(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    filter: &TicketFilter,
+    towards: Towards,
+    limit: i64,
+    now: NaiveDateTime,
+) -> CoreResult<Window<Ticket>> {
+    let mut query = filtered(conn, actor, filter, now)?;
+    let (cursor, backward) = match towards {
+        Towards::Next(cursor) => (cursor, false),
+        Towards::Previous(cursor) => (Some(cursor), true),
+    };
     if filter.overdue == Some(true) {
-        // The late tickets, the most late first: one range of `tickets_late_idx` however
-        // many open tickets are not late yet (newest first would walk past all of them).
-        // The cursor is still the last ticket's id; its deadline places the next page.
-        if let Some(after) = page.after {
+        if let Some(at) = cursor {
             let since: Option<NaiveDateTime> = tickets::table
-                .find(TicketId(after))
+                .find(TicketId(at))
                 .select(late_since())
                 .first(conn)
                 .optional()?
@@ -228,22 +290,81 @@ pub fn list(
             let since = since.ok_or_else(|| {
                 CoreError::invalid("cursor", "invalid", "not a cursor returned by this API")
             })?;
-            query = query.filter(
-                late_since()
-                    .gt(since)
-                    .or(late_since().eq(since).and(tickets::id.gt(TicketId(after))))
-                    .assume_not_null(),
-            );
+            let at = TicketId(at);
+            let beyond: Expr = if backward {
+                Box::new(
+                    late_since()
+                        .lt(since)
+                        .or(late_since().eq(since).and(tickets::id.lt(at)))
+                        .assume_not_null(),
+                )
+            } else {
+                Box::new(
+                    late_since()
+                        .gt(since)
+                        .or(late_since().eq(since).and(tickets::id.gt(at)))
+                        .assume_not_null(),
+                )
+            };
+            query = query.filter(beyond);
         }
-        query = query.order((late_since().asc(), tickets::id.asc()));
+        query = if backward {
+            query.order((late_since().desc(), tickets::id.desc()))
+        } else {
+            query.order((late_since().asc(), tickets::id.asc()))
+        };
     } else {
-        if let Some(before) = page.after {
-            query = query.filter(tickets::id.lt(TicketId(before)));
+        if let Some(at) = cursor.map(TicketId) {
+            query = if backward {
+                query.filter(tickets::id.gt(at))
+            } else {
+                query.filter(tickets::id.lt(at))
+            };
         }
-        query = query.order(tickets::id.desc());
+        query = if backward {
+            query.order(tickets::id.asc())
+        } else {
+            query.order(tickets::id.desc())
+        };
     }
-    let rows = query.limit(page.fetch()).load(conn)?;
-    Ok(Page::from_rows(rows, page, |r| r.id.0).map(|r| r.view(actor, now)))
+    let mut rows: Vec<TicketRow> = query
+        .select(TicketRow::as_select())
+        .limit(limit + 1)
+        .load(conn)?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    if backward {
+        rows.reverse();
+    }
+    let (first, last) = (rows.first().map(|r| r.id.0), rows.last().map(|r| r.id.0));
+    let (next, previous) = if backward {
+        (last, first.filter(|_| more))
+    } else {
+        (last.filter(|_| more), first.filter(|_| cursor.is_some()))
+    };
+    Ok(Window {
+        items: rows.into_iter().map(|r| r.view(actor, now)).collect(),
+        next,
+        previous,
+    })
+}
+
+/// How many of the actor's tickets pass `filter`, counted up to `cap`: `(n, false)`, or
+/// `(cap, true)` for "more than `cap`". Reads at most `cap + 1` index entries, so a page's
+/// total costs the same in a community and in the city.
+pub fn count_capped(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    filter: &TicketFilter,
+    cap: i64,
+    now: NaiveDateTime,
+) -> CoreResult<(i64, bool)> {
+    let ids: Vec<TicketId> = filtered(conn, actor, filter, now)?
+        .select(tickets::id)
+        .limit(cap + 1)
+        .load(conn)?;
+    let n = ids.len() as i64;
+    Ok((n.min(cap), n > cap))
 }
 
 /// When an overdue ticket fell late, as `LATE_SINCE` says in SQL.
