@@ -23,6 +23,16 @@ use super::layout::{self, page, pct, Lang, Nav};
 use super::{html_response, ConsoleResult, Session, ALL};
 use crate::state::AppState;
 
+/// What the overdue page shows: the most late, how many are late (capped), the escalated,
+/// the names of their places, and the instant of the read.
+type LatePage = (
+    Vec<LateItem>,
+    (i64, bool),
+    Vec<EscalatedTicket>,
+    HashMap<OrgUnitId, String>,
+    NaiveDateTime,
+);
+
 /// The late tickets the overdue page lists (the most late); the ticket list pages the rest.
 const LATE_SHOWN: i64 = 200;
 
@@ -34,13 +44,7 @@ pub async fn overdue(
     req: HttpRequest,
 ) -> ConsoleResult {
     let lang = session.lang;
-    let (late, late_total, escalated, names, now): (
-        Vec<LateItem>,
-        (i64, bool),
-        Vec<EscalatedTicket>,
-        HashMap<OrgUnitId, String>,
-        NaiveDateTime,
-    ) = session
+    let (late, late_total, escalated, names, now): LatePage = session
         .run(&state, |conn, actor, now| {
             let late = lists::overdue(conn, actor, LATE_SHOWN, now)?;
             let only_late = TicketFilter {
