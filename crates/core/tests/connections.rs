@@ -1,6 +1,8 @@
 //! What every PostgreSQL connection of the pool sets before its first query, and that an
 //! operator's own setting wins over jiesu's default.
 
+#![allow(clippy::unwrap_used)]
+
 use diesel::prelude::*;
 use diesel::r2d2::ManageConnection;
 use diesel::sql_types::Text;
