@@ -16,9 +16,10 @@ use crate::scope::{in_subtree, visible_path, Actor};
 use crate::stats::Period;
 use crate::types::{Role, TicketStatus};
 
-// A report groups tickets by their category's code and their place.
+// A report groups tickets by their category (its code and name) and their place.
 diesel::allow_columns_to_appear_in_same_group_by_clause!(
     categories::code,
+    categories::name_zh,
     tickets::community_id,
     tickets::grid_id,
 );
@@ -96,40 +97,44 @@ pub fn report(
                 .and(tickets::created_at.lt(period.to)),
         )
         .filter(tickets::status.ne_all(vec![TicketStatus::Cancelled, TicketStatus::Merged]));
-    let order = (diesel::dsl::count_star().desc(), categories::code.asc());
-    let mut counted: Vec<(String, OrgUnitId, i64)> = match grain {
+    // The category's name rides along in the grouping (the code is unique), ranked by count,
+    // then code, then place, as the report promises.
+    let mut counted: Vec<(String, String, OrgUnitId, i64)> = match grain {
         Grain::Community => base
-            .group_by((categories::code, tickets::community_id))
+            .group_by((categories::code, categories::name_zh, tickets::community_id))
             .select((
                 categories::code,
+                categories::name_zh,
                 tickets::community_id,
                 diesel::dsl::count_star(),
             ))
-            .order((order.0, order.1, tickets::community_id.asc()))
+            .order((
+                diesel::dsl::count_star().desc(),
+                categories::code.asc(),
+                tickets::community_id.asc(),
+            ))
             .limit(limit + 1)
             .load(conn)?,
         Grain::Grid => base
             .filter(tickets::grid_id.is_not_null())
-            .group_by((categories::code, tickets::grid_id))
+            .group_by((categories::code, categories::name_zh, tickets::grid_id))
             .select((
                 categories::code,
+                categories::name_zh,
                 tickets::grid_id.assume_not_null(),
                 diesel::dsl::count_star(),
             ))
-            .order((order.0, order.1, tickets::grid_id.asc()))
+            .order((
+                diesel::dsl::count_star().desc(),
+                categories::code.asc(),
+                tickets::grid_id.asc(),
+            ))
             .limit(limit + 1)
             .load(conn)?,
     };
     let more = counted.len() as i64 > limit;
     counted.truncate(limit as usize);
-    let codes: Vec<&str> = counted.iter().map(|c| c.0.as_str()).collect();
-    let place_ids: Vec<OrgUnitId> = counted.iter().map(|c| c.1).collect();
-    let category_names: HashMap<String, String> = categories::table
-        .filter(categories::code.eq_any(&codes))
-        .select((categories::code, categories::name_zh))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .collect();
+    let place_ids: Vec<OrgUnitId> = counted.iter().map(|c| c.2).collect();
     let place_names: HashMap<OrgUnitId, String> = org_units::table
         .filter(org_units::id.eq_any(&place_ids))
         .select((org_units::id, org_units::name))
@@ -138,9 +143,9 @@ pub fn report(
         .collect();
     let cells: Vec<Hotspot> = counted
         .into_iter()
-        .map(|(code, place, n)| Hotspot {
-            category_name: category_names.get(&code).cloned().unwrap_or_default(),
+        .map(|(code, name, place, n)| Hotspot {
             category: code,
+            category_name: name,
             place_name: place_names.get(&place).cloned().unwrap_or_default(),
             place_id: place,
             tickets: n,
