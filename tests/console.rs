@@ -17,6 +17,7 @@
 //! without them this test fails, it never skips.
 
 mod common;
+use common::get_json;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -304,15 +305,7 @@ async fn api_login(http: &reqwest::Client, base: &str, dir: &Path, username: &st
 }
 
 async fn ticket_count(http: &reqwest::Client, base: &str, token: &str) -> usize {
-    let body: Value = http
-        .get(format!("{base}/api/v1/tickets?limit=200"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("tickets")
-        .json()
-        .await
-        .expect("tickets body");
+    let body = get_json(http, base, "/api/v1/tickets?limit=200", token).await;
     body["items"].as_array().expect("items").len()
 }
 
@@ -465,15 +458,7 @@ async fn people_run_a_ticket_from_logged_to_closed_in_a_real_browser() {
         text.contains("403") && text.contains("表单已失效"),
         "{text}"
     );
-    let detail: Value = http
-        .get(format!("{base}/api/v1/tickets/{id}"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .expect("ticket")
-        .json()
-        .await
-        .expect("ticket body");
+    let detail = get_json(&http, &base, &format!("/api/v1/tickets/{id}"), &admin).await;
     assert_eq!(
         detail["status"], "reported",
         "the refused form cancelled nothing"
@@ -644,15 +629,13 @@ async fn people_run_a_ticket_from_logged_to_closed_in_a_real_browser() {
 
     // 7. Another community's ticket is a 404 page for this grid member.
     let district = api_login(&http, &base, dir.path(), "demo-district").await;
-    let communities: Value = http
-        .get(format!("{base}/api/v1/org-units?kind=community&limit=200"))
-        .bearer_auth(&district)
-        .send()
-        .await
-        .expect("communities")
-        .json()
-        .await
-        .expect("communities body");
+    let communities = get_json(
+        &http,
+        &base,
+        "/api/v1/org-units?kind=community&limit=200",
+        &district,
+    )
+    .await;
     let own = detail["community_id"].as_i64().expect("community");
     let other = communities["items"]
         .as_array()

@@ -15,7 +15,7 @@ use jiesu_core::testing::{Store, TestDb};
 use serde_json::{json, Value};
 
 mod common;
-use common::{jiesu, load_demo, login, run, serve, subject_and_body};
+use common::{get_json, jiesu, load_demo, login, run, serve, subject_and_body};
 use jiesu_core::testing::{free_port, smtp_server, Inbox};
 
 const PUBLIC_URL: &str = "https://jiesu.example.test";
@@ -140,15 +140,7 @@ async fn production_on_postgres_mails_supervisors_through_smtp_and_loses_none_wh
         login(&client, &base, dir, "demo-supervisor").await,
         login(&client, &base, dir, "demo-unit").await,
     );
-    let me: Value = client
-        .get(format!("{base}/api/v1/me"))
-        .bearer_auth(&unit)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = get_json(&client, &base, "/api/v1/me", &unit).await;
     let partner = me["user"]["partner_id"].as_i64().unwrap();
     let created: Value = client
         .post(format!("{base}/api/v1/tickets"))
@@ -173,19 +165,33 @@ async fn production_on_postgres_mails_supervisors_through_smtp_and_loses_none_wh
         .unwrap();
     assert_eq!(dispatched.status(), 200);
     // The street's rates, computed by the database, count the ticket just logged.
-    let rates: Value = client
-        .get(format!("{base}/api/v1/stats"))
-        .bearer_auth(&supervisor)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rates = get_json(&client, &base, "/api/v1/stats", &supervisor).await;
     assert!(
         rates["figures"]["received"].as_i64().unwrap() >= 1,
         "{rates}"
     );
+    // The street's lists on the production store, through the indexes and the settings
+    // each connection makes: the new ticket is not late, the late list comes most late
+    // first, and the hotspots are cut to the cells asked for.
+    let on_time = get_json(&client, &base, "/api/v1/tickets?overdue=false", &supervisor).await;
+    assert!(
+        on_time["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == id),
+        "{on_time}"
+    );
+    let late = get_json(&client, &base, "/api/v1/overdue", &supervisor).await;
+    let minutes: Vec<i64> = late
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["late_minutes"].as_i64().unwrap())
+        .collect();
+    assert!(minutes.windows(2).all(|w| w[0] >= w[1]), "{late}");
+    let hotspots = get_json(&client, &base, "/api/v1/hotspots?limit=1", &supervisor).await;
+    assert_eq!(hotspots["cells"].as_array().unwrap().len(), 1, "{hotspots}");
     let ours = until_mail(&inbox, "生产环境派单", 1).await;
     assert!(
         ours[0].contains(&format!("{PUBLIC_URL}/console/tickets/{id}")),

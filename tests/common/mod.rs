@@ -108,6 +108,23 @@ pub fn subject_and_body(raw: &str) -> String {
 }
 
 /// Signs a demo login in over HTTP; its bearer token.
+/// A signed-in GET of `path` on the server at `url`: it must answer 200, with JSON.
+pub async fn get_json(
+    client: &reqwest::Client,
+    url: &str,
+    path: &str,
+    token: &str,
+) -> serde_json::Value {
+    let res = client
+        .get(format!("{url}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("the server answered");
+    assert_eq!(res.status(), 200, "GET {path}");
+    res.json().await.expect("a JSON answer")
+}
+
 pub async fn login(client: &reqwest::Client, url: &str, dir: &Path, username: &str) -> String {
     let res = client
         .post(format!("{url}/api/v1/auth/login"))

@@ -170,13 +170,18 @@ impl TestApp {
 
     /// Every item of a paginated list, following `next_cursor`.
     pub async fn all(&self, path: &str, token: &str) -> Vec<Value> {
+        self.all_by(path, token, 7).await
+    }
+
+    /// Every item of a paginated list, `limit` a page, following `next_cursor`.
+    pub async fn all_by(&self, path: &str, token: &str, limit: i64) -> Vec<Value> {
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
             let sep = if path.contains('?') { '&' } else { '?' };
             let url = match &cursor {
-                Some(c) => format!("{path}{sep}limit=7&cursor={c}"),
-                None => format!("{path}{sep}limit=7"),
+                Some(c) => format!("{path}{sep}limit={limit}&cursor={c}"),
+                None => format!("{path}{sep}limit={limit}"),
             };
             let (status, body) = self.get(&url, token).await;
             assert_eq!(status, StatusCode::OK, "{url}: {body}");

@@ -788,29 +788,16 @@ async fn the_late_come_most_late_first_in_pages_and_the_rest_are_not_late(store:
     let expected: Vec<i64> = late.iter().map(|(_, id)| *id).collect();
 
     // Two at a time, following the cursor: every late one once, the most late first.
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let url = match &cursor {
-            Some(c) => {
-                format!("/api/v1/tickets?q=%E6%8E%92%E5%BA%8F&overdue=true&limit=2&cursor={c}")
-            }
-            None => "/api/v1/tickets?q=%E6%8E%92%E5%BA%8F&overdue=true&limit=2".to_owned(),
-        };
-        let (status, page) = app.get(&url, &supervisor).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        seen.extend(
-            page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t["id"].as_i64().unwrap()),
-        );
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
-        }
-    }
+    let seen: Vec<i64> = app
+        .all_by(
+            "/api/v1/tickets?q=%E6%8E%92%E5%BA%8F&overdue=true",
+            &supervisor,
+            2,
+        )
+        .await
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(seen, expected, "most late first, each once");
 
     // The rest, and only the rest, are not late: none lost to a missing deadline.
