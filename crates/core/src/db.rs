@@ -331,17 +331,22 @@ pub fn run_migrations(conn: &mut DbConnection) -> CoreResult<Vec<String>> {
     applied.map_err(|e| CoreError::Internal(format!("migration failed: {e}")))
 }
 
-/// Runs `f` in a write transaction. On SQLite the transaction starts with `BEGIN IMMEDIATE`
-/// so concurrent writers wait on the busy timeout rather than fail when a read lock cannot
-/// be upgraded; on PostgreSQL it is an ordinary transaction.
+/// Runs `f` in a write transaction. On SQLite the outermost transaction starts with
+/// `BEGIN IMMEDIATE` so concurrent writers wait on the busy timeout rather than fail when a
+/// read lock cannot be upgraded; on PostgreSQL it is an ordinary transaction. Called inside
+/// another transaction, on either store, it runs in a savepoint of that transaction: writes
+/// compose, and the caller's commit or rollback decides for all of them.
 pub fn write_tx<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
+    let outermost_sqlite = match conn {
+        DbConnection::Sqlite(lite) => !in_transaction(lite)?,
+        DbConnection::Postgres(_) => false,
+    };
     match conn {
-        DbConnection::Postgres(_) => conn.transaction(f),
-        DbConnection::Sqlite(lite) => {
+        DbConnection::Sqlite(lite) if outermost_sqlite => {
             AnsiTransactionManager::begin_transaction_sql(lite, "BEGIN IMMEDIATE")?;
             match f(conn) {
                 Ok(value) => {
@@ -354,7 +359,15 @@ where
                 }
             }
         }
+        // PostgreSQL, or SQLite already in a transaction: diesel begins or takes a savepoint.
+        _ => conn.transaction(f),
     }
+}
+
+fn in_transaction(lite: &mut diesel::SqliteConnection) -> QueryResult<bool> {
+    Ok(AnsiTransactionManager::transaction_manager_status_mut(lite)
+        .transaction_depth()?
+        .is_some())
 }
 
 impl DbConnection {

@@ -742,10 +742,11 @@ pub fn submit(
     let attributes =
         serde_json::to_string(&input.attributes).map_err(|e| CoreError::Internal(e.to_string()))?;
     let now = truncate_to_micros(ctx.now);
-    let logged = logging::log_with(conn, actor, &ticket, None, ctx, |conn, id| {
+    let logged = write_tx(conn, |conn| -> CoreResult<logging::Logged> {
+        let logged = logging::log(conn, actor, &ticket, None, ctx)?;
         diesel::insert_into(open311_requests::table)
             .values((
-                open311_requests::ticket_id.eq(id),
+                open311_requests::ticket_id.eq(logged.ticket.id),
                 open311_requests::key_id.eq(key_id),
                 open311_requests::token.eq(&token),
                 open311_requests::address_id.eq(address_id),
@@ -759,7 +760,7 @@ pub fn submit(
                 open311_requests::created_at.eq(now),
             ))
             .execute(conn)?;
-        Ok(())
+        Ok(logged)
     })?;
     Ok(Created {
         service_notice: service_notice(&service_name, logged.ticket.resolve_by),

@@ -277,26 +277,15 @@ pub fn purge_idempotency_keys(conn: &mut DbConnection, before: NaiveDateTime) ->
     )
 }
 
-/// Logs a ticket as a grid member or supervisor.
+/// Logs a ticket as a grid member or supervisor. Inside a caller's transaction it is one
+/// of the caller's writes (an intake channel keeps what it received beside the ticket, all
+/// or nothing).
 pub fn log(
     conn: &mut DbConnection,
     actor: &Actor,
     input: &NewTicket,
     idempotency: Option<&IdempotencyKey>,
     ctx: &Context<'_>,
-) -> CoreResult<Logged> {
-    log_with(conn, actor, input, idempotency, ctx, |_, _| Ok(()))
-}
-
-/// `log`, with `also` run in the same transaction once the ticket exists (an intake
-/// channel keeps what it received beside the ticket, all or nothing).
-pub fn log_with(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    input: &NewTicket,
-    idempotency: Option<&IdempotencyKey>,
-    ctx: &Context<'_>,
-    also: impl Fn(&mut DbConnection, TicketId) -> CoreResult<()>,
 ) -> CoreResult<Logged> {
     let now = ctx.now;
     actor.require_role(
@@ -435,7 +424,6 @@ pub fn log_with(
                 ))
                 .execute(conn)?;
             crate::escalation::enqueue_new(conn, &row)?;
-            also(conn, id)?;
             if let Some(key) = idempotency {
                 // An expired use of the same key, not purged yet, makes way.
                 diesel::delete(
