@@ -195,8 +195,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e}");
-            eprintln!("error: {e}");
+            tracing::error!(error = %e.chain(), at = %e.place(), "command failed");
+            eprintln!("error: {}", e.chain());
             ExitCode::FAILURE
         }
     }
@@ -299,7 +299,7 @@ fn serve(settings: Settings) -> Result<(), CoreError> {
         system
             .block_on(async move {
                 let app = Application::build(settings.clone(), pool.clone())
-                    .map_err(|e| CoreError::Internal(e.to_string()))?;
+                    .map_err(|e| CoreError::internal_because("starting the server", e))?;
                 let (host, _) = settings
                     .server
                     .bind
@@ -313,7 +313,7 @@ fn serve(settings: Settings) -> Result<(), CoreError> {
                     task.abort();
                     let _ = task.await;
                 }
-                served.map_err(|e| CoreError::Internal(format!("server: {e}")))
+                served.map_err(|e| CoreError::internal_because("server", e))
             })?;
         tracing::info!("stopped");
         Ok(())
@@ -403,7 +403,7 @@ fn scheduler(settings: Settings, action: SchedulerCommand) -> Result<(), CoreErr
     with_database(&settings.clone(), options, move |pool| {
         let scheduler = Scheduler::new(settings, pool.clone())?;
         let runtime = tokio::runtime::Runtime::new()
-            .map_err(|e| CoreError::Internal(format!("runtime: {e}")))?;
+            .map_err(|e| CoreError::internal_because("runtime", e))?;
         runtime.block_on(async move {
             match action {
                 SchedulerCommand::Run => {
@@ -544,7 +544,7 @@ fn generate_tickets(
         indicatif::ProgressStyle::with_template(
             "{elapsed_precise} [{bar:40}] {human_pos}/{human_len} tickets ({per_sec}, {eta} left)",
         )
-        .map_err(|e| CoreError::Internal(e.to_string()))?
+        .map_err(|e| CoreError::internal_because("the progress bar", e))?
         .progress_chars("=> "),
     );
     let spec = jiesu_core::loadgen::Spec {
@@ -576,7 +576,7 @@ fn password_from(stdin: bool) -> Result<(String, bool), CoreError> {
     std::io::stdin()
         .lock()
         .read_line(&mut line)
-        .map_err(|e| CoreError::Internal(format!("reading the password: {e}")))?;
+        .map_err(|e| CoreError::internal_because("reading the password", e))?;
     Ok((line.trim_end_matches(['\r', '\n']).to_owned(), false))
 }
 

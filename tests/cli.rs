@@ -72,6 +72,11 @@ fn a_closed_postgres_port_reports_the_real_connection_error() {
         stderr.contains(&format!("127.0.0.1:{port}")) || stderr.contains(&port.to_string()),
         "{stderr}"
     );
+    // The log names where in jiesu the error was made, beside the whole chain of causes.
+    assert!(
+        stderr.contains("crates/core/src/db.rs:"),
+        "the place it was made is logged: {stderr}"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "fails at once instead of waiting on a pool"

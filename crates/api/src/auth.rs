@@ -109,7 +109,7 @@ impl JwtKeys {
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map(|t| (t, expires))
-            .map_err(|e| CoreError::Internal(format!("token signing: {e}")))
+            .map_err(|e| CoreError::internal_because("token signing", e))
     }
 
     /// The account a token names and the generation it was issued under, if the token is
@@ -159,7 +159,7 @@ impl FromRequest for Auth {
         let result = (|| {
             let state = req
                 .app_data::<web::Data<AppState>>()
-                .ok_or(CoreError::Internal("app state missing".into()))?;
+                .ok_or(CoreError::internal("app state missing"))?;
             // The console's session cookie carries the same token. It is honoured on reads
             // only (CSV downloads, photos): a cross-site form cannot use it to change
             // anything, since writes need the Authorization header.

@@ -64,7 +64,7 @@ impl Application {
             .mask_unmatched_patterns("UNMATCHED")
             .build()
             .map_err(|e| {
-                StartError::Config(jiesu_core::CoreError::Internal(format!("metrics: {e}")))
+                StartError::Config(jiesu_core::CoreError::internal_because("metrics", e))
             })?;
         let document = web::Data::new(openapi::Document::new());
         let mut server = HttpServer::new(move || {

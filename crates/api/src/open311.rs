@@ -215,7 +215,7 @@ where
         f(&mut conn)
     })
     .await
-    .map_err(|_| Refusal::from(CoreError::Internal("blocking task failed".into())))?
+    .map_err(|_| Refusal::from(CoreError::internal("blocking task failed")))?
 }
 
 fn policy(s: &jiesu_core::config::Open311Settings) -> Policy<'_> {

@@ -37,8 +37,10 @@ pub fn status_of(e: &CoreError) -> StatusCode {
         CoreError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
         CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
         CoreError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-        CoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        CoreError::Database(_) | CoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        CoreError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        CoreError::Database { .. } | CoreError::Internal { .. } => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
     }
 }
 
@@ -132,8 +134,8 @@ impl ResponseError for ApiError {
             ApiError::Core(CoreError::Throttled { retry_after_secs }) => {
                 problem_response(status, self.to_string(), &[], None, Some(*retry_after_secs))
             }
-            ApiError::Core(CoreError::Unavailable(cause)) => {
-                tracing::error!(%cause, "database unavailable");
+            ApiError::Core(e @ CoreError::Unavailable { .. }) => {
+                tracing::error!(error = %e.chain(), at = %e.place(), "database unavailable");
                 problem_response(
                     status,
                     "the database is unavailable; try again shortly".into(),
@@ -142,8 +144,8 @@ impl ResponseError for ApiError {
                     Some(5),
                 )
             }
-            ApiError::Core(e @ (CoreError::Database(_) | CoreError::Internal(_))) => {
-                tracing::error!(error = %e, "internal error");
+            ApiError::Core(e @ (CoreError::Database { .. } | CoreError::Internal { .. })) => {
+                tracing::error!(error = %e.chain(), at = %e.place(), "internal error");
                 problem_response(
                     status,
                     "an internal error occurred; it has been logged with this request's id".into(),

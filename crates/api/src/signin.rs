@@ -75,18 +75,18 @@ impl PasswordChecks {
         // Holding a permit, there is room in the queue: this never blocks.
         self.checks
             .send((password, hash, answer))
-            .map_err(|_| ApiError::Core(CoreError::Internal("password checks stopped".into())))?;
+            .map_err(|_| ApiError::Core(CoreError::internal("password checks stopped")))?;
         let ok = answered
             .await
-            .map_err(|_| ApiError::Core(CoreError::Internal("password check lost".into())))?;
+            .map_err(|_| ApiError::Core(CoreError::internal("password check lost")))?;
         drop(permit);
         Ok(ok)
     }
 }
 
 fn busy() -> ApiError {
-    ApiError::Core(CoreError::Unavailable(
-        "too many sign-ins at once; try again in a moment".into(),
+    ApiError::Core(CoreError::unavailable(
+        "too many sign-ins at once; try again in a moment",
     ))
 }
 

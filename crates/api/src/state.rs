@@ -68,7 +68,7 @@ impl AppState {
             f(&mut conn)
         })
         .await
-        .map_err(|e| ApiError::Core(CoreError::Internal(format!("blocking task failed: {e}"))))?
+        .map_err(|e| ApiError::Core(CoreError::internal_because("blocking task failed", e)))?
         .map_err(ApiError::Core)
     }
 

@@ -85,10 +85,10 @@ impl WorkingCalendar {
                 return Ok(calendar);
             }
             Err(e) => {
-                return Err(CoreError::Internal(format!(
-                    "reading {}: {e}",
-                    dir.display()
-                )))
+                return Err(CoreError::internal_because(
+                    format!("reading {}", dir.display()),
+                    e,
+                ))
             }
         };
         let mut files: Vec<_> = entries
@@ -98,11 +98,12 @@ impl WorkingCalendar {
             .collect();
         files.sort();
         for path in files {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| CoreError::Internal(format!("reading {}: {e}", path.display())))?;
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                CoreError::internal_because(format!("reading {}", path.display()), e)
+            })?;
             calendar
                 .add_year_file(&text)
-                .map_err(|e| CoreError::Internal(format!("{}: {e}", path.display())))?;
+                .map_err(|e| CoreError::internal_because(path.display().to_string(), e))?;
         }
         Ok(calendar)
     }

@@ -345,7 +345,7 @@ fn with_policies(conn: &mut DbConnection, rows: Vec<CategoryRow>) -> CoreResult<
         .map(|r| {
             let mut rule = |p: Priority| {
                 rules.remove(&(r.id, p)).ok_or_else(|| {
-                    CoreError::Internal(format!("category {} has no {p} SLA rule", r.code))
+                    CoreError::internal(format!("category {} has no {p} SLA rule", r.code))
                 })
             };
             Ok(Category {

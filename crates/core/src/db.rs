@@ -229,17 +229,17 @@ impl Database {
         if let DatabaseUrl::Sqlite(path) = url {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 crate::fsutil::create_private_dir(dir).map_err(|e| {
-                    CoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+                    CoreError::unavailable_because(format!("cannot create {}", dir.display()), e)
                 })?;
             }
             crate::fsutil::ensure_private_file(path).map_err(|e| {
-                CoreError::Unavailable(format!("cannot open {}: {e}", path.display()))
+                CoreError::unavailable_because(format!("cannot open {}", path.display()), e)
             })?;
         }
         let manager = ConnectionManager::new(url.clone());
         let closing = manager.closing.clone();
         let first = r2d2::ManageConnection::connect(&manager).map_err(|e| {
-            CoreError::Unavailable(format!("cannot connect to {}: {e}", url.redacted()))
+            CoreError::unavailable_because(format!("cannot connect to {}", url.redacted()), e)
         })?;
         drop(first);
         let connect_threads = Arc::new(
@@ -254,7 +254,7 @@ impl Database {
             .connection_timeout(options.acquire_timeout)
             .thread_pool(connect_threads.clone())
             .build(manager)
-            .map_err(|e| CoreError::Unavailable(format!("cannot open pool: {e}")))?;
+            .map_err(|e| CoreError::unavailable_because("cannot open pool", e))?;
         Ok(Self {
             pool,
             connect_threads,
@@ -328,7 +328,7 @@ pub fn run_migrations(conn: &mut DbConnection) -> CoreResult<Vec<String>> {
             .run_pending_migrations(SQLITE_MIGRATIONS)
             .map(|v| v.iter().map(|m| m.to_string()).collect::<Vec<_>>()),
     };
-    applied.map_err(|e| CoreError::Internal(format!("migration failed: {e}")))
+    applied.map_err(|e| CoreError::internal_because("migration failed", e))
 }
 
 /// Runs `f` in a write transaction. On SQLite the outermost transaction starts with

@@ -270,7 +270,7 @@ pub fn sweep(
             }
             let to_level = t.level + 1;
             let node = node_at_level(&t.org_path, to_level).ok_or_else(|| {
-                CoreError::Internal(format!(
+                CoreError::internal(format!(
                     "ticket {} has no level-{to_level} ancestor",
                     t.number
                 ))
@@ -278,7 +278,7 @@ pub fn sweep(
             let node_name = place_names.get(&node).cloned().unwrap_or_default();
             let category = category_info
                 .get(&t.category_id)
-                .ok_or_else(|| CoreError::Internal(format!("no category {}", t.category_id)))?;
+                .ok_or_else(|| CoreError::internal(format!("no category {}", t.category_id)))?;
             let rule = category.sla.get(t.priority);
             let next_due = (to_level < CITY_LEVEL).then(|| {
                 ctx.calendar

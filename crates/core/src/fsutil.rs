@@ -8,14 +8,15 @@ use crate::error::{CoreError, CoreResult};
 
 pub fn write_private(path: &Path, contents: &[u8]) -> CoreResult<()> {
     if let Some(dir) = path.parent() {
-        create_private_dir(dir)
-            .map_err(|e| CoreError::Internal(format!("cannot create {}: {e}", dir.display())))?;
+        create_private_dir(dir).map_err(|e| {
+            CoreError::internal_because(format!("cannot create {}", dir.display()), e)
+        })?;
     }
     let mut file = create_private_file(path)
-        .map_err(|e| CoreError::Internal(format!("cannot write {}: {e}", path.display())))?;
+        .map_err(|e| CoreError::internal_because(format!("cannot write {}", path.display()), e))?;
     file.write_all(contents)
         .and_then(|_| file.sync_all())
-        .map_err(|e| CoreError::Internal(format!("cannot write {}: {e}", path.display())))
+        .map_err(|e| CoreError::internal_because(format!("cannot write {}", path.display()), e))
 }
 
 /// Creates a folder (and its parents) readable by the owner only (0700): the data folder,

@@ -117,7 +117,7 @@ pub fn attributes_of(
     rows.into_iter()
         .map(|(id, text)| {
             let list: Vec<ServiceAttribute> = serde_json::from_str(&text).map_err(|e| {
-                CoreError::Internal(format!("category {id} attributes unreadable: {e}"))
+                CoreError::internal_because(format!("category {id} attributes unreadable"), e)
             })?;
             Ok((id, list))
         })
@@ -159,7 +159,8 @@ pub fn set_attributes(
     }
     let mut list = input.attributes.clone();
     list.sort_by_key(|a| a.order);
-    let text = serde_json::to_string(&list).map_err(|e| CoreError::Internal(e.to_string()))?;
+    let text = serde_json::to_string(&list)
+        .map_err(|e| CoreError::internal_because("category attributes as JSON", e))?;
     write_tx(conn, |conn| -> CoreResult<()> {
         crate::categories::get(conn, id)?;
         diesel::delete(category_attributes::table.find(id)).execute(conn)?;
@@ -224,7 +225,7 @@ fn to_geo((lat, long, boundary): (Option<f64>, Option<f64>, Option<String>)) -> 
         boundary: match boundary {
             None => vec![],
             Some(text) => serde_json::from_str(&text)
-                .map_err(|e| CoreError::Internal(format!("boundary unreadable: {e}")))?,
+                .map_err(|e| CoreError::internal_because("boundary unreadable", e))?,
         },
     })
 }
@@ -266,7 +267,7 @@ pub fn set_geo(
     let boundary = (!input.boundary.is_empty())
         .then(|| serde_json::to_string(&input.boundary))
         .transpose()
-        .map_err(|e| CoreError::Internal(e.to_string()))?;
+        .map_err(|e| CoreError::internal_because("a boundary as JSON", e))?;
     write_tx(conn, |conn| -> CoreResult<()> {
         diesel::delete(org_unit_geo::table.find(id)).execute(conn)?;
         diesel::insert_into(org_unit_geo::table)
@@ -564,11 +565,14 @@ impl From<CoreError> for Refusal {
             },
             CoreError::NotFound(what) => Refusal::new(404, format!("{what} not found")),
             CoreError::Forbidden(why) | CoreError::Unauthenticated(why) => Refusal::new(403, why),
-            CoreError::Unavailable(_) => Refusal::new(503, "the service is unavailable; retry"),
+            CoreError::Unavailable { .. } => {
+                tracing::error!(error = %e.chain(), at = %e.place(), "open311: database unavailable");
+                Refusal::new(503, "the service is unavailable; retry")
+            }
             CoreError::Conflict { message, .. } => Refusal::new(409, message),
             CoreError::Throttled { .. } => Refusal::new(429, "too many requests"),
-            CoreError::Database(_) | CoreError::Internal(_) => {
-                tracing::error!(error = %e, "open311 internal error");
+            CoreError::Database { .. } | CoreError::Internal { .. } => {
+                tracing::error!(error = %e.chain(), at = %e.place(), "open311 internal error");
                 Refusal::new(500, "an internal error occurred")
             }
         }
@@ -739,8 +743,8 @@ pub fn submit(
         households: 1,
     };
     let token = hex::encode(rand::random::<[u8; 12]>());
-    let attributes =
-        serde_json::to_string(&input.attributes).map_err(|e| CoreError::Internal(e.to_string()))?;
+    let attributes = serde_json::to_string(&input.attributes)
+        .map_err(|e| CoreError::internal_because("a request's attributes as JSON", e))?;
     let now = truncate_to_micros(ctx.now);
     let logged = write_tx(conn, |conn| -> CoreResult<logging::Logged> {
         let logged = logging::log(conn, actor, &ticket, None, ctx)?;

@@ -74,14 +74,14 @@ impl Actor {
         let scope = match role {
             Role::Admin => Scope::Everything,
             Role::UnitStaff => Scope::Partner {
-                partner: partner_id.ok_or(CoreError::Internal(format!(
+                partner: partner_id.ok_or(CoreError::internal(format!(
                     "unit staff {username} has no partner unit"
                 )))?,
             },
             Role::Supervisor | Role::GridMember => {
                 let (node, (kind, path, parent)) = org_unit_id
                     .zip(node_row)
-                    .ok_or(CoreError::Internal(format!("{username} has no org unit")))?;
+                    .ok_or(CoreError::internal(format!("{username} has no org unit")))?;
                 match (role, kind, parent) {
                     // A grid member works the whole community its grid belongs to: the
                     // grid's path less its own id.

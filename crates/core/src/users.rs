@@ -98,11 +98,11 @@ pub fn normalize_username(username: &str) -> String {
 
 pub fn hash_password(password: &str) -> CoreResult<String> {
     let salt = SaltString::encode_b64(&rand::rng().random::<[u8; 16]>())
-        .map_err(|e| CoreError::Internal(format!("salt: {e}")))?;
+        .map_err(|e| CoreError::internal_because("salt", e))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| CoreError::Internal(format!("password hash: {e}")))
+        .map_err(|e| CoreError::internal_because("password hash", e))
 }
 
 /// Checks a password against its argon2 hash: slow on purpose (about 19 MiB and tens of

@@ -88,10 +88,10 @@ impl TransportConfig {
             MailTransport::File => {
                 let dir = settings.outbox_dir();
                 jiesu_core::fsutil::create_private_dir(&dir).map_err(|e| {
-                    CoreError::Internal(format!(
-                        "cannot create the mail folder {}: {e}",
-                        dir.display()
-                    ))
+                    CoreError::internal_because(
+                        format!("cannot create the mail folder {}", dir.display()),
+                        e,
+                    )
                 })?;
                 TransportConfig::File { dir }
             }
@@ -264,7 +264,7 @@ where
         f(&mut conn)
     })
     .await
-    .map_err(|e| CoreError::Internal(format!("blocking task: {e}")))?
+    .map_err(|e| CoreError::internal_because("blocking task", e))?
 }
 
 /// Everything a sweep needs.
@@ -347,7 +347,7 @@ impl Scheduler {
         let schedule = match parse_cron(&self.settings.scheduler.cron) {
             Ok(s) => s,
             Err(e) => {
-                tracing::error!("{e}");
+                tracing::error!(error = %e.chain(), "the scheduler cannot start");
                 return;
             }
         };
@@ -367,7 +367,7 @@ impl Scheduler {
                     .deliver_due(&self.pool, Utc::now().naive_utc())
                     .await
                 {
-                    tracing::error!(error = %e, "mail delivery failed");
+                    tracing::error!(error = %e.chain(), at = %e.place(), "mail delivery failed");
                 }
                 continue;
             }
@@ -380,7 +380,7 @@ impl Scheduler {
                     failed = delivery.failed,
                     "sweep done"
                 ),
-                Err(e) => tracing::error!(error = %e, "sweep failed"),
+                Err(e) => tracing::error!(error = %e.chain(), at = %e.place(), "sweep failed"),
             }
         }
     }

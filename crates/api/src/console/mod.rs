@@ -168,7 +168,11 @@ impl ResponseError for ConsoleError {
         }
         let status = self.status_code();
         if status.is_server_error() {
-            tracing::error!(error = %self, "console request failed");
+            let place = match self {
+                ConsoleError::Core(e) => e.place(),
+                _ => jiesu_core::error::Place(None),
+            };
+            tracing::error!(error = %jiesu_core::error::chain_of(self), at = %place, "console request failed");
         }
         // The page is in both languages: an error may come before the language is known.
         let (zh, en, detail): (&str, &str, String) = match self {

@@ -70,7 +70,7 @@ impl FromRequest for Session {
             let state = req
                 .app_data::<web::Data<AppState>>()
                 .cloned()
-                .ok_or_else(|| CoreError::Internal("app state missing".into()))?;
+                .ok_or_else(|| CoreError::internal("app state missing"))?;
             let next = if req.method() == actix_web::http::Method::GET {
                 super::here(&req)
             } else {

@@ -11,7 +11,7 @@ use jiesu_core::ids::{OrgUnitId, PartnerId};
 use jiesu_core::pagination::{Page, PageRequest};
 use jiesu_core::stats::{self, Figures, Period};
 use jiesu_core::tickets::queries;
-use jiesu_core::{Actor, CoreError, Scope};
+use jiesu_core::{Actor, CoreError, CoreResult, Scope};
 use serde::{Deserialize, Serialize};
 
 use super::tickets::ListQuery;
@@ -106,7 +106,7 @@ fn csv_response(name: &str) -> actix_web::HttpResponseBuilder {
 }
 
 fn csv_error(e: csv::Error) -> CoreError {
-    CoreError::Internal(format!("csv: {e}"))
+    CoreError::internal_because("csv", e)
 }
 
 fn pct(rate: Option<f64>) -> String {
@@ -242,7 +242,7 @@ pub fn csv_bytes(
             .map_err(csv_error)?;
     }
     out.into_inner()
-        .map_err(|e| CoreError::Internal(format!("csv: {e}")))
+        .map_err(|e| CoreError::internal_because("csv", e))
 }
 
 fn time_cell(t: Option<NaiveDateTime>) -> String {
@@ -309,7 +309,7 @@ where
     let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
-        let mut page = Ok(first);
+        let mut page: CoreResult<Page<T>> = Ok(first);
         let mut header = Some(header);
         loop {
             let chunk = page.and_then(|p: Page<T>| {
@@ -319,7 +319,7 @@ where
             let (bytes, next) = match chunk {
                 Ok(chunk) => chunk,
                 Err(e) => {
-                    tracing::error!(error = %e, export = name, "export broke off");
+                    tracing::error!(error = %e.chain(), at = %e.place(), export = name, "export broke off");
                     return;
                 }
             };

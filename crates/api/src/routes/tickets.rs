@@ -535,12 +535,12 @@ pub(crate) async fn photo_response(
     let named = actix_files::NamedFile::open_async(file)
         .await
         .map_err(|e| {
-            CoreError::Internal(format!("attachment {} missing on disk: {e}", meta.sha256))
+            CoreError::internal_because(format!("attachment {} missing on disk", meta.sha256), e)
         })?;
     let content_type: actix_web::mime::Mime = meta
         .content_type
         .parse()
-        .map_err(|_| CoreError::Internal("bad stored content type".into()))?;
+        .map_err(|_| CoreError::internal("bad stored content type"))?;
     Ok(named
         .set_content_type(content_type)
         .use_etag(true)

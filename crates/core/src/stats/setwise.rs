@@ -329,10 +329,10 @@ pub fn groups(conn: &mut DbConnection, cohort: &Cohort, period: Period) -> CoreR
             Some(("p", id)) => {
                 let id = id
                     .parse()
-                    .map_err(|_| CoreError::Internal(format!("a unit group named {id:?}")))?;
+                    .map_err(|_| CoreError::internal(format!("a unit group named {id:?}")))?;
                 groups.partners.insert(PartnerId(id), figures);
             }
-            Some(_) => return Err(CoreError::Internal(format!("a group named {key:?}"))),
+            Some(_) => return Err(CoreError::internal(format!("a group named {key:?}"))),
         }
     }
     Ok(groups)

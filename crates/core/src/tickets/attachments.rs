@@ -55,9 +55,9 @@ fn store_file(data_dir: &Path, sha256: &str, bytes: &[u8]) -> CoreResult<()> {
     }
     let dir = path
         .parent()
-        .ok_or_else(|| CoreError::Internal("attachment path has no folder".into()))?;
+        .ok_or_else(|| CoreError::internal("attachment path has no folder"))?;
     let io = |e: std::io::Error| {
-        CoreError::Internal(format!("storing attachment in {}: {e}", dir.display()))
+        CoreError::internal_because(format!("storing attachment in {}", dir.display()), e)
     };
     crate::fsutil::create_private_dir(dir).map_err(io)?;
     let tmp = dir.join(format!(".{sha256}.{}.tmp", std::process::id()));

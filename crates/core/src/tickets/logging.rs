@@ -202,7 +202,7 @@ fn district_of(conn: &mut DbConnection, community_path: &str) -> CoreResult<(Org
         .and_then(|s| s.parse().ok())
         .map(OrgUnitId)
         .ok_or_else(|| {
-            CoreError::Internal(format!("community path {community_path} has no district"))
+            CoreError::internal(format!("community path {community_path} has no district"))
         })?;
     let code: String = org_units::table
         .find(district)
@@ -371,7 +371,7 @@ pub fn log(
         .find(|r| r.3 == priority)
         .map(|r| r.4)
         .ok_or_else(|| {
-            CoreError::Internal(format!("category {category_id} has no {priority} rule"))
+            CoreError::internal(format!("category {category_id} has no {priority} rule"))
         })?;
     let district = district_of(conn, &org_path)?;
     let respond_by = ctx.calendar.deadline(rule.clock, now, rule.respond_minutes);

@@ -279,8 +279,7 @@ pub(super) fn resume(
 ) -> CoreResult<Plan> {
     let now = ctx.now;
     let note = optional_text("note", note)?;
-    let (paused_at, due, window) =
-        pause.ok_or_else(|| CoreError::Internal("pause vanished".into()))?;
+    let (paused_at, due, window) = pause.ok_or_else(|| CoreError::internal("pause vanished"))?;
     let rule = crate::categories::get(conn, t.category_id)?
         .sla
         .get(t.priority);
