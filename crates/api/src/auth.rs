@@ -151,43 +151,69 @@ pub struct Auth {
     pub expires_at: chrono::NaiveDateTime,
 }
 
+/// The console's session cookie. It carries the same token as the `Authorization` header,
+/// and opens only the console and the downloads it links to (`BearerOrCookie`).
+pub const SESSION_COOKIE: &str = "jiesu_session";
+
+fn app_state(req: &HttpRequest) -> Result<&web::Data<AppState>, CoreError> {
+    req.app_data::<web::Data<AppState>>()
+        .ok_or_else(|| CoreError::internal("app state missing"))
+}
+
+/// The token of the `Authorization: Bearer` header, verified; `None` when there is no header.
+fn bearer(req: &HttpRequest, state: &AppState) -> Option<Result<Auth, CoreError>> {
+    let value = req.headers().get(header::AUTHORIZATION)?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(CoreError::Unauthenticated(
+            "the Authorization header must be 'Bearer <token>'",
+        ));
+    Some(token.and_then(|t| state.keys.verify(t)))
+}
+
+const SEND_BEARER: CoreError =
+    CoreError::Unauthenticated("send Authorization: Bearer <token> (from POST /api/v1/auth/login)");
+
 impl FromRequest for Auth {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 
+    /// The API takes the bearer header only; the console's cookie opens nothing here.
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let result = (|| {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or(CoreError::internal("app state missing"))?;
-            // The console's session cookie carries the same token. It is honoured on reads
-            // only (CSV downloads, photos): a cross-site form cannot use it to change
-            // anything, since writes need the Authorization header.
-            let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-                let safe = matches!(*req.method(), Method::GET | Method::HEAD);
-                let cookie = req.cookie(crate::console::SESSION_COOKIE);
-                return match (safe, cookie) {
-                    (true, Some(cookie)) => state.keys.verify(cookie.value()),
-                    _ => Err(CoreError::Unauthenticated(
-                        "send Authorization: Bearer <token> (from POST /api/v1/auth/login)",
-                    )),
-                };
-            };
-            let token = value
-                .to_str()
-                .ok()
-                .and_then(|v| {
-                    v.strip_prefix("Bearer ")
-                        .or_else(|| v.strip_prefix("bearer "))
-                })
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .ok_or(CoreError::Unauthenticated(
-                    "the Authorization header must be 'Bearer <token>'",
-                ))?;
-            state.keys.verify(token)
-        })();
+        let result =
+            app_state(req).and_then(|state| bearer(req, state).unwrap_or(Err(SEND_BEARER)));
         ready(result.map_err(ApiError::Core))
+    }
+}
+
+/// A bearer token, or else the console's session cookie: only on the CSV downloads the
+/// console links to, which a browser fetches without an `Authorization` header. They are
+/// reads (GET) only, so a cross-site page that makes the browser send the cookie can change
+/// nothing, and what it fetches it cannot read.
+pub struct BearerOrCookie(pub Auth);
+
+impl FromRequest for BearerOrCookie {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let result = app_state(req).and_then(|state| {
+            bearer(req, state).unwrap_or_else(|| {
+                let safe = matches!(*req.method(), Method::GET | Method::HEAD);
+                match req.cookie(SESSION_COOKIE) {
+                    Some(cookie) if safe => state.keys.verify(cookie.value()),
+                    _ => Err(SEND_BEARER),
+                }
+            })
+        });
+        ready(result.map(BearerOrCookie).map_err(ApiError::Core))
     }
 }
 

@@ -101,11 +101,15 @@ impl Application {
                 .wrap(TracingLogger::<request_log::PrivateRootSpan>::new())
                 .route("/healthz", web::get().to(routes::health::healthz))
                 .route("/readyz", web::get().to(routes::health::readyz))
-                .service(web::scope("/api/v1").configure(|cfg| {
-                    routes::configure(&mut utoipa_actix_web::service_config::ServiceConfig::new(
-                        cfg,
-                    ))
-                }))
+                .service(
+                    web::scope("/api/v1")
+                        .configure(|cfg| {
+                            routes::configure(
+                                &mut utoipa_actix_web::service_config::ServiceConfig::new(cfg),
+                            )
+                        })
+                        .service(openapi::openapi_json),
+                )
                 .route("/", web::get().to(console::root))
                 .service(
                     web::scope("/console")

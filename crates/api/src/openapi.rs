@@ -3,7 +3,7 @@
 //! and the request and response types derive their schemas. What is added here is what
 //! every operation shares: the bearer scheme and the problem+json error responses.
 
-use actix_web::App;
+use actix_web::{get, web, App, HttpResponse};
 use utoipa::openapi::path::{HttpMethod, Operation};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -166,7 +166,11 @@ fn add_open311_errors(op: &mut Operation) {
 pub fn document() -> Document_ {
     let (_, paths) = App::new()
         .into_utoipa_app()
-        .service(utoipa_actix_web::scope("/api/v1").configure(crate::routes::configure))
+        .service(
+            utoipa_actix_web::scope("/api/v1")
+                .configure(crate::routes::configure)
+                .service(openapi_json),
+        )
         .service(utoipa_actix_web::scope("/open311/v2").configure(crate::open311::configure))
         .split_for_parts();
     let mut doc = ApiDoc::openapi();
@@ -211,4 +215,17 @@ pub fn document() -> Document_ {
         }
     }
     doc
+}
+
+/// This document, generated from the handlers and the types they read and return.
+#[utoipa::path(
+    tag = "meta",
+    security(()),
+    responses((status = 200, description = "The OpenAPI 3.1 document of `/api/v1`", content_type = "application/json", body = Object))
+)]
+#[get("/openapi.json")]
+pub async fn openapi_json(doc: web::Data<Document>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.json.clone())
 }

@@ -632,7 +632,7 @@ impl Settings {
                 return Ok(existing.trim().to_owned());
             }
         }
-        let secret = crate::users::random_secret(48);
+        let secret = crate::secrets::random_secret(48);
         crate::fsutil::write_private(&path, secret.as_bytes())?;
         tracing::info!(path = %path.display(), "generated a JWT secret for this data folder");
         Ok(secret)

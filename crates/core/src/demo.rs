@@ -14,8 +14,9 @@ use crate::ids::{OrgUnitId, PartnerId};
 use crate::org::{self, NewOrgUnit};
 use crate::partners::{self, NewPartner};
 use crate::scope::Actor;
+use crate::secrets::random_secret;
 use crate::types::{ClockKind, OrgKind, PartnerKind, Priority, Role};
-use crate::users::{self, random_secret, NewUser};
+use crate::users::{self, NewUser};
 
 pub const CREDENTIALS_FILE: &str = "demo-credentials.txt";
 

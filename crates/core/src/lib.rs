@@ -26,6 +26,7 @@ pub mod partners;
 pub mod phone;
 pub mod schema;
 pub mod scope;
+pub mod secrets;
 pub mod signin;
 pub mod stats;
 #[cfg(feature = "testing")]

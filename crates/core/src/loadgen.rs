@@ -153,7 +153,7 @@ pub fn generate(
             .collect();
         format!("CASE t.id % {} {arms} END", units.len().max(1))
     };
-    let run = crate::users::random_secret(6).to_uppercase();
+    let run = crate::secrets::random_secret(6).to_uppercase();
     let total = spec.closed + spec.open;
     let mut start = 0;
     while start < total {

@@ -43,7 +43,7 @@ impl TestDb {
                 let server = postgres_server_url();
                 let name = format!(
                     "jiesu_test_{}",
-                    crate::users::random_secret(20).to_lowercase()
+                    crate::secrets::random_secret(20).to_lowercase()
                 );
                 let mut admin = diesel::PgConnection::establish(&server).unwrap_or_else(|e| {
                     panic!("PostgreSQL tests need a server at {server} (set JIESU_TEST_POSTGRES_URL): {e}")

@@ -15,6 +15,7 @@ use crate::ids::{OrgUnitId, PartnerId, UserId};
 use crate::pagination::{Page, PageRequest};
 use crate::schema::{org_units, partners, users};
 use crate::scope::{Actor, Scope};
+use crate::secrets::random_secret;
 use crate::types::{OrgKind, Role};
 use crate::validate;
 use validator::Validate;
@@ -144,15 +145,6 @@ pub fn verify_password_with(memory: &mut Vec<argon2::Block>, password: &str, has
         Some(argon2::password_hash::Output::new(&out).ok()? == expected)
     };
     check().unwrap_or(false)
-}
-
-/// A random string of letters and digits, for generated passwords and keys.
-pub fn random_secret(len: usize) -> String {
-    rand::rng()
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
 }
 
 fn check_username(username: &str, errors: &mut Vec<FieldError>) {

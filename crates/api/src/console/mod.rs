@@ -24,7 +24,7 @@ use jiesu_core::CoreError;
 use maud::{html, Markup};
 
 pub use layout::Lang;
-pub use session::{Session, SESSION_COOKIE};
+pub use session::Session;
 
 use crate::problem::{status_of, ApiError, OwnErrorFormat};
 

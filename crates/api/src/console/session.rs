@@ -16,7 +16,7 @@ use super::{html_response, see_other, ConsoleError, ConsoleResult};
 use crate::problem::ApiError;
 use crate::state::{now, AppState};
 
-pub const SESSION_COOKIE: &str = "jiesu_session";
+use crate::auth::SESSION_COOKIE;
 const PRESESSION_COOKIE: &str = "jiesu_presession";
 
 /// A signed-in person: the account loaded fresh (a disabled account is signed out at
@@ -183,7 +183,7 @@ pub async fn login_page(
         .cookie(PRESESSION_COOKIE)
         .map(|c| c.value().to_owned())
         .filter(|v| v.len() == 32)
-        .unwrap_or_else(|| users::random_secret(32));
+        .unwrap_or_else(|| jiesu_core::secrets::random_secret(32));
     let page = login_form(&state, lang, &nonce, "", safe_next(q.next.as_deref()), None);
     let mut response = html_response(StatusCode::OK, page);
     let _ = response.add_cookie(&cookie(&state, PRESESSION_COOKIE, nonce));

@@ -575,7 +575,7 @@ fn new_ticket_page(
 pub async fn new_form(state: web::Data<AppState>, session: Session) -> ConsoleResult {
     let choices = choices(&state, &session).await?;
     let form = TicketForm {
-        idem: jiesu_core::users::random_secret(24),
+        idem: jiesu_core::secrets::random_secret(24),
         ..TicketForm::default()
     };
     Ok(html_response(

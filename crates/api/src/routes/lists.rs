@@ -13,7 +13,7 @@ use jiesu_core::types::NeedStatus;
 use serde::Deserialize;
 
 use super::Paging;
-use crate::auth::Auth;
+use crate::auth::{Auth, BearerOrCookie};
 use crate::extract::{ValidJson, ValidQuery};
 use crate::problem::ApiError;
 use crate::routes::stats::csv_export;
@@ -337,7 +337,7 @@ fn ids<T: ToString>(list: &[T]) -> String {
 #[get("/needs.csv")]
 pub async fn needs_csv(
     state: web::Data<AppState>,
-    auth: Auth,
+    BearerOrCookie(auth): BearerOrCookie,
     q: ValidQuery<NeedQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let filter = NeedFilter {
@@ -377,7 +377,7 @@ pub async fn needs_csv(
 #[get("/resources.csv")]
 pub async fn resources_csv(
     state: web::Data<AppState>,
-    auth: Auth,
+    BearerOrCookie(auth): BearerOrCookie,
     q: ValidQuery<ResourceQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let community = q.0.community_id;
@@ -410,7 +410,7 @@ pub async fn resources_csv(
 #[get("/projects.csv")]
 pub async fn projects_csv(
     state: web::Data<AppState>,
-    auth: Auth,
+    BearerOrCookie(auth): BearerOrCookie,
     q: ValidQuery<ProjectQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let overdue = q.0.overdue;

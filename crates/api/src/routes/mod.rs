@@ -11,8 +11,7 @@ pub mod stats;
 pub mod tickets;
 pub mod users;
 
-use actix_web::get;
-use actix_web::{web, HttpResponse};
+use actix_web::HttpResponse;
 use jiesu_core::pagination::PageRequest;
 use serde::Deserialize;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -45,7 +44,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(auth::logout)
         .service(auth::me)
         .service(auth::change_password)
-        .service(openapi_json)
         .service(org_units::list)
         .service(org_units::create)
         .service(org_units::get)
@@ -110,19 +108,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(channels::set_attributes)
         .service(channels::geo)
         .service(channels::set_geo);
-}
-
-/// This document, generated from the handlers and the types they read and return.
-#[utoipa::path(
-    tag = "meta",
-    security(()),
-    responses((status = 200, description = "The OpenAPI 3.1 document of `/api/v1`", content_type = "application/json", body = Object))
-)]
-#[get("/openapi.json")]
-pub async fn openapi_json(doc: web::Data<crate::openapi::Document>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(doc.json.clone())
 }
 
 /// What no route answers: 405 when the path exists under another method (each handler

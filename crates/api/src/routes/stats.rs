@@ -15,7 +15,7 @@ use jiesu_core::{Actor, CoreError, CoreResult, Scope};
 use serde::{Deserialize, Serialize};
 
 use super::tickets::ListQuery;
-use crate::auth::Auth;
+use crate::auth::{Auth, BearerOrCookie};
 use crate::extract::ValidQuery;
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -155,7 +155,7 @@ const FIGURE_HEADERS: [&str; 12] = [
 #[get("/stats.csv")]
 pub async fn stats_csv(
     state: web::Data<AppState>,
-    auth: Auth,
+    BearerOrCookie(auth): BearerOrCookie,
     q: ValidQuery<StatsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.0;
@@ -353,7 +353,7 @@ where
 #[get("/tickets.csv")]
 pub async fn tickets_csv(
     state: web::Data<AppState>,
-    auth: Auth,
+    BearerOrCookie(auth): BearerOrCookie,
     q: ValidQuery<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let filter = q.0.filter()?;

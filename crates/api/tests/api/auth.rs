@@ -431,7 +431,62 @@ async fn signing_out_ends_this_session_and_no_other(store: Store) {
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// The console's session cookie opens the downloads the console links to, and nothing
+/// else of the API: a JSON read or any write needs the bearer header.
+async fn the_console_cookie_opens_only_the_downloads(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let token = app.login("demo-supervisor").await;
+    let with_cookie = |method: reqwest::Method, path: &str| {
+        app.client
+            .request(method, format!("{}{path}", app.address))
+            .header("cookie", format!("jiesu_session={token}"))
+    };
+    for path in [
+        "/api/v1/tickets.csv",
+        "/api/v1/stats.csv",
+        "/api/v1/needs.csv",
+        "/api/v1/resources.csv",
+        "/api/v1/projects.csv",
+    ] {
+        let res = with_cookie(reqwest::Method::GET, path)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/csv"),
+            "{path}"
+        );
+    }
+    for path in [
+        "/api/v1/tickets",
+        "/api/v1/me",
+        "/api/v1/stats",
+        "/api/v1/overdue",
+    ] {
+        let res = with_cookie(reqwest::Method::GET, path)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+    let res = with_cookie(reqwest::Method::POST, "/api/v1/auth/logout")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    // The same token in the header opens them all.
+    for path in ["/api/v1/tickets", "/api/v1/me", "/api/v1/tickets.csv"] {
+        let (status, _) = app.get(path, &token).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+    }
+}
+
 crate::on_both_stores!(
+    the_console_cookie_opens_only_the_downloads,
     ones_own_password_changes_only_with_the_current_one,
     sign_in_throttling_is_per_client_and_gives_nothing_away,
     a_forwarded_for_header_from_an_untrusted_client_changes_nothing,

@@ -189,9 +189,12 @@ async fn signing_in_sets_an_http_only_session_and_forms_need_their_token(store: 
         assert!(session.contains(flag), "{flag} in {session}");
     }
 
-    // The cookie reads the API (CSV downloads, photos) but writes nothing there.
+    // The cookie opens the CSV downloads the console links to, no other read of the API,
+    // and writes nothing there.
+    let (status, _, csv) = c.get("/api/v1/tickets.csv").await;
+    assert_eq!(status, StatusCode::OK, "{csv}");
     let (status, _, me) = c.get("/api/v1/me").await;
-    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{me}");
     let before = app.count("tickets");
     let res = c
         .http

@@ -381,7 +381,7 @@ pub fn log(
     let attempt = |conn: &mut DbConnection| {
         write_tx(conn, |conn| -> CoreResult<TicketRow> {
             // A unique placeholder until the number is drawn, last, just before the commit.
-            let pending = format!("pending-{}", crate::users::random_secret(24));
+            let pending = format!("pending-{}", crate::secrets::random_secret(24));
             let mut row: TicketRow = diesel::insert_into(tickets::table)
                 .values(NewTicketRow {
                     number: &pending,
