@@ -10,7 +10,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::layout::{self, csrf_field, notice, page, Lang, Nav};
-use super::session::signed_in;
+use super::session::{signed_in, urlencoded_forms, CsrfForm};
 use super::{html_response, ConsoleError, ConsoleResult, Session};
 use crate::state::{now, AppState};
 
@@ -120,16 +120,15 @@ pub struct PasswordForm {
     repeat_password: String,
 }
 
+urlencoded_forms!(PasswordForm);
+
 /// `POST /console/account/password`: checks the current password (a wrong one counts as
 /// a failed sign-in), stores the new one and renews this session's cookie.
 pub async fn change_password(
     state: web::Data<AppState>,
     req: actix_web::HttpRequest,
-    session: Session,
-    form: web::Form<PasswordForm>,
+    CsrfForm(session, form): CsrfForm<PasswordForm>,
 ) -> ConsoleResult {
-    session.check(&state, &form.csrf)?;
-    let form = form.into_inner();
     if form.new_password != form.repeat_password {
         let mismatch = FieldError::new(
             "repeat_password",

@@ -25,7 +25,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::layout::{self, csrf_field, notice, page, Lang, Nav};
-use super::session::CsrfForm;
+use super::session::{urlencoded_forms, CsrfForm, TokenOnly};
 use super::{html_response, see_other, ConsoleError, ConsoleResult, Session};
 use crate::state::AppState;
 
@@ -293,10 +293,8 @@ pub struct KeyForm {
 /// `POST /console/admin/open311-keys`: issues a key and shows it once.
 pub async fn create_key(
     state: web::Data<AppState>,
-    session: Session,
-    form: web::Form<KeyForm>,
+    CsrfForm(session, form): CsrfForm<KeyForm>,
 ) -> ConsoleResult {
-    session.check(&state, &form.csrf)?;
     let input = NewKey {
         channel: form.channel.trim().to_owned(),
         org_unit_id: None,
@@ -356,11 +354,9 @@ fn refusal(
 /// `POST /console/admin/open311-keys/{id}/revoke`
 pub async fn revoke_key(
     state: web::Data<AppState>,
-    session: Session,
     id: web::Path<i64>,
-    form: web::Form<CsrfForm>,
+    CsrfForm(session, _): CsrfForm<TokenOnly>,
 ) -> ConsoleResult {
-    session.check(&state, &form.csrf)?;
     let id = id.into_inner();
     session
         .run(&state, move |conn, actor, now| {
@@ -607,12 +603,9 @@ fn shown_once(lang: Lang, what: &str, username: &str, password: &str) -> Markup 
 /// and shown once.
 pub async fn create_user(
     state: web::Data<AppState>,
-    session: Session,
-    form: web::Form<AccountForm>,
+    CsrfForm(session, form): CsrfForm<AccountForm>,
 ) -> ConsoleResult {
-    session.check(&state, &form.csrf)?;
     let lang = session.lang;
-    let form = form.into_inner();
     let (input, generated) = match form.to_new_user() {
         Ok(ok) => ok,
         Err(errors) => {
@@ -676,15 +669,15 @@ pub struct ActiveForm {
     active: bool,
 }
 
+urlencoded_forms!(KeyForm, AccountForm, ActiveForm);
+
 /// `POST /console/admin/users/{id}/active`: disables an account (signed out at once) or
 /// enables it again.
 pub async fn set_active(
     state: web::Data<AppState>,
-    session: Session,
     id: web::Path<i64>,
-    form: web::Form<ActiveForm>,
+    CsrfForm(session, form): CsrfForm<ActiveForm>,
 ) -> ConsoleResult {
-    session.check(&state, &form.csrf)?;
     let (id, active) = (UserId(id.into_inner()), form.active);
     let change = UserChange {
         active: Some(active),
@@ -724,11 +717,9 @@ pub async fn set_active(
 /// the account's sessions end and a sign-in throttle is lifted.
 pub async fn reset_password(
     state: web::Data<AppState>,
-    session: Session,
     id: web::Path<i64>,
-    form: web::Form<CsrfForm>,
+    CsrfForm(session, _): CsrfForm<TokenOnly>,
 ) -> ConsoleResult {
-    session.check(&state, &form.csrf)?;
     let id = UserId(id.into_inner());
     if id == session.user_id {
         // Here it would end this very session; one's own goes through the account page.

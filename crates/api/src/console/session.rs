@@ -37,7 +37,7 @@ impl std::ops::Deref for Session {
 
 impl Session {
     /// Refuses a form whose CSRF token is not this session's.
-    pub fn check(&self, state: &AppState, token: &str) -> Result<(), ConsoleError> {
+    fn check(&self, state: &AppState, token: &str) -> Result<(), ConsoleError> {
         if state.keys.csrf_ok(&self.token, token) {
             Ok(())
         } else {
@@ -102,6 +102,79 @@ impl FromRequest for Session {
         })
     }
 }
+
+/// A body the console posts: read from the request, carrying the form's CSRF token.
+pub trait FormBody: Sized + 'static {
+    fn read(
+        req: &HttpRequest,
+        payload: &mut Payload,
+    ) -> LocalBoxFuture<'static, Result<Self, ConsoleError>>;
+    fn csrf(&self) -> &str;
+}
+
+/// A posted form whose CSRF token is the session's. Every console handler that changes
+/// something takes one: a forged or stale form is refused with the 403 page before the
+/// handler runs, so no handler can forget the check.
+pub struct CsrfForm<T>(pub Session, pub T);
+
+impl<T: FormBody> FromRequest for CsrfForm<T> {
+    type Error = ConsoleError;
+    type Future = LocalBoxFuture<'static, Result<Self, ConsoleError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let session = Session::from_request(req, payload);
+        let body = T::read(req, payload);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| CoreError::internal("app state missing"))?;
+            let session = session.await?;
+            let body = body.await?;
+            session.check(&state, body.csrf())?;
+            Ok(CsrfForm(session, body))
+        })
+    }
+}
+
+/// Reads an urlencoded form under the console's `FormConfig` (its limit and its errors).
+pub fn read_urlencoded<T: serde::de::DeserializeOwned + 'static>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> LocalBoxFuture<'static, Result<T, ConsoleError>> {
+    let form = web::Form::<T>::from_request(req, payload);
+    Box::pin(async move {
+        form.await
+            .map(web::Form::into_inner)
+            .map_err(|e| match e.as_error::<ConsoleError>() {
+                Some(ConsoleError::BadForm(detail)) => ConsoleError::BadForm(detail.clone()),
+                _ => ConsoleError::BadForm(e.to_string()),
+            })
+    })
+}
+
+/// `FormBody` for urlencoded forms whose token is their `csrf` field.
+macro_rules! urlencoded_forms {
+    ($($form:ty),+ $(,)?) => {
+        $(
+            impl $crate::console::session::FormBody for $form {
+                fn read(
+                    req: &actix_web::HttpRequest,
+                    payload: &mut actix_web::dev::Payload,
+                ) -> futures_util::future::LocalBoxFuture<
+                    'static,
+                    Result<Self, $crate::console::ConsoleError>,
+                > {
+                    $crate::console::session::read_urlencoded(req, payload)
+                }
+                fn csrf(&self) -> &str {
+                    &self.csrf
+                }
+            }
+        )+
+    };
+}
+pub(crate) use urlencoded_forms;
+
+urlencoded_forms!(TokenOnly);
 
 fn secure(state: &AppState) -> bool {
     state.settings.server.public_url.starts_with("https://")
@@ -254,7 +327,7 @@ pub(crate) fn signed_in(
 
 /// A form that carries nothing but its CSRF token (sign out, claim, revoke).
 #[derive(Deserialize)]
-pub struct CsrfForm {
+pub struct TokenOnly {
     #[serde(default)]
     pub csrf: String,
 }
@@ -262,10 +335,8 @@ pub struct CsrfForm {
 /// `POST /console/logout`
 pub async fn logout(
     state: web::Data<AppState>,
-    session: Session,
-    form: web::Form<CsrfForm>,
+    CsrfForm(session, _): CsrfForm<TokenOnly>,
 ) -> ConsoleResult {
-    session.check(&state, &form.csrf)?;
     // The session ends on the server too: the cookie's token is refused from now on,
     // even if a copy of it was kept.
     if let Ok(auth) = state.keys.verify(&session.token) {

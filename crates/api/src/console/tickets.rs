@@ -7,6 +7,7 @@ use actix_multipart::Multipart;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
 use chrono::NaiveDateTime;
+use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
 use jiesu_core::categories::{self, Category};
 use jiesu_core::ids::{AttachmentId, CategoryId, OrgUnitId, PartnerId, TicketId};
@@ -23,7 +24,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::layout::{self, csrf_field, notice, page, Lang, Nav};
-use super::session::CsrfForm;
+use super::session::{CsrfForm, FormBody, TokenOnly};
 use super::{html_response, see_other, ConsoleError, ConsoleResult, Session, ALL};
 use crate::problem::status_of;
 use crate::state::AppState;
@@ -345,6 +346,63 @@ struct Photo {
     bytes: Vec<u8>,
 }
 
+/// A multipart form (the new ticket, or a photo added to one) with at most one photo.
+pub struct WithPhoto {
+    form: TicketForm,
+    photo: Option<Photo>,
+}
+
+impl FormBody for WithPhoto {
+    fn read(
+        req: &HttpRequest,
+        payload: &mut actix_web::dev::Payload,
+    ) -> LocalBoxFuture<'static, Result<Self, ConsoleError>> {
+        let max = req
+            .app_data::<web::Data<AppState>>()
+            .map_or(0, |state| state.settings.attachments.max_bytes);
+        let multipart = Multipart::new(req.headers(), payload.take());
+        Box::pin(async move {
+            let (form, photo) = read_form(multipart, max).await?;
+            Ok(WithPhoto { form, photo })
+        })
+    }
+    fn csrf(&self) -> &str {
+        &self.form.csrf
+    }
+}
+
+/// What a ticket page posts: one lifecycle action, or a photo (multipart).
+pub enum ActBody {
+    Photo(WithPhoto),
+    Action(ActForm),
+}
+
+impl FormBody for ActBody {
+    fn read(
+        req: &HttpRequest,
+        payload: &mut actix_web::dev::Payload,
+    ) -> LocalBoxFuture<'static, Result<Self, ConsoleError>> {
+        let is_multipart = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("multipart/form-data"));
+        if is_multipart {
+            let photo = WithPhoto::read(req, payload);
+            Box::pin(async move { photo.await.map(ActBody::Photo) })
+        } else {
+            let action = super::session::read_urlencoded::<ActForm>(req, payload);
+            Box::pin(async move { action.await.map(ActBody::Action) })
+        }
+    }
+    fn csrf(&self) -> &str {
+        match self {
+            ActBody::Photo(p) => p.csrf(),
+            ActBody::Action(a) => &a.csrf,
+        }
+    }
+}
+
 /// Reads the multipart form: text fields up to 16 KiB each, the photo up to the limit
 /// (the rest is read and dropped, so the browser gets the form back, not a reset).
 async fn read_form(
@@ -588,12 +646,10 @@ pub async fn new_form(state: web::Data<AppState>, session: Session) -> ConsoleRe
 /// before anything is written; the form's one-time key makes a double submit log once.
 pub async fn create(
     state: web::Data<AppState>,
-    session: Session,
-    multipart: Multipart,
+    CsrfForm(session, body): CsrfForm<WithPhoto>,
 ) -> ConsoleResult {
     let max = state.settings.attachments.max_bytes;
-    let (form, photo) = read_form(multipart, max).await?;
-    session.check(&state, &form.csrf)?;
+    let WithPhoto { form, photo } = body;
     let (input, mut errors) = match form.to_new_ticket() {
         Ok(input) => (Some(input), Vec::new()),
         Err(errors) => (None, errors),
@@ -1074,56 +1130,39 @@ fn refusal(lang: Lang, e: &CoreError, max: usize) -> Markup {
 /// refused one shows the ticket again with the reason; nothing is half-done.
 pub async fn act(
     state: web::Data<AppState>,
-    session: Session,
     id: web::Path<i64>,
-    req: HttpRequest,
-    payload: web::Payload,
+    CsrfForm(session, body): CsrfForm<ActBody>,
 ) -> ConsoleResult {
     let id = TicketId(id.into_inner());
     let lang = session.lang;
     let max = state.settings.attachments.max_bytes;
-    let is_multipart = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("multipart/form-data"));
-    let outcome: Result<&'static str, ConsoleError> = if is_multipart {
-        let multipart = Multipart::new(req.headers(), payload);
-        let (form, photo) = read_form(multipart, max).await?;
-        session.check(&state, &form.csrf)?;
-        let data_dir = state.settings.data_dir.clone();
-        match photo {
-            None => Err(CoreError::invalid("file", "required", "choose a photo").into()),
-            Some(p) => session
-                .run(&state, move |conn, actor, now| {
-                    attachments::add(
-                        conn,
-                        actor,
-                        id,
-                        attachments::Upload {
-                            file_name: &p.name,
-                            bytes: &p.bytes,
-                        },
-                        attachments::PhotoStore {
-                            data_dir: &data_dir,
-                            max_bytes: max,
-                        },
-                        now,
-                    )
-                })
-                .await
-                .map(|_| "photo"),
+    let outcome: Result<&'static str, ConsoleError> = match body {
+        ActBody::Photo(WithPhoto { photo, .. }) => {
+            let data_dir = state.settings.data_dir.clone();
+            match photo {
+                None => Err(CoreError::invalid("file", "required", "choose a photo").into()),
+                Some(p) => session
+                    .run(&state, move |conn, actor, now| {
+                        attachments::add(
+                            conn,
+                            actor,
+                            id,
+                            attachments::Upload {
+                                file_name: &p.name,
+                                bytes: &p.bytes,
+                            },
+                            attachments::PhotoStore {
+                                data_dir: &data_dir,
+                                max_bytes: max,
+                            },
+                            now,
+                        )
+                    })
+                    .await
+                    .map(|_| "photo"),
+            }
         }
-    } else {
-        let bytes = payload
-            .to_bytes_limited(64 * 1024)
-            .await
-            .map_err(|_| ConsoleError::BadForm("the form is too large".into()))?
-            .map_err(|e| ConsoleError::BadForm(e.to_string()))?;
-        let form: ActForm = serde_urlencoded::from_bytes(&bytes)
-            .map_err(|e| ConsoleError::BadForm(e.to_string()))?;
-        session.check(&state, &form.csrf)?;
-        match form.action(lang) {
+        ActBody::Action(form) => match form.action(lang) {
             Err(e) => Err(e.into()),
             Ok((name, action)) => {
                 let env = state.ticket_env();
@@ -1142,7 +1181,7 @@ pub async fn act(
                     .await
                     .map(|_| name)
             }
-        }
+        },
     };
     match outcome {
         Ok("return") => Ok(see_other("/console/tickets?done=returned")),
@@ -1266,12 +1305,10 @@ pub async fn pool(
 /// told so on the pool page.
 pub async fn claim(
     state: web::Data<AppState>,
-    session: Session,
     req: HttpRequest,
     id: web::Path<i64>,
-    form: web::Form<CsrfForm>,
+    CsrfForm(session, _): CsrfForm<TokenOnly>,
 ) -> ConsoleResult {
-    session.check(&state, &form.csrf)?;
     let id = TicketId(id.into_inner());
     let lang = session.lang;
     let env = state.ticket_env();

@@ -1029,7 +1029,84 @@ async fn the_ticket_page_offers_only_what_core_accepts_for_every_role_and_state(
     assert!(tried >= 20, "the pages offered {tried} actions in all");
 }
 
+/// Every console form that changes something checks its token before its handler runs:
+/// with a forged one (or none) each answers the 403 page and writes nothing, even where
+/// the account may do what the form asks.
+async fn every_form_that_changes_something_refuses_a_forged_token(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let (mut admin, _) = Console::sign_in(&app, "demo-admin").await;
+    let (mut grid, _) = Console::sign_in(&app, "demo-grid").await;
+    // The refusal comes before the ticket is even looked up.
+    let ticket = 1;
+    let tables = [
+        "tickets",
+        "ticket_events",
+        "attachments",
+        "users",
+        "open311_keys",
+        "ended_sessions",
+        "outbox",
+    ];
+    let counts = |app: &TestApp| tables.map(|t| app.count(t));
+    let before = counts(&app);
+    let act = format!("/console/tickets/{ticket}/act");
+    let claim = format!("/console/pool/{ticket}/claim");
+    let forms: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        ("/console/logout", vec![]),
+        (&act, vec![("action", "cancel"), ("reason", "测试")]),
+        (&claim, vec![]),
+        (
+            "/console/account/password",
+            vec![
+                ("current_password", "x"),
+                ("new_password", "long-enough-pass"),
+                ("repeat_password", "long-enough-pass"),
+            ],
+        ),
+        (
+            "/console/admin/users",
+            vec![
+                ("username", "forged-one"),
+                ("display_name", "x"),
+                ("role", "admin"),
+                ("password", "long-enough-pass"),
+            ],
+        ),
+        ("/console/admin/users/1/active", vec![("active", "false")]),
+        ("/console/admin/users/1/password", vec![]),
+        ("/console/admin/open311-keys", vec![("channel", "x")]),
+        ("/console/admin/open311-keys/1/revoke", vec![]),
+    ];
+    for (path, fields) in &forms {
+        for token in [None, Some(""), Some("forged")] {
+            let mut form = fields.clone();
+            if let Some(token) = token {
+                form.push(("csrf", token));
+            }
+            let (status, _, page) = admin.post(path, &form).await;
+            assert_eq!(
+                status,
+                StatusCode::FORBIDDEN,
+                "{path} with {token:?}: {page}"
+            );
+            assert!(page.contains("表单已失效"), "{path}: {page}");
+        }
+    }
+    for path in ["/console/tickets/new".to_owned(), act.clone()] {
+        let form = ticket_form("forged", "idem-forged", Some(("p.png", png(64))));
+        let (status, _, _) = grid.post_multipart(&path, form).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+    }
+    assert_eq!(counts(&app), before, "nothing was written");
+    // Both sessions go on: the forged sign-out ended nothing.
+    let (status, _, _) = admin.get("/console/admin").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = grid.get("/console/tickets").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
 crate::on_both_stores!(
+    every_form_that_changes_something_refuses_a_forged_token,
     the_ticket_list_pages_both_ways_with_its_total,
     the_ticket_page_offers_only_what_core_accepts_for_every_role_and_state,
     an_administrator_creates_disables_and_resets_accounts_in_the_page,
