@@ -16,6 +16,7 @@ mod charts;
 mod layout;
 mod overview;
 mod session;
+mod text;
 mod tickets;
 
 use actix_web::http::{header, StatusCode};

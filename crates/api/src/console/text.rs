@@ -1,0 +1,79 @@
+//! The console's words that are not markup: field labels and the sentences that explain
+//! a refusal, in Chinese and English.
+
+use jiesu_core::FieldError;
+
+use super::layout::Lang;
+
+pub(crate) fn field_label(lang: Lang, field: &str) -> &'static str {
+    match field {
+        "category" => lang.t("类别", "Category"),
+        "priority" => lang.t("紧急程度", "Priority"),
+        "community_id" => lang.t("社区", "Community"),
+        "title" => lang.t("事项", "Title"),
+        "description" => lang.t("详细描述", "Description"),
+        "address" => lang.t("地点", "Place"),
+        "latitude" => lang.t("纬度", "Latitude"),
+        "longitude" => lang.t("经度", "Longitude"),
+        "resident_name" => lang.t("居民姓名", "Resident's name"),
+        "resident_phone" => lang.t("居民电话", "Resident's phone"),
+        "households" => lang.t("涉及户数", "Households"),
+        "photo" | "file" => lang.t("照片", "Photo"),
+        "note" => lang.t("说明", "Note"),
+        "reason" => lang.t("原因", "Reason"),
+        "satisfaction" => lang.t("满意度", "Satisfaction"),
+        "partner_id" => lang.t("共建单位", "Partner unit"),
+        _ => lang.t("内容", "Input"),
+    }
+}
+
+pub(crate) fn size_label(bytes: usize) -> String {
+    if bytes >= 1024 * 1024 {
+        format!("{} MB", bytes / (1024 * 1024))
+    } else {
+        format!("{} KB", bytes.div_ceil(1024))
+    }
+}
+
+/// A field's error in the page's language where we know the rule, else the core's words.
+pub(crate) fn field_message(lang: Lang, e: &FieldError, max_bytes: usize) -> String {
+    match (e.field.as_str(), e.code.as_str(), lang) {
+        ("file" | "photo", "too_large", Lang::Zh) => {
+            format!("照片太大：最大 {}。", size_label(max_bytes))
+        }
+        ("file" | "photo", "too_large", Lang::En) => {
+            format!("The photo is too large: at most {}.", size_label(max_bytes))
+        }
+        ("file" | "photo", "unsupported_type", Lang::Zh) => {
+            "只能上传 JPEG、PNG 或 WebP 格式的照片。".into()
+        }
+        ("file" | "photo", "unsupported_type", Lang::En) => {
+            "Only JPEG, PNG and WebP photos can be uploaded.".into()
+        }
+        (_, "required" | "blank", Lang::Zh) => "必填。".into(),
+        (_, _, Lang::Zh) => format!("不符合要求（{}）", e.message),
+        (_, _, Lang::En) => e.message.clone(),
+    }
+}
+
+/// What the ticket page says after an action went through (`?done=`).
+pub(crate) fn done_message(lang: Lang, done: &str) -> Option<&'static str> {
+    Some(match done {
+        "logged" => lang.t("工单已登记。", "The ticket is logged."),
+        "claim" => lang.t(
+            "认领成功，工单由本单位办理。",
+            "Claimed: your unit now holds the ticket.",
+        ),
+        "progress" => lang.t("进展已记录。", "Progress noted."),
+        "resolve" => lang.t("已办结，等待回访。", "Resolved; awaiting the return visit."),
+        "feedback" => lang.t("回访已记录。", "Return visit recorded."),
+        "dispatch" => lang.t("已派单。", "Dispatched."),
+        "summon" => lang.t(
+            "已吹哨，单位已被召集。",
+            "Summoned: the unit has been called in.",
+        ),
+        "cancel" => lang.t("工单已作废。", "The ticket is cancelled."),
+        "photo" => lang.t("照片已上传。", "Photo added."),
+        _ => return None,
+    })
+}

@@ -1,0 +1,512 @@
+//! One ticket: its facts, timeline and photos, and the actions its reader may take.
+
+use super::*;
+
+pub(super) struct Shown {
+    pub(super) detail: TicketDetail,
+    pub(super) category: Category,
+    /// Units that may take it (for dispatch and summon), when the reader may dispatch.
+    pub(super) units: Vec<Partner>,
+    pub(super) community: String,
+    pub(super) holder: Option<String>,
+    pub(super) names: HashMap<i64, String>,
+    pub(super) now: NaiveDateTime,
+}
+
+pub(super) async fn load_ticket(
+    state: &AppState,
+    session: &Session,
+    id: TicketId,
+) -> Result<Shown, ConsoleError> {
+    let dispatches = matches!(session.role, Role::Supervisor | Role::Admin);
+    session
+        .run(state, move |conn, actor, now| {
+            let detail = queries::get(conn, actor, id, now)?;
+            let category = categories::get(conn, detail.ticket.category_id)?;
+            let units = if dispatches {
+                let filter = PartnerFilter {
+                    community_id: Some(detail.ticket.community_id),
+                    category: Some(category.code.clone()),
+                    active: Some(true),
+                    ..PartnerFilter::default()
+                };
+                partners::list(conn, actor, &filter, ALL)?.items
+            } else {
+                Vec::new()
+            };
+            let community = jiesu_core::org::name_of(conn, detail.ticket.community_id)?;
+            let holder = match detail.ticket.partner_id {
+                Some(p) => Some(partners::name_of(conn, p)?),
+                None => None,
+            };
+            let people: Vec<jiesu_core::ids::UserId> =
+                detail.events.iter().filter_map(|e| e.actor_id).collect();
+            let names = jiesu_core::users::display_names(conn, &people)?;
+            Ok(Shown {
+                detail,
+                category,
+                units,
+                community,
+                holder,
+                names,
+                now,
+            })
+        })
+        .await
+}
+
+/// A ticket's page: its facts and photos, what its reader may do, and its timeline.
+pub(super) fn ticket_page(session: &Session, shown: &Shown, banner: Option<Markup>) -> Markup {
+    let lang = session.lang;
+    let t = &shown.detail.ticket;
+    let body = html! {
+        @if let Some(b) = banner { (b) }
+        div class="two" {
+            (facts(lang, shown))
+            (actions(session, shown))
+        }
+        (timeline(lang, shown))
+    };
+    page(
+        session,
+        Nav::Tickets,
+        &format!("/console/tickets/{}", t.id),
+        &format!("{} {}", lang.t("工单", "Ticket"), t.number),
+        body,
+    )
+}
+
+/// What the ticket is, where, for whom, who holds it and by when; its photos.
+fn facts(lang: Lang, shown: &Shown) -> Markup {
+    let t = &shown.detail.ticket;
+    let now = shown.now;
+    html! {
+        section class="card" aria-labelledby="facts" {
+            h2 id="facts" { (t.title) }
+            dl class="facts" {
+                dt { (lang.t("状态", "Status")) } dd { (layout::status_name(lang, t.status)) }
+                dt { (lang.t("层级", "Level")) } dd {
+                    (layout::level_name(lang, t.level))
+                    @if t.level > 0 { " " span class="badge level" { (lang.t("已升级", "escalated")) } }
+                }
+                dt { (lang.t("类别", "Category")) } dd { (category_name(lang, &shown.category)) }
+                dt { (lang.t("紧急程度", "Priority")) } dd { (layout::priority_name(lang, t.priority)) }
+                dt { (lang.t("社区", "Community")) } dd { (shown.community) }
+                dt { (lang.t("地点", "Place")) } dd { (t.address) }
+                @if let Some(r) = &t.resident {
+                    dt { (lang.t("居民", "Resident")) }
+                    dd {
+                        (r.name.as_deref().unwrap_or("—")) " "
+                        @if let Some(phone) = &r.phone { a href={ "tel:" (phone) } { (phone) } }
+                    }
+                }
+                dt { (lang.t("承办单位", "Held by")) } dd {
+                    @if let Some(h) = &shown.holder { (h) } @else if t.in_pool { (lang.t("抢单池", "the pool")) } @else { "—" }
+                }
+                dt { (lang.t("登记时间", "Logged")) } dd { (layout::china(t.created_at)) }
+                dt { (lang.t("期限", "Deadline")) } dd { (deadline_cell(lang, t, now)) }
+                @if let Some(s) = t.satisfaction {
+                    dt { (lang.t("满意度", "Satisfaction")) } dd { (layout::satisfaction_name(lang, s)) }
+                }
+                @if let Some(r) = &shown.detail.open311 {
+                    dt { (lang.t("来源渠道", "Channel")) } dd { "Open311 · " (r.channel) }
+                    @for (code, answers) in &r.attributes {
+                        dt { (code) } dd { (answers.join(", ")) }
+                    }
+                    @if let Some(url) = &r.media_url {
+                        dt { (lang.t("照片链接", "Photo link")) }
+                        dd { a href=(url) rel="noopener noreferrer nofollow" target="_blank" { (lang.t("打开照片", "Open the photo")) } }
+                    }
+                    @if let Some(who) = &r.reporter {
+                        @let name = [who.first_name.as_deref(), who.last_name.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
+                        @if !name.is_empty() { dt { (lang.t("报告人", "Reporter")) } dd { (name) } }
+                        @if let Some(e) = &who.email { dt { (lang.t("邮箱", "Email")) } dd { (e) } }
+                        @if let Some(d) = &who.device_id { dt { (lang.t("设备号", "Device")) } dd { (d) } }
+                        @if let Some(a) = &who.account_id { dt { (lang.t("应用账号", "App account")) } dd { (a) } }
+                    }
+                }
+                @if let Some(w) = &shown.detail.waiting_on_resident {
+                    dt { (lang.t("等待居民", "Waiting on resident")) } dd { (w.reason) }
+                }
+            }
+            p { (t.description) }
+            @if !shown.detail.attachments.is_empty() {
+                div class="photos" {
+                    @for a in &shown.detail.attachments {
+                        a href={ "/console/tickets/" (t.id) "/photos/" (a.id) } {
+                            img src={ "/console/tickets/" (t.id) "/photos/" (a.id) } alt={ (lang.t("现场照片：", "Photo: ")) (a.file_name) } loading="lazy";
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A form for each action core would accept from this reader now (the lifecycle's table).
+fn actions(session: &Session, shown: &Shown) -> Markup {
+    let lang = session.lang;
+    let t = &shown.detail.ticket;
+    let holds =
+        matches!(session.scope, Scope::Partner { partner } if t.partner_id == Some(partner));
+    let can = |kind: ActionKind| shown.detail.actions.contains(&kind);
+    let action = format!("/console/tickets/{}/act", t.id);
+    let note_form = |name: &'static str,
+                     field: &'static str,
+                     label: (&str, &str),
+                     button: (&str, &str),
+                     required: bool| {
+        html! {
+                details {
+                    summary { (lang.t(button.0, button.1)) }
+                    form method="post" action=(action) class="stack" {
+                        (csrf_field(session))
+                        input type="hidden" name="action" value=(name);
+                        label for={ (name) "-" (field) } { (lang.t(label.0, label.1)) }
+                        textarea id={ (name) "-" (field) } name=(field) required[required] {}
+                        button type="submit" { (lang.t(button.0, button.1)) }
+                    }
+                }
+            }
+        };
+        html! {
+        section class="actions" aria-labelledby="act" {
+            h2 id="act" { (lang.t("办理", "Actions")) }
+            @if can(ActionKind::Claim) {
+                form method="post" action={ "/console/pool/" (t.id) "/claim" } {
+                    (csrf_field(session))
+                    button type="submit" { (lang.t("认领此工单", "Claim this ticket")) }
+                }
+            }
+            @if can(ActionKind::Progress) {
+                (note_form("progress", "note", ("进展说明", "What was done"), ("记录进展", "Note progress"), true))
+            }
+            @if can(ActionKind::Resolve) {
+                (note_form("resolve", "note", ("办结说明", "How it was resolved"), ("办结", "Resolve"), true))
+            }
+            @if can(ActionKind::Return) {
+                (note_form("return", "reason", ("退单原因", "Why it is returned"), ("退单", "Return"), true))
+            }
+            @if can(ActionKind::Feedback) {
+                details open {
+                    summary { (lang.t("回访", "Return visit")) }
+                    form method="post" action=(action) class="stack" {
+                        (csrf_field(session))
+                        input type="hidden" name="action" value="feedback";
+                        fieldset {
+                            legend { (lang.t("居民满意度", "The resident's satisfaction")) }
+                            @for s in Satisfaction::ALL {
+                                label { input type="radio" name="satisfaction" value=(s.as_str()) required; " " (layout::satisfaction_name(lang, *s)) }
+                            }
+                        }
+                        label for="feedback-comment" { (lang.t("回访记录", "Notes of the visit")) }
+                        textarea id="feedback-comment" name="comment" {}
+                        p class="muted" { (lang.t("满意或基本满意即办结；不满意则退回原单位重办。", "Satisfied or basically satisfied closes the ticket; unsatisfied sends it back to the same unit.")) }
+                        button type="submit" { (lang.t("提交回访", "Record the visit")) }
+                    }
+                }
+            }
+            @if can(ActionKind::Dispatch) || can(ActionKind::Reassign) {
+                details {
+                    summary { (lang.t("派单 / 吹哨报到", "Dispatch / summon")) }
+                    form method="post" action=(action) class="stack" {
+                        (csrf_field(session))
+                        label for="dispatch-target" { (lang.t("派给", "Send to")) }
+                        select id="dispatch-target" name="partner_id" {
+                            option value="pool" { (lang.t("社区抢单池", "The community's pool")) }
+                            @for u in &shown.units {
+                                option value=(u.id) { (u.name) }
+                            }
+                        }
+                        label for="dispatch-note" { (lang.t("说明", "Note")) }
+                        textarea id="dispatch-note" name="note" {}
+                        div class="row" {
+                            button type="submit" name="action" value="dispatch" { (lang.t("派单", "Dispatch")) }
+                            button type="submit" name="action" value="summon" class="secondary" { (lang.t("吹哨报到", "Summon")) }
+                        }
+                    }
+                }
+            }
+            @if can(ActionKind::Cancel) {
+                (note_form("cancel", "reason", ("作废原因", "Why it is cancelled"), ("作废", "Cancel"), true))
+            }
+            @if (holds || matches!(session.role, Role::GridMember | Role::Supervisor | Role::Admin)) && !t.status.is_final() {
+                details {
+                    summary { (lang.t("上传照片", "Add a photo")) }
+                    form method="post" action={ "/console/tickets/" (t.id) "/act" } enctype="multipart/form-data" class="stack" {
+                        (csrf_field(session))
+                        input type="hidden" name="action" value="photo";
+                        label for="more-photo" { (lang.t("照片", "Photo")) }
+                        input id="more-photo" name="photo" type="file" accept="image/jpeg,image/png,image/webp" required;
+                        button type="submit" { (lang.t("上传", "Upload")) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every event of the ticket, oldest first, with who did it.
+fn timeline(lang: Lang, shown: &Shown) -> Markup {
+    html! {
+        section aria-labelledby="timeline" {
+            h2 id="timeline" { (lang.t("办理经过", "Timeline")) }
+            ol class="timeline card" {
+                @for e in &shown.detail.events {
+                    li {
+                        time datetime=(e.created_at.and_utc().to_rfc3339()) { (layout::china(e.created_at)) }
+                        strong { (layout::event_name(lang, e.kind)) }
+                        @if let (Some(from), Some(to)) = (e.from_status, e.to_status) {
+                            " · " (layout::status_name(lang, from)) " → " (layout::status_name(lang, to))
+                        }
+                        @if let Some(who) = e.actor_id.and_then(|a| shown.names.get(&a.0)) { " · " (who) }
+                        @if let Some(note) = &e.note { br; (note) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DetailQuery {
+    pub(super) done: Option<String>,
+}
+
+/// `GET /console/tickets/{id}`: a ticket outside one's scope is a 404 page.
+pub async fn detail(
+    state: web::Data<AppState>,
+    session: Session,
+    id: web::Path<i64>,
+    q: web::Query<DetailQuery>,
+) -> ConsoleResult {
+    let shown = load_ticket(&state, &session, TicketId(id.into_inner())).await?;
+    let banner = q
+        .done
+        .as_deref()
+        .and_then(|d| done_message(session.lang, d))
+        .map(|m| notice("ok", m));
+    Ok(html_response(
+        StatusCode::OK,
+        ticket_page(&session, &shown, banner),
+    ))
+}
+
+#[derive(Deserialize, Default)]
+pub struct ActForm {
+    #[serde(default)]
+    pub(super) csrf: String,
+    #[serde(default)]
+    pub(super) action: String,
+    pub(super) note: Option<String>,
+    pub(super) reason: Option<String>,
+    pub(super) satisfaction: Option<String>,
+    pub(super) comment: Option<String>,
+    pub(super) partner_id: Option<String>,
+}
+
+pub(super) fn optional(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+pub(super) fn required(value: Option<String>, field: &str) -> Result<String, CoreError> {
+    optional(value).ok_or_else(|| CoreError::invalid(field, "required", "required"))
+}
+
+impl ActForm {
+    /// The action the form asks for, with its name (for the `done` notice).
+    pub(super) fn action(self, lang: Lang) -> Result<(&'static str, Action), CoreError> {
+        Ok(match self.action.as_str() {
+            "progress" => (
+                "progress",
+                Action::Progress {
+                    note: required(self.note, "note")?,
+                },
+            ),
+            "resolve" => (
+                "resolve",
+                Action::Resolve {
+                    note: required(self.note, "note")?,
+                },
+            ),
+            "return" => (
+                "return",
+                Action::Return {
+                    reason: required(self.reason, "reason")?,
+                },
+            ),
+            "cancel" => (
+                "cancel",
+                Action::Cancel {
+                    reason: required(self.reason, "reason")?,
+                },
+            ),
+            "feedback" => (
+                "feedback",
+                Action::Feedback {
+                    satisfaction: required(self.satisfaction, "satisfaction")?
+                        .parse()
+                        .map_err(|e: jiesu_core::types::UnknownVariant| {
+                            CoreError::invalid("satisfaction", "invalid", e.to_string())
+                        })?,
+                    comment: optional(self.comment),
+                },
+            ),
+            "dispatch" | "summon" => {
+                let summon = self.action == "summon";
+                let to = match self.partner_id.as_deref().map(str::trim) {
+                    None | Some("") | Some("pool") => Target::Pool,
+                    Some(p) => Target::Partner(PartnerId(p.parse().map_err(|_| {
+                        CoreError::invalid("partner_id", "invalid", "choose a unit from the list")
+                    })?)),
+                };
+                let mut note = optional(self.note);
+                if summon {
+                    // 吹哨报到: the street calls a unit in; it is a dispatch (or a
+                    // reassignment) marked as such in the timeline.
+                    let mark = lang.t("吹哨报到", "Summoned");
+                    note = Some(match note {
+                        Some(n) => format!("{mark}：{n}"),
+                        None => mark.to_owned(),
+                    });
+                }
+                let name = if summon { "summon" } else { "dispatch" };
+                (name, Action::Dispatch { to, note })
+            }
+            other => {
+                return Err(CoreError::invalid(
+                    "action",
+                    "invalid",
+                    format!("unknown action {other:?}"),
+                ))
+            }
+        })
+    }
+}
+
+/// The error banner of a refused action, in the page's language.
+pub(super) fn refusal(lang: Lang, e: &CoreError, max: usize) -> Markup {
+    match e {
+        CoreError::Invalid(errors) => html! {
+            div class="notice error" role="alert" {
+                (lang.t("未能办理：", "Not done: "))
+                @for f in errors { (field_label(lang, &f.field)) "：" (field_message(lang, f, max)) " " }
+            }
+        },
+        CoreError::Conflict { message, .. } => notice(
+            "error",
+            &format!(
+                "{}{message}",
+                lang.t(
+                    "未能办理，工单状态已变化：",
+                    "Not done; the ticket has changed: "
+                )
+            ),
+        ),
+        CoreError::Forbidden(why) => notice(
+            "error",
+            &format!(
+                "{}{why}",
+                lang.t("您不能执行此操作：", "You may not do this: ")
+            ),
+        ),
+        other => notice("error", &other.to_string()),
+    }
+}
+
+/// `POST /console/tickets/{id}/act`: one lifecycle action (or a photo, as multipart). A
+/// refused one shows the ticket again with the reason; nothing is half-done.
+pub async fn act(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    CsrfForm(session, body): CsrfForm<ActBody>,
+) -> ConsoleResult {
+    let id = TicketId(id.into_inner());
+    let lang = session.lang;
+    let max = state.settings.attachments.max_bytes;
+    let outcome: Result<&'static str, ConsoleError> = match body {
+        ActBody::Photo(WithPhoto { photo, .. }) => {
+            let data_dir = state.settings.data_dir.clone();
+            match photo {
+                None => Err(CoreError::invalid("file", "required", "choose a photo").into()),
+                Some(p) => session
+                    .run(&state, move |conn, actor, now| {
+                        attachments::add(
+                            conn,
+                            actor,
+                            id,
+                            attachments::Upload {
+                                file_name: &p.name,
+                                bytes: &p.bytes,
+                            },
+                            attachments::PhotoStore {
+                                data_dir: &data_dir,
+                                max_bytes: max,
+                            },
+                            now,
+                        )
+                    })
+                    .await
+                    .map(|_| "photo"),
+            }
+        }
+        ActBody::Action(form) => match form.action(lang) {
+            Err(e) => Err(e.into()),
+            Ok((name, action)) => {
+                let env = state.ticket_env();
+                session
+                    .run(&state, move |conn, actor, now| {
+                        let ctx = env.at(now);
+                        // A ticket that has gone out is moved on by reassigning it.
+                        let action = match action {
+                            Action::Dispatch { to, note } => {
+                                lifecycle::send(conn, actor, id, to, note)?
+                            }
+                            other => other,
+                        };
+                        lifecycle::transition(conn, actor, id, &action, &ctx)
+                    })
+                    .await
+                    .map(|_| name)
+            }
+        },
+    };
+    match outcome {
+        Ok("return") => Ok(see_other("/console/tickets?done=returned")),
+        Ok(done) => Ok(see_other(&format!("/console/tickets/{id}?done={done}"))),
+        Err(ConsoleError::Core(
+            e @ (CoreError::Invalid(_) | CoreError::Conflict { .. } | CoreError::Forbidden(_)),
+        )) => {
+            let status = status_of(&e);
+            let shown = load_ticket(&state, &session, id).await?;
+            Ok(html_response(
+                status,
+                ticket_page(&session, &shown, Some(refusal(lang, &e, max))),
+            ))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `GET /console/tickets/{id}/photos/{photo}`: to those who may see the ticket.
+pub async fn photo(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+    path: web::Path<(i64, i64)>,
+) -> ConsoleResult {
+    let (ticket, photo) = path.into_inner();
+    let data_dir = state.settings.data_dir.clone();
+    let (meta, file) = session
+        .run(&state, move |conn, actor, _| {
+            attachments::open(
+                conn,
+                actor,
+                TicketId(ticket),
+                AttachmentId(photo),
+                &data_dir,
+            )
+        })
+        .await?;
+    Ok(crate::routes::tickets::photo_response(&meta, &file, &req).await?)
+}

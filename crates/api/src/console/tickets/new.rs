@@ -1,0 +1,219 @@
+//! Logging a ticket: the form, and checking it with its photo before anything is written.
+
+use super::*;
+
+pub(super) struct FormChoices {
+    pub(super) categories: Vec<Category>,
+    pub(super) communities: Vec<(OrgUnitId, String)>,
+}
+
+pub(super) async fn choices(
+    state: &AppState,
+    session: &Session,
+) -> Result<FormChoices, ConsoleError> {
+    let wants_community = !matches!(session.role, Role::GridMember);
+    session
+        .run(state, move |conn, actor, _| {
+            let categories = categories::list(conn, Some(true), ALL)?.items;
+            let communities = if wants_community {
+                let filter = OrgUnitFilter {
+                    kind: Some(OrgKind::Community),
+                    ..OrgUnitFilter::default()
+                };
+                org::list(conn, actor, &filter, ALL)?
+                    .items
+                    .into_iter()
+                    .map(|o| (o.id, o.name))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            Ok(FormChoices {
+                categories,
+                communities,
+            })
+        })
+        .await
+}
+
+pub(super) fn new_ticket_page(
+    state: &AppState,
+    session: &Session,
+    form: &TicketForm,
+    choices: &FormChoices,
+    errors: &[FieldError],
+) -> Markup {
+    let lang = session.lang;
+    let max = state.settings.attachments.max_bytes;
+    let error_of = |field: &str| {
+        errors
+            .iter()
+            .find(|e| e.field == field || (field == "photo" && e.field == "file"))
+    };
+    let input = |field: &'static str, kind: &'static str, value: &str, required: bool| {
+        layout::Field {
+            id: field,
+            name: field,
+            label: field_label(lang, field),
+            kind,
+            value,
+            required,
+            autocomplete: None,
+            hint: None,
+            error: error_of(field).map(|e| field_message(lang, e, max)),
+        }
+        .render()
+    };
+    let body = html! {
+        @if !errors.is_empty() {
+            div class="notice error" role="alert" {
+                (lang.t("请修改以下内容后再提交：", "Please correct the following and submit again:"))
+                ul { @for e in errors { li { a href={ "#" (if e.field == "file" { "photo" } else { e.field.as_str() }) } { (field_label(lang, &e.field)) } "：" (field_message(lang, e, max)) } } }
+            }
+        }
+        form method="post" action="/console/tickets/new" enctype="multipart/form-data" class="stack card" {
+            (csrf_field(session))
+            input type="hidden" name="idem" value=(form.idem);
+            label for="category" { (field_label(lang, "category")) " *" }
+            select id="category" name="category" required aria-invalid=[error_of("category").map(|_| "true")] {
+                option value="" { (lang.t("请选择", "Choose")) }
+                @for c in &choices.categories {
+                    option value=(c.code) selected[form.category == c.code] { (category_name(lang, c)) }
+                }
+            }
+            @if let Some(e) = error_of("category") { span class="field-error" { (field_message(lang, e, max)) } }
+            label for="priority" { (field_label(lang, "priority")) }
+            select id="priority" name="priority" {
+                option value="" { (lang.t("按类别默认", "The category's default")) }
+                @for p in Priority::ALL {
+                    option value=(p.as_str()) selected[form.priority == p.as_str()] { (layout::priority_name(lang, *p)) }
+                }
+            }
+            @if !choices.communities.is_empty() {
+                label for="community_id" { (field_label(lang, "community_id")) " *" }
+                select id="community_id" name="community_id" required aria-invalid=[error_of("community_id").map(|_| "true")] {
+                    option value="" { (lang.t("请选择", "Choose")) }
+                    @for (id, name) in &choices.communities {
+                        option value=(id) selected[form.community_id == id.to_string()] { (name) }
+                    }
+                }
+                @if let Some(e) = error_of("community_id") { span class="field-error" { (field_message(lang, e, max)) } }
+            }
+            (input("title", "text", &form.title, true))
+            label for="description" { (field_label(lang, "description")) " *" }
+            textarea id="description" name="description" required aria-invalid=[error_of("description").map(|_| "true")] { (form.description) }
+            @if let Some(e) = error_of("description") { span class="field-error" { (field_message(lang, e, max)) } }
+            (input("address", "text", &form.address, true))
+            div class="row" {
+                div { (input("latitude", "text", &form.latitude, false)) }
+                div { (input("longitude", "text", &form.longitude, false)) }
+            }
+            p {
+                button type="button" class="secondary" data-locate data-done=(lang.t("已填入当前位置", "Filled in from this device")) aria-describedby="locate-status" { (lang.t("使用当前位置", "Use my location")) }
+                " " span id="locate-status" class="muted" aria-live="polite" {}
+            }
+            (input("resident_name", "text", &form.resident_name, false))
+            (input("resident_phone", "tel", &form.resident_phone, false))
+            (input("households", "number", if form.households.is_empty() { "1" } else { &form.households }, false))
+            label for="photo" { (field_label(lang, "photo")) }
+            input id="photo" name="photo" type="file" accept="image/jpeg,image/png,image/webp"
+                aria-invalid=[error_of("photo").map(|_| "true")] aria-describedby="photo-hint";
+            span id="photo-hint" class="muted" { (lang.t("JPEG、PNG 或 WebP，最大 ", "JPEG, PNG or WebP, at most ")) (size_label(max)) }
+            @if let Some(e) = error_of("photo") { span id="photo-error" class="field-error" role="alert" { (field_message(lang, e, max)) } }
+            button type="submit" { (lang.t("提交工单", "Log the ticket")) }
+        }
+    };
+    page(
+        session,
+        Nav::NewTicket,
+        "/console/tickets/new",
+        lang.t("登记工单", "Log a ticket"),
+        body,
+    )
+}
+
+/// `GET /console/tickets/new`
+pub async fn new_form(state: web::Data<AppState>, session: Session) -> ConsoleResult {
+    let choices = choices(&state, &session).await?;
+    let form = TicketForm {
+        idem: jiesu_core::secrets::random_secret(24),
+        ..TicketForm::default()
+    };
+    Ok(html_response(
+        StatusCode::OK,
+        new_ticket_page(&state, &session, &form, &choices, &[]),
+    ))
+}
+
+/// `POST /console/tickets/new` (multipart): checks the token, the fields and the photo
+/// before anything is written; the form's one-time key makes a double submit log once.
+pub async fn create(
+    state: web::Data<AppState>,
+    CsrfForm(session, body): CsrfForm<WithPhoto>,
+) -> ConsoleResult {
+    let max = state.settings.attachments.max_bytes;
+    let WithPhoto { form, photo } = body;
+    let (input, mut errors) = match form.to_new_ticket() {
+        Ok(input) => (Some(input), Vec::new()),
+        Err(errors) => (None, errors),
+    };
+    if let Some(photo) = &photo {
+        if let Err(CoreError::Invalid(mut e)) = attachments::check_photo(&photo.bytes, max) {
+            errors.append(&mut e);
+        }
+    }
+    let rerender = |errors: Vec<FieldError>, status: StatusCode| {
+        let state = state.clone();
+        let form = form.clone();
+        let session = &session;
+        async move {
+            let choices = choices(&state, session).await?;
+            Ok::<_, ConsoleError>(html_response(
+                status,
+                new_ticket_page(&state, session, &form, &choices, &errors),
+            ))
+        }
+    };
+    let input = match input {
+        Some(input) if errors.is_empty() => input,
+        _ => return rerender(errors, StatusCode::UNPROCESSABLE_ENTITY).await,
+    };
+    let key = Some(form.idem.trim().to_owned())
+        .filter(|k| !k.is_empty() && k.len() <= 200)
+        .map(|key| IdempotencyKey {
+            key,
+            request_hash: logging::request_hash(&input),
+            window: state.settings.idempotency.window(),
+        });
+    let env = state.ticket_env();
+    let outcome = session
+        .run(&state, move |conn, actor, now| {
+            let ctx = env.at(now);
+            let logged = logging::log(conn, actor, &input, key.as_ref(), &ctx)?;
+            if let (Some(photo), false) = (photo, logged.replayed) {
+                attachments::add(
+                    conn,
+                    actor,
+                    logged.ticket.id,
+                    attachments::Upload {
+                        file_name: &photo.name,
+                        bytes: &photo.bytes,
+                    },
+                    attachments::PhotoStore {
+                        data_dir: &env.settings.data_dir,
+                        max_bytes: env.settings.attachments.max_bytes,
+                    },
+                    now,
+                )?;
+            }
+            Ok(logged.ticket.id)
+        })
+        .await;
+    match outcome {
+        Ok(id) => Ok(see_other(&format!("/console/tickets/{id}?done=logged"))),
+        Err(ConsoleError::Core(CoreError::Invalid(errors))) => {
+            rerender(errors, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(e) => Err(e),
+    }
+}
