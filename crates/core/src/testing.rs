@@ -1,12 +1,20 @@
 //! Test support (feature `testing`): each test gets a database of its own — a fresh SQLite
-//! file, or a fresh PostgreSQL database dropped when the test ends.
+//! file, or a fresh PostgreSQL database dropped when the test ends — either empty or, from
+//! `TestDb::with_demo`, a copy of the demo city migrated and seeded once per test process
+//! (`CREATE DATABASE … TEMPLATE` on PostgreSQL, a file copy on SQLite).
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
 
 use crate::db::DatabaseUrl;
+use crate::demo::DemoLogin;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Store {
     Sqlite,
     Postgres,
@@ -32,33 +40,64 @@ impl TestDb {
     /// When the temp folder or the PostgreSQL database cannot be made: the test fails.
     #[allow(clippy::unwrap_used)]
     pub fn new(store: Store) -> Self {
-        let dir = tempfile::tempdir().unwrap();
         match store {
-            Store::Sqlite => TestDb {
-                url: DatabaseUrl::Sqlite(dir.path().join("jiesu.db")),
-                dir,
-                pg_name: None,
-            },
-            Store::Postgres => {
-                let server = postgres_server_url();
-                let name = format!(
-                    "jiesu_test_{}",
-                    crate::secrets::random_secret(20).to_lowercase()
-                );
-                let mut admin = diesel::PgConnection::establish(&server).unwrap_or_else(|e| {
-                    panic!("PostgreSQL tests need a server at {server} (set JIESU_TEST_POSTGRES_URL): {e}")
-                });
-                admin
-                    .batch_execute(&format!("CREATE DATABASE {name}"))
-                    .unwrap();
-                let mut url = url::Url::parse(&server).unwrap();
-                url.set_path(&name);
+            Store::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
                 TestDb {
-                    url: DatabaseUrl::Postgres(url.to_string()),
+                    url: DatabaseUrl::Sqlite(dir.path().join("jiesu.db")),
                     dir,
-                    pg_name: Some(name),
+                    pg_name: None,
                 }
             }
+            Store::Postgres => TestDb::create_postgres(None),
+        }
+    }
+
+    /// A database holding the demo city as `demo::seed` leaves it at `seeded_at`, with its
+    /// logins. The city is migrated and seeded once per process, store and instant into a
+    /// template, and each test gets a copy of it: the same data as seeding it afresh, for
+    /// the cost of a copy.
+    ///
+    /// # Panics
+    /// When the template cannot be made or copied: the test fails.
+    #[allow(clippy::unwrap_used)]
+    pub fn with_demo(store: Store, seeded_at: NaiveDateTime) -> (Self, Vec<DemoLogin>) {
+        let template = template(store, seeded_at);
+        let db = match (&template.source, store) {
+            (Source::Sqlite(file), Store::Sqlite) => {
+                let db = TestDb::new(Store::Sqlite);
+                let DatabaseUrl::Sqlite(path) = &db.url else {
+                    unreachable!("a SQLite test database")
+                };
+                std::fs::copy(file, path).unwrap();
+                db
+            }
+            (Source::Postgres(name), Store::Postgres) => TestDb::create_postgres(Some(name)),
+            _ => unreachable!("templates are made per store"),
+        };
+        (db, template.logins.clone())
+    }
+
+    fn create_postgres(template: Option<&str>) -> Self {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("a temp folder: {e}"));
+        let server = postgres_server_url();
+        let name = format!(
+            "jiesu_test_{}",
+            crate::secrets::random_secret(20).to_lowercase()
+        );
+        let mut admin = diesel::PgConnection::establish(&server).unwrap_or_else(|e| {
+            panic!("PostgreSQL tests need a server at {server} (set JIESU_TEST_POSTGRES_URL): {e}")
+        });
+        let from = template
+            .map(|t| format!(" TEMPLATE {t}"))
+            .unwrap_or_default();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}{from}"))
+            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}{from}: {e}"));
+        TestDb {
+            url: DatabaseUrl::Postgres(database_url(&server, &name)),
+            dir,
+            pg_name: Some(name),
         }
     }
 
@@ -77,6 +116,134 @@ impl Drop for TestDb {
             if let Ok(mut admin) = diesel::PgConnection::establish(&postgres_server_url()) {
                 let _ =
                     admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+fn database_url(server: &str, name: &str) -> String {
+    let mut url = url::Url::parse(server)
+        .unwrap_or_else(|e| panic!("JIESU_TEST_POSTGRES_URL {server:?}: {e}"));
+    url.set_path(name);
+    url.to_string()
+}
+
+/// Where a template's copies come from.
+enum Source {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+struct Template {
+    source: Source,
+    logins: Vec<DemoLogin>,
+}
+
+/// The prefix of template names (files and databases); the process id follows, so a
+/// process finds and removes what an earlier, finished one left behind.
+const TEMPLATE_PREFIX: &str = "jiesu_template_";
+
+type Templates = Mutex<HashMap<(Store, NaiveDateTime), Arc<OnceLock<Arc<Template>>>>>;
+
+/// The template of (store, instant), made by the first test that asks; the others wait.
+fn template(store: Store, seeded_at: NaiveDateTime) -> Arc<Template> {
+    static TEMPLATES: OnceLock<Templates> = OnceLock::new();
+    let slot = {
+        let mut map = TEMPLATES
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        map.entry((store, seeded_at)).or_default().clone()
+    };
+    slot.get_or_init(|| Arc::new(make_template(store, seeded_at)))
+        .clone()
+}
+
+#[allow(clippy::unwrap_used)]
+fn make_template(store: Store, seeded_at: NaiveDateTime) -> Template {
+    remove_stale_templates(store);
+    let name = format!(
+        "{TEMPLATE_PREFIX}{}_{}",
+        std::process::id(),
+        crate::secrets::random_secret(8).to_lowercase()
+    );
+    let (url, source) = match store {
+        Store::Sqlite => {
+            let file = std::env::temp_dir().join(format!("{name}.db"));
+            (DatabaseUrl::Sqlite(file.clone()), Source::Sqlite(file))
+        }
+        Store::Postgres => {
+            let server = postgres_server_url();
+            let mut admin = diesel::PgConnection::establish(&server).unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL tests need a server at {server} (set JIESU_TEST_POSTGRES_URL): {e}"
+                )
+            });
+            admin
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .unwrap();
+            (
+                DatabaseUrl::Postgres(database_url(&server, &name)),
+                Source::Postgres(name),
+            )
+        }
+    };
+    let logins = {
+        // One connection, closed before any copy: a PostgreSQL template must have no
+        // session, and SQLite's last close folds the journal into the file.
+        let mut conn = r2d2::ManageConnection::connect(&crate::db::ConnectionManager::new(url))
+            .unwrap_or_else(|e| panic!("the template database: {e}"));
+        crate::db::run_migrations(&mut conn).unwrap();
+        crate::demo::seed(&mut conn, false, seeded_at).unwrap()
+    };
+    Template { source, logins }
+}
+
+/// Templates of test processes that have ended (Linux: no `/proc/<pid>`).
+fn remove_stale_templates(store: Store) {
+    let ended = |name: &str| -> bool {
+        let pid = name
+            .strip_prefix(TEMPLATE_PREFIX)
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        pid.is_some_and(|pid| {
+            pid != std::process::id()
+                && std::path::Path::new("/proc/self").exists()
+                && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        })
+    };
+    match store {
+        Store::Sqlite => {
+            let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+                return;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with(TEMPLATE_PREFIX) && ended(&name) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        Store::Postgres => {
+            use diesel::prelude::*;
+            #[derive(QueryableByName)]
+            struct Name {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                datname: String,
+            }
+            let Ok(mut admin) = diesel::PgConnection::establish(&postgres_server_url()) else {
+                return;
+            };
+            let names: Vec<Name> = diesel::sql_query(format!(
+                "SELECT datname FROM pg_database WHERE datname LIKE '{TEMPLATE_PREFIX}%'"
+            ))
+            .load(&mut admin)
+            .unwrap_or_default();
+            for Name { datname } in names {
+                if ended(&datname) {
+                    let _ = admin
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {datname} WITH (FORCE)"));
+                }
             }
         }
     }

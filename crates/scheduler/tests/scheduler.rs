@@ -15,7 +15,7 @@ use jiesu_core::tickets::lifecycle::{self, Action, Target};
 use jiesu_core::tickets::logging::{self, NewTicket};
 use jiesu_core::tickets::Context;
 use jiesu_core::types::Priority;
-use jiesu_core::{demo, outbox, Actor};
+use jiesu_core::{outbox, Actor};
 use jiesu_scheduler::Scheduler;
 
 /// A Beijing wall-clock time as the UTC instant the core takes.
@@ -33,7 +33,7 @@ struct World {
 
 impl World {
     fn new(store: Store, smtp_port: Option<u16>) -> Self {
-        let db = TestDb::new(store);
+        let (db, _) = TestDb::with_demo(store, bj("2026-11-20 09:00"));
         let mut settings = Settings {
             data_dir: db.dir.path().to_path_buf(),
             ..Settings::default()
@@ -48,8 +48,6 @@ impl World {
             settings.mail.smtp.timeout_secs = 5;
         }
         let pool = db::connect(&db.url, 4).unwrap();
-        db::run_migrations(&mut pool.get().unwrap()).unwrap();
-        demo::seed(&mut pool.get().unwrap(), false, bj("2026-11-20 09:00")).unwrap();
         World { db, pool, settings }
     }
 

@@ -4,7 +4,7 @@
 use jiesu_api::Application;
 use jiesu_core::config::Settings;
 use jiesu_core::db::{self, DbConnection, Pool};
-use jiesu_core::demo::{self, DemoLogin};
+use jiesu_core::demo::DemoLogin;
 use serde_json::Value;
 
 pub use reqwest::StatusCode;
@@ -20,6 +20,13 @@ pub struct TestApp {
     _db: TestDb,
 }
 
+/// When the demo city of this test run was seeded: one instant per run, so every test's
+/// database is a copy of the same template (`TestDb::with_demo`).
+pub fn seeded_at() -> chrono::NaiveDateTime {
+    static AT: std::sync::OnceLock<chrono::NaiveDateTime> = std::sync::OnceLock::new();
+    *AT.get_or_init(|| jiesu_core::db::truncate_to_micros(chrono::Utc::now().naive_utc()))
+}
+
 pub const TEST_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 
 impl TestApp {
@@ -30,7 +37,7 @@ impl TestApp {
 
     /// `spawn`, with the settings adjusted first.
     pub async fn spawn_with(store: Store, adjust: impl FnOnce(&mut Settings)) -> TestApp {
-        let db = TestDb::new(store);
+        let (db, logins) = TestDb::with_demo(store, seeded_at());
         let mut settings = Settings {
             data_dir: db.dir.path().to_path_buf(),
             ..Settings::default()
@@ -45,11 +52,6 @@ impl TestApp {
         adjust(&mut settings);
         // The store's own pool size, as `jiesu serve` runs it (one connection on SQLite).
         let pool = db::connect(&db.url, settings.pool_size_for(&db.url)).expect("connect");
-        let mut conn = pool.get().expect("connection");
-        db::run_migrations(&mut conn).expect("migrate");
-        let logins =
-            demo::seed(&mut conn, false, chrono::Utc::now().naive_utc()).expect("demo data");
-        drop(conn);
         let app = Application::build(settings.clone(), pool.clone()).expect("build app");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());

@@ -157,19 +157,19 @@ fn actions(session: &Session, shown: &Shown) -> Markup {
                      button: (&str, &str),
                      required: bool| {
         html! {
-                details {
-                    summary { (lang.t(button.0, button.1)) }
-                    form method="post" action=(action) class="stack" {
-                        (csrf_field(session))
-                        input type="hidden" name="action" value=(name);
-                        label for={ (name) "-" (field) } { (lang.t(label.0, label.1)) }
-                        textarea id={ (name) "-" (field) } name=(field) required[required] {}
-                        button type="submit" { (lang.t(button.0, button.1)) }
-                    }
+            details {
+                summary { (lang.t(button.0, button.1)) }
+                form method="post" action=(action) class="stack" {
+                    (csrf_field(session))
+                    input type="hidden" name="action" value=(name);
+                    label for={ (name) "-" (field) } { (lang.t(label.0, label.1)) }
+                    textarea id={ (name) "-" (field) } name=(field) required[required] {}
+                    button type="submit" { (lang.t(button.0, button.1)) }
                 }
             }
-        };
-        html! {
+        }
+    };
+    html! {
         section class="actions" aria-labelledby="act" {
             h2 id="act" { (lang.t("办理", "Actions")) }
             @if can(ActionKind::Claim) {
