@@ -255,6 +255,25 @@ pub fn seed(
             "the database already holds data; demo data goes into an empty one only",
         ));
     }
+    let (admin, mut logins) = seed_admin(conn, now)?;
+    let tree = seed_tree(conn, &admin, now)?;
+    seed_categories(conn, &admin, now)?;
+    let property = seed_partners(conn, &admin, &tree, now)?;
+    logins.extend(seed_accounts(conn, &admin, &tree, property, now)?);
+    seed_places(conn, &admin)?;
+    Ok(logins)
+}
+
+/// The demo tree as made: (id, district code, name) of each community, (id, name) of
+/// each street and district, in the order of `TREE`.
+struct Made {
+    communities: Vec<(OrgUnitId, &'static str, &'static str)>,
+    streets: Vec<(OrgUnitId, &'static str)>,
+    districts: Vec<(OrgUnitId, &'static str)>,
+}
+
+/// The administrator, who makes everything else, with its login.
+fn seed_admin(conn: &mut DbConnection, now: NaiveDateTime) -> CoreResult<(Actor, Vec<DemoLogin>)> {
     let mut logins = Vec::new();
     let admin_password = random_secret(16);
     let admin = users::create_unchecked(
@@ -276,11 +295,14 @@ pub fn seed(
         password: admin_password,
         scope: "everything".into(),
     });
-    let admin = Actor::load(conn, admin.id)?;
+    Ok((Actor::load(conn, admin.id)?, logins))
+}
 
+/// The city, two districts, their streets and communities, three grids per community.
+fn seed_tree(conn: &mut DbConnection, admin: &Actor, now: NaiveDateTime) -> CoreResult<Made> {
     let city = org::create(
         conn,
-        &admin,
+        admin,
         &NewOrgUnit {
             parent_id: None,
             kind: OrgKind::City,
@@ -291,13 +313,15 @@ pub fn seed(
         now,
     )?;
 
-    let mut communities: Vec<(OrgUnitId, &str, &str)> = Vec::new(); // (id, district code, name)
-    let mut streets: Vec<(OrgUnitId, &str)> = Vec::new();
-    let mut districts: Vec<(OrgUnitId, &str)> = Vec::new();
+    let mut tree = Made {
+        communities: Vec::new(),
+        streets: Vec::new(),
+        districts: Vec::new(),
+    };
     for (dcode, dname, demail, street_list) in TREE {
         let district = org::create(
             conn,
-            &admin,
+            admin,
             &NewOrgUnit {
                 parent_id: Some(city.id),
                 kind: OrgKind::District,
@@ -307,11 +331,11 @@ pub fn seed(
             },
             now,
         )?;
-        districts.push((district.id, dname));
+        tree.districts.push((district.id, dname));
         for (scode, sname, semail, community_list) in *street_list {
             let street = org::create(
                 conn,
-                &admin,
+                admin,
                 &NewOrgUnit {
                     parent_id: Some(district.id),
                     kind: OrgKind::Street,
@@ -321,11 +345,11 @@ pub fn seed(
                 },
                 now,
             )?;
-            streets.push((street.id, sname));
+            tree.streets.push((street.id, sname));
             for (ccode, cname) in *community_list {
                 let community = org::create(
                     conn,
-                    &admin,
+                    admin,
                     &NewOrgUnit {
                         parent_id: Some(street.id),
                         kind: OrgKind::Community,
@@ -338,7 +362,7 @@ pub fn seed(
                 for g in 1..=3 {
                     org::create(
                         conn,
-                        &admin,
+                        admin,
                         &NewOrgUnit {
                             parent_id: Some(community.id),
                             kind: OrgKind::Grid,
@@ -349,15 +373,19 @@ pub fn seed(
                         now,
                     )?;
                 }
-                communities.push((community.id, dcode, cname));
+                tree.communities.push((community.id, dcode, cname));
             }
         }
     }
+    Ok(tree)
+}
 
+/// The categories with their SLA rules.
+fn seed_categories(conn: &mut DbConnection, admin: &Actor, now: NaiveDateTime) -> CoreResult<()> {
     for (code, zh, en, priority, sla) in demo_categories() {
         categories::create(
             conn,
-            &admin,
+            admin,
             &NewCategory {
                 code: code.into(),
                 name_zh: zh.into(),
@@ -369,9 +397,19 @@ pub fn seed(
             now,
         )?;
     }
+    Ok(())
+}
 
+/// Partner units of every kind, each serving some communities in some categories; returns
+/// the first (the property company the demo unit account works for).
+fn seed_partners(
+    conn: &mut DbConnection,
+    admin: &Actor,
+    tree: &Made,
+    now: NaiveDateTime,
+) -> CoreResult<Option<PartnerId>> {
     let in_district = |code: &str| -> Vec<OrgUnitId> {
-        communities
+        tree.communities
             .iter()
             .filter(|(_, d, _)| *d == code)
             .map(|(id, _, _)| *id)
@@ -456,7 +494,7 @@ pub fn seed(
     for (name, kind, email, served, cats) in partner_specs {
         let partner = partners::create(
             conn,
-            &admin,
+            admin,
             &NewPartner {
                 name: name.into(),
                 kind,
@@ -469,13 +507,24 @@ pub fn seed(
         )?;
         first_partner.get_or_insert(partner.id);
     }
+    Ok(first_partner)
+}
 
-    let wangjing_street = streets[0];
-    let chaoyang_district = districts[0];
-    let first_community = communities[0];
+/// A street and a district supervisor, a grid member and a unit's staff, with logins.
+fn seed_accounts(
+    conn: &mut DbConnection,
+    admin: &Actor,
+    tree: &Made,
+    property: Option<PartnerId>,
+    now: NaiveDateTime,
+) -> CoreResult<Vec<DemoLogin>> {
+    let mut logins = Vec::new();
+    let wangjing_street = tree.streets[0];
+    let chaoyang_district = tree.districts[0];
+    let first_community = tree.communities[0];
     let first_grid = org::list(
         conn,
-        &admin,
+        admin,
         &org::OrgUnitFilter {
             parent_id: Some(first_community.0),
             kind: Some(OrgKind::Grid),
@@ -530,7 +579,7 @@ pub fn seed(
             "staff@wangjing-property.example.com",
             Role::UnitStaff,
             None,
-            first_partner,
+            property,
             "staff of 望京宜居物业服务有限公司 (property)".into(),
         ),
     ];
@@ -556,7 +605,6 @@ pub fn seed(
             scope,
         });
     }
-    seed_places(conn, &admin)?;
     Ok(logins)
 }
 

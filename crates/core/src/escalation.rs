@@ -195,7 +195,8 @@ fn supervisors_of(conn: &mut DbConnection, node: OrgUnitId) -> CoreResult<Vec<St
 }
 
 /// One sweep as of `as_of`: escalates every ticket due by then, one level, and writes one
-/// digest per supervisor of each node that received tickets. All in one transaction.
+/// digest per supervisor of each node that received tickets. All in one transaction, which
+/// on PostgreSQL holds an advisory lock, so two schedulers never sweep at once.
 pub fn sweep(
     conn: &mut DbConnection,
     as_of: NaiveDateTime,
@@ -212,183 +213,252 @@ pub fn sweep(
             .limit(BATCH)
             .select((escalation_due::ticket_id, escalation_due::due_at))
             .load(conn)?;
-        let mut report = SweepReport::default();
-        // Everything the escalations need, read set-wise: the tickets, the names of their
-        // places, categories and units, and the categories' rules.
-        let ids: Vec<TicketId> = due.iter().map(|(id, _)| *id).collect();
-        let mut rows: BTreeMap<TicketId, TicketRow> = BTreeMap::new();
+        let facts = read_facts(conn, &due)?;
+        let mut plan = plan(conn, due, facts, as_of, ctx)?;
+        write_plan(conn, &plan, as_of)?;
+        mail_digests(conn, &mut plan, as_of, ctx)?;
+        Ok(plan.report)
+    })
+}
+
+/// What the escalations of one sweep need, read set-wise: the tickets, the names of their
+/// places and units, and their categories with the rules.
+struct Facts {
+    rows: BTreeMap<TicketId, TicketRow>,
+    place_names: BTreeMap<OrgUnitId, String>,
+    category_info: BTreeMap<crate::ids::CategoryId, categories::Category>,
+    partner_names: BTreeMap<crate::ids::PartnerId, String>,
+}
+
+fn read_facts(conn: &mut DbConnection, due: &[(TicketId, NaiveDateTime)]) -> CoreResult<Facts> {
+    let ids: Vec<TicketId> = due.iter().map(|(id, _)| *id).collect();
+    let mut rows: BTreeMap<TicketId, TicketRow> = BTreeMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        for t in tickets::table
+            .filter(tickets::id.eq_any(chunk))
+            .select(TicketRow::as_select())
+            .load(conn)?
+        {
+            rows.insert(t.id, t);
+        }
+    }
+    let mut places: BTreeSet<OrgUnitId> = BTreeSet::new();
+    for t in rows.values() {
+        places.insert(t.community_id);
+        places.extend(node_at_level(&t.org_path, t.level + 1));
+    }
+    let places: Vec<OrgUnitId> = places.into_iter().collect();
+    let place_names = names_of(conn, &places)?;
+    let category_ids: BTreeSet<_> = rows.values().map(|t| t.category_id).collect();
+    let mut category_info = BTreeMap::new();
+    for id in category_ids {
+        category_info.insert(id, categories::get(conn, id)?);
+    }
+    let partner_ids: Vec<_> = rows
+        .values()
+        .filter_map(|t| t.partner_id)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let partner_names: BTreeMap<_, String> = partners::table
+        .filter(partners::id.eq_any(&partner_ids))
+        .select((partners::id, partners::name))
+        .load::<(crate::ids::PartnerId, String)>(conn)?
+        .into_iter()
+        .collect();
+    Ok(Facts {
+        rows,
+        place_names,
+        category_info,
+        partner_names,
+    })
+}
+
+/// The escalated event of one risen ticket.
+struct RiseEvent {
+    ticket_id: TicketId,
+    status: crate::types::TicketStatus,
+    partner_id: Option<crate::ids::PartnerId>,
+    detail: String,
+}
+
+/// What one sweep changes, decided before anything is written.
+#[derive(Default)]
+struct Plan {
+    /// node → (name, recipients, lines of the digest)
+    digests: BTreeMap<OrgUnitId, (String, Vec<String>, Vec<mail::DigestLine>)>,
+    /// Tickets that leave the escalation queue (final, at the city, or gone).
+    finished: Vec<TicketId>,
+    /// Tickets that go up one level.
+    risen: Vec<TicketId>,
+    /// The next due instant depends only on the category and priority: one UPDATE each.
+    next_dues: BTreeMap<NaiveDateTime, Vec<TicketId>>,
+    events: Vec<RiseEvent>,
+    report: SweepReport,
+}
+
+/// Decides, ticket by ticket, where each due one rises to, when it is due next, and what
+/// the node's supervisors are told.
+fn plan(
+    conn: &mut DbConnection,
+    due: Vec<(TicketId, NaiveDateTime)>,
+    mut facts: Facts,
+    as_of: NaiveDateTime,
+    ctx: &SweepContext<'_>,
+) -> CoreResult<Plan> {
+    let mut plan = Plan::default();
+    for (id, was_due) in due {
+        let Some(t) = facts.rows.remove(&id) else {
+            plan.finished.push(id);
+            continue;
+        };
+        if t.level >= CITY_LEVEL || t.status.is_final() {
+            plan.finished.push(id);
+            continue;
+        }
+        let to_level = t.level + 1;
+        let node = node_at_level(&t.org_path, to_level).ok_or_else(|| {
+            CoreError::internal(format!(
+                "ticket {} has no level-{to_level} ancestor",
+                t.number
+            ))
+        })?;
+        let node_name = facts.place_names.get(&node).cloned().unwrap_or_default();
+        let category = facts
+            .category_info
+            .get(&t.category_id)
+            .ok_or_else(|| CoreError::internal(format!("no category {}", t.category_id)))?;
+        let rule = category.sla.get(t.priority);
+        let next_due = (to_level < CITY_LEVEL).then(|| {
+            ctx.calendar
+                .deadline(rule.clock, as_of, rule.respond_minutes)
+        });
+        match next_due {
+            Some(due) => plan.next_dues.entry(due).or_default().push(id),
+            None => plan.finished.push(id),
+        }
+        plan.risen.push(id);
+        plan.events.push(RiseEvent {
+            ticket_id: id,
+            status: t.status,
+            partner_id: t.partner_id,
+            detail: serde_json::json!({ "from_level": t.level, "to_level": to_level, "node_id": node, "was_due": was_due.and_utc() }).to_string(),
+        });
+
+        let community = facts
+            .place_names
+            .get(&t.community_id)
+            .cloned()
+            .unwrap_or_default();
+        let holder = match t.partner_id.and_then(|p| facts.partner_names.get(&p)) {
+            Some(unit) => unit.clone(),
+            None if t.in_pool => "待认领（社区派单池）".into(),
+            None => "未派单".into(),
+        };
+        let line = mail::DigestLine {
+            id,
+            number: t.number.clone(),
+            title: t.title.clone(),
+            community,
+            category: category.name_zh.clone(),
+            priority: t.priority,
+            missed: if t.responded_at.is_some() {
+                mail::Missed::Resolution
+            } else {
+                mail::Missed::Response
+            },
+            was_due,
+            late_minutes: (as_of - was_due).num_minutes(),
+            holder,
+        };
+        let entry = match plan.digests.entry(node) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert((node_name.clone(), supervisors_of(conn, node)?, Vec::new()))
+            }
+        };
+        entry.2.push(line);
+        plan.report.escalated.push(Escalated {
+            ticket_id: id,
+            number: t.number,
+            from_level: t.level,
+            to_level,
+            node_id: node,
+            node_name,
+            was_due,
+            next_due,
+            digest_recipients: entry.1.clone(),
+        });
+    }
+    Ok(plan)
+}
+
+/// The writes, set-wise: each risen ticket goes up exactly one level.
+fn write_plan(conn: &mut DbConnection, plan: &Plan, as_of: NaiveDateTime) -> CoreResult<()> {
+    for chunk in plan.risen.chunks(CHUNK) {
+        diesel::update(tickets::table.filter(tickets::id.eq_any(chunk)))
+            .set((
+                tickets::level.eq(tickets::level + 1),
+                tickets::version.eq(tickets::version + 1),
+                tickets::updated_at.eq(as_of),
+            ))
+            .execute(conn)?;
+    }
+    for (due_at, ids) in &plan.next_dues {
         for chunk in ids.chunks(CHUNK) {
-            for t in tickets::table
-                .filter(tickets::id.eq_any(chunk))
-                .select(TicketRow::as_select())
-                .load(conn)?
-            {
-                rows.insert(t.id, t);
-            }
-        }
-        let mut places: BTreeSet<OrgUnitId> = BTreeSet::new();
-        for t in rows.values() {
-            places.insert(t.community_id);
-            places.extend(node_at_level(&t.org_path, t.level + 1));
-        }
-        let places: Vec<OrgUnitId> = places.into_iter().collect();
-        let place_names = names_of(conn, &places)?;
-        let category_ids: BTreeSet<_> = rows.values().map(|t| t.category_id).collect();
-        let mut category_info = BTreeMap::new();
-        for id in category_ids {
-            category_info.insert(id, categories::get(conn, id)?);
-        }
-        let partner_ids: Vec<_> = rows
-            .values()
-            .filter_map(|t| t.partner_id)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let partner_names: BTreeMap<_, String> = partners::table
-            .filter(partners::id.eq_any(&partner_ids))
-            .select((partners::id, partners::name))
-            .load::<(crate::ids::PartnerId, String)>(conn)?
-            .into_iter()
-            .collect();
-
-        // node → (name, recipients, lines of the digest)
-        let mut digests: BTreeMap<OrgUnitId, (String, Vec<String>, Vec<mail::DigestLine>)> =
-            BTreeMap::new();
-        let mut finished: Vec<TicketId> = Vec::new();
-        let mut risen: Vec<TicketId> = Vec::new();
-        // The next due instant depends only on the category and priority: one UPDATE each.
-        let mut next_dues: BTreeMap<NaiveDateTime, Vec<TicketId>> = BTreeMap::new();
-        let mut events = Vec::new();
-        for (id, was_due) in due {
-            let Some(t) = rows.remove(&id) else {
-                finished.push(id);
-                continue;
-            };
-            if t.level >= CITY_LEVEL || t.status.is_final() {
-                finished.push(id);
-                continue;
-            }
-            let to_level = t.level + 1;
-            let node = node_at_level(&t.org_path, to_level).ok_or_else(|| {
-                CoreError::internal(format!(
-                    "ticket {} has no level-{to_level} ancestor",
-                    t.number
-                ))
-            })?;
-            let node_name = place_names.get(&node).cloned().unwrap_or_default();
-            let category = category_info
-                .get(&t.category_id)
-                .ok_or_else(|| CoreError::internal(format!("no category {}", t.category_id)))?;
-            let rule = category.sla.get(t.priority);
-            let next_due = (to_level < CITY_LEVEL).then(|| {
-                ctx.calendar
-                    .deadline(rule.clock, as_of, rule.respond_minutes)
-            });
-            match next_due {
-                Some(due) => next_dues.entry(due).or_default().push(id),
-                None => finished.push(id),
-            }
-            risen.push(id);
-            events.push((
-                ticket_events::ticket_id.eq(id),
-                ticket_events::kind.eq(EventKind::Escalated),
-                ticket_events::from_status.eq(t.status),
-                ticket_events::to_status.eq(t.status),
-                ticket_events::partner_id.eq(t.partner_id),
-                ticket_events::detail.eq(
-                    serde_json::json!({ "from_level": t.level, "to_level": to_level, "node_id": node, "was_due": was_due.and_utc() }).to_string(),
-                ),
-                ticket_events::created_at.eq(as_of),
-            ));
-
-            let community = place_names
-                .get(&t.community_id)
-                .cloned()
-                .unwrap_or_default();
-            let holder = match t.partner_id.and_then(|p| partner_names.get(&p)) {
-                Some(unit) => unit.clone(),
-                None if t.in_pool => "待认领（社区派单池）".into(),
-                None => "未派单".into(),
-            };
-            let line = mail::DigestLine {
-                id,
-                number: t.number.clone(),
-                title: t.title.clone(),
-                community,
-                category: category.name_zh.clone(),
-                priority: t.priority,
-                missed: if t.responded_at.is_some() {
-                    mail::Missed::Resolution
-                } else {
-                    mail::Missed::Response
-                },
-                was_due,
-                late_minutes: (as_of - was_due).num_minutes(),
-                holder,
-            };
-            let entry = match digests.entry(node) {
-                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert((node_name.clone(), supervisors_of(conn, node)?, Vec::new()))
-                }
-            };
-            entry.2.push(line);
-            report.escalated.push(Escalated {
-                ticket_id: id,
-                number: t.number,
-                from_level: t.level,
-                to_level,
-                node_id: node,
-                node_name,
-                was_due,
-                next_due,
-                digest_recipients: entry.1.clone(),
-            });
-        }
-        // The writes, set-wise: each risen ticket goes up exactly one level.
-        for chunk in risen.chunks(CHUNK) {
-            diesel::update(tickets::table.filter(tickets::id.eq_any(chunk)))
-                .set((
-                    tickets::level.eq(tickets::level + 1),
-                    tickets::version.eq(tickets::version + 1),
-                    tickets::updated_at.eq(as_of),
-                ))
-                .execute(conn)?;
-        }
-        for (due_at, ids) in &next_dues {
-            for chunk in ids.chunks(CHUNK) {
-                diesel::update(
-                    escalation_due::table.filter(escalation_due::ticket_id.eq_any(chunk)),
-                )
+            diesel::update(escalation_due::table.filter(escalation_due::ticket_id.eq_any(chunk)))
                 .set((
                     escalation_due::due_at.eq(due_at),
                     escalation_due::window_due_at.eq(due_at),
                 ))
                 .execute(conn)?;
-            }
         }
-        for chunk in finished.chunks(CHUNK) {
-            diesel::delete(escalation_due::table.filter(escalation_due::ticket_id.eq_any(chunk)))
-                .execute(conn)?;
+    }
+    for chunk in plan.finished.chunks(CHUNK) {
+        diesel::delete(escalation_due::table.filter(escalation_due::ticket_id.eq_any(chunk)))
+            .execute(conn)?;
+    }
+    // Multi-row inserts go to each backend directly (the multi-backend connection has none).
+    let events: Vec<_> = plan
+        .events
+        .iter()
+        .map(|e| {
+            (
+                ticket_events::ticket_id.eq(e.ticket_id),
+                ticket_events::kind.eq(EventKind::Escalated),
+                ticket_events::from_status.eq(e.status),
+                ticket_events::to_status.eq(e.status),
+                ticket_events::partner_id.eq(e.partner_id),
+                ticket_events::detail.eq(&e.detail),
+                ticket_events::created_at.eq(as_of),
+            )
+        })
+        .collect();
+    for chunk in events.chunks(CHUNK / 5) {
+        let insert = diesel::insert_into(ticket_events::table).values(chunk);
+        match conn {
+            DbConnection::Postgres(pg) => insert.execute(pg)?,
+            DbConnection::Sqlite(lite) => insert.execute(lite)?,
+        };
+    }
+    Ok(())
+}
+
+/// One digest per node, to each of its supervisors, through the outbox.
+fn mail_digests(
+    conn: &mut DbConnection,
+    plan: &mut Plan,
+    as_of: NaiveDateTime,
+    ctx: &SweepContext<'_>,
+) -> CoreResult<()> {
+    for (node_name, recipients, lines) in plan.digests.values() {
+        let digest = mail::escalation_digest(node_name, lines, ctx.calendar.tz(), ctx.public_url);
+        for recipient in recipients {
+            outbox::enqueue(conn, recipient, &digest, as_of)?;
+            plan.report.digests += 1;
         }
-        // Multi-row inserts go to each backend directly (the multi-backend connection has none).
-        for chunk in events.chunks(CHUNK / 5) {
-            let insert = diesel::insert_into(ticket_events::table).values(chunk);
-            match conn {
-                DbConnection::Postgres(pg) => insert.execute(pg)?,
-                DbConnection::Sqlite(lite) => insert.execute(lite)?,
-            };
-        }
-        for (node_name, recipients, lines) in digests.values() {
-            let digest =
-                mail::escalation_digest(node_name, lines, ctx.calendar.tz(), ctx.public_url);
-            for recipient in recipients {
-                outbox::enqueue(conn, recipient, &digest, as_of)?;
-                report.digests += 1;
-            }
-        }
-        Ok(report)
-    })
+    }
+    Ok(())
 }
 
 /// One rise of a ticket.

@@ -237,6 +237,24 @@ fn ranking<T>(
     }
 }
 
+/// The period picker of the rates page (for a node, or for one's own unit).
+fn period_form(lang: Lang, days: i64, node: Option<OrgUnitId>) -> Markup {
+    html! {
+        form method="get" action="/console/stats" class="row" {
+            @if let Some(node) = node { input type="hidden" name="org_unit_id" value=(node); }
+            div {
+                label for="days" { (lang.t("统计区间", "Period")) }
+                select id="days" name="days" {
+                    @for (d, zh, en) in [(7, "近7天", "last 7 days"), (30, "近30天", "last 30 days"), (90, "近90天", "last 90 days"), (365, "近一年", "last year")] {
+                        option value=(d) selected[d == days] { (lang.t(zh, en)) }
+                    }
+                }
+            }
+            div { button type="submit" class="secondary" { (lang.t("查看", "Show")) } }
+        }
+    }
+}
+
 /// `GET /console/stats?org_unit_id=&days=`: the three rates of a node with its children
 /// ranked (table and bar chart), weekly volume (line chart) and CSV downloads; a unit's
 /// staff see their own unit's rates.
@@ -286,25 +304,9 @@ pub async fn stats(
     let from = period.from.and_utc().to_rfc3339();
     let to = period.to.and_utc().to_rfc3339();
     let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    let period_form = |node: Option<OrgUnitId>| {
-        html! {
-            form method="get" action="/console/stats" class="row" {
-                @if let Some(node) = node { input type="hidden" name="org_unit_id" value=(node); }
-                div {
-                    label for="days" { (lang.t("统计区间", "Period")) }
-                    select id="days" name="days" {
-                        @for (d, zh, en) in [(7, "近7天", "last 7 days"), (30, "近30天", "last 30 days"), (90, "近90天", "last 90 days"), (365, "近一年", "last year")] {
-                            option value=(d) selected[d == days] { (lang.t(zh, en)) }
-                        }
-                    }
-                }
-                div { button type="submit" class="secondary" { (lang.t("查看", "Show")) } }
-            }
-        }
-    };
     let body = match &rates {
         Rates::Partner(p) => html! {
-            (period_form(None))
+            (period_form(lang, days, None))
             h2 { (p.partner.name) }
             (figures_table(lang, &p.figures))
         },
@@ -346,7 +348,7 @@ pub async fn stats(
                 @if let Some(parent) = parent {
                     p { a href={ "/console/stats?org_unit_id=" (parent) "&days=" (days) } { (lang.t("← 上一级", "← One level up")) } }
                 }
-                (period_form(Some(node)))
+                (period_form(lang, days, Some(node)))
                 h2 { (stats.node.name) }
                 div class="two" {
                     (figures_table(lang, &stats.figures))

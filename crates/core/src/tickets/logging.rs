@@ -277,40 +277,15 @@ pub fn purge_idempotency_keys(conn: &mut DbConnection, before: NaiveDateTime) ->
     )
 }
 
-/// Logs a ticket as a grid member or supervisor. Inside a caller's transaction it is one
-/// of the caller's writes (an intake channel keeps what it received beside the ticket, all
-/// or nothing).
-pub fn log(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    input: &NewTicket,
-    idempotency: Option<&IdempotencyKey>,
-    ctx: &Context<'_>,
-) -> CoreResult<Logged> {
-    let now = ctx.now;
-    actor.require_role(
-        &[Role::GridMember, Role::Supervisor],
-        "only grid members and supervisors log tickets",
-    )?;
-    let now = truncate_to_micros(now);
-    if let Some(key) = idempotency {
-        if let Some(earlier) = replay(conn, actor, key, now)? {
-            return Ok(earlier);
-        }
-    }
-    let mut errors = validate::fields(input);
-    if input.latitude.is_some() != input.longitude.is_some() {
-        errors.push(FieldError::new(
-            "longitude",
-            "required",
-            "give latitude and longitude together",
-        ));
-    }
-    let place = place(conn, actor, input, &mut errors)?;
-    // The category with its four SLA rules, in one query.
-    let rules: Vec<(CategoryId, Priority, bool, Priority, SlaRule)> = categories_t::table
+/// One SLA rule of a category: (id, default priority, active, priority, rule).
+type CategoryRule = (CategoryId, Priority, bool, Priority, SlaRule);
+
+/// A category by its code with its four SLA rules, in one query; empty when there is no
+/// such category.
+fn category_rules(conn: &mut DbConnection, code: &str) -> CoreResult<Vec<CategoryRule>> {
+    Ok(categories_t::table
         .inner_join(sla_policies::table)
-        .filter(categories_t::code.eq(input.category.trim()))
+        .filter(categories_t::code.eq(code))
         .select((
             categories_t::id,
             categories_t::default_priority,
@@ -343,7 +318,40 @@ pub fn log(
                 },
             )
         })
-        .collect();
+        .collect())
+}
+
+/// Logs a ticket as a grid member or supervisor. Inside a caller's transaction it is one
+/// of the caller's writes (an intake channel keeps what it received beside the ticket, all
+/// or nothing).
+pub fn log(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    input: &NewTicket,
+    idempotency: Option<&IdempotencyKey>,
+    ctx: &Context<'_>,
+) -> CoreResult<Logged> {
+    let now = ctx.now;
+    actor.require_role(
+        &[Role::GridMember, Role::Supervisor],
+        "only grid members and supervisors log tickets",
+    )?;
+    let now = truncate_to_micros(now);
+    if let Some(key) = idempotency {
+        if let Some(earlier) = replay(conn, actor, key, now)? {
+            return Ok(earlier);
+        }
+    }
+    let mut errors = validate::fields(input);
+    if input.latitude.is_some() != input.longitude.is_some() {
+        errors.push(FieldError::new(
+            "longitude",
+            "required",
+            "give latitude and longitude together",
+        ));
+    }
+    let place = place(conn, actor, input, &mut errors)?;
+    let rules = category_rules(conn, input.category.trim())?;
     let category = rules
         .first()
         .map(|(id, default, active, ..)| (*id, *default, *active));
