@@ -369,6 +369,7 @@ fn seed_demo(
         now: now(),
         calendar: &calendar,
         public_url: &settings.server.public_url,
+        mail_language: settings.mail.language,
     };
     let tickets = demo::seed_tickets(conn, &ctx)?;
     let path = demo::write_credentials(&settings.data_dir, &logins)?;

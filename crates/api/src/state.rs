@@ -37,6 +37,7 @@ impl TicketEnv {
             now,
             calendar: &self.calendar,
             public_url: &self.settings.server.public_url,
+            mail_language: self.settings.mail.language,
         }
     }
 }

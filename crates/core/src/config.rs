@@ -175,6 +175,8 @@ pub struct MailSettings {
     pub outbox_dir: String,
     /// First retry after this many seconds, doubling with each failed attempt (at most an hour).
     pub retry_base_secs: i64,
+    /// `zh` (the default) or `en`: the language of the mails' words.
+    pub language: crate::mail::MailLanguage,
     pub smtp: SmtpSettings,
 }
 
@@ -199,6 +201,7 @@ impl Default for MailSettings {
             from: "接诉即办 jiesu <noreply@jiesu.localhost>".into(),
             outbox_dir: String::new(),
             retry_base_secs: 30,
+            language: crate::mail::MailLanguage::Zh,
             smtp: SmtpSettings::default(),
         }
     }

@@ -140,6 +140,7 @@ pub struct SweepContext<'a> {
     pub calendar: &'a WorkingCalendar,
     /// Base URL for links in mails, e.g. `https://jiesu.example.gov.cn`.
     pub public_url: &'a str,
+    pub mail_language: mail::MailLanguage,
 }
 
 /// The ancestor of a community at an escalation level: path `/city/district/street/community/`.
@@ -351,16 +352,16 @@ fn plan(
             .cloned()
             .unwrap_or_default();
         let holder = match t.partner_id.and_then(|p| facts.partner_names.get(&p)) {
-            Some(unit) => unit.clone(),
-            None if t.in_pool => "待认领（社区派单池）".into(),
-            None => "未派单".into(),
+            Some(unit) => mail::Holder::Unit(unit.clone()),
+            None if t.in_pool => mail::Holder::Pool,
+            None => mail::Holder::Undispatched,
         };
         let line = mail::DigestLine {
             id,
             number: t.number.clone(),
             title: t.title.clone(),
             community,
-            category: category.name_zh.clone(),
+            category: (category.name_zh.clone(), category.name_en.clone()),
             priority: t.priority,
             missed: if t.responded_at.is_some() {
                 mail::Missed::Resolution
@@ -452,7 +453,15 @@ fn mail_digests(
     ctx: &SweepContext<'_>,
 ) -> CoreResult<()> {
     for (node_name, recipients, lines) in plan.digests.values() {
-        let digest = mail::escalation_digest(node_name, lines, ctx.calendar.tz(), ctx.public_url);
+        let digest = mail::escalation_digest(
+            node_name,
+            lines,
+            &mail::Letterhead {
+                tz: ctx.calendar.tz(),
+                public_url: ctx.public_url,
+                language: ctx.mail_language,
+            },
+        )?;
         for recipient in recipients {
             outbox::enqueue(conn, recipient, &digest, as_of)?;
             plan.report.digests += 1;

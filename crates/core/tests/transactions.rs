@@ -64,6 +64,7 @@ fn two_logs_in_one_transaction(store: Store) {
         now: now(),
         calendar: &calendar,
         public_url: "http://localhost",
+        mail_language: Default::default(),
     };
     let before = counts(&mut conn);
 

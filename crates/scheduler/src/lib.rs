@@ -306,6 +306,7 @@ impl Scheduler {
                 &SweepContext {
                     calendar: &calendar,
                     public_url: &settings.server.public_url,
+                    mail_language: settings.mail.language,
                 },
             )
         })

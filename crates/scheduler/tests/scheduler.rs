@@ -103,6 +103,7 @@ impl World {
             now: at,
             calendar: &scheduler.calendar,
             public_url: "http://jiesu.test",
+            mail_language: self.settings.mail.language,
         };
         let input = NewTicket {
             category: "property_management".into(),
@@ -136,6 +137,7 @@ impl World {
             now: at,
             calendar: &scheduler.calendar,
             public_url: "http://jiesu.test",
+            mail_language: self.settings.mail.language,
         };
         lifecycle::transition(
             &mut self.pool.get().unwrap(),
@@ -359,6 +361,69 @@ async fn a_unit_is_mailed_when_a_ticket_is_dispatched_to_it(store: Store) {
             && text.contains("派给物业")
             && text.contains(&format!("/console/tickets/{id}")),
         "{text}"
+    );
+}
+
+/// With `mail.language = "en"` the same mails arrive in English: the dispatch notice and
+/// the digest, with the same facts, through a real SMTP server.
+async fn mails_are_written_in_the_configured_language(store: Store) {
+    let port = free_port();
+    let inbox = smtp_server(port);
+    let mut world = World::new(store, Some(port));
+    world.settings.mail.language = jiesu_core::mail::MailLanguage::En;
+    let id = world.log(
+        "demo-grid",
+        "望京西园一区社区",
+        "Stair lights out",
+        bj("2026-11-23 10:00"),
+    );
+    let property = world.partner_of("demo-unit");
+    world.act(
+        "demo-supervisor",
+        id,
+        Action::Dispatch {
+            to: Target::Partner(property),
+            note: None,
+        },
+        bj("2026-11-23 10:30"),
+    );
+    world
+        .scheduler()
+        .mailer
+        .deliver_due(&world.pool, bj("2026-11-23 10:31"))
+        .await
+        .unwrap();
+    // The unit did not claim it in time: it rises to the street at its response deadline.
+    world.sweep("2026-11-24 10:00").await;
+    let texts: Vec<String> = inbox
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, raw)| subject_and_body(raw))
+        .collect();
+    let dispatch = texts
+        .iter()
+        .find(|t| t.starts_with("[Dispatch]"))
+        .expect("a dispatch notice");
+    assert!(
+        dispatch.contains("Priority: normal  Respond by: 2026-11-24 10:00 (Beijing time)"),
+        "{dispatch}"
+    );
+    let digest = texts
+        .iter()
+        .find(|t| t.starts_with("[Escalation]"))
+        .expect("a digest");
+    for part in [
+        "1 overdue ticket escalated",
+        "Missed the response deadline: due by 2026-11-24 10:00, late by 0 min",
+        "Held by: 望京宜居物业服务有限公司",
+        &format!("/console/tickets/{id}"),
+    ] {
+        assert!(digest.contains(part), "{part}: {digest}");
+    }
+    assert!(
+        !texts.iter().any(|t| t.contains("【")),
+        "no Chinese template was used: {texts:?}"
     );
 }
 
@@ -771,6 +836,7 @@ async fn idempotency_keys_and_ended_sessions_expire_and_are_forgotten(store: Sto
             now: at,
             calendar: &scheduler.calendar,
             public_url: "http://jiesu.test",
+            mail_language: Default::default(),
         };
         logging::log(
             &mut world.pool.get().unwrap(),
@@ -864,6 +930,7 @@ on_both_stores!(
     mail_held_through_several_sweeps_with_smtp_down_arrives_once_each,
     a_ticket_waiting_on_the_resident_does_not_escalate_and_resumes_with_its_time,
     a_unit_is_mailed_when_a_ticket_is_dispatched_to_it,
+    mails_are_written_in_the_configured_language,
     a_claimed_ticket_rises_only_at_its_resolution_deadline_on_the_working_clock,
     a_claimed_ticket_rises_only_at_its_resolution_deadline_on_the_calendar_clock,
     a_replayed_sweep_does_not_strand_real_mail,

@@ -28,6 +28,7 @@ async fn supervisors_see_the_escalations_of_their_subtree(store: Store) {
             &SweepContext {
                 calendar: &calendar,
                 public_url: "http://jiesu.test",
+                mail_language: Default::default(),
             },
         )
         .unwrap()

@@ -63,6 +63,7 @@ impl Fixture<'_> {
             now: bj(at),
             calendar: &self.calendar,
             public_url: "http://jiesu.test",
+            mail_language: Default::default(),
         };
         self.app.with_conn(|conn| {
             logging::log(conn, &actor, &input, None, &ctx)
@@ -78,6 +79,7 @@ impl Fixture<'_> {
             now: bj(at),
             calendar: &self.calendar,
             public_url: "http://jiesu.test",
+            mail_language: Default::default(),
         };
         self.app
             .with_conn(|conn| lifecycle::transition(conn, &actor, id, &action, &ctx).unwrap());

@@ -17,12 +17,24 @@ use crate::scope::{in_subtree, Actor, Scope};
 use crate::types::{EventKind, Priority, Role, Satisfaction, TicketStatus};
 
 /// What a change needs besides its input: the instant it happens at, the working-time
-/// calendar for deadlines, and the service's public URL for links in mails.
+/// calendar for deadlines, and the service's public URL and language for mails.
 #[derive(Clone, Copy)]
 pub struct Context<'a> {
     pub now: NaiveDateTime,
     pub calendar: &'a crate::calendar::WorkingCalendar,
     pub public_url: &'a str,
+    pub mail_language: crate::mail::MailLanguage,
+}
+
+impl Context<'_> {
+    /// How this change's mails are written.
+    pub fn letterhead(&self) -> crate::mail::Letterhead<'_> {
+        crate::mail::Letterhead {
+            tz: self.calendar.tz(),
+            public_url: self.public_url,
+            language: self.mail_language,
+        }
+    }
 }
 
 /// A ticket as stored.

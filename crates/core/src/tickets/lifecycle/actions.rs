@@ -428,9 +428,8 @@ pub(super) fn mail_partner(
             priority: t.priority,
             respond_by: t.respond_by,
         },
-        ctx.calendar.tz(),
-        ctx.public_url,
-    );
+        &ctx.letterhead(),
+    )?;
     for recipient in recipients {
         crate::outbox::enqueue(conn, &recipient, &notice, ctx.now)?;
     }
