@@ -21,7 +21,8 @@ use validator::Validate;
 /// A year of minutes: no deadline is set further out than that.
 const MAX_SLA_MINUTES: i32 = 366 * 24 * 60;
 
-#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[validate(schema(function = "resolve_not_before_respond", skip_on_field_errors = true))]
 pub struct SlaRule {
     #[validate(range(min = 1, max = MAX_SLA_MINUTES))]
@@ -40,7 +41,8 @@ fn resolve_not_before_respond(rule: &SlaRule) -> Result<(), validator::Validatio
 }
 
 /// One rule per priority; all four are required.
-#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SlaPolicies {
     #[validate(nested)]
     pub urgent: SlaRule,
@@ -72,7 +74,8 @@ impl SlaPolicies {
     }
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Category {
     pub id: CategoryId,
     pub code: String,
@@ -87,7 +90,8 @@ pub struct Category {
     pub created_at: NaiveDateTime,
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, Deserialize, Validate)]
+#[derive(Debug, Clone, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewCategory {
     #[validate(custom(function = "check_code"))]
     pub code: String,
@@ -105,7 +109,8 @@ pub struct NewCategory {
 }
 
 /// Partial SLA change: only the priorities given are replaced.
-#[derive(utoipa::ToSchema, Debug, Clone, Default, Deserialize, Validate)]
+#[derive(Debug, Clone, Default, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SlaChange {
     #[validate(nested)]
     pub urgent: Option<SlaRule>,
@@ -117,7 +122,8 @@ pub struct SlaChange {
     pub low: Option<SlaRule>,
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, Default, Deserialize, Validate)]
+#[derive(Debug, Clone, Default, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CategoryChange {
     #[validate(custom(function = "validate::not_blank"), length(max = 100))]
     pub name_zh: Option<String>,

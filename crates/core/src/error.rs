@@ -7,7 +7,8 @@ use std::panic::Location;
 use serde::Serialize;
 
 /// One invalid input field, named the way the caller spelled it (`parent_id`, `sla.urgent.clock`).
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
     pub field: String,
     pub code: String,

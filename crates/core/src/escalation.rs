@@ -111,7 +111,8 @@ pub fn sync_due(conn: &mut DbConnection, t: &TicketRow) -> CoreResult<()> {
     Ok(())
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Escalated {
     pub ticket_id: TicketId,
     pub number: String,
@@ -128,7 +129,8 @@ pub struct Escalated {
     pub digest_recipients: Vec<String>,
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SweepReport {
     pub escalated: Vec<Escalated>,
     /// Digest mails written to the outbox.
@@ -471,7 +473,8 @@ fn mail_digests(
 }
 
 /// One rise of a ticket.
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rise {
     pub from_level: i64,
     pub to_level: i64,
@@ -481,7 +484,8 @@ pub struct Rise {
 }
 
 /// An escalated ticket as the supervisors' list shows it.
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EscalatedTicket {
     pub ticket_id: TicketId,
     pub number: String,

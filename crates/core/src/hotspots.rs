@@ -30,7 +30,8 @@ pub enum Grain {
     Grid,
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Hotspot {
     pub category: String,
     pub category_name: String,
@@ -41,7 +42,8 @@ pub struct Hotspot {
     pub flagged: bool,
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HotspotReport {
     pub period: Period,
     pub threshold: i64,

@@ -30,7 +30,8 @@ struct OrgUnitRow {
     created_at: NaiveDateTime,
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrgUnit {
     pub id: OrgUnitId,
     pub parent_id: Option<OrgUnitId>,
@@ -43,7 +44,8 @@ pub struct OrgUnit {
     pub created_at: NaiveDateTime,
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, Deserialize, Validate)]
+#[derive(Debug, Clone, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewOrgUnit {
     pub parent_id: Option<OrgUnitId>,
     pub kind: OrgKind,
@@ -56,7 +58,8 @@ pub struct NewOrgUnit {
     pub supervisor_emails: Vec<String>,
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, Default, Deserialize, Validate)]
+#[derive(Debug, Clone, Default, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrgUnitChange {
     #[validate(custom(function = "validate::not_blank"), length(max = 100))]
     pub name: Option<String>,

@@ -16,7 +16,8 @@ use crate::schema::outbox;
 const CLAIM_SECS: i64 = 300;
 const MAX_BACKOFF_SECS: i64 = 3600;
 
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[diesel(table_name = outbox)]
 pub struct Mail {
     pub id: MailId,
@@ -145,7 +146,8 @@ pub fn mark_failed(
     Ok(next)
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OutboxStatus {
     pub pending: i64,
     /// Pending mails that failed at least once.

@@ -22,7 +22,8 @@ use crate::types::{OrgKind, PartnerKind, Role};
 use crate::validate;
 use validator::Validate;
 
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Partner {
     pub id: PartnerId,
     pub name: String,
@@ -40,7 +41,8 @@ pub struct Partner {
     pub updated_at: NaiveDateTime,
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, Deserialize, Validate)]
+#[derive(Debug, Clone, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewPartner {
     #[validate(custom(function = "validate::not_blank"), length(max = 200))]
     pub name: String,
@@ -55,7 +57,8 @@ pub struct NewPartner {
     pub categories: Vec<String>,
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, Default, Deserialize, Validate)]
+#[derive(Debug, Clone, Default, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PartnerChange {
     #[validate(custom(function = "validate::not_blank"), length(max = 200))]
     pub name: Option<String>,

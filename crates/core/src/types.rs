@@ -34,6 +34,7 @@ macro_rules! text_enum {
         }
 
         // By hand: the derive does not see serde renames made inside a macro.
+        #[cfg(feature = "openapi")]
         impl utoipa::PartialSchema for $name {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
                 utoipa::openapi::schema::ObjectBuilder::new()
@@ -43,6 +44,7 @@ macro_rules! text_enum {
             }
         }
 
+        #[cfg(feature = "openapi")]
         impl utoipa::ToSchema for $name {}
 
         impl std::str::FromStr for $name {

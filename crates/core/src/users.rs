@@ -20,7 +20,8 @@ use crate::types::{OrgKind, Role};
 use crate::validate;
 use validator::Validate;
 
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[diesel(table_name = users)]
 pub struct User {
     pub id: UserId,
@@ -42,7 +43,8 @@ pub struct User {
 
 /// A new account. `org_unit_id` scopes supervisors (a city, district, street or
 /// community) and grid members (a grid); `partner_id` scopes unit staff.
-#[derive(utoipa::ToSchema, Debug, Clone, Deserialize, Validate)]
+#[derive(Debug, Clone, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewUser {
     #[validate(length(min = 3, max = 64))]
     pub username: String,
@@ -59,7 +61,8 @@ pub struct NewUser {
 
 /// An admin's change to an account; absent fields stay as they are. Scope fields may be
 /// set to null explicitly when the role changes.
-#[derive(utoipa::ToSchema, Debug, Clone, Default, Deserialize, Validate)]
+#[derive(Debug, Clone, Default, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserChange {
     #[validate(custom(function = "validate::not_blank"), length(max = 100))]
     pub display_name: Option<String>,
@@ -509,8 +512,9 @@ pub fn generated_password() -> String {
 }
 
 /// A person's change of their own password.
-#[derive(utoipa::ToSchema, Debug, Clone, Deserialize, Validate)]
-#[schema(example = json!({"current_password": "…", "new_password": "a longer passphrase"}))]
+#[derive(Debug, Clone, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"current_password": "…", "new_password": "a longer passphrase"})))]
 pub struct PasswordChange {
     pub current_password: String,
     #[validate(length(min = 10, max = 256))]

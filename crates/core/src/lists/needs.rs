@@ -3,7 +3,8 @@
 use super::*;
 use crate::schema::needs;
 
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[diesel(table_name = needs)]
 pub struct NeedRow {
     pub id: NeedId,
@@ -26,7 +27,8 @@ pub struct NeedRow {
     pub updated_at: NaiveDateTime,
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Need {
     #[serde(flatten)]
     pub need: NeedRow,
@@ -34,8 +36,9 @@ pub struct Need {
     pub ticket_ids: Vec<TicketId>,
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, Deserialize, Validate)]
-#[schema(example = json!({"community_id": 5, "category": "property_management", "title": "5号楼老旧线路改造", "description": "多户反映电线老化", "ticket_ids": [12, 15], "published": true}))]
+#[derive(Debug, Clone, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"community_id": 5, "category": "property_management", "title": "5号楼老旧线路改造", "description": "多户反映电线老化", "ticket_ids": [12, 15], "published": true})))]
 pub struct NewNeed {
     pub community_id: OrgUnitId,
     /// Category code.
@@ -55,7 +58,8 @@ pub struct NewNeed {
     pub published: bool,
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NeedChange {
     pub published: Option<bool>,
     /// Only `dropped` (or back to `open` from dropped) by hand; the rest follows projects.

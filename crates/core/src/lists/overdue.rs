@@ -3,7 +3,8 @@
 use super::*;
 
 /// One late item of the overdue view: a ticket past a deadline or a project past its due date.
-#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LateItem {
     /// `ticket` or `project`.
     pub kind: &'static str,

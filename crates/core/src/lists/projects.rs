@@ -4,7 +4,8 @@
 use super::*;
 use crate::schema::{needs, projects};
 
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[diesel(table_name = projects)]
 pub struct ProjectRow {
     pub id: ProjectId,
@@ -28,7 +29,8 @@ pub struct ProjectRow {
     pub updated_at: NaiveDateTime,
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[diesel(table_name = project_milestones)]
 pub struct Milestone {
     pub id: MilestoneId,
@@ -41,7 +43,8 @@ pub struct Milestone {
     pub done_at: Option<NaiveDateTime>,
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[diesel(table_name = project_events)]
 pub struct ProjectEvent {
     pub id: i64,
@@ -56,7 +59,8 @@ pub struct ProjectEvent {
     pub created_at: NaiveDateTime,
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Project {
     #[serde(flatten)]
     pub project: ProjectRow,
@@ -66,14 +70,16 @@ pub struct Project {
     pub events: Vec<ProjectEvent>,
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, Deserialize, Validate)]
+#[derive(Debug, Clone, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewMilestone {
     #[validate(custom(function = "validate::not_blank"), length(max = 200))]
     pub title: String,
     pub due_at: chrono::DateTime<chrono::Utc>,
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, Deserialize, Validate)]
+#[derive(Debug, Clone, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewProject {
     pub need_id: NeedId,
     /// The resource that meets the need (its unit owns the project) …

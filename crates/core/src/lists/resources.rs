@@ -3,7 +3,8 @@
 use super::*;
 use crate::schema::resources;
 
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[diesel(table_name = resources)]
 pub struct ResourceRow {
     pub id: ResourceId,
@@ -20,14 +21,16 @@ pub struct ResourceRow {
     pub updated_at: NaiveDateTime,
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Resource {
     #[serde(flatten)]
     pub resource: ResourceRow,
     pub communities: Vec<OrgUnitId>,
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, Deserialize, Validate)]
+#[derive(Debug, Clone, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewResource {
     /// Unit staff offer for their own unit and may leave it out.
     pub partner_id: Option<PartnerId>,

@@ -3,8 +3,9 @@
 
 use super::*;
 
-#[derive(utoipa::ToSchema, Debug, Clone, Deserialize, Validate)]
-#[schema(example = json!({"channel": "city-app"}))]
+#[derive(Debug, Clone, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"channel": "city-app"})))]
 pub struct NewKey {
     /// The channel's name, shown on its tickets: 2 to 40 of a-z, 0-9, _ and -.
     #[validate(custom(function = "channel_name"))]
@@ -26,7 +27,8 @@ pub(super) fn channel_name(name: &str) -> Result<(), validator::ValidationError>
     }
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[diesel(table_name = open311_keys)]
 pub struct Key {
     pub id: i64,
@@ -43,7 +45,8 @@ pub struct Key {
 }
 
 /// A new key: the secret is shown this once.
-#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IssuedKey {
     #[serde(flatten)]
     pub key: Key,

@@ -2,7 +2,8 @@
 
 use super::*;
 
-#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Validate)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LatLong {
     #[validate(range(min = -90.0, max = 90.0))]
     pub lat: f64,
@@ -11,8 +12,9 @@ pub struct LatLong {
 }
 
 /// A community's place: a centre, a boundary polygon (at least three points), or both.
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
-#[schema(example = json!({"centre": {"lat": 39.995, "long": 116.47}, "boundary": [{"lat": 39.992, "long": 116.467}, {"lat": 39.992, "long": 116.473}, {"lat": 39.998, "long": 116.473}, {"lat": 39.998, "long": 116.467}]}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"centre": {"lat": 39.995, "long": 116.47}, "boundary": [{"lat": 39.992, "long": 116.467}, {"lat": 39.992, "long": 116.473}, {"lat": 39.998, "long": 116.473}, {"lat": 39.998, "long": 116.467}]})))]
 pub struct Geo {
     #[validate(nested)]
     pub centre: Option<LatLong>,

@@ -276,7 +276,8 @@ pub fn service(
 pub(super) const MAX_MEDIA_URL: usize = 2000;
 
 /// What an Open311 request brought with it, as the ticket's page shows it.
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RequestData {
     /// The channel (key) it came in by.
     pub channel: String,
@@ -290,7 +291,8 @@ pub struct RequestData {
     pub reporter: Option<Reporter>,
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Reporter {
     pub first_name: Option<String>,
     pub last_name: Option<String>,

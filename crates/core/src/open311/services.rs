@@ -2,7 +2,8 @@
 
 use super::*;
 
-#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Datatype {
     String,
@@ -13,7 +14,8 @@ pub enum Datatype {
     Multivaluelist,
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AttributeValue {
     #[validate(custom(function = "validate::not_blank"), length(max = 40))]
     pub key: String,
@@ -22,7 +24,8 @@ pub struct AttributeValue {
 }
 
 /// One extra question of a category (an Open311 service attribute).
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceAttribute {
     /// False for an informational text shown to the reporter, not a question.
     #[serde(default = "yes")]
@@ -60,7 +63,8 @@ pub(super) fn attribute_code(code: &str) -> Result<(), validator::ValidationErro
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AttributeList {
     #[validate(nested)]
     pub attributes: Vec<ServiceAttribute>,

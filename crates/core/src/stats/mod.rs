@@ -35,7 +35,8 @@ pub mod setwise;
 /// The longest period one request may cover.
 pub const MAX_PERIOD_DAYS: i64 = 400;
 
-#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Period {
     #[serde(serialize_with = "crate::time::utc")]
     pub from: NaiveDateTime,
@@ -63,7 +64,8 @@ impl Period {
     }
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Figures {
     /// Tickets logged in the period, cancelled and merged ones left out.
     pub received: i64,
@@ -88,7 +90,8 @@ pub struct Figures {
     pub median_resolution_minutes: Option<i64>,
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Ranked<T> {
     pub rank: usize,
     #[serde(flatten)]
@@ -96,20 +99,23 @@ pub struct Ranked<T> {
     pub figures: Figures,
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeRef {
     pub id: OrgUnitId,
     pub name: String,
     pub kind: OrgKind,
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PartnerRef {
     pub partner_id: PartnerId,
     pub name: String,
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeStats {
     pub node: NodeRef,
     pub period: Period,
@@ -120,7 +126,8 @@ pub struct NodeStats {
     pub partners: Vec<Ranked<PartnerRef>>,
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PartnerStats {
     pub partner: PartnerRef,
     pub period: Period,
@@ -283,7 +290,8 @@ pub fn for_partner(
 
 /// One week of `weekly_volume`: the Monday it starts on (local date) and the tickets
 /// logged in it.
-#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WeekCount {
     pub week_of: chrono::NaiveDate,
     pub logged: i64,

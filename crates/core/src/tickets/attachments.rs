@@ -20,7 +20,8 @@ use crate::types::{EventKind, Role};
 
 const ACCEPTED: &[&str] = &["image/jpeg", "image/png", "image/webp"];
 
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[diesel(table_name = attachments)]
 pub struct Attachment {
     pub id: AttachmentId,

@@ -26,8 +26,9 @@ fn one() -> i32 {
     1
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
-#[schema(example = json!({"category": "property_management", "title": "楼道灯不亮", "description": "5号楼2单元楼道灯不亮，老人夜间上下楼不便", "grid_id": 9, "address": "望京西园一区5号楼2单元", "latitude": 39.995, "longitude": 116.47, "resident_name": "陈阿姨", "resident_phone": "13900001111", "households": 12}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"category": "property_management", "title": "楼道灯不亮", "description": "5号楼2单元楼道灯不亮，老人夜间上下楼不便", "grid_id": 9, "address": "望京西园一区5号楼2单元", "latitude": 39.995, "longitude": 116.47, "resident_name": "陈阿姨", "resident_phone": "13900001111", "households": 12})))]
 pub struct NewTicket {
     /// The category's code, e.g. `water_supply`.
     #[validate(custom(function = "validate::not_blank"), length(max = 40))]

@@ -76,14 +76,16 @@ pub struct TicketRow {
 }
 
 /// The resident's contact, shown only to those who need it.
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Resident {
     pub name: Option<String>,
     pub phone: Option<String>,
 }
 
 /// A ticket as a caller sees it.
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Ticket {
     pub id: TicketId,
     pub number: String,
@@ -128,7 +130,8 @@ pub struct Ticket {
 }
 
 /// One entry of the audit trail.
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[diesel(table_name = crate::schema::ticket_events)]
 pub struct Event {
     pub id: EventId,
@@ -142,7 +145,7 @@ pub struct Event {
     pub note: Option<String>,
     /// What the event carries besides its note (e.g. the photo's id and hash), as JSON.
     #[serde(serialize_with = "json_text")]
-    #[schema(value_type = Option<Object>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub detail: Option<String>,
     #[serde(serialize_with = "crate::time::utc")]
     pub created_at: NaiveDateTime,

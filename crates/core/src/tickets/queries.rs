@@ -19,7 +19,8 @@ use crate::schema::{
 use crate::scope::{can_see_org_unit, in_subtree, Actor, Scope};
 use crate::types::TicketStatus;
 
-#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TicketDetail {
     #[serde(flatten)]
     pub ticket: Ticket,
@@ -38,7 +39,8 @@ pub struct TicketDetail {
     pub actions: Vec<super::lifecycle::ActionKind>,
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Waiting {
     #[serde(serialize_with = "crate::time::utc")]
     pub since: NaiveDateTime,

@@ -71,7 +71,8 @@ pub enum Action {
 }
 
 /// What kind of change an action is: the rows of the lifecycle's table.
-#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ActionKind {
     Dispatch,
@@ -667,8 +668,9 @@ fn commit(
 }
 
 /// Request bodies of the transition calls, shared by the API.
-#[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
-#[schema(example = json!({"partner_id": 3, "note": "请今日内上门"}))]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"partner_id": 3, "note": "请今日内上门"})))]
 pub struct DispatchRequest {
     pub partner_id: Option<PartnerId>,
     #[serde(default)]
