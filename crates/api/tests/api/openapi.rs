@@ -3,7 +3,7 @@
 //! through all of them matches its documented status, content type and schema (strictly:
 //! a field the document does not name fails).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use serde_json::{json, Value};
@@ -324,12 +324,6 @@ impl Walk<'_> {
         self.seen.lock().unwrap().insert((method.to_owned(), full));
         (status, value)
     }
-
-    async fn ok(&self, method: &str, template: &str, path: &str, token: &str, body: Body) -> Value {
-        let (status, value) = self.call(method, template, path, Some(token), body).await;
-        assert!(status.is_success(), "{method} {path}: {status} {value}");
-        value
-    }
 }
 
 fn pointer_to(path: &str, method: &str, status: StatusCode, content_type: &str) -> String {
@@ -351,8 +345,314 @@ fn in_days(days: i64) -> String {
     (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339()
 }
 
-async fn every_operation_answers_as_documented(store: Store) {
+/// One call of the walk: who sends what to which documented operation, the status it must
+/// answer (any success when not given), and values of the answer kept for later calls.
+/// `$name` in the path, a JSON string value or a form value is a kept value.
+struct Step {
+    method: &'static str,
+    /// The operation as documented, e.g. `/tickets/{id}/claim`.
+    operation: String,
+    /// The path sent, e.g. `/tickets/$t/claim`.
+    path: String,
+    /// Whose token goes with it; `None` for none.
+    who: Option<&'static str>,
+    body: Body,
+    status: Option<StatusCode>,
+    keep: Vec<(&'static str, &'static str)>,
+}
+
+fn step(method: &'static str, operation: &str, path: &str, who: &'static str, body: Body) -> Step {
+    Step {
+        method,
+        operation: operation.to_owned(),
+        path: path.to_owned(),
+        who: (!who.is_empty()).then_some(who),
+        body,
+        status: None,
+        keep: Vec::new(),
+    }
+}
+
+impl Step {
+    /// The status the call must answer.
+    fn answers(mut self, status: StatusCode) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Keeps the answer's value at a JSON pointer as `$name`.
+    fn keep(mut self, name: &'static str, pointer: &'static str) -> Self {
+        self.keep.push((name, pointer));
+        self
+    }
+}
+
+/// `$name` replaced by its kept value, in a path or a form value.
+fn fill(text: &str, kept: &BTreeMap<String, Value>) -> String {
+    let mut names: Vec<&String> = kept.keys().collect();
+    names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    let mut out = text.to_owned();
+    for name in names {
+        let value = match &kept[name] {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        out = out.replace(&format!("${name}"), &value);
+    }
+    out
+}
+
+/// Every JSON string that is exactly `$name` replaced by the kept value itself.
+fn fill_json(value: Value, kept: &BTreeMap<String, Value>) -> Value {
+    match value {
+        Value::String(s) => match s.strip_prefix('$').and_then(|n| kept.get(n)) {
+            Some(v) => v.clone(),
+            None => Value::String(s),
+        },
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|v| fill_json(v, kept)).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, fill_json(v, kept)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// The walk's steps, in order: each operation once at least, with its refusals. A table,
+/// long because the API is; each line is one call.
+fn steps() -> Vec<Step> {
     use Body::{Json, None as Empty, Photo};
+    let new_ticket = |title: &str| {
+        Json(
+            json!({"category": "property_management", "title": title, "description": "楼道灯不亮", "address": "5号楼",
+        "latitude": 39.99, "longitude": 116.47, "resident_name": "陈阿姨", "resident_phone": "13900001111"}),
+        )
+    };
+    let rule = |respond: i64, resolve: i64| json!({"respond_minutes": respond, "resolve_minutes": resolve, "clock": "working"});
+    let mut steps = vec![
+        step("get", "/openapi.json", "/openapi.json", "", Empty),
+        step("post", "/auth/login", "/auth/login", "", Json(json!({"username": "demo-admin", "password": "$admin_password"}))),
+        step("post", "/auth/login", "/auth/login", "", Json(json!({"username": "demo-admin"}))).answers(StatusCode::UNPROCESSABLE_ENTITY),
+        step("get", "/me", "/me", "grid", Empty),
+        step("get", "/me", "/me", "", Empty).answers(StatusCode::UNAUTHORIZED),
+        // The org tree, partners, categories and accounts.
+        step("get", "/org-units", "/org-units?kind=community", "admin", Empty),
+        step("post", "/org-units", "/org-units", "admin", Json(json!({"parent_id": "$wangjing", "kind": "community", "name": "望京新社区", "code": "110105-NEW"}))).keep("unit_id", "/id"),
+        step("get", "/org-units/{id}", "/org-units/$unit_id", "admin", Empty),
+        step("patch", "/org-units/{id}", "/org-units/$unit_id", "admin", Json(json!({"name": "望京新社区（筹）"}))),
+        step("get", "/partners", "/partners", "street", Empty),
+        step("post", "/partners", "/partners", "admin", Json(json!({"name": "文档测试单位", "kind": "enterprise", "contact_email": "doc@example.com", "communities": ["$community"], "categories": ["property_management"]}))).keep("new_partner", "/id"),
+        step("get", "/partners/{id}", "/partners/$new_partner", "admin", Empty),
+        step("patch", "/partners/{id}", "/partners/$new_partner", "admin", Json(json!({"contact_phone": "010-12345678"}))),
+        step("get", "/categories", "/categories", "grid", Empty),
+        step("post", "/categories", "/categories", "admin", Json(json!({"code": "doc_test", "name_zh": "文档测试", "name_en": "Doc test", "default_priority": "normal",
+            "sla": {"urgent": rule(15, 120), "high": rule(60, 1440), "normal": rule(450, 3150), "low": rule(900, 6300)}}))).keep("category", "/id"),
+        step("get", "/categories/{id}", "/categories/$category", "admin", Empty),
+        step("patch", "/categories/{id}", "/categories/$category", "admin", Json(json!({"name_en": "Documentation test"}))),
+        step("get", "/users", "/users", "admin", Empty),
+        step("post", "/users", "/users", "admin", Json(json!({"username": "doc-user", "display_name": "文档", "password": "long-enough-pass", "role": "supervisor", "org_unit_id": "$wangjing"}))).keep("user", "/id"),
+        step("get", "/users/{id}", "/users/$user", "admin", Empty),
+        step("patch", "/users/{id}", "/users/$user", "admin", Json(json!({"display_name": "文档用户"}))),
+        // A ticket through its whole life, and its refusals.
+        step("post", "/tickets", "/tickets", "grid", Json(json!({"category": "", "title": " "}))).answers(StatusCode::UNPROCESSABLE_ENTITY),
+        step("post", "/tickets", "/tickets", "grid", new_ticket("楼道灯不亮")).keep("t", "/id"),
+        step("get", "/tickets", "/tickets?status=reported&limit=5", "street", Empty),
+        step("get", "/tickets/{id}", "/tickets/$t", "grid", Empty),
+        step("post", "/tickets/{id}/attachments", "/tickets/$t/attachments", "grid", Photo(png(1024))),
+        step("get", "/tickets/{id}", "/tickets/$t", "grid", Empty).keep("photo", "/attachments/0/id"),
+        step("get", "/tickets/{id}/attachments/{attachment}", "/tickets/$t/attachments/$photo", "grid", Empty),
+        step("post", "/tickets/{id}/dispatch", "/tickets/$t/dispatch", "street", Json(json!({"pool": true}))),
+        step("get", "/pool", "/pool", "unit", Empty),
+        step("post", "/tickets/{id}/claim", "/tickets/$t/claim", "unit", Empty),
+        step("post", "/tickets/{id}/claim", "/tickets/$t/claim", "unit", Empty).answers(StatusCode::CONFLICT),
+        step("post", "/tickets/{id}/progress", "/tickets/$t/progress", "unit", Json(json!({"note": "已派电工"}))),
+        step("post", "/tickets/{id}/pause", "/tickets/$t/pause", "unit", Json(json!({"reason": "等居民在家"}))),
+        step("post", "/tickets/{id}/resume", "/tickets/$t/resume", "unit", Json(json!({"note": "居民已回"}))),
+        step("post", "/tickets/{id}/resolve", "/tickets/$t/resolve", "unit", Json(json!({"note": "已更换灯具"}))),
+        step("post", "/tickets/{id}/feedback", "/tickets/$t/feedback", "grid", Json(json!({"satisfaction": "satisfied"}))),
+        step("post", "/tickets", "/tickets", "grid", new_ticket("垃圾未清运")).keep("t2", "/id"),
+        step("post", "/tickets/{id}/dispatch", "/tickets/$t2/dispatch", "street", Json(json!({"partner_id": "$partner"}))),
+        step("post", "/tickets/{id}/return", "/tickets/$t2/return", "unit", Json(json!({"reason": "不属我单位"}))),
+        step("post", "/tickets/{id}/dispatch", "/tickets/$t2/dispatch", "street", Json(json!({"pool": true}))),
+        step("post", "/tickets/{id}/reassign", "/tickets/$t2/reassign", "street", Json(json!({"partner_id": "$new_partner"}))),
+        step("post", "/tickets", "/tickets", "grid", new_ticket("重复登记")).keep("t3", "/id"),
+        step("post", "/tickets/{id}/merge", "/tickets/$t3/merge", "street", Json(json!({"into": "$t2"}))),
+        step("post", "/tickets", "/tickets", "grid", new_ticket("误报")).keep("t4", "/id"),
+        step("post", "/tickets/{id}/cancel", "/tickets/$t4/cancel", "street", Json(json!({"reason": "居民已自行解决"}))),
+        step("get", "/tickets/{id}", "/tickets/999999", "grid", Empty).answers(StatusCode::NOT_FOUND),
+        step("get", "/escalations", "/escalations", "street", Empty),
+        step("get", "/outbox", "/outbox", "admin", Empty),
+        step("get", "/outbox", "/outbox", "grid", Empty).answers(StatusCode::FORBIDDEN),
+        // The three lists.
+        step("post", "/needs", "/needs", "street", Json(json!({"community_id": "$community", "category": "property_management", "title": "楼顶防水", "description": "雨季漏水", "households": 8, "published": true}))).keep("need", "/id"),
+        step("get", "/needs", "/needs?published=true", "street", Empty),
+        step("get", "/needs/{id}", "/needs/$need", "street", Empty),
+        step("patch", "/needs/{id}", "/needs/$need", "street", Json(json!({"published": true}))),
+        step("post", "/needs/{id}/claim", "/needs/$need/claim", "unit", Json(json!({"due_at": in_days(20)}))),
+        step("post", "/resources", "/resources", "unit", Json(json!({"title": "电工班组", "category": "property_management", "capacity": "4名电工", "schedule": "工作日", "communities": ["$community"]}))).keep("resource", "/id"),
+        step("get", "/resources", "/resources", "unit", Empty),
+        step("get", "/resources/{id}", "/resources/$resource", "unit", Empty),
+        step("post", "/needs", "/needs", "street", Json(json!({"community_id": "$community", "category": "property_management", "title": "加装扶手", "description": "老人上下楼"}))).keep("need2", "/id"),
+        step("post", "/projects", "/projects", "street", Json(json!({"need_id": "$need2", "resource_id": "$resource", "due_at": in_days(30),
+            "milestones": [{"title": "勘察", "due_at": in_days(7)}]}))).keep("project", "/id").keep("milestone", "/milestones/0/id"),
+        step("get", "/projects", "/projects", "street", Empty),
+        step("get", "/projects/{id}", "/projects/$project", "street", Empty),
+        step("post", "/projects/{id}/{action}", "/projects/$project/start", "unit", Json(json!({"note": "进场"}))),
+        step("post", "/projects/{id}/milestones", "/projects/$project/milestones", "unit", Json(json!({"title": "验收", "due_at": "2027-01-20T10:00:00Z"}))),
+        step("post", "/projects/{id}/milestones/{milestone}/done", "/projects/$project/milestones/$milestone/done", "unit", Empty),
+        step("get", "/overdue", "/overdue", "street", Empty),
+        // Open311 set-up: keys, attributes, places.
+        step("get", "/open311-keys", "/open311-keys", "admin", Empty),
+        step("post", "/open311-keys", "/open311-keys", "admin", Json(json!({"channel": "doc-app"}))).keep("key", "/id"),
+        step("post", "/open311-keys", "/open311-keys", "admin", Json(json!({"channel": "doc-app-2"}))).keep("api_key", "/api_key"),
+        step("put", "/categories/{id}/attributes", "/categories/$category/attributes", "admin",
+            Json(json!({"attributes": [{"code": "FLOOR", "datatype": "number", "order": 1, "description": "几楼"}]}))),
+        step("get", "/categories/{id}/attributes", "/categories/$category/attributes", "admin", Empty),
+        step("put", "/org-units/{id}/geo", "/org-units/$community/geo", "admin", Json(json!({"centre": {"lat": 39.99, "long": 116.47}}))),
+        step("get", "/org-units/{id}/geo", "/org-units/$community/geo", "street", Empty),
+    ];
+    // Open311: JSON answers against their schemas, XML by content type.
+    const O: &str = "/open311/v2";
+    for format in ["json", "xml"] {
+        steps.extend([
+            step(
+                "get",
+                &format!("{O}/discovery.{{format}}"),
+                &format!("{O}/discovery.{format}"),
+                "",
+                Empty,
+            ),
+            step(
+                "get",
+                &format!("{O}/services.{{format}}"),
+                &format!("{O}/services.{format}"),
+                "",
+                Empty,
+            ),
+            step(
+                "get",
+                &format!("{O}/services/{{service_code}}.{{format}}"),
+                &format!("{O}/services/property_management.{format}"),
+                "",
+                Empty,
+            ),
+        ]);
+    }
+    let form = |key: &str| {
+        Body::Form(vec![
+            ("api_key", key.to_owned()),
+            ("service_code", "environment_sanitation".into()),
+            ("lat", "39.99".into()),
+            ("long", "116.47".into()),
+            ("description", "垃圾满溢".into()),
+        ])
+    };
+    let requests = format!("{O}/requests.{{format}}");
+    let request = format!("{O}/requests/{{service_request_id}}.{{format}}");
+    steps.extend([
+        step(
+            "post",
+            &requests,
+            &format!("{O}/requests.json"),
+            "",
+            form("$api_key"),
+        )
+        .answers(StatusCode::CREATED)
+        .keep("request", "/0/service_request_id")
+        .keep("token", "/0/token"),
+        step(
+            "post",
+            &requests,
+            &format!("{O}/requests.json"),
+            "",
+            form("j311_forged"),
+        )
+        .answers(StatusCode::FORBIDDEN),
+        step(
+            "get",
+            &requests,
+            &format!("{O}/requests.json?status=open"),
+            "",
+            Empty,
+        ),
+        step(
+            "get",
+            &request,
+            &format!("{O}/requests/$request.json"),
+            "",
+            Empty,
+        ),
+        step(
+            "get",
+            &request,
+            &format!("{O}/requests/nope.json"),
+            "",
+            Empty,
+        )
+        .answers(StatusCode::NOT_FOUND),
+        step(
+            "get",
+            &format!("{O}/tokens/{{token}}.{{format}}"),
+            &format!("{O}/tokens/$token.json"),
+            "",
+            Empty,
+        ),
+        step(
+            "post",
+            "/open311-keys/{id}/revoke",
+            "/open311-keys/$key/revoke",
+            "admin",
+            Empty,
+        ),
+        // Figures and exports.
+        step(
+            "get",
+            "/stats",
+            "/stats?org_unit_id=$wangjing",
+            "street",
+            Empty,
+        ),
+        step("get", "/stats", "/stats", "unit", Empty),
+        step("get", "/hotspots", "/hotspots", "street", Empty),
+    ]);
+    for csv in [
+        "/stats.csv",
+        "/tickets.csv",
+        "/needs.csv",
+        "/resources.csv",
+        "/projects.csv",
+    ] {
+        steps.push(step("get", csv, csv, "street", Empty));
+    }
+    steps.extend([
+        // Signing out ends a session of its own.
+        step("post", "/auth/logout", "/auth/logout", "leaving", Empty)
+            .answers(StatusCode::NO_CONTENT),
+        // Last, since a changed password ends the unit's token.
+        step(
+            "post",
+            "/me/password",
+            "/me/password",
+            "unit",
+            Json(json!({"current_password": "not it", "new_password": "a new passphrase"})),
+        )
+        .answers(StatusCode::UNPROCESSABLE_ENTITY),
+        step(
+            "post",
+            "/me/password",
+            "/me/password",
+            "unit",
+            Json(json!({"current_password": "$unit_password", "new_password": "a new passphrase"})),
+        )
+        .keep("new_token", "/token"),
+    ]);
+    steps
+}
+
+async fn every_operation_answers_as_documented(store: Store) {
     let app = TestApp::spawn(store).await;
     let mut doc = document(&app).await;
     strict(&mut doc);
@@ -361,682 +661,68 @@ async fn every_operation_answers_as_documented(store: Store) {
         doc,
         seen: Mutex::new(BTreeSet::new()),
     };
-    let admin = app.login("demo-admin").await;
-    let street = app.login("demo-supervisor").await;
-    let grid = app.login("demo-grid").await;
-    let unit = app.login("demo-unit").await;
-    let community = app.org_id("望京西园一区社区").await;
-    let wangjing = app.org_id("望京街道").await;
-    let partner = app.partner_id("望京宜居物业服务有限公司").await;
-
-    w.call("get", "/openapi.json", "/openapi.json", None, Empty)
-        .await;
-    let login = json!({"username": "demo-admin", "password": app.password("demo-admin")});
-    w.call("post", "/auth/login", "/auth/login", None, Json(login))
-        .await;
-    let (status, _) = w
-        .call(
-            "post",
-            "/auth/login",
-            "/auth/login",
-            None,
-            Json(json!({"username": "demo-admin"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    w.ok("get", "/me", "/me", &grid, Empty).await;
-    let (status, _) = w.call("get", "/me", "/me", None, Empty).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-
-    // The org tree, partners, categories and accounts.
-    w.ok(
-        "get",
-        "/org-units",
-        "/org-units?kind=community",
-        &admin,
-        Empty,
-    )
-    .await;
-    let unit_id = w
-        .ok("post", "/org-units", "/org-units", &admin, Json(json!({"parent_id": wangjing, "kind": "community", "name": "望京新社区", "code": "110105-NEW"})))
-        .await["id"]
-        .as_i64()
-        .unwrap();
-    w.ok(
-        "get",
-        "/org-units/{id}",
-        &format!("/org-units/{unit_id}"),
-        &admin,
-        Empty,
-    )
-    .await;
-    w.ok(
-        "patch",
-        "/org-units/{id}",
-        &format!("/org-units/{unit_id}"),
-        &admin,
-        Json(json!({"name": "望京新社区（筹）"})),
-    )
-    .await;
-    w.ok("get", "/partners", "/partners", &street, Empty).await;
-    let new_partner = w
-        .ok("post", "/partners", "/partners", &admin, Json(json!({"name": "文档测试单位", "kind": "enterprise", "contact_email": "doc@example.com", "communities": [community], "categories": ["property_management"]})))
-        .await["id"]
-        .as_i64()
-        .unwrap();
-    w.ok(
-        "get",
-        "/partners/{id}",
-        &format!("/partners/{new_partner}"),
-        &admin,
-        Empty,
-    )
-    .await;
-    w.ok(
-        "patch",
-        "/partners/{id}",
-        &format!("/partners/{new_partner}"),
-        &admin,
-        Json(json!({"contact_phone": "010-12345678"})),
-    )
-    .await;
-    w.ok("get", "/categories", "/categories", &grid, Empty)
-        .await;
-    let rule = |respond: i64, resolve: i64| json!({"respond_minutes": respond, "resolve_minutes": resolve, "clock": "working"});
-    let category = w
-        .ok("post", "/categories", "/categories", &admin, Json(json!({"code": "doc_test", "name_zh": "文档测试", "name_en": "Doc test", "default_priority": "normal",
-            "sla": {"urgent": rule(15, 120), "high": rule(60, 1440), "normal": rule(450, 3150), "low": rule(900, 6300)}})))
-        .await["id"]
-        .as_i64()
-        .unwrap();
-    w.ok(
-        "get",
-        "/categories/{id}",
-        &format!("/categories/{category}"),
-        &admin,
-        Empty,
-    )
-    .await;
-    w.ok(
-        "patch",
-        "/categories/{id}",
-        &format!("/categories/{category}"),
-        &admin,
-        Json(json!({"name_en": "Documentation test"})),
-    )
-    .await;
-    w.ok("get", "/users", "/users", &admin, Empty).await;
-    let user = w
-        .ok("post", "/users", "/users", &admin, Json(json!({"username": "doc-user", "display_name": "文档", "password": "long-enough-pass", "role": "supervisor", "org_unit_id": wangjing})))
-        .await["id"]
-        .as_i64()
-        .unwrap();
-    w.ok(
-        "get",
-        "/users/{id}",
-        &format!("/users/{user}"),
-        &admin,
-        Empty,
-    )
-    .await;
-    w.ok(
-        "patch",
-        "/users/{id}",
-        &format!("/users/{user}"),
-        &admin,
-        Json(json!({"display_name": "文档用户"})),
-    )
-    .await;
-
-    // A ticket through its whole life, and its refusals.
-    let new_ticket = |title: &str| {
-        json!({"category": "property_management", "title": title, "description": "楼道灯不亮", "address": "5号楼",
-        "latitude": 39.99, "longitude": 116.47, "resident_name": "陈阿姨", "resident_phone": "13900001111"})
-    };
-    let (status, _) = w
-        .call(
-            "post",
-            "/tickets",
-            "/tickets",
-            Some(&grid),
-            Json(json!({"category": "", "title": " "})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let t = w
-        .ok(
-            "post",
-            "/tickets",
-            "/tickets",
-            &grid,
-            Json(new_ticket("楼道灯不亮")),
-        )
-        .await["id"]
-        .as_i64()
-        .unwrap();
-    w.ok(
-        "get",
-        "/tickets",
-        "/tickets?status=reported&limit=5",
-        &street,
-        Empty,
-    )
-    .await;
-    w.ok(
-        "get",
-        "/tickets/{id}",
-        &format!("/tickets/{t}"),
-        &grid,
-        Empty,
-    )
-    .await;
-    w.ok(
-        "post",
-        "/tickets/{id}/attachments",
-        &format!("/tickets/{t}/attachments"),
-        &grid,
-        Photo(png(1024)),
-    )
-    .await;
-    let detail = w
-        .ok(
-            "get",
-            "/tickets/{id}",
-            &format!("/tickets/{t}"),
-            &grid,
-            Empty,
-        )
-        .await;
-    let photo = detail["attachments"][0]["id"].as_i64().unwrap();
-    w.ok(
-        "get",
-        "/tickets/{id}/attachments/{attachment}",
-        &format!("/tickets/{t}/attachments/{photo}"),
-        &grid,
-        Empty,
-    )
-    .await;
-    w.ok(
-        "post",
-        "/tickets/{id}/dispatch",
-        &format!("/tickets/{t}/dispatch"),
-        &street,
-        Json(json!({"pool": true})),
-    )
-    .await;
-    w.ok("get", "/pool", "/pool", &unit, Empty).await;
-    w.ok(
-        "post",
-        "/tickets/{id}/claim",
-        &format!("/tickets/{t}/claim"),
-        &unit,
-        Empty,
-    )
-    .await;
-    let (status, conflict) = w
-        .call(
-            "post",
-            "/tickets/{id}/claim",
-            &format!("/tickets/{t}/claim"),
-            Some(&unit),
-            Empty,
-        )
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{conflict}");
-    w.ok(
-        "post",
-        "/tickets/{id}/progress",
-        &format!("/tickets/{t}/progress"),
-        &unit,
-        Json(json!({"note": "已派电工"})),
-    )
-    .await;
-    w.ok(
-        "post",
-        "/tickets/{id}/pause",
-        &format!("/tickets/{t}/pause"),
-        &unit,
-        Json(json!({"reason": "等居民在家"})),
-    )
-    .await;
-    w.ok(
-        "post",
-        "/tickets/{id}/resume",
-        &format!("/tickets/{t}/resume"),
-        &unit,
-        Json(json!({"note": "居民已回"})),
-    )
-    .await;
-    w.ok(
-        "post",
-        "/tickets/{id}/resolve",
-        &format!("/tickets/{t}/resolve"),
-        &unit,
-        Json(json!({"note": "已更换灯具"})),
-    )
-    .await;
-    w.ok(
-        "post",
-        "/tickets/{id}/feedback",
-        &format!("/tickets/{t}/feedback"),
-        &grid,
-        Json(json!({"satisfaction": "satisfied"})),
-    )
-    .await;
-
-    let t2 = w
-        .ok(
-            "post",
-            "/tickets",
-            "/tickets",
-            &grid,
-            Json(new_ticket("垃圾未清运")),
-        )
-        .await["id"]
-        .as_i64()
-        .unwrap();
-    w.ok(
-        "post",
-        "/tickets/{id}/dispatch",
-        &format!("/tickets/{t2}/dispatch"),
-        &street,
-        Json(json!({"partner_id": partner})),
-    )
-    .await;
-    w.ok(
-        "post",
-        "/tickets/{id}/return",
-        &format!("/tickets/{t2}/return"),
-        &unit,
-        Json(json!({"reason": "不属我单位"})),
-    )
-    .await;
-    w.ok(
-        "post",
-        "/tickets/{id}/dispatch",
-        &format!("/tickets/{t2}/dispatch"),
-        &street,
-        Json(json!({"pool": true})),
-    )
-    .await;
-    w.ok(
-        "post",
-        "/tickets/{id}/reassign",
-        &format!("/tickets/{t2}/reassign"),
-        &street,
-        Json(json!({"partner_id": new_partner})),
-    )
-    .await;
-    let t3 = w
-        .ok(
-            "post",
-            "/tickets",
-            "/tickets",
-            &grid,
-            Json(new_ticket("重复登记")),
-        )
-        .await["id"]
-        .as_i64()
-        .unwrap();
-    w.ok(
-        "post",
-        "/tickets/{id}/merge",
-        &format!("/tickets/{t3}/merge"),
-        &street,
-        Json(json!({"into": t2})),
-    )
-    .await;
-    let t4 = w
-        .ok(
-            "post",
-            "/tickets",
-            "/tickets",
-            &grid,
-            Json(new_ticket("误报")),
-        )
-        .await["id"]
-        .as_i64()
-        .unwrap();
-    w.ok(
-        "post",
-        "/tickets/{id}/cancel",
-        &format!("/tickets/{t4}/cancel"),
-        &street,
-        Json(json!({"reason": "居民已自行解决"})),
-    )
-    .await;
-    let (status, _) = w
-        .call(
-            "get",
-            "/tickets/{id}",
-            "/tickets/999999",
-            Some(&grid),
-            Empty,
-        )
-        .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    w.ok("get", "/escalations", "/escalations", &street, Empty)
-        .await;
-    w.ok("get", "/outbox", "/outbox", &admin, Empty).await;
-    let (status, _) = w
-        .call("get", "/outbox", "/outbox", Some(&grid), Empty)
-        .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-
-    // The three lists.
-    let need = w
-        .ok("post", "/needs", "/needs", &street, Json(json!({"community_id": community, "category": "property_management", "title": "楼顶防水", "description": "雨季漏水", "households": 8, "published": true})))
-        .await["id"]
-        .as_i64()
-        .unwrap();
-    w.ok("get", "/needs", "/needs?published=true", &street, Empty)
-        .await;
-    w.ok(
-        "get",
-        "/needs/{id}",
-        &format!("/needs/{need}"),
-        &street,
-        Empty,
-    )
-    .await;
-    w.ok(
-        "patch",
-        "/needs/{id}",
-        &format!("/needs/{need}"),
-        &street,
-        Json(json!({"published": true})),
-    )
-    .await;
-    w.ok(
-        "post",
-        "/needs/{id}/claim",
-        &format!("/needs/{need}/claim"),
-        &unit,
-        Json(json!({"due_at": in_days(20)})),
-    )
-    .await;
-    let resource = w
-        .ok("post", "/resources", "/resources", &unit, Json(json!({"title": "电工班组", "category": "property_management", "capacity": "4名电工", "schedule": "工作日", "communities": [community]})))
-        .await["id"]
-        .as_i64()
-        .unwrap();
-    w.ok("get", "/resources", "/resources", &unit, Empty).await;
-    w.ok(
-        "get",
-        "/resources/{id}",
-        &format!("/resources/{resource}"),
-        &unit,
-        Empty,
-    )
-    .await;
-    let need2 = w
-        .ok("post", "/needs", "/needs", &street, Json(json!({"community_id": community, "category": "property_management", "title": "加装扶手", "description": "老人上下楼"})))
-        .await["id"]
-        .as_i64()
-        .unwrap();
-    let project = w
-        .ok(
-            "post",
-            "/projects",
-            "/projects",
-            &street,
-            Json(
-                json!({"need_id": need2, "resource_id": resource, "due_at": in_days(30),
-            "milestones": [{"title": "勘察", "due_at": in_days(7)}]}),
-            ),
-        )
-        .await;
-    let (pid, milestone) = (
-        project["id"].as_i64().unwrap(),
-        project["milestones"][0]["id"].as_i64().unwrap(),
-    );
-    w.ok("get", "/projects", "/projects", &street, Empty).await;
-    w.ok(
-        "get",
-        "/projects/{id}",
-        &format!("/projects/{pid}"),
-        &street,
-        Empty,
-    )
-    .await;
-    w.ok(
-        "post",
-        "/projects/{id}/{action}",
-        &format!("/projects/{pid}/start"),
-        &unit,
-        Json(json!({"note": "进场"})),
-    )
-    .await;
-    w.ok(
-        "post",
-        "/projects/{id}/milestones",
-        &format!("/projects/{pid}/milestones"),
-        &unit,
-        Json(json!({"title": "验收", "due_at": "2027-01-20T10:00:00Z"})),
-    )
-    .await;
-    w.ok(
-        "post",
-        "/projects/{id}/milestones/{milestone}/done",
-        &format!("/projects/{pid}/milestones/{milestone}/done"),
-        &unit,
-        Empty,
-    )
-    .await;
-    w.ok("get", "/overdue", "/overdue", &street, Empty).await;
-
-    // Open311 set-up: keys, attributes, places.
-    w.ok("get", "/open311-keys", "/open311-keys", &admin, Empty)
-        .await;
-    let key = w
-        .ok(
-            "post",
-            "/open311-keys",
-            "/open311-keys",
-            &admin,
-            Json(json!({"channel": "doc-app"})),
-        )
-        .await["id"]
-        .as_i64()
-        .unwrap();
-    let api_key = w
-        .ok(
-            "post",
-            "/open311-keys",
-            "/open311-keys",
-            &admin,
-            Json(json!({"channel": "doc-app-2"})),
-        )
-        .await["api_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    w.ok("put", "/categories/{id}/attributes", &format!("/categories/{category}/attributes"), &admin,
-        Json(json!({"attributes": [{"code": "FLOOR", "datatype": "number", "order": 1, "description": "几楼"}]}))).await;
-    w.ok(
-        "get",
-        "/categories/{id}/attributes",
-        &format!("/categories/{category}/attributes"),
-        &admin,
-        Empty,
-    )
-    .await;
-    w.ok(
-        "put",
-        "/org-units/{id}/geo",
-        &format!("/org-units/{community}/geo"),
-        &admin,
-        Json(json!({"centre": {"lat": 39.99, "long": 116.47}})),
-    )
-    .await;
-    w.ok(
-        "get",
-        "/org-units/{id}/geo",
-        &format!("/org-units/{community}/geo"),
-        &street,
-        Empty,
-    )
-    .await;
-
-    // Open311: JSON answers against their schemas, XML by content type.
-    const O: &str = "/open311/v2";
-    for format in ["json", "xml"] {
-        w.call(
-            "get",
-            &format!("{O}/discovery.{{format}}"),
-            &format!("{O}/discovery.{format}"),
-            None,
-            Empty,
-        )
-        .await;
-        w.call(
-            "get",
-            &format!("{O}/services.{{format}}"),
-            &format!("{O}/services.{format}"),
-            None,
-            Empty,
-        )
-        .await;
-        w.call(
-            "get",
-            &format!("{O}/services/{{service_code}}.{{format}}"),
-            &format!("{O}/services/property_management.{format}"),
-            None,
-            Empty,
-        )
-        .await;
-    }
-    let form = |key: &str| -> Vec<(&'static str, String)> {
-        vec![
-            ("api_key", key.to_owned()),
-            ("service_code", "environment_sanitation".into()),
-            ("lat", "39.99".into()),
-            ("long", "116.47".into()),
-            ("description", "垃圾满溢".into()),
-        ]
-    };
-    let (status, created) = w
-        .call(
-            "post",
-            &format!("{O}/requests.{{format}}"),
-            &format!("{O}/requests.json"),
-            None,
-            Body::Form(form(&api_key)),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let (status, _) = w
-        .call(
-            "post",
-            &format!("{O}/requests.{{format}}"),
-            &format!("{O}/requests.json"),
-            None,
-            Body::Form(form("j311_forged")),
-        )
-        .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    let id = created[0]["service_request_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let token = created[0]["token"].as_str().unwrap().to_owned();
-    w.call(
-        "get",
-        &format!("{O}/requests.{{format}}"),
-        &format!("{O}/requests.json?status=open"),
-        None,
-        Empty,
-    )
-    .await;
-    w.call(
-        "get",
-        &format!("{O}/requests/{{service_request_id}}.{{format}}"),
-        &format!("{O}/requests/{id}.json"),
-        None,
-        Empty,
-    )
-    .await;
-    w.call(
-        "get",
-        &format!("{O}/requests/{{service_request_id}}.{{format}}"),
-        &format!("{O}/requests/nope.json"),
-        None,
-        Empty,
-    )
-    .await;
-    w.call(
-        "get",
-        &format!("{O}/tokens/{{token}}.{{format}}"),
-        &format!("{O}/tokens/{token}.json"),
-        None,
-        Empty,
-    )
-    .await;
-    w.ok(
-        "post",
-        "/open311-keys/{id}/revoke",
-        &format!("/open311-keys/{key}/revoke"),
-        &admin,
-        Empty,
-    )
-    .await;
-
-    // Figures and exports.
-    w.ok(
-        "get",
-        "/stats",
-        &format!("/stats?org_unit_id={wangjing}"),
-        &street,
-        Empty,
-    )
-    .await;
-    w.ok("get", "/stats", "/stats", &unit, Empty).await;
-    w.ok("get", "/hotspots", "/hotspots", &street, Empty).await;
-    for csv in [
-        "/stats.csv",
-        "/tickets.csv",
-        "/needs.csv",
-        "/resources.csv",
-        "/projects.csv",
+    let mut tokens = BTreeMap::new();
+    for (who, username) in [
+        ("admin", "demo-admin"),
+        ("street", "demo-supervisor"),
+        ("grid", "demo-grid"),
+        ("unit", "demo-unit"),
+        ("leaving", "demo-grid"),
     ] {
-        let body = w.ok("get", csv, csv, &street, Empty).await;
-        assert!(body.as_str().unwrap().starts_with('\u{feff}'), "{csv}");
+        tokens.insert(who, app.login(username).await);
     }
+    let mut kept: BTreeMap<String, Value> = BTreeMap::new();
+    kept.insert(
+        "community".into(),
+        json!(app.org_id("望京西园一区社区").await),
+    );
+    kept.insert("wangjing".into(), json!(app.org_id("望京街道").await));
+    kept.insert(
+        "partner".into(),
+        json!(app.partner_id("望京宜居物业服务有限公司").await),
+    );
+    kept.insert("admin_password".into(), json!(app.password("demo-admin")));
+    kept.insert("unit_password".into(), json!(app.password("demo-unit")));
 
-    // Signing out ends a session of its own.
-    let leaving = app.login("demo-grid").await;
-    let (status, _) = w
-        .call(
-            "post",
-            "/auth/logout",
-            "/auth/logout",
-            Some(&leaving),
-            Empty,
-        )
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
-
-    // Last, since a changed password ends the unit's token.
-    let (status, _) = w
-        .call(
-            "post",
-            "/me/password",
-            "/me/password",
-            Some(&unit),
-            Json(json!({"current_password": "not it", "new_password": "a new passphrase"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let changed = w
-        .ok(
-            "post",
-            "/me/password",
-            "/me/password",
-            &unit,
-            Json(json!({"current_password": app.password("demo-unit"), "new_password": "a new passphrase"})),
-        )
-        .await;
-    assert!(changed["token"].is_string());
+    for step in steps() {
+        let path = fill(&step.path, &kept);
+        let body = match step.body {
+            Body::Json(v) => Body::Json(fill_json(v, &kept)),
+            Body::Form(fields) => Body::Form(
+                fields
+                    .into_iter()
+                    .map(|(k, v)| (k, fill(&v, &kept)))
+                    .collect(),
+            ),
+            other => other,
+        };
+        let token = step.who.map(|who| tokens[who].as_str());
+        let (status, answer) = w
+            .call(step.method, &step.operation, &path, token, body)
+            .await;
+        match step.status {
+            Some(expected) => assert_eq!(status, expected, "{} {path}: {answer}", step.method),
+            None => assert!(
+                status.is_success(),
+                "{} {path}: {status} {answer}",
+                step.method
+            ),
+        }
+        for (name, pointer) in step.keep {
+            let value = answer
+                .pointer(pointer)
+                .cloned()
+                .unwrap_or_else(|| panic!("{pointer} of {} {path}: {answer}", step.method));
+            kept.insert(name.into(), value);
+        }
+        if path.ends_with(".csv") {
+            assert!(
+                answer.as_str().is_some_and(|b| b.starts_with('\u{feff}')),
+                "{path}: a BOM first"
+            );
+        }
+    }
+    assert!(kept["new_token"].is_string());
 
     let seen = w.seen.lock().unwrap().clone();
     let all: BTreeSet<(String, String)> = operations(&w.doc);
