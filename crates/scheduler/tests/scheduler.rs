@@ -131,6 +131,28 @@ impl World {
         .id
     }
 
+    /// A ticket logged by the grid member on Monday 2026-11-23 10:00 and dispatched by the
+    /// street supervisor at 10:30 to the property company (the demo unit's).
+    fn sent_to_the_property_company(&self, title: &str) -> TicketId {
+        let id = self.log(
+            "demo-grid",
+            "望京西园一区社区",
+            title,
+            bj("2026-11-23 10:00"),
+        );
+        let property = self.partner_of("demo-unit");
+        self.act(
+            "demo-supervisor",
+            id,
+            Action::Dispatch {
+                to: Target::Partner(property),
+                note: None,
+            },
+            bj("2026-11-23 10:30"),
+        );
+        id
+    }
+
     fn act(&self, by: &str, id: TicketId, action: Action, at: NaiveDateTime) {
         let scheduler = self.scheduler();
         let ctx = Context {
@@ -266,22 +288,7 @@ async fn a_ticket_waiting_on_the_resident_does_not_escalate_and_resumes_with_its
 ) {
     let world = World::new(store, None);
     // Monday 10:00, due Tuesday 10:00; the unit waits on the resident from Monday 11:00.
-    let id = world.log(
-        "demo-grid",
-        "望京西园一区社区",
-        "住户不在家",
-        bj("2026-11-23 10:00"),
-    );
-    let property = world.partner_of("demo-unit");
-    world.act(
-        "demo-supervisor",
-        id,
-        Action::Dispatch {
-            to: Target::Partner(property),
-            note: None,
-        },
-        bj("2026-11-23 10:30"),
-    );
+    let id = world.sent_to_the_property_company("住户不在家");
     world.act(
         "demo-unit",
         id,
@@ -316,22 +323,7 @@ async fn a_unit_is_mailed_when_a_ticket_is_dispatched_to_it(store: Store) {
     let port = free_port();
     let inbox = smtp_server(port);
     let world = World::new(store, Some(port));
-    let id = world.log(
-        "demo-grid",
-        "望京西园一区社区",
-        "派给物业",
-        bj("2026-11-23 10:00"),
-    );
-    let property = world.partner_of("demo-unit");
-    world.act(
-        "demo-supervisor",
-        id,
-        Action::Dispatch {
-            to: Target::Partner(property),
-            note: None,
-        },
-        bj("2026-11-23 10:30"),
-    );
+    let id = world.sent_to_the_property_company("派给物业");
     let delivery = world
         .scheduler()
         .mailer
@@ -371,22 +363,7 @@ async fn mails_are_written_in_the_configured_language(store: Store) {
     let inbox = smtp_server(port);
     let mut world = World::new(store, Some(port));
     world.settings.mail.language = jiesu_core::mail::MailLanguage::En;
-    let id = world.log(
-        "demo-grid",
-        "望京西园一区社区",
-        "Stair lights out",
-        bj("2026-11-23 10:00"),
-    );
-    let property = world.partner_of("demo-unit");
-    world.act(
-        "demo-supervisor",
-        id,
-        Action::Dispatch {
-            to: Target::Partner(property),
-            note: None,
-        },
-        bj("2026-11-23 10:30"),
-    );
+    let id = world.sent_to_the_property_company("Stair lights out");
     world
         .scheduler()
         .mailer

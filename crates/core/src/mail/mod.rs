@@ -134,37 +134,20 @@ pub fn local_minute(t: NaiveDateTime, tz: Tz) -> String {
 
 /// A duration in minutes as `1 天 2 小时 5 分钟`, or `1 d 2 h 5 min`.
 pub fn duration(minutes: i64, language: MailLanguage) -> String {
-    if language == MailLanguage::Zh {
-        return duration_zh(minutes);
-    }
     let minutes = minutes.max(0);
     let (days, hours, mins) = (minutes / 1440, minutes % 1440 / 60, minutes % 60);
-    let mut parts = Vec::new();
-    if days > 0 {
-        parts.push(format!("{days} d"));
-    }
-    if hours > 0 {
-        parts.push(format!("{hours} h"));
-    }
-    if mins > 0 || parts.is_empty() {
-        parts.push(format!("{mins} min"));
-    }
-    parts.join(" ")
-}
-
-/// A duration in minutes as `1 天 2 小时 5 分钟`.
-pub fn duration_zh(minutes: i64) -> String {
-    let minutes = minutes.max(0);
-    let (days, hours, mins) = (minutes / 1440, minutes % 1440 / 60, minutes % 60);
-    let mut parts = Vec::new();
-    if days > 0 {
-        parts.push(format!("{days} 天"));
-    }
-    if hours > 0 {
-        parts.push(format!("{hours} 小时"));
-    }
-    if mins > 0 || parts.is_empty() {
-        parts.push(format!("{mins} 分钟"));
+    let units = [
+        (days, language.pick("天", "d")),
+        (hours, language.pick("小时", "h")),
+        (mins, language.pick("分钟", "min")),
+    ];
+    let mut parts: Vec<String> = units
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n} {unit}"))
+        .collect();
+    if parts.is_empty() {
+        parts.push(format!("0 {}", units[2].1));
     }
     parts.join(" ")
 }
@@ -313,14 +296,18 @@ mod tests {
         NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").unwrap()
     }
 
+    fn duration_in_zh(minutes: i64) -> String {
+        duration(minutes, MailLanguage::Zh)
+    }
+
     #[test]
     fn times_are_beijing_minutes_and_durations_read_in_chinese() {
         let tz: Tz = "Asia/Shanghai".parse().unwrap();
         assert_eq!(local_minute(at("2026-11-24 02:00"), tz), "2026-11-24 10:00");
-        assert_eq!(duration_zh(0), "0 分钟");
-        assert_eq!(duration_zh(59), "59 分钟");
-        assert_eq!(duration_zh(60), "1 小时");
-        assert_eq!(duration_zh(1440 + 125), "1 天 2 小时 5 分钟");
+        assert_eq!(duration_in_zh(0), "0 分钟");
+        assert_eq!(duration_in_zh(59), "59 分钟");
+        assert_eq!(duration_in_zh(60), "1 小时");
+        assert_eq!(duration_in_zh(1440 + 125), "1 天 2 小时 5 分钟");
     }
 
     fn line(holder: Holder) -> DigestLine {
