@@ -9,11 +9,13 @@ pub mod edge;
 pub mod extract;
 pub mod open311;
 pub mod openapi;
+pub mod passwords;
 pub mod problem;
 pub mod request_log;
 pub mod routes;
 pub mod signin;
 pub mod state;
+pub mod tokens;
 
 use std::net::TcpListener;
 use std::sync::Arc;

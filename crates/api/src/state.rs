@@ -10,13 +10,13 @@ use jiesu_core::db::{DbConnection, Pool};
 use jiesu_core::tickets::Context;
 use jiesu_core::{Actor, CoreError};
 
-use crate::auth::{Auth, JwtKeys};
 use crate::problem::ApiError;
+use crate::tokens::{Auth, JwtKeys};
 
 pub struct AppState {
     pub pool: Pool,
     /// Bounds the password checks running at once (sign-in floods).
-    pub passwords: crate::signin::PasswordChecks,
+    pub passwords: crate::passwords::PasswordChecks,
     pub settings: Arc<Settings>,
     pub keys: JwtKeys,
     pub calendar: Arc<WorkingCalendar>,

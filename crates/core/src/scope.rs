@@ -121,7 +121,7 @@ impl Actor {
             ));
         }
         if let Some(sid) = session {
-            if crate::users::session_ended(conn, sid)? {
+            if session_ended(conn, sid)? {
                 return Err(CoreError::Unauthenticated(
                     "this session was signed out; sign in again",
                 ));
@@ -212,6 +212,17 @@ pub fn visible_path(conn: &mut DbConnection, scope: &Scope, id: OrgUnitId) -> Co
         .first::<String>(conn)
         .optional()?
         .ok_or(CoreError::NotFound("org unit"))
+}
+
+/// Whether a session was signed out.
+pub fn session_ended(conn: &mut DbConnection, sid: &str) -> CoreResult<bool> {
+    use crate::schema::ended_sessions;
+    Ok(ended_sessions::table
+        .find(sid)
+        .select(ended_sessions::sid)
+        .first::<String>(conn)
+        .optional()?
+        .is_some())
 }
 
 #[cfg(test)]

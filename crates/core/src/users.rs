@@ -626,7 +626,7 @@ pub fn end_session(
     now: NaiveDateTime,
 ) -> CoreResult<()> {
     use crate::schema::ended_sessions;
-    let already = session_ended(conn, sid)?;
+    let already = crate::scope::session_ended(conn, sid)?;
     if !already {
         diesel::insert_into(ended_sessions::table)
             .values((
@@ -638,17 +638,6 @@ pub fn end_session(
             .execute(conn)?;
     }
     Ok(())
-}
-
-/// Whether a session was signed out.
-pub fn session_ended(conn: &mut DbConnection, sid: &str) -> CoreResult<bool> {
-    use crate::schema::ended_sessions;
-    Ok(ended_sessions::table
-        .find(sid)
-        .select(ended_sessions::sid)
-        .first::<String>(conn)
-        .optional()?
-        .is_some())
 }
 
 /// Forgets signed-out sessions whose tokens have expired by `now`; returns how many.
