@@ -47,3 +47,5 @@ pub use places::*;
 pub use requests::*;
 pub use services::*;
 pub use submission::*;
+
+pub use crate::tickets::intake::{request_data, Reporter, RequestData};

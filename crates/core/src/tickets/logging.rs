@@ -432,7 +432,7 @@ pub fn log(
                     ticket_events::created_at.eq(now),
                 ))
                 .execute(conn)?;
-            crate::escalation::enqueue_new(conn, &row)?;
+            super::due::enqueue_new(conn, &row)?;
             if let Some(key) = idempotency {
                 // An expired use of the same key, not purged yet, makes way.
                 diesel::delete(

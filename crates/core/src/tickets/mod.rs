@@ -3,6 +3,8 @@
 //! the same transaction; events are never updated or deleted (the database refuses).
 
 pub mod attachments;
+pub mod due;
+pub mod intake;
 pub mod lifecycle;
 pub mod logging;
 pub mod queries;

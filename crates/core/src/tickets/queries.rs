@@ -34,7 +34,7 @@ pub struct TicketDetail {
     pub channel: Option<String>,
     /// What the Open311 request brought: answers, photo link, the reporter (for those who
     /// may reach the resident).
-    pub open311: Option<crate::open311::RequestData>,
+    pub open311: Option<super::intake::RequestData>,
     /// What the caller may do to it now (the lifecycle's table): `claim`, `resolve`, …
     pub actions: Vec<super::lifecycle::ActionKind>,
 }
@@ -70,7 +70,7 @@ pub fn get(
         .optional()?
         .map(|(since, reason)| Waiting { since, reason });
     let actions = super::lifecycle::permitted(actor, &row, waiting_on_resident.is_some());
-    let open311 = crate::open311::request_data(conn, id, row.shows_resident_to(actor))?;
+    let open311 = super::intake::request_data(conn, id, row.shows_resident_to(actor))?;
     Ok(TicketDetail {
         actions,
         ticket: row.view(actor, now),

@@ -556,7 +556,7 @@ pub fn transition(
             .find(id)
             .select(TicketRow::as_select())
             .first(conn)?;
-        crate::escalation::sync_due(conn, &row)?;
+        crate::tickets::due::sync_due(conn, &row)?;
         Ok::<_, CoreError>(row)
     })?;
     Ok(row.view(actor, now))

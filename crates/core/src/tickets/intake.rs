@@ -1,0 +1,92 @@
+//! What an intake channel brought with a ticket (an Open311 request's answers, photo link
+//! and reporter), as the ticket's page shows it. The channel writes it (`open311`); the
+//! ticket reads it here.
+
+use std::collections::BTreeMap;
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::db::DbConnection;
+use crate::error::CoreResult;
+use crate::ids::TicketId;
+use crate::schema::{open311_keys, open311_requests};
+
+/// What an Open311 request brought with it, as the ticket's page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RequestData {
+    /// The channel (key) it came in by.
+    pub channel: String,
+    /// The `attribute[CODE]` answers, by code.
+    pub attributes: BTreeMap<String, Vec<String>>,
+    /// A photo the reporter's app published.
+    pub media_url: Option<String>,
+    /// The community or grid code the reporter gave.
+    pub address_id: Option<String>,
+    /// Who reported it, as the channel told us; only for those who may reach the resident.
+    pub reporter: Option<Reporter>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Reporter {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub device_id: Option<String>,
+    pub account_id: Option<String>,
+}
+
+/// The Open311 request a ticket came from, if any. `show_reporter`: the caller may see the
+/// resident's contact (the same rule as the ticket's `resident`).
+pub fn request_data(
+    conn: &mut DbConnection,
+    id: TicketId,
+    show_reporter: bool,
+) -> CoreResult<Option<RequestData>> {
+    type Row = (
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let row: Option<Row> = open311_requests::table
+        .inner_join(open311_keys::table)
+        .filter(open311_requests::ticket_id.eq(id))
+        .select((
+            open311_keys::channel,
+            open311_requests::attributes,
+            open311_requests::media_url,
+            open311_requests::address_id,
+            open311_requests::first_name,
+            open311_requests::last_name,
+            open311_requests::email,
+            open311_requests::device_id,
+            open311_requests::account_id,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(
+        |(channel, attributes, media_url, address_id, first, last, email, device, account)| {
+            RequestData {
+                channel,
+                attributes: serde_json::from_str(&attributes).unwrap_or_default(),
+                media_url,
+                address_id,
+                reporter: show_reporter.then_some(Reporter {
+                    first_name: first,
+                    last_name: last,
+                    email,
+                    device_id: device,
+                    account_id: account,
+                }),
+            }
+        },
+    ))
+}
