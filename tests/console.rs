@@ -322,6 +322,12 @@ async fn fill_ticket(b: &Browser, title: &str) {
     b.fill("#resident_phone", "13900001111").await;
 }
 
+/// One story, told in the order people live it: a grid member logs a ticket with a photo,
+/// the street supervisor sends it to the pool, a unit claims it (and a colleague's claim
+/// wins a race), a sweep escalates it, the unit resolves it and the grid member's return
+/// visit closes it; then the administrator's page and a new account. Each page is checked
+/// and photographed on the way. It is long because the story is: split into functions it
+/// would hide which step depends on which.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn people_run_a_ticket_from_logged_to_closed_in_a_real_browser() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -422,7 +422,8 @@ fn fill_json(value: Value, kept: &BTreeMap<String, Value>) -> Value {
 }
 
 /// The walk's steps, in order: each operation once at least, with its refusals. A table,
-/// long because the API is; each line is one call.
+/// as long as the API is wide: each entry is one call, and the order is the story (a
+/// ticket is logged before it is claimed).
 fn steps() -> Vec<Step> {
     use Body::{Json, None as Empty, Photo};
     let new_ticket = |title: &str| {
