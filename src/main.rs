@@ -584,7 +584,12 @@ fn password_from(stdin: bool) -> Result<(String, bool), CoreError> {
 fn reset_password(settings: &Settings, args: &ResetPasswordArgs) -> Result<(), CoreError> {
     let (password, generated) = password_from(args.password_stdin)?;
     let user = with_database(settings, one_shot(settings), |pool| {
-        users::reset_password_unchecked(&mut *pool.get()?, &args.username, &password, now())
+        jiesu_core::signin::reset_password_unchecked(
+            &mut *pool.get()?,
+            &args.username,
+            &password,
+            now(),
+        )
     })?;
     println!(
         "reset the password of {} {} (id {}); its sessions have ended",

@@ -197,7 +197,8 @@ pub async fn change_password(
     let client = crate::signin::client_address(&req, &state.settings);
     let (user, scope) = state
         .as_actor(auth, move |conn, actor, now| {
-            let user = users::change_password(conn, actor, &body.0, &client, now, &policy)?;
+            let user =
+                jiesu_core::signin::change_password(conn, actor, &body.0, &client, now, &policy)?;
             Ok((user, actor.scope_label()))
         })
         .await?;

@@ -10,16 +10,23 @@
 //!   `auth.address_window_secs`, whatever the names, it waits out the window.
 //!
 //! Known and unknown names, and disabled accounts, are answered alike: the same check,
-//! the same counting, the same words.
+//! the same counting, the same words. A person's change of their own password is counted
+//! the same way, and a reset from the command line lifts the throttle.
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::config::AuthSettings;
 use crate::db::{truncate_to_micros, write_tx, DbConnection};
-use crate::error::{CoreError, CoreResult};
+use crate::error::{CoreError, CoreResult, FieldError};
+use crate::ids::UserId;
 use crate::schema::{signin_throttle, users};
-use crate::users::{normalize_username, User};
+use crate::scope::Actor;
+use crate::users::{
+    apply, hash_password, normalize_username, set_password, verify_password, PasswordChange, User,
+    UserChange,
+};
+use crate::validate;
 
 pub const BAD_LOGIN: &str = "wrong username or password";
 
@@ -276,4 +283,81 @@ pub fn purge(conn: &mut DbConnection, now: NaiveDateTime) -> CoreResult<usize> {
             ),
     )
     .execute(conn)?)
+}
+
+// ---------------------------------------------------------------- passwords set or changed
+
+/// Sets an account's password without an acting user: for the command line, when the
+/// last administrator is locked out. Ends the account's sessions and lifts a sign-in
+/// throttle; does not enable a disabled account.
+pub fn reset_password_unchecked(
+    conn: &mut DbConnection,
+    username: &str,
+    password: &str,
+    now: NaiveDateTime,
+) -> CoreResult<User> {
+    let change = UserChange {
+        password: Some(password.to_owned()),
+        ..UserChange::default()
+    };
+    let errors = validate::fields(&change);
+    if !errors.is_empty() {
+        return Err(CoreError::Invalid(errors));
+    }
+    let id: UserId = users::table
+        .filter(users::username.eq(normalize_username(username)))
+        .select(users::id)
+        .first(conn)
+        .optional()?
+        .ok_or(CoreError::NotFound("user"))?;
+    let user = apply(conn, id, &change, crate::db::truncate_to_micros(now))?;
+    lift(conn, username)?;
+    Ok(user)
+}
+
+/// Changes the signed-in person's password after checking the current one. A wrong
+/// current password counts as a failed sign-in from `client` (the same slow-down applies),
+/// so a stolen session cannot guess it. Every other session of the account ends; the
+/// caller issues a fresh token from the returned account to keep this one.
+pub fn change_password(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    change: &PasswordChange,
+    client: &str,
+    now: NaiveDateTime,
+    policy: &AuthSettings,
+) -> CoreResult<User> {
+    let mut errors = validate::fields(change);
+    if change.new_password == change.current_password {
+        errors.push(FieldError::new(
+            "new_password",
+            "unchanged",
+            "the new password must differ from the current one",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(CoreError::Invalid(errors));
+    }
+    must_not_wait(conn, &actor.username, client, now)?;
+    let hash: String = users::table
+        .find(actor.user_id)
+        .select(users::password_hash)
+        .first(conn)?;
+    if !verify_password(&change.current_password, &hash) {
+        record_failure(conn, &actor.username, client, now, policy)?;
+        return Err(CoreError::invalid(
+            "current_password",
+            "wrong",
+            "the current password is not right",
+        ));
+    }
+    let new_hash = hash_password(&change.new_password)?;
+    let now = crate::db::truncate_to_micros(now);
+    write_tx(conn, |conn| {
+        set_password(conn, actor.user_id, &new_hash, now)?;
+        Ok(users::table
+            .find(actor.user_id)
+            .select(User::as_select())
+            .first(conn)?)
+    })
 }

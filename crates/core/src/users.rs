@@ -8,7 +8,6 @@ use diesel::prelude::*;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::config::AuthSettings;
 use crate::db::{write_tx, DbConnection};
 use crate::error::{CoreError, CoreResult, FieldError};
 use crate::ids::{OrgUnitId, PartnerId, UserId};
@@ -410,7 +409,7 @@ pub fn update(
 
 /// Writes a checked change: fields left out stay, the scope is checked against the
 /// tree, and a new password ends the account's sessions.
-fn apply(
+pub(crate) fn apply(
     conn: &mut DbConnection,
     id: UserId,
     change: &UserChange,
@@ -459,7 +458,7 @@ fn apply(
 
 /// Stores a new password hash and ends every session of the account: tokens issued
 /// before carry the old generation. A throttle from failed sign-ins is lifted.
-fn set_password(
+pub(crate) fn set_password(
     conn: &mut DbConnection,
     id: UserId,
     hash: &str,
@@ -477,34 +476,6 @@ fn set_password(
     Ok(())
 }
 
-/// Sets an account's password without an acting user: for the command line, when the
-/// last administrator is locked out. Ends the account's sessions and lifts a sign-in
-/// throttle; does not enable a disabled account.
-pub fn reset_password_unchecked(
-    conn: &mut DbConnection,
-    username: &str,
-    password: &str,
-    now: NaiveDateTime,
-) -> CoreResult<User> {
-    let change = UserChange {
-        password: Some(password.to_owned()),
-        ..UserChange::default()
-    };
-    let errors = validate::fields(&change);
-    if !errors.is_empty() {
-        return Err(CoreError::Invalid(errors));
-    }
-    let id: UserId = users::table
-        .filter(users::username.eq(normalize_username(username)))
-        .select(users::id)
-        .first(conn)
-        .optional()?
-        .ok_or(CoreError::NotFound("user"))?;
-    let user = apply(conn, id, &change, crate::db::truncate_to_micros(now))?;
-    crate::signin::lift(conn, username)?;
-    Ok(user)
-}
-
 /// A password made for someone (a new account's, a reset), to be handed over and then
 /// changed by its owner.
 pub fn generated_password() -> String {
@@ -519,53 +490,6 @@ pub struct PasswordChange {
     pub current_password: String,
     #[validate(length(min = 10, max = 256))]
     pub new_password: String,
-}
-
-/// Changes the signed-in person's password after checking the current one. A wrong
-/// current password counts as a failed sign-in from `client` (the same slow-down applies),
-/// so a stolen session cannot guess it. Every other session of the account ends; the
-/// caller issues a fresh token from the returned account to keep this one.
-pub fn change_password(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    change: &PasswordChange,
-    client: &str,
-    now: NaiveDateTime,
-    policy: &AuthSettings,
-) -> CoreResult<User> {
-    let mut errors = validate::fields(change);
-    if change.new_password == change.current_password {
-        errors.push(FieldError::new(
-            "new_password",
-            "unchanged",
-            "the new password must differ from the current one",
-        ));
-    }
-    if !errors.is_empty() {
-        return Err(CoreError::Invalid(errors));
-    }
-    crate::signin::must_not_wait(conn, &actor.username, client, now)?;
-    let hash: String = users::table
-        .find(actor.user_id)
-        .select(users::password_hash)
-        .first(conn)?;
-    if !verify_password(&change.current_password, &hash) {
-        crate::signin::record_failure(conn, &actor.username, client, now, policy)?;
-        return Err(CoreError::invalid(
-            "current_password",
-            "wrong",
-            "the current password is not right",
-        ));
-    }
-    let new_hash = hash_password(&change.new_password)?;
-    let now = crate::db::truncate_to_micros(now);
-    write_tx(conn, |conn| {
-        set_password(conn, actor.user_id, &new_hash, now)?;
-        Ok(users::table
-            .find(actor.user_id)
-            .select(User::as_select())
-            .first(conn)?)
-    })
 }
 
 /// A hash of a random password: verified against when the username is unknown, so that a

@@ -4,7 +4,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::web;
-use jiesu_core::users::{self, PasswordChange};
+use jiesu_core::users::PasswordChange;
 use jiesu_core::{CoreError, FieldError};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -148,7 +148,7 @@ pub async fn change_password(
     let client = crate::signin::client_address(&req, &state.settings);
     let changed = session
         .run(&state, move |conn, actor, now| {
-            users::change_password(conn, actor, &change, &client, now, &policy)
+            jiesu_core::signin::change_password(conn, actor, &change, &client, now, &policy)
         })
         .await;
     let lang = session.lang;
