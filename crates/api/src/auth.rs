@@ -193,15 +193,12 @@ pub async fn change_password(
     auth: Auth,
     body: ValidJson<PasswordChange>,
 ) -> Result<HttpResponse, ApiError> {
-    let policy = state.settings.auth.clone();
     let client = crate::signin::client_address(&req, &state.settings);
-    let (user, scope) = state
-        .as_actor(auth, move |conn, actor, now| {
-            let user =
-                jiesu_core::signin::change_password(conn, actor, &body.0, &client, now, &policy)?;
-            Ok((user, actor.scope_label()))
-        })
+    let actor = state
+        .as_actor(auth, |_, actor, _| Ok(actor.clone()))
         .await?;
+    let scope = actor.scope_label();
+    let user = crate::signin::change_password(&state, actor, body.0, client).await?;
     tracing::info!(user = %user.username, "password changed; other sessions ended");
     signed_in(&state, user, scope, now())
 }

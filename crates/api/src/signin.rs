@@ -6,7 +6,8 @@ use std::net::IpAddr;
 
 use actix_web::HttpRequest;
 use jiesu_core::config::Settings;
-use jiesu_core::users::User;
+use jiesu_core::users::{PasswordChange, User};
+use jiesu_core::Actor;
 
 pub use crate::passwords::PasswordChecks;
 use crate::problem::ApiError;
@@ -70,4 +71,47 @@ pub async fn sign_in(
         Err(_) => tracing::warn!(username = %username, client = %client, "sign-in failed"),
     }
     outcome
+}
+
+/// Changes the signed-in person's password (`jiesu_core::signin::prepare_change`): the
+/// current password is checked on the password threads and the new one hashed on the
+/// blocking pool, neither while holding a database connection.
+pub async fn change_password(
+    state: &AppState,
+    actor: Actor,
+    change: PasswordChange,
+    client: String,
+) -> Result<User, ApiError> {
+    let (who, asked, from) = (actor.clone(), change.clone(), client.clone());
+    let hash = state
+        .db(move |conn| jiesu_core::signin::prepare_change(conn, &who, &asked, &from, now()))
+        .await?;
+    let right = state
+        .passwords
+        .verify(change.current_password.clone(), hash)
+        .await?;
+    let new_hash = if right {
+        let new = change.new_password;
+        let hashed = actix_web::web::block(move || jiesu_core::users::hash_password(&new))
+            .await
+            .map_err(|e| {
+                jiesu_core::CoreError::internal_because("hashing the new password", e)
+            })??;
+        Some(hashed)
+    } else {
+        None
+    };
+    let policy = state.settings.auth.clone();
+    state
+        .db(move |conn| {
+            jiesu_core::signin::finish_change(
+                conn,
+                &actor,
+                new_hash.as_deref(),
+                &client,
+                now(),
+                &policy,
+            )
+        })
+        .await
 }

@@ -22,10 +22,7 @@ use crate::error::{CoreError, CoreResult, FieldError};
 use crate::ids::UserId;
 use crate::schema::{signin_throttle, users};
 use crate::scope::Actor;
-use crate::users::{
-    apply, hash_password, normalize_username, set_password, verify_password, PasswordChange, User,
-    UserChange,
-};
+use crate::users::{apply, normalize_username, set_password, PasswordChange, User, UserChange};
 use crate::validate;
 
 pub const BAD_LOGIN: &str = "wrong username or password";
@@ -315,18 +312,22 @@ pub fn reset_password_unchecked(
     Ok(user)
 }
 
-/// Changes the signed-in person's password after checking the current one. A wrong
-/// current password counts as a failed sign-in from `client` (the same slow-down applies),
-/// so a stolen session cannot guess it. Every other session of the account ends; the
-/// caller issues a fresh token from the returned account to keep this one.
-pub fn change_password(
+/// A change of one's own password is done in three steps, like signing in, so that the
+/// slow argon2 work never holds a database connection: `prepare_change` (the input, the
+/// throttle, the stored hash), the caller's bounded check of the current password and hash
+/// of the new one (off the pool), then `finish_change`. A wrong current password counts as
+/// a failed sign-in from `client` (the same slow-down applies), so a stolen session cannot
+/// guess it.
+///
+/// This step refuses bad input or a client that must wait, and answers the hash the
+/// current password is checked against.
+pub fn prepare_change(
     conn: &mut DbConnection,
     actor: &Actor,
     change: &PasswordChange,
     client: &str,
     now: NaiveDateTime,
-    policy: &AuthSettings,
-) -> CoreResult<User> {
+) -> CoreResult<String> {
     let mut errors = validate::fields(change);
     if change.new_password == change.current_password {
         errors.push(FieldError::new(
@@ -339,22 +340,35 @@ pub fn change_password(
         return Err(CoreError::Invalid(errors));
     }
     must_not_wait(conn, &actor.username, client, now)?;
-    let hash: String = users::table
+    Ok(users::table
         .find(actor.user_id)
         .select(users::password_hash)
-        .first(conn)?;
-    if !verify_password(&change.current_password, &hash) {
+        .first(conn)?)
+}
+
+/// The last step of a change of one's own password: `new_hash` is the new password's hash
+/// when the current password was right, `None` when it was wrong (counted as a failed
+/// sign-in, and refused naming `current_password`). Every other session of the account
+/// ends; the caller issues a fresh token from the returned account to keep this one.
+pub fn finish_change(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    new_hash: Option<&str>,
+    client: &str,
+    now: NaiveDateTime,
+    policy: &AuthSettings,
+) -> CoreResult<User> {
+    let Some(new_hash) = new_hash else {
         record_failure(conn, &actor.username, client, now, policy)?;
         return Err(CoreError::invalid(
             "current_password",
             "wrong",
             "the current password is not right",
         ));
-    }
-    let new_hash = hash_password(&change.new_password)?;
+    };
     let now = crate::db::truncate_to_micros(now);
     write_tx(conn, |conn| {
-        set_password(conn, actor.user_id, &new_hash, now)?;
+        set_password(conn, actor.user_id, new_hash, now)?;
         Ok(users::table
             .find(actor.user_id)
             .select(User::as_select())

@@ -144,13 +144,11 @@ pub async fn change_password(
         current_password: form.current_password,
         new_password: form.new_password,
     };
-    let policy = state.settings.auth.clone();
     let client = crate::signin::client_address(&req, &state.settings);
-    let changed = session
-        .run(&state, move |conn, actor, now| {
-            jiesu_core::signin::change_password(conn, actor, &change, &client, now, &policy)
-        })
-        .await;
+    let changed: Result<_, ConsoleError> =
+        crate::signin::change_password(&state, session.actor.clone(), change, client)
+            .await
+            .map_err(ConsoleError::from);
     let lang = session.lang;
     match changed {
         Ok(user) => {
