@@ -80,22 +80,12 @@ impl TestDb {
 
     fn create_postgres(template: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("a temp folder: {e}"));
-        let server = postgres_server_url();
         let name = format!(
             "jiesu_test_{}",
             crate::secrets::random_secret(20).to_lowercase()
         );
-        let mut admin = diesel::PgConnection::establish(&server).unwrap_or_else(|e| {
-            panic!("PostgreSQL tests need a server at {server} (set JIESU_TEST_POSTGRES_URL): {e}")
-        });
-        let from = template
-            .map(|t| format!(" TEMPLATE {t}"))
-            .unwrap_or_default();
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}{from}"))
-            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}{from}: {e}"));
         TestDb {
-            url: DatabaseUrl::Postgres(database_url(&server, &name)),
+            url: create_database(&name, template),
             dir,
             pg_name: Some(name),
         }
@@ -121,11 +111,23 @@ impl Drop for TestDb {
     }
 }
 
-fn database_url(server: &str, name: &str) -> String {
-    let mut url = url::Url::parse(server)
+/// Creates database `name` on the test server, empty or as a copy of `template`; answers
+/// its URL. Panics (the test fails, never skips) when the server cannot be reached.
+fn create_database(name: &str, template: Option<&str>) -> DatabaseUrl {
+    let server = postgres_server_url();
+    let mut admin = diesel::PgConnection::establish(&server).unwrap_or_else(|e| {
+        panic!("PostgreSQL tests need a server at {server} (set JIESU_TEST_POSTGRES_URL): {e}")
+    });
+    let from = template
+        .map(|t| format!(" TEMPLATE {t}"))
+        .unwrap_or_default();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}{from}"))
+        .unwrap_or_else(|e| panic!("CREATE DATABASE {name}{from}: {e}"));
+    let mut url = url::Url::parse(&server)
         .unwrap_or_else(|e| panic!("JIESU_TEST_POSTGRES_URL {server:?}: {e}"));
     url.set_path(name);
-    url.to_string()
+    DatabaseUrl::Postgres(url.to_string())
 }
 
 /// Where a template's copies come from.
@@ -172,21 +174,7 @@ fn make_template(store: Store, seeded_at: NaiveDateTime) -> Template {
             let file = std::env::temp_dir().join(format!("{name}.db"));
             (DatabaseUrl::Sqlite(file.clone()), Source::Sqlite(file))
         }
-        Store::Postgres => {
-            let server = postgres_server_url();
-            let mut admin = diesel::PgConnection::establish(&server).unwrap_or_else(|e| {
-                panic!(
-                    "PostgreSQL tests need a server at {server} (set JIESU_TEST_POSTGRES_URL): {e}"
-                )
-            });
-            admin
-                .batch_execute(&format!("CREATE DATABASE {name}"))
-                .unwrap();
-            (
-                DatabaseUrl::Postgres(database_url(&server, &name)),
-                Source::Postgres(name),
-            )
-        }
+        Store::Postgres => (create_database(&name, None), Source::Postgres(name)),
     };
     let logins = {
         // One connection, closed before any copy: a PostgreSQL template must have no
