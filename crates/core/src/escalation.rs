@@ -69,6 +69,17 @@ pub struct SweepContext<'a> {
     pub mail_language: mail::MailLanguage,
 }
 
+impl SweepContext<'_> {
+    /// How the sweep's digests are written (as `tickets::Context::letterhead`).
+    pub fn letterhead(&self) -> mail::Letterhead<'_> {
+        mail::Letterhead {
+            tz: self.calendar.tz(),
+            public_url: self.public_url,
+            language: self.mail_language,
+        }
+    }
+}
+
 /// The ancestor of a community at an escalation level: path `/city/district/street/community/`.
 fn node_at_level(org_path: &str, level: i32) -> Option<OrgUnitId> {
     let ids: Vec<&str> = org_path.trim_matches('/').split('/').collect();
@@ -379,15 +390,7 @@ fn mail_digests(
     ctx: &SweepContext<'_>,
 ) -> CoreResult<()> {
     for (node_name, recipients, lines) in plan.digests.values() {
-        let digest = mail::escalation_digest(
-            node_name,
-            lines,
-            &mail::Letterhead {
-                tz: ctx.calendar.tz(),
-                public_url: ctx.public_url,
-                language: ctx.mail_language,
-            },
-        )?;
+        let digest = mail::escalation_digest(node_name, lines, &ctx.letterhead())?;
         for recipient in recipients {
             outbox::enqueue(conn, recipient, &digest, as_of)?;
             plan.report.digests += 1;
