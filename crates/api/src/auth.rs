@@ -22,11 +22,6 @@ pub use crate::tokens::{Auth, Claims, JwtKeys};
 /// and opens only the console and the downloads it links to (`BearerOrCookie`).
 pub const SESSION_COOKIE: &str = "jiesu_session";
 
-fn app_state(req: &HttpRequest) -> Result<&web::Data<AppState>, CoreError> {
-    req.app_data::<web::Data<AppState>>()
-        .ok_or_else(|| CoreError::internal("app state missing"))
-}
-
 /// The token of the `Authorization: Bearer` header, verified; `None` when there is no header.
 fn bearer(req: &HttpRequest, state: &AppState) -> Option<Result<Auth, CoreError>> {
     let value = req.headers().get(header::AUTHORIZATION)?;
@@ -55,7 +50,7 @@ impl FromRequest for Auth {
     /// The API takes the bearer header only; the console's cookie opens nothing here.
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let result =
-            app_state(req).and_then(|state| bearer(req, state).unwrap_or(Err(SEND_BEARER)));
+            AppState::of(req).and_then(|state| bearer(req, state).unwrap_or(Err(SEND_BEARER)));
         ready(result.map_err(ApiError::Core))
     }
 }
@@ -71,7 +66,7 @@ impl FromRequest for BearerOrCookie {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let result = app_state(req).and_then(|state| {
+        let result = AppState::of(req).and_then(|state| {
             bearer(req, state).unwrap_or_else(|| {
                 let safe = matches!(*req.method(), Method::GET | Method::HEAD);
                 match req.cookie(SESSION_COOKIE) {

@@ -48,6 +48,12 @@ pub fn now() -> chrono::NaiveDateTime {
 }
 
 impl AppState {
+    /// The state of the app serving `req`, for extractors (handlers take `web::Data`).
+    pub fn of(req: &actix_web::HttpRequest) -> Result<&web::Data<AppState>, CoreError> {
+        req.app_data::<web::Data<AppState>>()
+            .ok_or_else(|| CoreError::internal("app state missing"))
+    }
+
     pub fn ticket_env(&self) -> TicketEnv {
         TicketEnv {
             calendar: self.calendar.clone(),

@@ -67,10 +67,7 @@ impl FromRequest for Session {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .cloned()
-                .ok_or_else(|| CoreError::internal("app state missing"))?;
+            let state = AppState::of(&req)?.clone();
             let next = if req.method() == actix_web::http::Method::GET {
                 super::here(&req)
             } else {
@@ -122,11 +119,11 @@ impl<T: FormBody> FromRequest for CsrfForm<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ConsoleError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let state = AppState::of(req).cloned();
         let session = Session::from_request(req, payload);
         let body = T::read(req, payload);
         Box::pin(async move {
-            let state = state.ok_or_else(|| CoreError::internal("app state missing"))?;
+            let state = state?;
             let session = session.await?;
             let body = body.await?;
             session.check(&state, body.csrf())?;
