@@ -732,6 +732,20 @@ mod tests {
     }
 
     #[test]
+    fn the_mail_language_is_zh_or_en_and_anything_else_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("base.toml"), "[mail]\nlanguage = \"en\"\n").unwrap();
+        let settings = Settings::load(dir.path(), None).unwrap();
+        assert_eq!(settings.mail.language, crate::mail::MailLanguage::En);
+        std::fs::write(dir.path().join("base.toml"), "[mail]\nlanguage = \"fr\"\n").unwrap();
+        let err = Settings::load(dir.path(), None).unwrap_err().to_string();
+        assert!(
+            err.contains("fr") && err.contains("zh") && err.contains("en"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn bad_values_are_named() {
         let mut s = Settings::default();
         s.server.bind = "localhost".into();

@@ -20,11 +20,22 @@ use crate::types::Priority;
 
 /// The language of the mails jiesu writes (`mail.language`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(try_from = "String")]
 pub enum MailLanguage {
     #[default]
     Zh,
     En,
+}
+
+impl TryFrom<String> for MailLanguage {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        match text.as_str() {
+            "zh" => Ok(MailLanguage::Zh),
+            "en" => Ok(MailLanguage::En),
+            _ => Err(format!("{text:?}: must be zh or en")),
+        }
+    }
 }
 
 impl MailLanguage {
