@@ -331,6 +331,21 @@ pub fn run_migrations(conn: &mut DbConnection) -> CoreResult<Vec<String>> {
     applied.map_err(|e| CoreError::internal_because("migration failed", e))
 }
 
+/// Reverts the latest migration and applies it again: for tests of what a migration does to
+/// data already written.
+#[cfg(feature = "testing")]
+pub fn redo_last_migration(conn: &mut DbConnection) -> CoreResult<()> {
+    let redone = match conn {
+        DbConnection::Postgres(pg) => pg
+            .revert_last_migration(POSTGRES_MIGRATIONS)
+            .and_then(|_| pg.run_pending_migrations(POSTGRES_MIGRATIONS).map(drop)),
+        DbConnection::Sqlite(lite) => lite
+            .revert_last_migration(SQLITE_MIGRATIONS)
+            .and_then(|_| lite.run_pending_migrations(SQLITE_MIGRATIONS).map(drop)),
+    };
+    redone.map_err(|e| CoreError::internal_because("migration failed", e))
+}
+
 /// Runs `f` in a write transaction. On SQLite the outermost transaction starts with
 /// `BEGIN IMMEDIATE` so concurrent writers wait on the busy timeout rather than fail when a
 /// read lock cannot be upgraded; on PostgreSQL it is an ordinary transaction. Called inside

@@ -294,6 +294,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    ticket_facts (ticket_id) {
+        ticket_id -> Int8,
+        org_path -> Text,
+        created_at -> Timestamp,
+        respond_by -> Nullable<Timestamp>,
+        resolve_by -> Nullable<Timestamp>,
+        first_claim -> Nullable<Timestamp>,
+        first_resolve -> Nullable<Timestamp>,
+        resolved -> Int2,
+        satisfied -> Nullable<Int2>,
+        holder -> Nullable<Int8>,
+        ending -> Int2,
+        reopened -> Int2,
+        escalated -> Int2,
+        last_event_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     ticket_pauses (ticket_id) {
         ticket_id -> Int8,
         paused_at -> Timestamp,
@@ -397,6 +416,7 @@ diesel::joinable!(ticket_counters -> org_units (district_id));
 diesel::joinable!(ticket_events -> partners (partner_id));
 diesel::joinable!(ticket_events -> tickets (ticket_id));
 diesel::joinable!(ticket_events -> users (actor_id));
+diesel::joinable!(ticket_facts -> tickets (ticket_id));
 diesel::joinable!(ticket_pauses -> tickets (ticket_id));
 diesel::joinable!(ticket_pauses -> users (paused_by));
 diesel::joinable!(tickets -> categories (category_id));
@@ -432,6 +452,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sla_policies,
     ticket_counters,
     ticket_events,
+    ticket_facts,
     ticket_pauses,
     tickets,
     users,

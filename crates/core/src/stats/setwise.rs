@@ -1,20 +1,25 @@
 //! The rates computed by the database in one query, nothing of the period held in memory.
 //!
-//! The query follows `reference` step by step:
-//! 1. `c`, the cohort: tickets logged in the period under the node (or touched by the unit);
-//! 2. `m`, one pass over the cohort's events before the period's end, one row per ticket.
-//!    "The last event of a kind" is the one with the highest id: the one bit that matters
-//!    of it (resolved or reopened, satisfied or not, cancelled or merged) rides in the low
-//!    bits of `id * 2` (or `* 4`), the holding unit below `id * 2^24`, so one MAX finds
-//!    both. The first claim and the first resolve are taken as the earliest ones: a
-//!    ticket's trail is written in time order, each change under the ticket's row version,
-//!    so the first by id is the earliest (a second claim needs a return in between, and
-//!    ties are one instant);
-//! 3. `f`, each ticket's facts as the reference's `Facts`, with its child node and unit;
-//! 4. `s`, the counts per (child, unit) pair, rolled up into the whole cohort, each child
-//!    and each unit; the medians from per-pair histograms of whole minutes, rolled up the
-//!    same way, the middle one or two values found by a running count and halved as
-//!    integers, as the reference does.
+//! Each ticket's facts (`ticket_facts`, kept by the database's triggers with every ticket
+//! and event write, migration 15) are the fold of its whole trail; they hold for a period
+//! whose end comes after the trail's last event. The query follows `reference` step by
+//! step:
+//! 1. `c`, the cohort's facts as of the period's end: tickets logged in the period under
+//!    the node (or touched by the unit). Most are read from their row of facts; the few
+//!    whose trail goes on past the period's end (a past period) have their events before
+//!    the end folded again, one pass, one row per ticket. "The last event of a kind" is
+//!    the one with the highest id: the one bit that matters of it (resolved or reopened,
+//!    satisfied or not, cancelled or merged) rides in the low bits of `id * 2` (or `* 4`),
+//!    the holding unit below `id * 2^24`, so one MAX finds both. The first claim and the
+//!    first resolve are the earliest ones: a ticket's trail is written in time order, each
+//!    change under the ticket's row version, so the first by id is the earliest (a second
+//!    claim needs a return in between, and ties are one instant);
+//! 2. `f`, each ticket's figures as the reference's `Facts`, with its unit;
+//! 3. `s`, the counts per (community path, unit) pair, then per (child, unit) pair, rolled
+//!    up into the whole cohort, each child and each unit; the medians from histograms of
+//!    whole minutes, rolled up the same way, the middle one or two values found by a
+//!    running count and halved as integers, as the reference does. The child of a path is
+//!    found once per group, not once per ticket.
 //!
 //! Minutes between two instants are whole seconds truncated toward zero, then divided by
 //! 60, as chrono's `num_minutes`; SQLite keeps timestamps as text, so there the seconds
@@ -160,12 +165,14 @@ fn rolled(cohort: &Cohort, table: &str, columns: &str, by_value: bool) -> String
 /// appearance, so they appear in order.)
 fn query(d: &Dialect, cohort: &Cohort) -> String {
     let scope = match cohort {
-        Cohort::Subtree(_) => "t.org_path >= $3 AND t.org_path < $4",
-        Cohort::Partner(_) => "t.id IN (SELECT ticket_id FROM ticket_events WHERE partner_id = $3)",
+        Cohort::Subtree(_) => "x.org_path >= $3 AND x.org_path < $4",
+        Cohort::Partner(_) => {
+            "x.ticket_id IN (SELECT ticket_id FROM ticket_events WHERE partner_id = $3)"
+        }
     };
-    let child = match cohort {
+    let child = |path: &str| match cohort {
         Cohort::Subtree(_) => format!(
-            "substr(c.org_path, 1, length($5) + {pos}(substr(c.org_path, length($5) + 1), '/'))",
+            "substr({path}, 1, length($5) + {pos}(substr({path}, length($5) + 1), '/'))",
             pos = d.position()
         ),
         Cohort::Partner(_) => "''".to_owned(),
@@ -189,14 +196,17 @@ fn query(d: &Dialect, cohort: &Cohort) -> String {
         .iter()
         .map(|(name, sum)| format!("{sum} AS {name}"))
         .collect();
-    let summed: Vec<String> = counts
+    let names: Vec<&str> = counts.iter().map(|(name, _)| *name).collect();
+    let summed: Vec<String> = names
         .iter()
-        .map(|(name, _)| format!("CAST(COALESCE(SUM({name}), 0) AS BIGINT) AS {name}"))
+        .map(|name| format!("CAST(COALESCE(SUM({name}), 0) AS BIGINT) AS {name}"))
         .collect();
     let histogram = |column: &str| {
         format!(
-            "SELECT child, holder, {column} AS v, COUNT(*) AS k FROM f \
-             WHERE ending = 0 AND {column} IS NOT NULL GROUP BY child, holder, {column}"
+            "SELECT {child} AS child, holder, v, k FROM ( \
+               SELECT org_path, holder, {column} AS v, COUNT(*) AS k FROM f \
+               WHERE ending = 0 AND {column} IS NOT NULL GROUP BY org_path, holder, {column}) p",
+            child = child("p.org_path"),
         )
     };
     let median = |histogram: &str| {
@@ -211,49 +221,54 @@ fn query(d: &Dialect, cohort: &Cohort) -> String {
             rolled = rolled(cohort, histogram, "CAST(SUM(k) AS BIGINT) AS k", true)
         )
     };
+    let in_period = format!("x.created_at >= $1 AND x.created_at < $2 AND {scope}");
     format!(
-        "WITH c AS MATERIALIZED ( \
-           SELECT t.id, t.org_path, t.created_at, t.respond_by, t.resolve_by FROM tickets t \
-           WHERE t.created_at >= $1 AND t.created_at < $2 AND {scope}), \
-         m AS ( \
-           SELECT e.ticket_id, \
-             MIN(CASE WHEN e.kind = 'claimed' THEN e.created_at END) AS first_claim, \
-             MIN(CASE WHEN e.kind = 'resolved' THEN e.created_at END) AS first_resolve, \
-             MAX(CASE WHEN e.kind IN ('resolved', 'closed') THEN e.id * 2 + 1 \
-                      WHEN e.kind = 'reopened' THEN e.id * 2 END) AS state, \
-             MAX(CASE WHEN e.verdict IS NOT NULL \
-                      THEN e.id * 2 + CASE WHEN e.verdict = 'unsatisfied' THEN 0 ELSE 1 END END) AS visit, \
-             MAX(CASE WHEN e.kind IN ('claimed', 'dispatched', 'reassigned', 'returned') \
-                      THEN {hold} END) AS hold, \
-             MAX(CASE WHEN e.kind IN ('cancelled', 'merged') THEN e.id * 4 + \
-                      CASE e.to_status WHEN 'cancelled' THEN 1 WHEN 'merged' THEN 2 ELSE 0 END \
-                      END) AS ending, \
-             MAX(CASE WHEN e.kind = 'reopened' THEN 1 ELSE 0 END) AS reopened, \
-             MAX(CASE WHEN e.kind = 'escalated' THEN 1 ELSE 0 END) AS escalated \
-           FROM c JOIN ( \
-             SELECT ev.ticket_id, ev.id, ev.kind, ev.partner_id, ev.to_status, ev.created_at, \
-               CASE WHEN ev.kind IN ('closed', 'reopened') THEN {sat} END AS verdict \
-             FROM ticket_events ev) e ON e.ticket_id = c.id \
-           WHERE e.created_at < $2 \
-           GROUP BY e.ticket_id), \
-         f AS MATERIALIZED ( \
-           SELECT {child} AS child, {holder} AS holder, \
-             COALESCE(m.ending % 4, 0) AS ending, \
-             CASE WHEN m.first_claim IS NULL THEN 0 ELSE 1 END AS responded, \
-             CASE WHEN m.first_claim IS NOT NULL \
-                   AND (c.respond_by IS NULL OR m.first_claim <= c.respond_by) \
+        "WITH c AS ( \
+           SELECT x.org_path, x.created_at, x.respond_by, x.resolve_by, x.first_claim, \
+             x.first_resolve, x.resolved, x.satisfied, x.holder, x.ending, x.reopened, x.escalated \
+           FROM ticket_facts x \
+           WHERE {in_period} AND (x.last_event_at IS NULL OR x.last_event_at < $2) \
+           UNION ALL \
+           SELECT x.org_path, x.created_at, x.respond_by, x.resolve_by, m.first_claim, \
+             m.first_resolve, COALESCE(m.state % 2, 0), m.visit % 2, {holder}, \
+             COALESCE(m.ending % 4, 0), COALESCE(m.reopened, 0), COALESCE(m.escalated, 0) \
+           FROM ticket_facts x LEFT JOIN ( \
+             SELECT e.ticket_id, \
+               MIN(CASE WHEN e.kind = 'claimed' THEN e.created_at END) AS first_claim, \
+               MIN(CASE WHEN e.kind = 'resolved' THEN e.created_at END) AS first_resolve, \
+               MAX(CASE WHEN e.kind IN ('resolved', 'closed') THEN e.id * 2 + 1 \
+                        WHEN e.kind = 'reopened' THEN e.id * 2 END) AS state, \
+               MAX(CASE WHEN e.verdict IS NOT NULL \
+                        THEN e.id * 2 + CASE WHEN e.verdict = 'unsatisfied' THEN 0 ELSE 1 END END) AS visit, \
+               MAX(CASE WHEN e.kind IN ('claimed', 'dispatched', 'reassigned', 'returned') \
+                        THEN {hold} END) AS hold, \
+               MAX(CASE WHEN e.kind IN ('cancelled', 'merged') THEN e.id * 4 + \
+                        CASE e.to_status WHEN 'cancelled' THEN 1 WHEN 'merged' THEN 2 ELSE 0 END \
+                        END) AS ending, \
+               MAX(CASE WHEN e.kind = 'reopened' THEN 1 ELSE 0 END) AS reopened, \
+               MAX(CASE WHEN e.kind = 'escalated' THEN 1 ELSE 0 END) AS escalated \
+             FROM ticket_facts x JOIN ( \
+               SELECT ev.ticket_id, ev.id, ev.kind, ev.partner_id, ev.to_status, ev.created_at, \
+                 CASE WHEN ev.kind IN ('closed', 'reopened') THEN {sat} END AS verdict \
+               FROM ticket_events ev) e ON e.ticket_id = x.ticket_id \
+             WHERE x.last_event_at >= $2 AND {in_period} AND e.created_at < $2 \
+             GROUP BY e.ticket_id) m ON m.ticket_id = x.ticket_id \
+           WHERE x.last_event_at >= $2 AND {in_period}), \
+         f AS ( \
+           SELECT org_path, holder, ending, \
+             CASE WHEN first_claim IS NULL THEN 0 ELSE 1 END AS responded, \
+             CASE WHEN first_claim IS NOT NULL \
+                   AND (respond_by IS NULL OR first_claim <= respond_by) \
                   THEN 1 ELSE 0 END AS in_time, \
              {response} AS response_minutes, \
              {resolution} AS resolution_minutes, \
-             COALESCE(m.state % 2, 0) AS resolved, \
-             COALESCE(m.reopened, 0) AS reopened, \
-             COALESCE(m.escalated, 0) AS escalated, \
-             m.visit % 2 AS satisfied, \
-             CASE WHEN (m.first_claim IS NULL AND c.respond_by < $2) \
-                    OR (COALESCE(m.state % 2, 0) = 0 AND c.resolve_by < $2) \
+             resolved, reopened, escalated, satisfied, \
+             CASE WHEN (first_claim IS NULL AND respond_by < $2) \
+                    OR (resolved = 0 AND resolve_by < $2) \
                   THEN 1 ELSE 0 END AS overdue \
-           FROM c LEFT JOIN m ON m.ticket_id = c.id), \
-         s AS (SELECT child, holder, {per_pair} FROM f GROUP BY child, holder), \
+           FROM c), \
+         p AS (SELECT org_path, holder, {per_pair} FROM f GROUP BY org_path, holder), \
+         s AS (SELECT {child} AS child, holder, {names} FROM p), \
          a AS ({rolled_counts}), \
          rm AS ({median_response}), \
          sm AS ({median_resolution}) \
@@ -261,8 +276,10 @@ fn query(d: &Dialect, cohort: &Cohort) -> String {
          FROM a LEFT JOIN rm ON rm.grp = a.grp LEFT JOIN sm ON sm.grp = a.grp",
         hold = HOLD,
         holder = HOLDER,
-        response = d.minutes("m.first_claim", "c.created_at"),
-        resolution = d.minutes("m.first_resolve", "c.created_at"),
+        child = child("p.org_path"),
+        names = names.join(", "),
+        response = d.minutes("first_claim", "created_at"),
+        resolution = d.minutes("first_resolve", "created_at"),
         per_pair = per_pair.join(", "),
         rolled_counts = rolled(cohort, "s", &summed.join(", "), false),
         median_response = median(&format!("({}) hist", histogram("response_minutes"))),
