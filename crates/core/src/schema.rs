@@ -302,6 +302,8 @@ diesel::table! {
         resolve_by -> Nullable<Timestamp>,
         first_claim -> Nullable<Timestamp>,
         first_resolve -> Nullable<Timestamp>,
+        response_minutes -> Nullable<Int8>,
+        resolution_minutes -> Nullable<Int8>,
         resolved -> Int2,
         satisfied -> Nullable<Int2>,
         holder -> Nullable<Int8>,

@@ -437,6 +437,7 @@ type FactsRow = (
         Option<i64>,
     ),
     (i16, i16, i16, Option<NaiveDateTime>),
+    (Option<i64>, Option<i64>),
 );
 
 fn facts(conn: &mut DbConnection) -> Vec<FactsRow> {
@@ -459,6 +460,7 @@ fn facts(conn: &mut DbConnection) -> Vec<FactsRow> {
                 f::holder,
             ),
             (f::ending, f::reopened, f::escalated, f::last_event_at),
+            (f::response_minutes, f::resolution_minutes),
         ))
         .load(conn)
         .expect("the facts")
@@ -492,6 +494,7 @@ fn rebuilt_facts_equal_kept_ones(store: Store) {
         ("cancelled or merged", count(|r| r.2 .0 > 0)),
         ("reopened", count(|r| r.2 .1 == 1)),
         ("escalated", count(|r| r.2 .2 == 1)),
+        ("with its minutes to a resolve", count(|r| r.3 .1.is_some())),
     ] {
         assert!(n > 0, "no ticket {what}");
     }

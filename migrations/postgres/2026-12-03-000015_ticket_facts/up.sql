@@ -4,12 +4,13 @@
 -- figures read one narrow row per ticket instead of the ticket's wide row and its trail.
 --
 -- The fold is the one `stats::setwise` makes over the events (and `stats::reference`
--- replays): the first claim and first resolve (earliest), and of the last event of each
--- kind (by id, the order a ticket's trail is written in): resolved or reopened, the
--- return visit's verdict, the holding unit (none after a return), cancelled or merged;
--- whether it was ever reopened or escalated. `last_event_at` says for which period ends
--- the row holds: a period ending after it sees the whole trail, so the row is the trail's
--- fold as of that end; a period ending before it folds the events again.
+-- replays): the first claim and first resolve (earliest) and the whole minutes from
+-- logging to each, as chrono's `num_minutes` counts them; of the last event of each kind
+-- (by id, the order a ticket's trail is written in): resolved or reopened, the return
+-- visit's verdict, the holding unit (none after a return), cancelled or merged; whether it
+-- was ever reopened or escalated. `last_event_at` says for which period ends the row
+-- holds: a period ending after it sees the whole trail, so the row is the trail's fold as
+-- of that end; a period ending before it folds the events again.
 
 CREATE TABLE ticket_facts (
     ticket_id BIGINT PRIMARY KEY REFERENCES tickets (id) ON DELETE CASCADE,
@@ -19,6 +20,8 @@ CREATE TABLE ticket_facts (
     resolve_by TIMESTAMP,
     first_claim TIMESTAMP,
     first_resolve TIMESTAMP,
+    response_minutes BIGINT,
+    resolution_minutes BIGINT,
     resolved SMALLINT NOT NULL DEFAULT 0,
     satisfied SMALLINT,
     holder BIGINT,
@@ -41,6 +44,8 @@ SELECT id, org_path, created_at, respond_by, resolve_by FROM tickets;
 UPDATE ticket_facts x SET
       first_claim = LEAST(x.first_claim, b.first_claim),
       first_resolve = LEAST(x.first_resolve, b.first_resolve),
+      response_minutes = CAST(trunc(extract(epoch FROM LEAST(x.first_claim, b.first_claim) - x.created_at)) AS BIGINT) / 60,
+      resolution_minutes = CAST(trunc(extract(epoch FROM LEAST(x.first_resolve, b.first_resolve) - x.created_at)) AS BIGINT) / 60,
       resolved = COALESCE(CAST(b.state % 2 AS SMALLINT), x.resolved),
       satisfied = COALESCE(CAST(b.visit % 2 AS SMALLINT), x.satisfied),
       holder = CASE WHEN b.hold IS NULL THEN x.holder ELSE NULLIF(b.hold % 16777216, 0) END,
@@ -83,7 +88,9 @@ CREATE TRIGGER ticket_facts_start AFTER INSERT ON tickets
 CREATE FUNCTION ticket_facts_follow() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   UPDATE ticket_facts SET org_path = NEW.org_path, created_at = NEW.created_at,
-    respond_by = NEW.respond_by, resolve_by = NEW.resolve_by
+    respond_by = NEW.respond_by, resolve_by = NEW.resolve_by,
+    response_minutes = CAST(trunc(extract(epoch FROM first_claim - NEW.created_at)) AS BIGINT) / 60,
+    resolution_minutes = CAST(trunc(extract(epoch FROM first_resolve - NEW.created_at)) AS BIGINT) / 60
   WHERE ticket_id = NEW.id;
   RETURN NULL;
 END
@@ -101,6 +108,8 @@ BEGIN
   UPDATE ticket_facts x SET
       first_claim = LEAST(x.first_claim, b.first_claim),
       first_resolve = LEAST(x.first_resolve, b.first_resolve),
+      response_minutes = CAST(trunc(extract(epoch FROM LEAST(x.first_claim, b.first_claim) - x.created_at)) AS BIGINT) / 60,
+      resolution_minutes = CAST(trunc(extract(epoch FROM LEAST(x.first_resolve, b.first_resolve) - x.created_at)) AS BIGINT) / 60,
       resolved = COALESCE(CAST(b.state % 2 AS SMALLINT), x.resolved),
       satisfied = COALESCE(CAST(b.visit % 2 AS SMALLINT), x.satisfied),
       holder = CASE WHEN b.hold IS NULL THEN x.holder ELSE NULLIF(b.hold % 16777216, 0) END,

@@ -1,7 +1,9 @@
 -- Each ticket's facts for the three rates, folded from its event trail and kept by the
 -- database in the same transaction as every ticket and event write. The PostgreSQL
 -- migration of the same name says what each column holds; here the triggers fold one
--- event at a time, in the order the trail is written.
+-- event at a time, in the order the trail is written. Whole minutes between two instants
+-- kept as text are whole seconds from `strftime('%s')` and the fraction from the text, cut
+-- toward zero, as chrono's `num_minutes` (and `stats::setwise`) count them.
 
 CREATE TABLE ticket_facts (
     ticket_id BIGINT PRIMARY KEY NOT NULL REFERENCES tickets (id) ON DELETE CASCADE,
@@ -11,6 +13,8 @@ CREATE TABLE ticket_facts (
     resolve_by TIMESTAMP,
     first_claim TIMESTAMP,
     first_resolve TIMESTAMP,
+    response_minutes BIGINT,
+    resolution_minutes BIGINT,
     resolved SMALLINT NOT NULL DEFAULT 0,
     satisfied SMALLINT,
     holder BIGINT,
@@ -35,7 +39,9 @@ WHEN OLD.org_path IS NOT NEW.org_path OR OLD.created_at IS NOT NEW.created_at
   OR OLD.respond_by IS NOT NEW.respond_by OR OLD.resolve_by IS NOT NEW.resolve_by
 BEGIN
   UPDATE ticket_facts SET org_path = NEW.org_path, created_at = NEW.created_at,
-    respond_by = NEW.respond_by, resolve_by = NEW.resolve_by
+    respond_by = NEW.respond_by, resolve_by = NEW.resolve_by,
+    response_minutes = (((CAST(strftime('%s', substr(first_claim, 1, 19)) AS INTEGER) - CAST(strftime('%s', substr(NEW.created_at, 1, 19)) AS INTEGER)) * 1000000000 + CAST(substr(substr(first_claim, 21) || '000000000', 1, 9) AS INTEGER) - CAST(substr(substr(NEW.created_at, 21) || '000000000', 1, 9) AS INTEGER)) / 1000000000 / 60),
+    resolution_minutes = (((CAST(strftime('%s', substr(first_resolve, 1, 19)) AS INTEGER) - CAST(strftime('%s', substr(NEW.created_at, 1, 19)) AS INTEGER)) * 1000000000 + CAST(substr(substr(first_resolve, 21) || '000000000', 1, 9) AS INTEGER) - CAST(substr(substr(NEW.created_at, 21) || '000000000', 1, 9) AS INTEGER)) / 1000000000 / 60)
   WHERE ticket_id = NEW.id;
 END;
 
@@ -46,6 +52,10 @@ BEGIN
                        THEN NEW.created_at ELSE first_claim END,
     first_resolve = CASE WHEN NEW.kind = 'resolved' AND (first_resolve IS NULL OR NEW.created_at < first_resolve)
                          THEN NEW.created_at ELSE first_resolve END,
+    response_minutes = CASE WHEN NEW.kind = 'claimed' AND (first_claim IS NULL OR NEW.created_at < first_claim)
+                            THEN (((CAST(strftime('%s', substr(NEW.created_at, 1, 19)) AS INTEGER) - CAST(strftime('%s', substr(created_at, 1, 19)) AS INTEGER)) * 1000000000 + CAST(substr(substr(NEW.created_at, 21) || '000000000', 1, 9) AS INTEGER) - CAST(substr(substr(created_at, 21) || '000000000', 1, 9) AS INTEGER)) / 1000000000 / 60) ELSE response_minutes END,
+    resolution_minutes = CASE WHEN NEW.kind = 'resolved' AND (first_resolve IS NULL OR NEW.created_at < first_resolve)
+                              THEN (((CAST(strftime('%s', substr(NEW.created_at, 1, 19)) AS INTEGER) - CAST(strftime('%s', substr(created_at, 1, 19)) AS INTEGER)) * 1000000000 + CAST(substr(substr(NEW.created_at, 21) || '000000000', 1, 9) AS INTEGER) - CAST(substr(substr(created_at, 21) || '000000000', 1, 9) AS INTEGER)) / 1000000000 / 60) ELSE resolution_minutes END,
     resolved = CASE WHEN NEW.kind IN ('resolved', 'closed') THEN 1
                     WHEN NEW.kind = 'reopened' THEN 0 ELSE resolved END,
     satisfied = CASE WHEN NEW.kind NOT IN ('closed', 'reopened') THEN satisfied
@@ -97,3 +107,6 @@ UPDATE ticket_facts SET
                       WHERE e.ticket_id = ticket_facts.ticket_id AND e.kind = 'escalated'),
   last_event_at = (SELECT MAX(created_at) FROM ticket_events e
                    WHERE e.ticket_id = ticket_facts.ticket_id);
+UPDATE ticket_facts SET
+  response_minutes = (((CAST(strftime('%s', substr(first_claim, 1, 19)) AS INTEGER) - CAST(strftime('%s', substr(created_at, 1, 19)) AS INTEGER)) * 1000000000 + CAST(substr(substr(first_claim, 21) || '000000000', 1, 9) AS INTEGER) - CAST(substr(substr(created_at, 21) || '000000000', 1, 9) AS INTEGER)) / 1000000000 / 60),
+  resolution_minutes = (((CAST(strftime('%s', substr(first_resolve, 1, 19)) AS INTEGER) - CAST(strftime('%s', substr(created_at, 1, 19)) AS INTEGER)) * 1000000000 + CAST(substr(substr(first_resolve, 21) || '000000000', 1, 9) AS INTEGER) - CAST(substr(substr(created_at, 21) || '000000000', 1, 9) AS INTEGER)) / 1000000000 / 60);

@@ -160,6 +160,35 @@ fn rolled(cohort: &Cohort, table: &str, columns: &str, by_value: bool) -> String
     }
 }
 
+/// A ticket's figures packed into one number, so that one grouping counts them all:
+/// (name, place, how many values). `ending` is 0 (counted), 1 (cancelled) or 2 (merged);
+/// `verdict` is the return visit's: 0 (none), 1 (unsatisfied) or 2 (satisfied).
+const PACKED: [(&str, u32, u32); 8] = [
+    ("ending", 1, 4),
+    ("responded", 4, 2),
+    ("in_time", 8, 2),
+    ("resolved", 16, 2),
+    ("reopened", 32, 2),
+    ("escalated", 64, 2),
+    ("verdict", 128, 4),
+    ("overdue", 512, 2),
+];
+
+/// Each figure the rates report, as a condition on the unpacked fields.
+const FIGURES: [(&str, &str); 11] = [
+    ("received", "ending = 0"),
+    ("responded", "ending = 0 AND responded = 1"),
+    ("in_time", "ending = 0 AND in_time = 1"),
+    ("resolved", "ending = 0 AND resolved = 1"),
+    ("reopened", "ending = 0 AND reopened = 1"),
+    ("visited", "ending = 0 AND verdict > 0"),
+    ("satisfied", "ending = 0 AND verdict = 2"),
+    ("overdue", "ending = 0 AND overdue = 1"),
+    ("escalated", "ending = 0 AND escalated = 1"),
+    ("cancelled", "ending = 1"),
+    ("merged", "ending = 2"),
+];
+
 /// The query. Parameters: $1 the period's start, $2 its end, then for a subtree $3 and $4
 /// the path's bounds and $5 the path, for a unit $3 its id. (SQLite numbers `$n` by first
 /// appearance, so they appear in order.)
@@ -170,43 +199,50 @@ fn query(d: &Dialect, cohort: &Cohort) -> String {
             "x.ticket_id IN (SELECT ticket_id FROM ticket_events WHERE partner_id = $3)"
         }
     };
-    let child = |path: &str| match cohort {
+    let child = match cohort {
         Cohort::Subtree(_) => format!(
-            "substr({path}, 1, length($5) + {pos}(substr({path}, length($5) + 1), '/'))",
+            "substr(org_path, 1, length($5) + {pos}(substr(org_path, length($5) + 1), '/'))",
             pos = d.position()
         ),
         Cohort::Partner(_) => "''".to_owned(),
     };
     let sat = d.satisfaction("ev.detail");
-    let count = |what: &str| format!("SUM(CASE WHEN {what} THEN 1 ELSE 0 END)");
-    let counts = [
-        ("received", count("ending = 0")),
-        ("responded", count("ending = 0 AND responded = 1")),
-        ("in_time", count("ending = 0 AND in_time = 1")),
-        ("resolved", count("ending = 0 AND resolved = 1")),
-        ("reopened", count("ending = 0 AND reopened = 1")),
-        ("visited", count("ending = 0 AND satisfied IS NOT NULL")),
-        ("satisfied", count("ending = 0 AND satisfied = 1")),
-        ("overdue", count("ending = 0 AND overdue = 1")),
-        ("escalated", count("ending = 0 AND escalated = 1")),
-        ("cancelled", count("ending = 1")),
-        ("merged", count("ending = 2")),
-    ];
-    let per_pair: Vec<String> = counts
+    let flags: Vec<String> = PACKED
         .iter()
-        .map(|(name, sum)| format!("{sum} AS {name}"))
+        .map(|(name, place, _)| format!("{place} * {name}"))
         .collect();
-    let names: Vec<&str> = counts.iter().map(|(name, _)| *name).collect();
-    let summed: Vec<String> = names
+    let unpacked: Vec<String> = PACKED
         .iter()
-        .map(|name| format!("CAST(COALESCE(SUM({name}), 0) AS BIGINT) AS {name}"))
+        .map(|(name, place, values)| format!("(flags / {place}) % {values} AS {name}"))
         .collect();
-    let histogram = |column: &str| {
+    let counts: Vec<String> = FIGURES
+        .iter()
+        .map(|(name, condition)| format!("SUM(CASE WHEN {condition} THEN k ELSE 0 END) AS {name}"))
+        .collect();
+    let summed: Vec<String> = FIGURES
+        .iter()
+        .map(|(name, _)| format!("CAST(COALESCE(SUM({name}), 0) AS BIGINT) AS {name}"))
+        .collect();
+    // Each ticket once for its figures and once for each of its two durations, counted in
+    // one pass: PostgreSQL groups the three sets at once, SQLite as three groupings.
+    let grouped = match d.0 {
+        Backend::Postgres => "SELECT org_path, holder, flags, rm, sm, COUNT(*) AS k, \
+               GROUPING(flags, rm, sm) AS gs FROM g \
+             GROUP BY GROUPING SETS ((org_path, holder, flags), (org_path, holder, rm), \
+               (org_path, holder, sm))"
+            .to_owned(),
+        Backend::Sqlite => "SELECT org_path, holder, flags, NULL AS rm, NULL AS sm, COUNT(*) AS k, \
+               3 AS gs FROM g GROUP BY org_path, holder, flags \
+             UNION ALL SELECT org_path, holder, NULL, rm, NULL, COUNT(*), 5 FROM g \
+               GROUP BY org_path, holder, rm \
+             UNION ALL SELECT org_path, holder, NULL, NULL, sm, COUNT(*), 6 FROM g \
+               GROUP BY org_path, holder, sm"
+            .to_owned(),
+    };
+    let histogram = |column: &str, set: u32| {
         format!(
-            "SELECT {child} AS child, holder, v, k FROM ( \
-               SELECT org_path, holder, {column} AS v, COUNT(*) AS k FROM f \
-               WHERE ending = 0 AND {column} IS NOT NULL GROUP BY org_path, holder, {column}) p",
-            child = child("p.org_path"),
+            "(SELECT {child} AS child, holder, {column} AS v, k FROM t \
+              WHERE gs = {set} AND {column} IS NOT NULL) hist"
         )
     };
     let median = |histogram: &str| {
@@ -224,13 +260,14 @@ fn query(d: &Dialect, cohort: &Cohort) -> String {
     let in_period = format!("x.created_at >= $1 AND x.created_at < $2 AND {scope}");
     format!(
         "WITH c AS ( \
-           SELECT x.org_path, x.created_at, x.respond_by, x.resolve_by, x.first_claim, \
-             x.first_resolve, x.resolved, x.satisfied, x.holder, x.ending, x.reopened, x.escalated \
+           SELECT x.org_path, x.respond_by, x.resolve_by, x.first_claim, x.response_minutes, \
+             x.resolution_minutes, x.resolved, x.satisfied, x.holder, x.ending, x.reopened, \
+             x.escalated \
            FROM ticket_facts x \
            WHERE {in_period} AND (x.last_event_at IS NULL OR x.last_event_at < $2) \
            UNION ALL \
-           SELECT x.org_path, x.created_at, x.respond_by, x.resolve_by, m.first_claim, \
-             m.first_resolve, COALESCE(m.state % 2, 0), m.visit % 2, {holder}, \
+           SELECT x.org_path, x.respond_by, x.resolve_by, m.first_claim, {response}, \
+             {resolution}, COALESCE(m.state % 2, 0), m.visit % 2, {holder}, \
              COALESCE(m.ending % 4, 0), COALESCE(m.reopened, 0), COALESCE(m.escalated, 0) \
            FROM ticket_facts x LEFT JOIN ( \
              SELECT e.ticket_id, \
@@ -260,15 +297,19 @@ fn query(d: &Dialect, cohort: &Cohort) -> String {
              CASE WHEN first_claim IS NOT NULL \
                    AND (respond_by IS NULL OR first_claim <= respond_by) \
                   THEN 1 ELSE 0 END AS in_time, \
-             {response} AS response_minutes, \
-             {resolution} AS resolution_minutes, \
-             resolved, reopened, escalated, satisfied, \
+             resolved, reopened, escalated, \
+             COALESCE(satisfied + 1, 0) AS verdict, \
              CASE WHEN (first_claim IS NULL AND respond_by < $2) \
                     OR (resolved = 0 AND resolve_by < $2) \
-                  THEN 1 ELSE 0 END AS overdue \
+                  THEN 1 ELSE 0 END AS overdue, \
+             CASE WHEN ending = 0 THEN response_minutes END AS rm, \
+             CASE WHEN ending = 0 THEN resolution_minutes END AS sm \
            FROM c), \
-         p AS (SELECT org_path, holder, {per_pair} FROM f GROUP BY org_path, holder), \
-         s AS (SELECT {child} AS child, holder, {names} FROM p), \
+         g AS (SELECT org_path, holder, {flags} AS flags, rm, sm FROM f), \
+         t AS ({grouped}), \
+         s AS (SELECT {child} AS child, holder, {counts} \
+               FROM (SELECT org_path, holder, k, {unpacked} FROM t WHERE gs = 3) u \
+               GROUP BY org_path, holder), \
          a AS ({rolled_counts}), \
          rm AS ({median_response}), \
          sm AS ({median_resolution}) \
@@ -276,14 +317,14 @@ fn query(d: &Dialect, cohort: &Cohort) -> String {
          FROM a LEFT JOIN rm ON rm.grp = a.grp LEFT JOIN sm ON sm.grp = a.grp",
         hold = HOLD,
         holder = HOLDER,
-        child = child("p.org_path"),
-        names = names.join(", "),
-        response = d.minutes("first_claim", "created_at"),
-        resolution = d.minutes("first_resolve", "created_at"),
-        per_pair = per_pair.join(", "),
+        flags = flags.join(" + "),
+        unpacked = unpacked.join(", "),
+        response = d.minutes("m.first_claim", "x.created_at"),
+        resolution = d.minutes("m.first_resolve", "x.created_at"),
+        counts = counts.join(", "),
         rolled_counts = rolled(cohort, "s", &summed.join(", "), false),
-        median_response = median(&format!("({}) hist", histogram("response_minutes"))),
-        median_resolution = median(&format!("({}) hist", histogram("resolution_minutes"))),
+        median_response = median(&histogram("rm", 5)),
+        median_resolution = median(&histogram("sm", 6)),
     )
 }
 
