@@ -317,13 +317,19 @@ fn answers(conn: &mut DbConnection, city: &City, periods: &[Period]) -> QueryRes
     Ok(out)
 }
 
-fn set_wise_equals_replay(store: Store, cases: u32) {
+/// A database of its own, migrated, with the demo city; a connection to it; the city.
+fn demo_city(store: Store) -> (TestDb, db::PooledConnection, City) {
     let test_db = TestDb::new(store);
     let pool = db::connect(&test_db.url, 1).expect("a pool");
     let mut conn = pool.get().expect("a connection");
     db::run_migrations(&mut conn).expect("migrated");
     jiesu_core::demo::seed(&mut conn, false, base() - Duration::days(30)).expect("the demo city");
     let city = city(&mut conn);
+    (test_db, conn, city)
+}
+
+fn set_wise_equals_replay(store: Store, cases: u32) {
+    let (_db, conn, city) = demo_city(store);
     let mut runner = TestRunner::new(Config {
         cases,
         failure_persistence: None,
@@ -471,12 +477,7 @@ fn facts(conn: &mut DbConnection) -> Vec<FactsRow> {
 /// changes no row.
 fn rebuilt_facts_equal_kept_ones(store: Store) {
     use proptest::strategy::ValueTree;
-    let test_db = TestDb::new(store);
-    let pool = db::connect(&test_db.url, 1).expect("a pool");
-    let mut conn = pool.get().expect("a connection");
-    db::run_migrations(&mut conn).expect("migrated");
-    jiesu_core::demo::seed(&mut conn, false, base() - Duration::days(30)).expect("the demo city");
-    let city = city(&mut conn);
+    let (_db, mut conn, city) = demo_city(store);
     let mut runner = TestRunner::deterministic();
     let list = prop::collection::vec(ticket(), 300)
         .new_tree(&mut runner)

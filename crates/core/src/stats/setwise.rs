@@ -231,13 +231,15 @@ fn query(d: &Dialect, cohort: &Cohort) -> String {
              GROUP BY GROUPING SETS ((org_path, holder, flags), (org_path, holder, rm), \
                (org_path, holder, sm))"
             .to_owned(),
-        Backend::Sqlite => "SELECT org_path, holder, flags, NULL AS rm, NULL AS sm, COUNT(*) AS k, \
+        Backend::Sqlite => {
+            "SELECT org_path, holder, flags, NULL AS rm, NULL AS sm, COUNT(*) AS k, \
                3 AS gs FROM g GROUP BY org_path, holder, flags \
              UNION ALL SELECT org_path, holder, NULL, rm, NULL, COUNT(*), 5 FROM g \
                GROUP BY org_path, holder, rm \
              UNION ALL SELECT org_path, holder, NULL, NULL, sm, COUNT(*), 6 FROM g \
                GROUP BY org_path, holder, sm"
-            .to_owned(),
+                .to_owned()
+        }
     };
     let histogram = |column: &str, set: u32| {
         format!(
