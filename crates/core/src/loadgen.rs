@@ -217,7 +217,8 @@ pub fn generate(
 }
 
 /// One step of a worked trail: an event for each closed ticket of the batch that `only`
-/// picks, at one of four instants (minutes after logging) by the ticket's id.
+/// picks, at one of four paces (minutes after logging) by the ticket's id, scaled by the
+/// ticket's own pace.
 struct Step {
     kind: &'static str,
     from: &'static str,
@@ -314,7 +315,13 @@ fn trails(
     ];
     // One statement for all the steps, each ticket's trail in order: the database folds
     // each ticket's facts once per batch (`ticket_facts`), not once per step.
-    let mut binds = Vec::new();
+    // Each ticket's own pace: its step instants scaled by 0.2 to 1.0 (by its id), the same
+    // for all its steps so the trail stays in order, so durations spread over hundreds of
+    // minutes as a city's do.
+    let at = |minutes: &str| match conn.backend() {
+        crate::db::Backend::Postgres => format!("($1 + ({minutes}) * INTERVAL '1 minute')"),
+        crate::db::Backend::Sqlite => format!("datetime($1, '+' || ({minutes}) || ' minutes')"),
+    };
     let selects: Vec<String> = steps
         .iter()
         .enumerate()
@@ -324,36 +331,31 @@ fn trails(
             } else {
                 unit
             };
-            let first = binds.len() + 1;
-            binds.extend(step.minutes.map(|m| logged + Duration::minutes(m)));
+            let [m0, m1, m2, m3] = step.minutes;
             format!(
                 "SELECT t.id AS ticket_id, {n} AS step, '{kind}' AS kind, '{from}' AS from_status, \
-                   '{to}' AS to_status, {partner} AS partner_id, {detail} AS detail, \
-                   CASE t.id % 4 WHEN 0 THEN ${a} WHEN 1 THEN ${b} WHEN 2 THEN ${c} ELSE ${d} END AS at \
+                   '{to}' AS to_status, {partner} AS partner_id, {detail} AS detail, {at} AS at \
                  FROM tickets t WHERE t.id > {before} AND t.status = 'closed' AND {only}",
                 kind = step.kind,
                 from = step.from,
                 to = step.to,
                 detail = step.detail,
                 only = step.only,
-                a = first,
-                b = first + 1,
-                c = first + 2,
-                d = first + 3,
+                at = at(&format!(
+                    "(CASE t.id % 4 WHEN 0 THEN {m0} WHEN 1 THEN {m1} WHEN 2 THEN {m2} ELSE {m3} END) \
+                     * (20 + (t.id / 4) % 81) / 100"
+                )),
             )
         })
         .collect();
-    let mut insert = diesel::sql_query(format!(
+    diesel::sql_query(format!(
         "INSERT INTO ticket_events (ticket_id, kind, from_status, to_status, partner_id, detail, created_at) \
          SELECT ticket_id, kind, from_status, to_status, partner_id, detail, at \
          FROM ({}) steps ORDER BY ticket_id, step",
         selects.join(" UNION ALL ")
     ))
-    .into_boxed::<crate::db::DbBackend>();
-    for at in binds {
-        insert = insert.bind::<Timestamp, _>(at);
-    }
-    insert.execute(conn)?;
+    .bind::<Timestamp, _>(logged)
+    .execute(conn)?;
     // The rows agree with their trails: the unit holds them, the visit's verdict, one
     // reopen, one level up.
     diesel::sql_query(format!(

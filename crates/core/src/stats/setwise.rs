@@ -14,12 +14,12 @@
 //!    first resolve are the earliest ones: a ticket's trail is written in time order, each
 //!    change under the ticket's row version, so the first by id is the earliest (a second
 //!    claim needs a return in between, and ties are one instant);
-//! 2. `f`, each ticket's figures as the reference's `Facts`, with its unit;
-//! 3. `s`, the counts per (community path, unit) pair, then per (child, unit) pair, rolled
-//!    up into the whole cohort, each child and each unit; the medians from histograms of
-//!    whole minutes, rolled up the same way, the middle one or two values found by a
-//!    running count and halved as integers, as the reference does. The child of a path is
-//!    found once per group, not once per ticket.
+//! 2. `f`, each ticket's figures as the reference's `Facts`, with its child node and unit;
+//! 3. `t`, in one pass: the tickets counted by (child, unit, packed figures), and by
+//!    (child, unit, whole minutes) for each of the two durations;
+//! 4. `s`, the counts per (child, unit) pair rolled up into the whole cohort, each child and
+//!    each unit; the medians from the histograms rolled up the same way, the middle one or
+//!    two values found by a running count and halved as integers, as the reference does.
 //!
 //! Minutes between two instants are whole seconds truncated toward zero, then divided by
 //! 60, as chrono's `num_minutes`; SQLite keeps timestamps as text, so there the seconds
@@ -223,27 +223,27 @@ fn query(d: &Dialect, cohort: &Cohort) -> String {
         .iter()
         .map(|(name, _)| format!("CAST(COALESCE(SUM({name}), 0) AS BIGINT) AS {name}"))
         .collect();
-    // Each ticket once for its figures and once for each of its two durations, counted in
-    // one pass: PostgreSQL groups the three sets at once, SQLite as three groupings.
+    // Each ticket once for its figures and once for each of its two durations, by child and
+    // unit, counted in one pass: PostgreSQL groups the three sets at once, SQLite as three
+    // groupings. (By child, not by community: durations spread over thousands of minutes,
+    // so a community's histogram would hold about one ticket a bucket.)
     let grouped = match d.0 {
-        Backend::Postgres => "SELECT org_path, holder, flags, rm, sm, COUNT(*) AS k, \
+        Backend::Postgres => "SELECT child, holder, flags, rm, sm, COUNT(*) AS k, \
                GROUPING(flags, rm, sm) AS gs FROM g \
-             GROUP BY GROUPING SETS ((org_path, holder, flags), (org_path, holder, rm), \
-               (org_path, holder, sm))"
+             GROUP BY GROUPING SETS ((child, holder, flags), (child, holder, rm), \
+               (child, holder, sm))"
             .to_owned(),
-        Backend::Sqlite => {
-            "SELECT org_path, holder, flags, NULL AS rm, NULL AS sm, COUNT(*) AS k, \
-               3 AS gs FROM g GROUP BY org_path, holder, flags \
-             UNION ALL SELECT org_path, holder, NULL, rm, NULL, COUNT(*), 5 FROM g \
-               GROUP BY org_path, holder, rm \
-             UNION ALL SELECT org_path, holder, NULL, NULL, sm, COUNT(*), 6 FROM g \
-               GROUP BY org_path, holder, sm"
-                .to_owned()
-        }
+        Backend::Sqlite => "SELECT child, holder, flags, NULL AS rm, NULL AS sm, COUNT(*) AS k, \
+               3 AS gs FROM g GROUP BY child, holder, flags \
+             UNION ALL SELECT child, holder, NULL, rm, NULL, COUNT(*), 5 FROM g \
+               GROUP BY child, holder, rm \
+             UNION ALL SELECT child, holder, NULL, NULL, sm, COUNT(*), 6 FROM g \
+               GROUP BY child, holder, sm"
+            .to_owned(),
     };
     let histogram = |column: &str, set: u32| {
         format!(
-            "(SELECT {child} AS child, holder, {column} AS v, k FROM t \
+            "(SELECT child, holder, {column} AS v, k FROM t \
               WHERE gs = {set} AND {column} IS NOT NULL) hist"
         )
     };
@@ -307,11 +307,11 @@ fn query(d: &Dialect, cohort: &Cohort) -> String {
              CASE WHEN ending = 0 THEN response_minutes END AS rm, \
              CASE WHEN ending = 0 THEN resolution_minutes END AS sm \
            FROM c), \
-         g AS (SELECT org_path, holder, {flags} AS flags, rm, sm FROM f), \
+         g AS (SELECT {child} AS child, holder, {flags} AS flags, rm, sm FROM f), \
          t AS ({grouped}), \
-         s AS (SELECT {child} AS child, holder, {counts} \
-               FROM (SELECT org_path, holder, k, {unpacked} FROM t WHERE gs = 3) u \
-               GROUP BY org_path, holder), \
+         s AS (SELECT child, holder, {counts} \
+               FROM (SELECT child, holder, k, {unpacked} FROM t WHERE gs = 3) u \
+               GROUP BY child, holder), \
          a AS ({rolled_counts}), \
          rm AS ({median_response}), \
          sm AS ({median_resolution}) \
