@@ -6,7 +6,7 @@
 -- toward zero, as chrono's `num_minutes` (and `stats::setwise`) count them.
 
 CREATE TABLE ticket_facts (
-    ticket_id BIGINT PRIMARY KEY NOT NULL REFERENCES tickets (id) ON DELETE CASCADE,
+    ticket_id INTEGER PRIMARY KEY NOT NULL REFERENCES tickets (id) ON DELETE CASCADE,
     org_path TEXT NOT NULL,
     created_at TIMESTAMP NOT NULL,
     respond_by TIMESTAMP,
@@ -24,8 +24,11 @@ CREATE TABLE ticket_facts (
     last_event_at TIMESTAMP
 );
 
+-- Each index is written with every ticket (and the last one with every event), and
+-- SQLite commits one writer at a time, so it keeps the fewest: the ticket id is the row id,
+-- and every scope, the whole tree's included, is a range of the path index (an
+-- installation on SQLite serves a street or a district, not a city's year).
 CREATE INDEX ticket_facts_path_idx ON ticket_facts (org_path, created_at);
-CREATE INDEX ticket_facts_created_idx ON ticket_facts (created_at);
 CREATE INDEX ticket_facts_last_event_idx ON ticket_facts (last_event_at);
 
 CREATE TRIGGER ticket_facts_start AFTER INSERT ON tickets
