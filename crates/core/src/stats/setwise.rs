@@ -4,16 +4,17 @@
 //! and event write, migration 15) are the fold of its whole trail; they hold for a period
 //! whose end comes after the trail's last event. The query follows `reference` step by
 //! step:
-//! 1. `c`, the cohort's facts as of the period's end: tickets logged in the period under
-//!    the node (or touched by the unit). Most are read from their row of facts; the few
-//!    whose trail goes on past the period's end (a past period) have their events before
-//!    the end folded again, one pass, one row per ticket. "The last event of a kind" is
-//!    the one with the highest id: the one bit that matters of it (resolved or reopened,
-//!    satisfied or not, cancelled or merged) rides in the low bits of `id * 2` (or `* 4`),
-//!    the holding unit below `id * 2^24`, so one MAX finds both. The first claim and the
-//!    first resolve are the earliest ones: a ticket's trail is written in time order, each
-//!    change under the ticket's row version, so the first by id is the earliest (a second
-//!    claim needs a return in between, and ties are one instant);
+//! 1. `u`, the cohort's few tickets whose trail goes on past the period's end (a past
+//!    period), and `m`, their events before the end folded again, one pass, one row per
+//!    ticket; `c`, the cohort's facts as of the period's end: tickets logged in the
+//!    period under the node (or touched by the unit), most read from their row of
+//!    facts, those of `u` from `m`. "The last event of a kind" is the one with the
+//!    highest id: the one bit that matters of it (resolved or reopened, satisfied or
+//!    not, cancelled or merged) rides in the low bits of `id * 2` (or `* 4`), the
+//!    holding unit below `id * 2^24`, so one MAX finds both. The first claim and the
+//!    first resolve are the earliest ones: a ticket's trail is written in time order,
+//!    each change under the ticket's row version, so the first by id is the earliest (a
+//!    second claim needs a return in between, and ties are one instant);
 //! 2. `f`, each ticket's figures as the reference's `Facts`, with its child node and unit;
 //! 3. `t`, in one pass: the tickets counted by (child, unit, packed figures), and by
 //!    (child, unit, whole minutes) for each of the two durations;
@@ -174,6 +175,13 @@ const PACKED: [(&str, u32, u32); 8] = [
     ("overdue", 512, 2),
 ];
 
+/// Which of `t`'s groupings a row belongs to, as PostgreSQL's `GROUPING(flags, rm, sm)`
+/// numbers them (a bit for each column left out): by packed figures, by minutes to the
+/// first claim, by minutes to the first resolve.
+const BY_FIGURES: u32 = 0b011;
+const BY_RESPONSE: u32 = 0b101;
+const BY_RESOLUTION: u32 = 0b110;
+
 /// Each figure the rates report, as a condition on the unpacked fields.
 const FIGURES: [(&str, &str); 11] = [
     ("received", "ending = 0"),
@@ -233,13 +241,14 @@ fn query(d: &Dialect, cohort: &Cohort) -> String {
              GROUP BY GROUPING SETS ((child, holder, flags), (child, holder, rm), \
                (child, holder, sm))"
             .to_owned(),
-        Backend::Sqlite => "SELECT child, holder, flags, NULL AS rm, NULL AS sm, COUNT(*) AS k, \
-               3 AS gs FROM g GROUP BY child, holder, flags \
-             UNION ALL SELECT child, holder, NULL, rm, NULL, COUNT(*), 5 FROM g \
+        Backend::Sqlite => format!(
+            "SELECT child, holder, flags, NULL AS rm, NULL AS sm, COUNT(*) AS k, \
+               {BY_FIGURES} AS gs FROM g GROUP BY child, holder, flags \
+             UNION ALL SELECT child, holder, NULL, rm, NULL, COUNT(*), {BY_RESPONSE} FROM g \
                GROUP BY child, holder, rm \
-             UNION ALL SELECT child, holder, NULL, NULL, sm, COUNT(*), 6 FROM g \
+             UNION ALL SELECT child, holder, NULL, NULL, sm, COUNT(*), {BY_RESOLUTION} FROM g \
                GROUP BY child, holder, sm"
-            .to_owned(),
+        ),
     };
     let histogram = |column: &str, set: u32| {
         format!(
@@ -261,38 +270,41 @@ fn query(d: &Dialect, cohort: &Cohort) -> String {
     };
     let in_period = format!("x.created_at >= $1 AND x.created_at < $2 AND {scope}");
     format!(
-        "WITH c AS ( \
+        "WITH u AS ( \
+           SELECT x.ticket_id, x.org_path, x.created_at, x.respond_by, x.resolve_by \
+           FROM ticket_facts x WHERE {in_period} AND x.last_event_at >= $2), \
+         m AS ( \
+           SELECT e.ticket_id, \
+             MIN(CASE WHEN e.kind = 'claimed' THEN e.created_at END) AS first_claim, \
+             MIN(CASE WHEN e.kind = 'resolved' THEN e.created_at END) AS first_resolve, \
+             MAX(CASE WHEN e.kind IN ('resolved', 'closed') THEN e.id * 2 + 1 \
+                      WHEN e.kind = 'reopened' THEN e.id * 2 END) AS state, \
+             MAX(CASE WHEN e.verdict IS NOT NULL \
+                      THEN e.id * 2 + CASE WHEN e.verdict = 'unsatisfied' THEN 0 ELSE 1 END END) AS visit, \
+             MAX(CASE WHEN e.kind IN ('claimed', 'dispatched', 'reassigned', 'returned') \
+                      THEN {hold} END) AS hold, \
+             MAX(CASE WHEN e.kind IN ('cancelled', 'merged') THEN e.id * 4 + \
+                      CASE e.to_status WHEN 'cancelled' THEN 1 WHEN 'merged' THEN 2 ELSE 0 END \
+                      END) AS ending, \
+             MAX(CASE WHEN e.kind = 'reopened' THEN 1 ELSE 0 END) AS reopened, \
+             MAX(CASE WHEN e.kind = 'escalated' THEN 1 ELSE 0 END) AS escalated \
+           FROM u JOIN ( \
+             SELECT ev.ticket_id, ev.id, ev.kind, ev.partner_id, ev.to_status, ev.created_at, \
+               CASE WHEN ev.kind IN ('closed', 'reopened') THEN {sat} END AS verdict \
+             FROM ticket_events ev) e ON e.ticket_id = u.ticket_id \
+           WHERE e.created_at < $2 \
+           GROUP BY e.ticket_id), \
+         c AS ( \
            SELECT x.org_path, x.respond_by, x.resolve_by, x.first_claim, x.response_minutes, \
              x.resolution_minutes, x.resolved, x.satisfied, x.holder, x.ending, x.reopened, \
              x.escalated \
            FROM ticket_facts x \
            WHERE {in_period} AND (x.last_event_at IS NULL OR x.last_event_at < $2) \
            UNION ALL \
-           SELECT x.org_path, x.respond_by, x.resolve_by, m.first_claim, {response}, \
+           SELECT u.org_path, u.respond_by, u.resolve_by, m.first_claim, {response}, \
              {resolution}, COALESCE(m.state % 2, 0), m.visit % 2, {holder}, \
              COALESCE(m.ending % 4, 0), COALESCE(m.reopened, 0), COALESCE(m.escalated, 0) \
-           FROM ticket_facts x LEFT JOIN ( \
-             SELECT e.ticket_id, \
-               MIN(CASE WHEN e.kind = 'claimed' THEN e.created_at END) AS first_claim, \
-               MIN(CASE WHEN e.kind = 'resolved' THEN e.created_at END) AS first_resolve, \
-               MAX(CASE WHEN e.kind IN ('resolved', 'closed') THEN e.id * 2 + 1 \
-                        WHEN e.kind = 'reopened' THEN e.id * 2 END) AS state, \
-               MAX(CASE WHEN e.verdict IS NOT NULL \
-                        THEN e.id * 2 + CASE WHEN e.verdict = 'unsatisfied' THEN 0 ELSE 1 END END) AS visit, \
-               MAX(CASE WHEN e.kind IN ('claimed', 'dispatched', 'reassigned', 'returned') \
-                        THEN {hold} END) AS hold, \
-               MAX(CASE WHEN e.kind IN ('cancelled', 'merged') THEN e.id * 4 + \
-                        CASE e.to_status WHEN 'cancelled' THEN 1 WHEN 'merged' THEN 2 ELSE 0 END \
-                        END) AS ending, \
-               MAX(CASE WHEN e.kind = 'reopened' THEN 1 ELSE 0 END) AS reopened, \
-               MAX(CASE WHEN e.kind = 'escalated' THEN 1 ELSE 0 END) AS escalated \
-             FROM ticket_facts x JOIN ( \
-               SELECT ev.ticket_id, ev.id, ev.kind, ev.partner_id, ev.to_status, ev.created_at, \
-                 CASE WHEN ev.kind IN ('closed', 'reopened') THEN {sat} END AS verdict \
-               FROM ticket_events ev) e ON e.ticket_id = x.ticket_id \
-             WHERE x.last_event_at >= $2 AND {in_period} AND e.created_at < $2 \
-             GROUP BY e.ticket_id) m ON m.ticket_id = x.ticket_id \
-           WHERE x.last_event_at >= $2 AND {in_period}), \
+           FROM u LEFT JOIN m ON m.ticket_id = u.ticket_id), \
          f AS ( \
            SELECT org_path, holder, ending, \
              CASE WHEN first_claim IS NULL THEN 0 ELSE 1 END AS responded, \
@@ -310,7 +322,7 @@ fn query(d: &Dialect, cohort: &Cohort) -> String {
          g AS (SELECT {child} AS child, holder, {flags} AS flags, rm, sm FROM f), \
          t AS ({grouped}), \
          s AS (SELECT child, holder, {counts} \
-               FROM (SELECT child, holder, k, {unpacked} FROM t WHERE gs = 3) u \
+               FROM (SELECT child, holder, k, {unpacked} FROM t WHERE gs = {BY_FIGURES}) p \
                GROUP BY child, holder), \
          a AS ({rolled_counts}), \
          rm AS ({median_response}), \
@@ -321,12 +333,12 @@ fn query(d: &Dialect, cohort: &Cohort) -> String {
         holder = HOLDER,
         flags = flags.join(" + "),
         unpacked = unpacked.join(", "),
-        response = d.minutes("m.first_claim", "x.created_at"),
-        resolution = d.minutes("m.first_resolve", "x.created_at"),
+        response = d.minutes("m.first_claim", "u.created_at"),
+        resolution = d.minutes("m.first_resolve", "u.created_at"),
         counts = counts.join(", "),
         rolled_counts = rolled(cohort, "s", &summed.join(", "), false),
-        median_response = median(&histogram("rm", 5)),
-        median_resolution = median(&histogram("sm", 6)),
+        median_response = median(&histogram("rm", BY_RESPONSE)),
+        median_resolution = median(&histogram("sm", BY_RESOLUTION)),
     )
 }
 
