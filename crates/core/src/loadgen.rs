@@ -217,8 +217,8 @@ pub fn generate(
 }
 
 /// One step of a worked trail: an event for each closed ticket of the batch that `only`
-/// picks, at one of four paces (minutes after logging) by the ticket's id, scaled by the
-/// ticket's own pace.
+/// picks, at one of four instants (minutes after logging) by the ticket's id, scaled by
+/// the ticket's own pace.
 struct Step {
     kind: &'static str,
     from: &'static str,
@@ -313,11 +313,10 @@ fn trails(
             only: "t.id % 10 = 9",
         },
     ];
-    // One statement for all the steps, each ticket's trail in order: the database folds
-    // each ticket's facts once per batch (`ticket_facts`), not once per step.
-    // Each ticket's own pace: its step instants scaled by 0.2 to 1.0 (by its id), the same
-    // for all its steps so the trail stays in order, so durations spread over hundreds of
-    // minutes as a city's do.
+    // One statement for all the steps, each ticket's trail in order, so the database folds
+    // each ticket's facts (`ticket_facts`) once per batch, not once per step. A ticket's
+    // own pace scales all its steps by 0.2 to 1.0 (by its id), so its trail stays in order
+    // and durations spread over hundreds of minutes, as a city's do.
     let at = |minutes: &str| match conn.backend() {
         crate::db::Backend::Postgres => format!("($1 + ({minutes}) * INTERVAL '1 minute')"),
         crate::db::Backend::Sqlite => format!("datetime($1, '+' || ({minutes}) || ' minutes')"),

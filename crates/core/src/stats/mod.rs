@@ -14,8 +14,9 @@
 //! Requests compute them set-wise in the database (`setwise`): one query reads each
 //! ticket's facts (the fold of its trail, kept by the database with every write), folds
 //! again only the trails that go on past the period's end, and counts the tickets per
-//! group, so nothing of the period is held in memory. `reference` keeps the definition as an event-by-event replay; a property
-//! test holds the two equal on random histories, on both stores.
+//! group, so nothing of the period is held in memory. `reference` keeps the definition
+//! as an event-by-event replay; a property test holds the two equal on random histories,
+//! on both stores.
 
 use std::collections::{BTreeMap, HashMap};
 
