@@ -201,6 +201,17 @@ impl Browser {
             .unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
+    /// Follows the link (or presses the button) the XPath names.
+    async fn click_xpath(&self, xpath: &str) {
+        self.client
+            .find(Locator::XPath(xpath))
+            .await
+            .unwrap_or_else(|e| panic!("element {xpath}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {xpath}: {e}"));
+    }
+
     /// Opens a `<details>` section of the ticket page by its summary text.
     async fn open_section(&self, summary: &str) {
         self.client
@@ -718,17 +729,23 @@ async fn people_run_a_ticket_from_logged_to_closed_in_a_real_browser() {
     b.fill("#new-username", "li.grid").await;
     b.fill("#new-display_name", "李网格").await;
     b.choose("#new-role", "grid_member").await;
-    let grid: Value = b
-        .client
-        .execute(
-            "return [...document.querySelectorAll('#new-org_unit_id option')]\
-                .find(o => o.textContent.startsWith('第1网格')).value",
-            vec![],
-        )
-        .await
-        .expect("a grid to choose");
-    b.choose("#new-org_unit_id", grid.as_str().expect("option value"))
+    // The grid is found in the org tree, one level at a time, and its "new account here"
+    // fills the form's unit (what was typed stays: the form is filled again below).
+    for name in ["北京市", "朝阳区", "望京街道", "望京西园一区社区"] {
+        b.click_xpath(&format!(
+            "//section[@aria-labelledby='org']//table//a[normalize-space()='{name}']"
+        ))
         .await;
+        b.text_with(&format!("› {name}")).await;
+    }
+    b.click_xpath(
+        "//section[@aria-labelledby='org']//tr[td[normalize-space()='第1网格']]//a[normalize-space()='在此新建账号']",
+    )
+    .await;
+    b.text_with("第1网格 (grid)").await;
+    b.fill("#new-username", "li.grid").await;
+    b.fill("#new-display_name", "李网格").await;
+    b.choose("#new-role", "grid_member").await;
     b.click("form[action='/console/admin/users#users'] button[type=submit]")
         .await;
     b.until("return document.getElementById('issued-password') !== null")

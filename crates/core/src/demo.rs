@@ -528,6 +528,7 @@ fn seed_accounts(
         &org::OrgUnitFilter {
             parent_id: Some(first_community.0),
             kind: Some(OrgKind::Grid),
+            ..org::OrgUnitFilter::default()
         },
         crate::pagination::PageRequest {
             after: None,

@@ -14,6 +14,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
+
+use crate::pagination::{Towards, Window};
 use serde::Serialize;
 
 use crate::calendar::WorkingCalendar;
@@ -433,21 +435,41 @@ pub fn list(
     page: crate::pagination::PageRequest,
     now: NaiveDateTime,
 ) -> CoreResult<crate::pagination::Page<EscalatedTicket>> {
-    let mut query = tickets::table
-        .filter(tickets::level.gt(0))
-        .select(TicketRow::as_select())
-        .into_boxed();
+    Ok(browse(conn, actor, Towards::Next(page.after), page.limit, now)?.into_page())
+}
+
+/// The actor's escalated tickets (escalated at least once, still above the community),
+/// as `list`.
+fn escalated(actor: &crate::scope::Actor) -> tickets::BoxedQuery<'static, crate::db::DbBackend> {
+    let mut query = tickets::table.filter(tickets::level.gt(0)).into_boxed();
     if let Some(scope) = crate::tickets::visible_tickets(&actor.scope) {
         query = query.filter(scope);
     }
-    if let Some(before) = page.after {
-        query = query.filter(tickets::id.lt(TicketId(before)));
-    }
+    query
+}
+
+/// A page of the actor's escalated tickets either way from a cursor, newest first.
+pub fn browse(
+    conn: &mut DbConnection,
+    actor: &crate::scope::Actor,
+    towards: Towards,
+    limit: i64,
+    now: NaiveDateTime,
+) -> CoreResult<Window<EscalatedTicket>> {
+    let query = match towards {
+        Towards::Next(None) => escalated(actor).order(tickets::id.desc()),
+        Towards::Next(Some(after)) => escalated(actor)
+            .filter(tickets::id.lt(TicketId(after)))
+            .order(tickets::id.desc()),
+        Towards::Previous(before) => escalated(actor)
+            .filter(tickets::id.gt(TicketId(before)))
+            .order(tickets::id.asc()),
+    };
     let rows: Vec<TicketRow> = query
-        .order(tickets::id.desc())
-        .limit(page.fetch())
+        .select(TicketRow::as_select())
+        .limit(limit + 1)
         .load(conn)?;
-    let page = crate::pagination::Page::from_rows(rows, page, |r| r.id.0);
+    let page = Window::from_rows(rows, towards, limit, |r| r.id.0);
     let ids: Vec<TicketId> = page.items.iter().map(|t| t.id).collect();
     let mut rises: BTreeMap<TicketId, Vec<Rise>> = BTreeMap::new();
     for (ticket, detail, at) in ticket_events::table
@@ -475,7 +497,7 @@ pub fn list(
             at,
         });
     }
-    Ok(page.map(|t| EscalatedTicket {
+    let items = page.items.into_iter().map(|t| EscalatedTicket {
         rises: rises.remove(&t.id).unwrap_or_default(),
         node_id: node_at_level(&t.org_path, t.level),
         overdue: t.is_overdue(now),
@@ -484,7 +506,27 @@ pub fn list(
         title: t.title,
         status: t.status,
         level: t.level,
-    }))
+    });
+    Ok(Window {
+        items: items.collect(),
+        next: page.next,
+        previous: page.previous,
+    })
+}
+
+/// How many of the actor's tickets are escalated, counted up to `cap`: `(n, false)`, or
+/// `(cap, true)` for "more than `cap`".
+pub fn count_capped(
+    conn: &mut DbConnection,
+    actor: &crate::scope::Actor,
+    cap: i64,
+) -> CoreResult<(i64, bool)> {
+    let ids: Vec<TicketId> = escalated(actor)
+        .select(tickets::id)
+        .limit(cap + 1)
+        .load(conn)?;
+    let n = ids.len() as i64;
+    Ok((n.min(cap), n > cap))
 }
 
 #[cfg(test)]

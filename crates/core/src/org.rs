@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::{truncate_to_micros, write_tx, DbConnection};
 use crate::error::{CoreError, CoreResult, FieldError};
 use crate::ids::OrgUnitId;
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::{Page, PageRequest, Towards, Window};
 use crate::schema::{org_unit_emails, org_units};
 use crate::scope::{visible_org_units, Actor};
 use crate::types::{OrgKind, Role};
@@ -71,6 +71,8 @@ pub struct OrgUnitChange {
 pub struct OrgUnitFilter {
     pub parent_id: Option<OrgUnitId>,
     pub kind: Option<OrgKind>,
+    /// Only the tree's top nodes (no parent): where an administrator starts browsing.
+    pub top_only: bool,
 }
 
 fn normalized_emails(emails: &[String]) -> Vec<String> {
@@ -247,29 +249,76 @@ pub fn get(conn: &mut DbConnection, actor: &Actor, id: OrgUnitId) -> CoreResult<
     Ok(with_emails(conn, vec![row])?.remove(0))
 }
 
-pub fn list(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    filter: &OrgUnitFilter,
-    page: PageRequest,
-) -> CoreResult<Page<OrgUnit>> {
-    let mut query = org_units::table
-        .select(OrgUnitRow::as_select())
-        .into_boxed();
+type OrgUnitQuery = org_units::BoxedQuery<'static, crate::db::DbBackend>;
+
+/// The org units the actor sees that pass `filter`.
+fn filtered(actor: &Actor, filter: &OrgUnitFilter) -> OrgUnitQuery {
+    let mut query = org_units::table.into_boxed();
     if let Some(scope_filter) = visible_org_units(&actor.scope) {
         query = query.filter(scope_filter);
     }
     if let Some(parent) = filter.parent_id {
         query = query.filter(org_units::parent_id.eq(parent));
     }
+    if filter.top_only {
+        query = query.filter(org_units::parent_id.is_null());
+    }
     if let Some(kind) = filter.kind {
         query = query.filter(org_units::kind.eq(kind));
     }
-    if let Some(after) = page.after {
-        query = query.filter(org_units::id.gt(OrgUnitId(after)));
-    }
-    let rows = query.order(org_units::id).limit(page.fetch()).load(conn)?;
-    Page::from_rows(rows, page, |r| r.id.0).try_map_items(|rows| with_emails(conn, rows))
+    query
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    filter: &OrgUnitFilter,
+    page: PageRequest,
+) -> CoreResult<Page<OrgUnit>> {
+    Ok(browse(conn, actor, filter, Towards::Next(page.after), page.limit)?.into_page())
+}
+
+/// A page of the org units either way from a cursor, in id order.
+pub fn browse(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    filter: &OrgUnitFilter,
+    towards: Towards,
+    limit: i64,
+) -> CoreResult<Window<OrgUnit>> {
+    let rows = crate::walk_by_id!(filtered(actor, filter), org_units::id, OrgUnitId, towards)
+        .select(OrgUnitRow::as_select())
+        .limit(limit + 1)
+        .load(conn)?;
+    Window::from_rows(rows, towards, limit, |r| r.id.0)
+        .try_map_items(|rows| with_emails(conn, rows))
+}
+
+/// How many org units the actor sees pass `filter`.
+pub fn count(conn: &mut DbConnection, actor: &Actor, filter: &OrgUnitFilter) -> CoreResult<i64> {
+    Ok(filtered(actor, filter).count().get_result(conn)?)
+}
+
+/// The node and its ancestors the actor sees, from the top down: a breadcrumb.
+pub fn lineage(conn: &mut DbConnection, actor: &Actor, id: OrgUnitId) -> CoreResult<Vec<OrgUnit>> {
+    let node = get(conn, actor, id)?;
+    let path = org_units::table
+        .find(id)
+        .select(org_units::path)
+        .first::<String>(conn)?;
+    let ids: Vec<OrgUnitId> = path
+        .split('/')
+        .filter_map(|part| part.parse().ok().map(OrgUnitId))
+        .filter(|a| *a != node.id)
+        .collect();
+    let mut rows = filtered(actor, &OrgUnitFilter::default())
+        .filter(org_units::id.eq_any(ids))
+        .select(OrgUnitRow::as_select())
+        .load(conn)?;
+    rows.sort_by_key(|r| r.path.len());
+    let mut out = with_emails(conn, rows)?;
+    out.push(node);
+    Ok(out)
 }
 
 fn with_emails(conn: &mut DbConnection, rows: Vec<OrgUnitRow>) -> CoreResult<Vec<OrgUnit>> {

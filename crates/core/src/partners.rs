@@ -13,7 +13,7 @@ use crate::categories;
 use crate::db::{truncate_to_micros, write_tx, DbConnection};
 use crate::error::{CoreError, CoreResult, FieldError};
 use crate::ids::{CategoryId, OrgUnitId, PartnerId};
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::{Page, PageRequest, Towards, Window};
 use crate::schema::{
     categories as categories_t, org_units, partner_categories, partner_communities, partners,
 };
@@ -81,6 +81,8 @@ pub struct PartnerFilter {
     pub category: Option<String>,
     pub kind: Option<PartnerKind>,
     pub active: Option<bool>,
+    /// Units whose name contains this.
+    pub q: Option<String>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -376,13 +378,11 @@ pub fn get(conn: &mut DbConnection, actor: &Actor, id: PartnerId) -> CoreResult<
     Ok(with_pairings(conn, vec![row])?.remove(0))
 }
 
-pub fn list(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    filter: &PartnerFilter,
-    page: PageRequest,
-) -> CoreResult<Page<Partner>> {
-    let mut query = partners::table.select(PartnerRow::as_select()).into_boxed();
+type PartnerQuery = partners::BoxedQuery<'static, crate::db::DbBackend>;
+
+/// The partner units the actor sees that pass `filter`.
+fn filtered(actor: &Actor, filter: &PartnerFilter) -> PartnerQuery {
+    let mut query = partners::table.into_boxed();
     if let Some(scope_filter) = visible_partners(&actor.scope) {
         query = query.filter(scope_filter);
     }
@@ -411,11 +411,50 @@ pub fn list(
     if let Some(active) = filter.active {
         query = query.filter(partners::active.eq(active));
     }
-    if let Some(after) = page.after {
-        query = query.filter(partners::id.gt(PartnerId(after)));
+    if let Some(pattern) = validate::contains_pattern(filter.q.as_deref()) {
+        query = query.filter(partners::name.like(pattern).escape('\\'));
     }
-    let rows = query.order(partners::id).limit(page.fetch()).load(conn)?;
-    Page::from_rows(rows, page, |r| r.id.0).try_map_items(|rows| with_pairings(conn, rows))
+    query
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    filter: &PartnerFilter,
+    page: PageRequest,
+) -> CoreResult<Page<Partner>> {
+    Ok(browse(conn, actor, filter, Towards::Next(page.after), page.limit)?.into_page())
+}
+
+/// A page of the partner units either way from a cursor, in id order.
+pub fn browse(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    filter: &PartnerFilter,
+    towards: Towards,
+    limit: i64,
+) -> CoreResult<Window<Partner>> {
+    let rows = crate::walk_by_id!(filtered(actor, filter), partners::id, PartnerId, towards)
+        .select(PartnerRow::as_select())
+        .limit(limit + 1)
+        .load(conn)?;
+    Window::from_rows(rows, towards, limit, |r| r.id.0)
+        .try_map_items(|rows| with_pairings(conn, rows))
+}
+
+/// How many partner units the actor sees pass `filter`.
+pub fn count(conn: &mut DbConnection, actor: &Actor, filter: &PartnerFilter) -> CoreResult<i64> {
+    Ok(filtered(actor, filter).count().get_result(conn)?)
+}
+
+/// Names of the given partner units, for labelling rows the caller may already see.
+pub fn names(conn: &mut DbConnection, ids: &[PartnerId]) -> CoreResult<HashMap<PartnerId, String>> {
+    Ok(partners::table
+        .filter(partners::id.eq_any(ids.to_vec()))
+        .select((partners::id, partners::name))
+        .load::<(PartnerId, String)>(conn)?
+        .into_iter()
+        .collect())
 }
 
 fn with_pairings(conn: &mut DbConnection, rows: Vec<PartnerRow>) -> CoreResult<Vec<Partner>> {

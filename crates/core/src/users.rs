@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::{write_tx, DbConnection};
 use crate::error::{CoreError, CoreResult, FieldError};
 use crate::ids::{OrgUnitId, PartnerId, UserId};
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::{Page, PageRequest, Towards, Window};
 use crate::schema::{org_units, partners, users};
 use crate::scope::{Actor, Scope};
 use crate::secrets::random_secret;
@@ -344,16 +344,15 @@ pub struct UserFilter {
     pub org_unit_id: Option<OrgUnitId>,
     pub partner_id: Option<PartnerId>,
     pub active: Option<bool>,
+    /// Accounts whose username or name contains this.
+    pub q: Option<String>,
 }
 
-pub fn list(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    filter: &UserFilter,
-    page: PageRequest,
-) -> CoreResult<Page<User>> {
-    require_admin(actor)?;
-    let mut query = users::table.select(User::as_select()).into_boxed();
+type UserQuery = users::BoxedQuery<'static, crate::db::DbBackend>;
+
+/// The accounts that pass `filter` (an administrator's read).
+fn filtered(filter: &UserFilter) -> UserQuery {
+    let mut query = users::table.into_boxed();
     if let Some(role) = filter.role {
         query = query.filter(users::role.eq(role));
     }
@@ -366,11 +365,46 @@ pub fn list(
     if let Some(active) = filter.active {
         query = query.filter(users::active.eq(active));
     }
-    if let Some(after) = page.after {
-        query = query.filter(users::id.gt(UserId(after)));
+    if let Some(pattern) = validate::contains_pattern(filter.q.as_deref()) {
+        query = query.filter(
+            users::username
+                .like(pattern.clone())
+                .escape('\\')
+                .or(users::display_name.like(pattern).escape('\\')),
+        );
     }
-    let rows = query.order(users::id).limit(page.fetch()).load(conn)?;
-    Ok(Page::from_rows(rows, page, |u| u.id.0))
+    query
+}
+
+/// A page of the accounts either way from a cursor, in id order.
+pub fn browse(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    filter: &UserFilter,
+    towards: Towards,
+    limit: i64,
+) -> CoreResult<Window<User>> {
+    require_admin(actor)?;
+    let rows = crate::walk_by_id!(filtered(filter), users::id, UserId, towards)
+        .select(User::as_select())
+        .limit(limit + 1)
+        .load(conn)?;
+    Ok(Window::from_rows(rows, towards, limit, |u| u.id.0))
+}
+
+/// How many accounts pass `filter`.
+pub fn count(conn: &mut DbConnection, actor: &Actor, filter: &UserFilter) -> CoreResult<i64> {
+    require_admin(actor)?;
+    Ok(filtered(filter).count().get_result(conn)?)
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    filter: &UserFilter,
+    page: PageRequest,
+) -> CoreResult<Page<User>> {
+    Ok(browse(conn, actor, filter, Towards::Next(page.after), page.limit)?.into_page())
 }
 
 pub fn update(

@@ -212,3 +212,14 @@ mod text_tests {
         assert!(clean_text("milestones[0].note", "多\n行").is_ok());
     }
 }
+
+/// A `LIKE` pattern matching text that contains `q` as typed (`%`, `_` and `\\` taken
+/// literally; use with `.escape('\\')`), or `None` for a blank `q`.
+pub fn contains_pattern(q: Option<&str>) -> Option<String> {
+    let q = q.map(str::trim).filter(|q| !q.is_empty())?;
+    let escaped = q
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    Some(format!("%{escaped}%"))
+}

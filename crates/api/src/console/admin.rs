@@ -16,9 +16,9 @@ use jiesu_core::ids::{OrgUnitId, PartnerId, UserId};
 use jiesu_core::open311::{self, IssuedKey, Key, NewKey};
 use jiesu_core::org::{self, OrgUnit, OrgUnitFilter};
 use jiesu_core::outbox::{self, OutboxStatus};
-use jiesu_core::pagination::{Page, PageRequest};
+use jiesu_core::pagination::{Towards, Window};
 use jiesu_core::partners::{self, Partner, PartnerFilter};
-use jiesu_core::types::{ClockKind, Priority, Role};
+use jiesu_core::types::{ClockKind, OrgKind, Priority, Role};
 use jiesu_core::users::{self, NewUser, User, UserChange, UserFilter};
 use jiesu_core::{CoreError, CoreResult, FieldError};
 use maud::{html, Markup};
@@ -29,74 +29,299 @@ use super::session::{urlencoded_forms, CsrfForm, TokenOnly};
 use super::{html_response, see_other, ConsoleError, ConsoleResult, Session};
 use crate::state::AppState;
 
-/// Every page of a paged core list, for an administrator's overview.
-fn all<T>(mut read: impl FnMut(PageRequest) -> CoreResult<Page<T>>) -> CoreResult<Vec<T>> {
-    let mut out = Vec::new();
-    let mut after = None;
-    loop {
-        let page = read(PageRequest { after, limit: 200 })?;
-        out.extend(page.items);
-        match page.next_cursor {
-            Some(cursor) => after = PageRequest::parse(Some(&cursor), None)?.after,
-            None => return Ok(out),
+/// Rows a page of each of the administrator's lists shows.
+const UNITS_SHOWN: i64 = 100;
+const PARTNERS_SHOWN: i64 = 50;
+const USERS_SHOWN: i64 = 50;
+
+/// What the administrator is looking at (the query of `GET /console/admin`): the node of
+/// the org tree browsed, a page of each list and its search, and the unit or partner unit a
+/// new account is to belong to. A city has tens of thousands of each, so each list is
+/// paged on its own.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AdminView {
+    #[serde(default)]
+    unit: Option<String>,
+    #[serde(default)]
+    units_cursor: Option<String>,
+    #[serde(default)]
+    units_before: Option<String>,
+    #[serde(default)]
+    partners_q: Option<String>,
+    #[serde(default)]
+    partners_cursor: Option<String>,
+    #[serde(default)]
+    partners_before: Option<String>,
+    #[serde(default)]
+    users_q: Option<String>,
+    #[serde(default)]
+    users_cursor: Option<String>,
+    #[serde(default)]
+    users_before: Option<String>,
+    #[serde(default)]
+    account_unit: Option<String>,
+    #[serde(default)]
+    account_partner: Option<String>,
+}
+
+fn id_in(field: &str, value: &Option<String>) -> CoreResult<Option<i64>> {
+    match value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| CoreError::invalid(field, "invalid", "not an id")),
+    }
+}
+
+impl AdminView {
+    /// The view after a change to one account: that account found in the accounts list.
+    fn account(username: &str) -> Self {
+        AdminView {
+            users_q: Some(username.to_owned()),
+            ..AdminView::default()
         }
+    }
+
+    fn fields(&self) -> [(&'static str, &Option<String>); 11] {
+        [
+            ("unit", &self.unit),
+            ("units_cursor", &self.units_cursor),
+            ("units_before", &self.units_before),
+            ("partners_q", &self.partners_q),
+            ("partners_cursor", &self.partners_cursor),
+            ("partners_before", &self.partners_before),
+            ("users_q", &self.users_q),
+            ("users_cursor", &self.users_cursor),
+            ("users_before", &self.users_before),
+            ("account_unit", &self.account_unit),
+            ("account_partner", &self.account_partner),
+        ]
+    }
+
+    /// This view with `set` changed (`None` drops a field) and the rest kept, as a link to
+    /// `anchor`. Turning a list's page drops its other cursor; browsing to another node
+    /// starts its children at the first page.
+    fn href(&self, set: &[(&str, Option<String>)], anchor: &str) -> String {
+        let mut out = form_urlencoded::Serializer::new(String::new());
+        let moves_unit = set.iter().any(|(k, _)| *k == "unit");
+        for (key, value) in self.fields() {
+            let dropped = moves_unit && matches!(key, "units_cursor" | "units_before");
+            let value = match set.iter().find(|(k, _)| *k == key) {
+                Some((_, v)) => v.as_deref(),
+                None if dropped => None,
+                None => value.as_deref(),
+            };
+            if let Some(v) = value.filter(|v| !v.is_empty()) {
+                out.append_pair(key, v);
+            }
+        }
+        format!("/console/admin?{}#{anchor}", out.finish())
+    }
+
+    /// Links to the page before and after of the list whose fields start with `list`,
+    /// shown in the section `anchor`.
+    fn pager<T>(&self, lang: Lang, list: &str, anchor: &str, w: &Window<T>) -> Markup {
+        let (cursor, before) = (format!("{list}_cursor"), format!("{list}_before"));
+        let turn = |key: &str, other: &str, at: i64| {
+            self.href(&[(key, Some(at.to_string())), (other, None)], anchor)
+        };
+        layout::pager(
+            lang,
+            w.previous.map(|at| turn(&before, &cursor, at)),
+            w.next.map(|at| turn(&cursor, &before, at)),
+        )
     }
 }
 
 struct Overview {
-    units: Vec<OrgUnit>,
-    partners: Vec<Partner>,
+    /// The node browsed and its ancestors, from the top; empty at the top of the tree.
+    lineage: Vec<OrgUnit>,
+    units: Window<OrgUnit>,
+    units_total: i64,
+    partners: Window<Partner>,
+    partners_total: i64,
     categories: Vec<Category>,
-    users: Vec<User>,
+    users: Window<User>,
+    users_total: i64,
+    /// Where each listed account works, by name.
+    scopes: HashMap<UserId, String>,
     keys: Vec<Key>,
     outbox: OutboxStatus,
+    account_unit: Option<OrgUnit>,
+    account_partner: Option<Partner>,
 }
 
-async fn overview(state: &AppState, session: &Session) -> Result<Overview, ConsoleError> {
+async fn overview(
+    state: &AppState,
+    session: &Session,
+    view: &AdminView,
+) -> Result<Overview, ConsoleError> {
+    let view = view.clone();
     session
-        .run(state, |conn, actor, _| {
+        .run(state, move |conn, actor, _| {
             actor.require_role(
                 &[Role::Admin],
                 "the administration page is for administrators",
             )?;
+            let node = id_in("unit", &view.unit)?.map(OrgUnitId);
+            let lineage = match node {
+                Some(id) => org::lineage(conn, actor, id)?,
+                None => Vec::new(),
+            };
+            let children = OrgUnitFilter {
+                parent_id: node,
+                top_only: node.is_none(),
+                ..OrgUnitFilter::default()
+            };
+            let towards = |cursor: &Option<String>, before: &Option<String>| {
+                Towards::parse(cursor.as_deref(), before.as_deref())
+            };
+            let units = org::browse(
+                conn,
+                actor,
+                &children,
+                towards(&view.units_cursor, &view.units_before)?,
+                UNITS_SHOWN,
+            )?;
+            let units_total = org::count(conn, actor, &children)?;
+            let partner_filter = PartnerFilter {
+                q: view.partners_q.clone(),
+                ..PartnerFilter::default()
+            };
+            let partners = partners::browse(
+                conn,
+                actor,
+                &partner_filter,
+                towards(&view.partners_cursor, &view.partners_before)?,
+                PARTNERS_SHOWN,
+            )?;
+            let partners_total = partners::count(conn, actor, &partner_filter)?;
+            let user_filter = UserFilter {
+                q: view.users_q.clone(),
+                ..UserFilter::default()
+            };
+            let users = users::browse(
+                conn,
+                actor,
+                &user_filter,
+                towards(&view.users_cursor, &view.users_before)?,
+                USERS_SHOWN,
+            )?;
+            let users_total = users::count(conn, actor, &user_filter)?;
+            let unit_ids: Vec<OrgUnitId> =
+                users.items.iter().filter_map(|u| u.org_unit_id).collect();
+            let partner_ids: Vec<PartnerId> =
+                users.items.iter().filter_map(|u| u.partner_id).collect();
+            let (unit_names, partner_names) = (
+                org::names(conn, &unit_ids)?,
+                partners::names(conn, &partner_ids)?,
+            );
+            let scopes = users
+                .items
+                .iter()
+                .filter_map(|u| {
+                    let unit = u.org_unit_id.and_then(|id| unit_names.get(&id));
+                    let partner = u.partner_id.and_then(|id| partner_names.get(&id));
+                    Some((u.id, unit.or(partner)?.clone()))
+                })
+                .collect();
+            let account_unit = match id_in("account_unit", &view.account_unit)? {
+                Some(id) => Some(org::get(conn, actor, OrgUnitId(id))?),
+                None => None,
+            };
+            let account_partner = match id_in("account_partner", &view.account_partner)? {
+                Some(id) => Some(partners::get(conn, actor, PartnerId(id))?),
+                None => None,
+            };
             Ok(Overview {
-                units: all(|p| org::list(conn, actor, &OrgUnitFilter::default(), p))?,
-                partners: all(|p| partners::list(conn, actor, &PartnerFilter::default(), p))?,
-                categories: all(|p| categories::list(conn, None, p))?,
-                users: all(|p| users::list(conn, actor, &UserFilter::default(), p))?,
+                lineage,
+                units,
+                units_total,
+                partners,
+                partners_total,
+                categories: categories::list(conn, None, super::ALL)?.items,
+                users,
+                users_total,
+                scopes,
                 keys: open311::list_keys(conn, actor)?,
                 outbox: outbox::status(conn)?,
+                account_unit,
+                account_partner,
             })
         })
         .await
 }
 
-fn tree(units: &[OrgUnit]) -> Markup {
-    let mut children: HashMap<Option<OrgUnitId>, Vec<&OrgUnit>> = HashMap::new();
-    for u in units {
-        children.entry(u.parent_id).or_default().push(u);
-    }
-    fn branch(
-        parent: Option<OrgUnitId>,
-        children: &HashMap<Option<OrgUnitId>, Vec<&OrgUnit>>,
-    ) -> Markup {
+/// The org tree one node at a time: the way down from the top, the node, and a page of its
+/// children, each a link further down.
+fn tree(lang: Lang, view: &AdminView, o: &Overview) -> Markup {
+    let down = |id: OrgUnitId| view.href(&[("unit", Some(id.to_string()))], "org");
+    let new_account =
+        |id: OrgUnitId| view.href(&[("account_unit", Some(id.to_string()))], "new-account");
+    let emails = |u: &OrgUnit| {
         html! {
-            @if let Some(list) = children.get(&parent) {
-                ul {
-                    @for u in list {
-                        li {
-                            (u.name) " " span class="muted" { (u.kind) " · " (u.code) }
-                            @if !u.supervisor_emails.is_empty() {
-                                " " span class="muted" { "✉ " (u.supervisor_emails.join(", ")) }
-                            }
-                            (branch(Some(u.id), children))
-                        }
+            @if !u.supervisor_emails.is_empty() {
+                " " span class="muted" { "✉ " (u.supervisor_emails.join(", ")) }
+            }
+        }
+    };
+    html! {
+        nav class="crumbs" aria-label=(lang.t("所在位置", "Where in the tree")) {
+            a href=(view.href(&[("unit", None)], "org")) { (lang.t("全部", "Top")) }
+            @for u in &o.lineage { " › " a href=(down(u.id)) { (u.name) } }
+        }
+        @if let Some(node) = o.lineage.last() {
+            p class="card" {
+                strong { (node.name) } " " span class="muted" { (node.kind) " · " (node.code) " · id " (node.id) }
+                (emails(node)) " · "
+                a href=(new_account(node.id)) { (lang.t("在此新建账号", "New account here")) }
+            }
+        }
+        p class="muted" {
+            @if o.lineage.is_empty() { (lang.t("顶层单位 ", "Top units: ")) } @else { (lang.t("下级单位 ", "Units below: ")) }
+            (o.units_total)
+        }
+        @if !o.units.items.is_empty() {
+            table class="cards" {
+                thead { tr {
+                    th scope="col" { (lang.t("名称", "Name")) }
+                    th scope="col" { (lang.t("层级 · 代码", "Kind · code")) }
+                    th scope="col" { (lang.t("督办邮箱", "Supervisors")) }
+                    th scope="col" { (lang.t("操作", "Actions")) }
+                } }
+                tbody { @for u in &o.units.items { tr {
+                    td data-label=(lang.t("名称", "Name")) {
+                        @if u.kind == OrgKind::Grid { (u.name) } @else { a href=(down(u.id)) { (u.name) } }
+                    }
+                    td data-label=(lang.t("层级 · 代码", "Kind · code")) { (u.kind) " · " (u.code) }
+                    td data-label=(lang.t("督办邮箱", "Supervisors")) { (u.supervisor_emails.join(", ")) }
+                    td data-label=(lang.t("操作", "Actions")) { a href=(new_account(u.id)) { (lang.t("在此新建账号", "New account here")) } }
+                } } }
+            }
+        }
+        (view.pager(lang, "units", "org", &o.units))
+    }
+}
+
+/// A search box over one list, keeping the rest of the view.
+fn search(lang: Lang, view: &AdminView, list: &str, label: &str, value: Option<&str>) -> Markup {
+    let field = format!("{list}_q");
+    let id = format!("{list}-q");
+    html! {
+        form method="get" action={ "/console/admin#" (list) } class="inline search" role="search" {
+            @for (key, v) in view.fields() {
+                @if key != field && !key.starts_with(list) {
+                    @if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                        input type="hidden" name=(key) value=(v);
                     }
                 }
             }
+            label for=(id) { (label) } " "
+            input id=(id) name=(field) type="search" value=(value.unwrap_or("")) maxlength="100";
+            " " button type="submit" class="secondary" { (lang.t("查找", "Find")) }
         }
     }
-    html! { div class="tree card" { (branch(None, &children)) } }
 }
 
 fn sla_cell(lang: Lang, c: &Category, p: Priority) -> String {
@@ -124,9 +349,17 @@ struct Flash {
     /// The new-account form as typed, and its errors.
     form: AccountForm,
     errors: Vec<FieldError>,
+    /// What the page shows of each list.
+    view: AdminView,
 }
 
-fn admin_page(state: &AppState, session: &Session, o: &Overview, flash: &Flash) -> Markup {
+fn admin_page(
+    state: &AppState,
+    session: &Session,
+    view: &AdminView,
+    o: &Overview,
+    flash: &Flash,
+) -> Markup {
     let lang = session.lang;
     let cal = &state.settings.calendar;
     let issued = flash.issued_key.as_ref();
@@ -196,11 +429,12 @@ fn admin_page(state: &AppState, session: &Session, o: &Overview, flash: &Flash) 
             }
         }
         section aria-labelledby="org" {
-            h2 id="org" { (lang.t("组织架构", "Org tree")) " · " (o.units.len()) }
-            (tree(&o.units))
+            h2 id="org" { (lang.t("组织架构", "Org tree")) }
+            (tree(lang, view, o))
         }
         section aria-labelledby="partners" {
-            h2 id="partners" { (lang.t("共建单位", "Partner units")) " · " (o.partners.len()) }
+            h2 id="partners" { (lang.t("共建单位", "Partner units")) " · " (o.partners_total) }
+            (search(lang, view, "partners", lang.t("名称含", "Name contains"), view.partners_q.as_deref()))
             table class="cards" {
                 thead { tr {
                     th scope="col" { (lang.t("名称", "Name")) }
@@ -208,15 +442,20 @@ fn admin_page(state: &AppState, session: &Session, o: &Overview, flash: &Flash) 
                     th scope="col" { (lang.t("联系邮箱", "Email")) }
                     th scope="col" { (lang.t("可办类别", "Categories")) }
                     th scope="col" class="num" { (lang.t("结对社区数", "Communities")) }
+                    th scope="col" { (lang.t("操作", "Actions")) }
                 } }
-                tbody { @for p in &o.partners { tr {
+                tbody { @for p in &o.partners.items { tr {
                     td data-label=(lang.t("名称", "Name")) { (p.name) @if !p.active { " " span class="badge" { (lang.t("停用", "inactive")) } } }
                     td data-label=(lang.t("类型", "Kind")) { (p.kind) }
                     td data-label=(lang.t("联系邮箱", "Email")) { (p.contact_email) }
                     td data-label=(lang.t("可办类别", "Categories")) { (p.categories.join(", ")) }
                     td data-label=(lang.t("结对社区数", "Communities")) class="num" { (p.communities.len()) }
+                    td data-label=(lang.t("操作", "Actions")) {
+                        a href=(view.href(&[("account_partner", Some(p.id.to_string()))], "new-account")) { (lang.t("为其新建账号", "New account here")) }
+                    }
                 } } }
             }
+            (view.pager(lang, "partners", "partners", &o.partners))
         }
         section aria-labelledby="categories" {
             h2 id="categories" { (lang.t("类别与办理时限", "Categories and SLA policies")) }
@@ -248,9 +487,11 @@ fn admin_page(state: &AppState, session: &Session, o: &Overview, flash: &Flash) 
             }
         }
         section aria-labelledby="users" {
-            h2 id="users" { (lang.t("账号", "Accounts")) " · " (o.users.len()) }
+            h2 id="users" { (lang.t("账号", "Accounts")) " · " (o.users_total) }
             @if let Some(m) = &flash.account { (m) }
+            (search(lang, view, "users", lang.t("用户名或姓名含", "Username or name contains"), view.users_q.as_deref()))
             (accounts_table(session, o))
+            (view.pager(lang, "users", "users", &o.users))
             (account_form(session, o, &flash.form, &flash.errors))
         }
     };
@@ -264,8 +505,16 @@ fn admin_page(state: &AppState, session: &Session, o: &Overview, flash: &Flash) 
 }
 
 /// `GET /console/admin`
-pub async fn page_handler(state: web::Data<AppState>, session: Session) -> ConsoleResult {
-    respond(&state, &session, StatusCode::OK, Flash::default()).await
+pub async fn page_handler(
+    state: web::Data<AppState>,
+    session: Session,
+    view: web::Query<AdminView>,
+) -> ConsoleResult {
+    let flash = Flash {
+        view: view.into_inner(),
+        ..Flash::default()
+    };
+    respond(&state, &session, StatusCode::OK, flash).await
 }
 
 /// The page, read fresh after whatever the POST changed.
@@ -275,10 +524,10 @@ async fn respond(
     status: StatusCode,
     flash: Flash,
 ) -> ConsoleResult {
-    let o = overview(state, session).await?;
+    let o = overview(state, session, &flash.view).await?;
     Ok(html_response(
         status,
-        admin_page(state, session, &o, &flash),
+        admin_page(state, session, &flash.view, &o, &flash),
     ))
 }
 
@@ -381,19 +630,6 @@ fn field_label(lang: Lang, field: &str) -> &'static str {
     }
 }
 
-/// Where an account works: its org unit or its partner unit, by name.
-fn scope_of(o: &Overview, u: &User) -> String {
-    let unit = u
-        .org_unit_id
-        .and_then(|id| o.units.iter().find(|x| x.id == id))
-        .map(|x| x.name.clone());
-    let partner = u
-        .partner_id
-        .and_then(|id| o.partners.iter().find(|x| x.id == id))
-        .map(|x| x.name.clone());
-    unit.or(partner).unwrap_or_else(|| "—".into())
-}
-
 fn accounts_table(session: &Session, o: &Overview) -> Markup {
     let lang = session.lang;
     html! {
@@ -406,11 +642,11 @@ fn accounts_table(session: &Session, o: &Overview) -> Markup {
                 th scope="col" { (lang.t("状态", "Status")) }
                 th scope="col" { (lang.t("操作", "Actions")) }
             } }
-            tbody { @for u in &o.users { tr id={ "user-" (u.id) } {
+            tbody { @for u in &o.users.items { tr id={ "user-" (u.id) } {
                 td data-label=(lang.t("用户名", "Username")) { (u.username) }
                 td data-label=(lang.t("姓名", "Name")) { (u.display_name) }
                 td data-label=(lang.t("角色", "Role")) { (layout::role_name(lang, u.role)) }
-                td data-label=(lang.t("范围", "Scope")) { (scope_of(o, u)) }
+                td data-label=(lang.t("范围", "Scope")) { (o.scopes.get(&u.id).map(String::as_str).unwrap_or("—")) }
                 td data-label=(lang.t("状态", "Status")) {
                     @if u.active { (lang.t("启用", "active")) } @else { span class="badge" { (lang.t("停用", "disabled")) } }
                 }
@@ -484,7 +720,13 @@ impl AccountForm {
                 return None;
             }
             text.parse()
-                .map_err(|_| errors.push(FieldError::new(field, "invalid", "choose from the list")))
+                .map_err(|_| {
+                    errors.push(FieldError::new(
+                        field,
+                        "invalid",
+                        "an id from the lists above",
+                    ))
+                })
                 .ok()
         };
         let org_unit_id = id("org_unit_id", &self.org_unit_id).map(OrgUnitId);
@@ -565,23 +807,18 @@ fn account_form(
                 }
             }
             (problem("role"))
-            label for="new-org_unit_id" { (field_label(lang, "org_unit_id")) }
-            select id="new-org_unit_id" name="org_unit_id" aria-invalid=[invalid("org_unit_id")] aria-describedby="new-org-hint" {
-                option value="" { "—" }
-                @for u in &o.units {
-                    option value=(u.id) selected[form.org_unit_id == u.id.to_string()] { (u.name) " (" (u.kind) ")" }
-                }
-            }
-            span id="new-org-hint" class="muted" { (lang.t("网格员选网格；督办选城市、区、街道或社区；共建单位人员不选", "A grid for a grid member; a city, district, street or community for a supervisor; none for unit staff")) }
-            (problem("org_unit_id"))
-            label for="new-partner_id" { (field_label(lang, "partner_id")) }
-            select id="new-partner_id" name="partner_id" aria-invalid=[invalid("partner_id")] {
-                option value="" { "—" }
-                @for p in &o.partners {
-                    option value=(p.id) selected[form.partner_id == p.id.to_string()] { (p.name) }
-                }
-            }
-            (problem("partner_id"))
+            @let unit_value = if form.org_unit_id.is_empty() { o.account_unit.as_ref().map(|u| u.id.to_string()).unwrap_or_default() } else { form.org_unit_id.clone() };
+            @let unit_hint = match &o.account_unit {
+                Some(u) => format!("{} ({}) · {}", u.name, u.kind, lang.t("网格员选网格；督办选城市、区、街道或社区；共建单位人员不填", "a grid for a grid member; a city, district, street or community for a supervisor; none for unit staff")),
+                None => lang.t("在上面的组织架构中点“在此新建账号”填入；网格员选网格，督办选城市、区、街道或社区，共建单位人员不填", "Filled in by “New account here” in the org tree above: a grid for a grid member, a city, district, street or community for a supervisor, none for unit staff").to_owned(),
+            };
+            (text("org_unit_id", "text", &unit_value, false, &unit_hint))
+            @let partner_value = if form.partner_id.is_empty() { o.account_partner.as_ref().map(|p| p.id.to_string()).unwrap_or_default() } else { form.partner_id.clone() };
+            @let partner_hint = match &o.account_partner {
+                Some(p) => p.name.clone(),
+                None => lang.t("共建单位人员：在上面的共建单位中点“为其新建账号”填入", "Unit staff: filled in by “New account here” in the partner units above").to_owned(),
+            };
+            (text("partner_id", "text", &partner_value, false, &partner_hint))
             (text("password", "text", "", false, lang.t("留空则自动生成；至少 10 个字符", "Leave empty to have one made; 10 characters or more")))
             button type="submit" { (lang.t("创建账号", "Create the account")) }
         }
@@ -638,6 +875,7 @@ pub async fn create_user(
                 StatusCode::CREATED,
                 Flash {
                     account: Some(account),
+                    view: AdminView::account(&user.username),
                     ..Flash::default()
                 },
             )
@@ -691,7 +929,8 @@ pub async fn set_active(
     match changed {
         Ok(user) => {
             tracing::info!(admin = %session.username, user = %user.username, active, "console: account status changed");
-            Ok(see_other(&format!("/console/admin#user-{id}")))
+            let found = AdminView::account(&user.username);
+            Ok(see_other(&found.href(&[], &format!("user-{id}"))))
         }
         Err(e) => {
             let (status, account) = refusal(
@@ -749,6 +988,7 @@ pub async fn reset_password(
         StatusCode::OK,
         Flash {
             account: Some(account),
+            view: AdminView::account(&user.username),
             ..Flash::default()
         },
     )

@@ -344,6 +344,23 @@ pub fn notice(kind: &str, text: &str) -> Markup {
     html! { div class={ "notice " (kind) } role=(role) { (text) } }
 }
 
+/// Links to the page before and the page after, where there are such pages.
+pub fn pager(lang: Lang, previous: Option<String>, next: Option<String>) -> Markup {
+    html! {
+        @if previous.is_some() || next.is_some() {
+            nav class="pager" aria-label=(lang.t("翻页", "Pages")) {
+                @if let Some(href) = previous {
+                    a rel="prev" href=(href) { (lang.t("← 上一页", "← Previous page")) }
+                    " "
+                }
+                @if let Some(href) = next {
+                    a rel="next" href=(href) { (lang.t("下一页 →", "Next page →")) }
+                }
+            }
+        }
+    }
+}
+
 const CSS: &str = include_str!("console.css");
 const JS: &str = include_str!("console.js");
 

@@ -10,7 +10,7 @@ use jiesu_core::escalation::{self, EscalatedTicket};
 use jiesu_core::ids::OrgUnitId;
 use jiesu_core::lists::{self, LateItem, Need, NeedFilter, ProjectRow, Resource};
 use jiesu_core::org::{self, OrgUnitFilter};
-use jiesu_core::pagination::PageRequest;
+use jiesu_core::pagination::{PageRequest, Towards, Window};
 use jiesu_core::stats::{self, Figures, NodeStats, PartnerStats, Period, WeekCount};
 use jiesu_core::tickets::queries::{self, TicketFilter};
 use jiesu_core::types::{OrgKind, Role};
@@ -20,18 +20,36 @@ use serde::Deserialize;
 
 use super::charts::{self, RateRow};
 use super::layout::{self, page, pct, Lang, Nav};
+use super::tickets::turned_query;
 use super::{html_response, ConsoleResult, Session, ALL};
+
+/// The escalated list's cursors on the overdue page (forward, back).
+const PAIR: [&str; 2] = ["escalated_cursor", "escalated_before"];
 use crate::state::AppState;
 
-/// What the overdue page shows: the most late, how many are late (capped), the escalated,
-/// the names of their places, and the instant of the read.
+/// What the overdue page shows: the most late, how many are late (capped), a page of the
+/// escalated and how many there are (capped), the names of their places, and the instant
+/// of the read.
 type LatePage = (
     Vec<LateItem>,
     (i64, bool),
-    Vec<EscalatedTicket>,
+    Window<EscalatedTicket>,
+    (i64, bool),
     HashMap<OrgUnitId, String>,
     NaiveDateTime,
 );
+
+/// The escalated tickets a page of the overdue page shows.
+const ESCALATED_SHOWN: i64 = 50;
+
+/// How far the overdue page counts late and escalated tickets ("more than 10,000").
+const COUNT_CAP: i64 = 10_000;
+
+#[derive(Deserialize)]
+pub struct OverdueQuery {
+    escalated_cursor: Option<String>,
+    escalated_before: Option<String>,
+}
 
 /// The late tickets the overdue page lists (the most late); the ticket list pages the rest.
 const LATE_SHOWN: i64 = 200;
@@ -42,21 +60,24 @@ pub async fn overdue(
     state: web::Data<AppState>,
     session: Session,
     req: HttpRequest,
+    q: web::Query<OverdueQuery>,
 ) -> ConsoleResult {
     let lang = session.lang;
-    let (late, late_total, escalated, names, now): LatePage = session
-        .run(&state, |conn, actor, now| {
+    let towards = Towards::parse(q.escalated_cursor.as_deref(), q.escalated_before.as_deref())?;
+    let (late, late_total, escalated, escalated_total, names, now): LatePage = session
+        .run(&state, move |conn, actor, now| {
             let late = lists::overdue(conn, actor, LATE_SHOWN, now)?;
             let only_late = TicketFilter {
                 overdue: Some(true),
                 ..TicketFilter::default()
             };
-            let late_total = queries::count_capped(conn, actor, &only_late, 10_000, now)?;
-            let escalated = escalation::list(conn, actor, ALL, now)?.items;
+            let late_total = queries::count_capped(conn, actor, &only_late, COUNT_CAP, now)?;
+            let escalated = escalation::browse(conn, actor, towards, ESCALATED_SHOWN, now)?;
+            let escalated_total = escalation::count_capped(conn, actor, COUNT_CAP)?;
             let mut ids: Vec<OrgUnitId> = late.iter().map(|l| l.community_id).collect();
-            ids.extend(escalated.iter().filter_map(|e| e.node_id));
+            ids.extend(escalated.items.iter().filter_map(|e| e.node_id));
             let names = org::names(conn, &ids)?;
-            Ok((late, late_total, escalated, names, now))
+            Ok((late, late_total, escalated, escalated_total, names, now))
         })
         .await?;
     let body = html! {
@@ -104,8 +125,12 @@ pub async fn overdue(
             }
         }
         section aria-labelledby="escalated" {
-            h2 id="escalated" { (lang.t("已升级工单", "Escalated tickets")) " · " (escalated.len()) }
-            @if escalated.is_empty() {
+            h2 id="escalated" {
+                (lang.t("已升级工单", "Escalated tickets")) " · "
+                @let (n, more) = escalated_total;
+                @if more { (lang.t("超过 ", "more than ")) } (n)
+            }
+            @if escalated.items.is_empty() {
                 p class="muted" { (lang.t("没有升级的工单。", "No ticket has been escalated.")) }
             } @else {
                 table class="cards" {
@@ -117,7 +142,7 @@ pub async fn overdue(
                         th scope="col" { (lang.t("升级经过", "Rises")) }
                     } }
                     tbody {
-                        @for e in &escalated {
+                        @for e in &escalated.items {
                             tr {
                                 td data-label=(lang.t("编号", "Number")) { a href={ "/console/tickets/" (e.ticket_id) } { (e.number) } }
                                 td data-label=(lang.t("事项", "Title")) {
@@ -136,6 +161,11 @@ pub async fn overdue(
                     }
                 }
             }
+            (layout::pager(
+                lang,
+                escalated.previous.map(|at| format!("/console/overdue?{}#escalated", turned_query(&req, PAIR, "escalated_before", at))),
+                escalated.next.map(|at| format!("/console/overdue?{}#escalated", turned_query(&req, PAIR, "escalated_cursor", at))),
+            ))
         }
         p class="muted" { (lang.t("数据截至 ", "As of ")) (layout::china(now)) }
     };

@@ -33,6 +33,7 @@ pub async fn list(
     let filter = OrgUnitFilter {
         parent_id: q.0.parent_id,
         kind: q.0.kind,
+        ..OrgUnitFilter::default()
     };
     state
         .respond(auth, StatusCode::OK, move |conn, actor, _| {

@@ -21,6 +21,8 @@ pub struct ListQuery {
     category: Option<String>,
     kind: Option<PartnerKind>,
     active: Option<bool>,
+    /// Only those whose name contains this text.
+    q: Option<String>,
 }
 
 #[utoipa::path(tag = "partners", params(ListQuery, super::Paging), responses((status = 200, description = "A page of partner units", body = Page<Partner>)))]
@@ -37,12 +39,14 @@ pub async fn list(
         category,
         kind,
         active,
+        q,
     } = q.0;
     let filter = PartnerFilter {
         community_id,
         category,
         kind,
         active,
+        q,
     };
     state
         .respond(auth, StatusCode::OK, move |conn, actor, _| {

@@ -21,6 +21,8 @@ pub struct ListQuery {
     org_unit_id: Option<OrgUnitId>,
     partner_id: Option<PartnerId>,
     active: Option<bool>,
+    /// Only those whose username or name contains this text.
+    q: Option<String>,
 }
 
 #[utoipa::path(tag = "users", params(ListQuery, super::Paging), responses((status = 200, description = "A page of accounts", body = Page<User>)))]
@@ -37,12 +39,14 @@ pub async fn list(
         org_unit_id,
         partner_id,
         active,
+        q,
     } = q.0;
     let filter = UserFilter {
         role,
         org_unit_id,
         partner_id,
         active,
+        q,
     };
     state
         .respond(auth, StatusCode::OK, move |conn, actor, _| {

@@ -747,7 +747,12 @@ async fn an_administrator_creates_disables_and_resets_accounts_in_the_page(store
     )
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    assert_eq!(location, format!("/console/admin#user-{id}"));
+    assert_eq!(
+        location,
+        format!("/console/admin?users_q=li.grid#user-{id}")
+    );
+    let (_, _, found) = admin.get(&location).await;
+    assert_eq!(ids_of_rows(&found, "user-"), vec![id], "the account, found");
     assert!(!signed_in(&mut li, "/console/tickets").await);
     let (status, _) = app.login_with("li.grid", &first).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -1105,7 +1110,233 @@ async fn every_form_that_changes_something_refuses_a_forged_token(store: Store) 
     assert_eq!(status, StatusCode::OK);
 }
 
+/// The ids of the rows `<tr id="{prefix}N">` of a page, in order.
+fn ids_of_rows(html: &str, prefix: &str) -> Vec<i64> {
+    let marker = format!("<tr id=\"{prefix}");
+    html.split(&marker)
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// The href of the page's `rel` link ("next", "prev") that goes to `#anchor`.
+fn turn_link(html: &str, rel: &str, anchor: &str) -> Option<String> {
+    html.split(&format!("rel=\"{rel}\" href=\""))
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().replace("&amp;", "&"))
+        .find(|href| href.ends_with(&format!("#{anchor}")))
+}
+
+/// The cells of the first column of each body row of the table after `marker`.
+fn names_after(html: &str, marker: &str, until: &str) -> Vec<String> {
+    let from = html.find(marker).unwrap_or_else(|| panic!("no {marker}"));
+    let section = &html[from..];
+    let section = &section[..section.find(until).unwrap_or(section.len())];
+    section
+        .split("<tbody>")
+        .nth(1)
+        .map(|body| {
+            body.split("<tr>")
+                .skip(1)
+                .map(|row| {
+                    let cell = row.split("</td>").next().unwrap();
+                    let text: String = cell
+                        .split('<')
+                        .map(|part| part.split_once('>').map_or(part, |(_, t)| t))
+                        .collect();
+                    text.trim().to_owned()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn an_administrator_pages_through_a_citys_worth_of_units_partners_and_accounts(store: Store) {
+    use diesel::prelude::*;
+    use jiesu_core::schema::users;
+    let app = TestApp::spawn(store).await;
+    let admin_token = app.login("demo-admin").await;
+    let (mut admin, _) = Console::sign_in(&app, "demo-admin").await;
+    let community = app.org_id("望京西园一区社区").await;
+    // A community with 130 more grids, 60 more units and 120 more accounts than the demo:
+    // each list is paged, both ways, with its total.
+    for i in 0..130 {
+        let (status, body) = app
+            .post(
+                "/api/v1/org-units",
+                &admin_token,
+                json!({"parent_id": community, "kind": "grid", "name": format!("翻页网格{i:03}"), "code": format!("G{i:03}")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    for i in 0..60 {
+        let (status, body) = app
+            .post("/api/v1/partners", &admin_token, json!({"name": format!("翻页单位{i:02}"), "kind": "enterprise",
+                "contact_email": format!("page{i}@example.com"), "communities": [community], "categories": ["property_management"]}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    app.with_conn(|conn| {
+        let (hash, at): (String, chrono::NaiveDateTime) = users::table
+            .filter(users::username.eq("demo-grid"))
+            .select((users::password_hash, users::created_at))
+            .first(conn)
+            .unwrap();
+        for i in 0..120 {
+            diesel::insert_into(users::table)
+                .values((
+                    users::username.eq(format!("pager.{i:03}")),
+                    users::display_name.eq(format!("翻页账号{i:03}")),
+                    users::password_hash.eq(&hash),
+                    users::role.eq("unit_staff"),
+                    users::active.eq(true),
+                    users::failed_logins.eq(0),
+                    users::created_at.eq(at),
+                    users::updated_at.eq(at),
+                    users::token_generation.eq(0),
+                ))
+                .execute(conn)
+                .unwrap();
+        }
+    });
+    let accounts = app.count("users");
+
+    // Accounts: 50 a page with the total; next, next, then back gives the same rows.
+    let (status, _, first) = admin.get("/console/admin").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(first.contains(&format!("账号 · {accounts}")), "the total");
+    let page1 = ids_of_rows(&first, "user-");
+    assert_eq!(page1.len(), 50);
+    assert!(
+        turn_link(&first, "prev", "users").is_none(),
+        "no page before the first"
+    );
+    let next = turn_link(&first, "next", "users").expect("a next page of accounts");
+    let (_, _, second) = admin.get(&next).await;
+    let page2 = ids_of_rows(&second, "user-");
+    assert_eq!(page2.len(), 50);
+    assert!(
+        page2[0] > *page1.last().unwrap(),
+        "{page1:?} then {page2:?}"
+    );
+    let back = turn_link(&second, "prev", "users").expect("a way back");
+    let (_, _, again) = admin.get(&back).await;
+    assert_eq!(ids_of_rows(&again, "user-"), page1);
+    let mut seen = page1.clone();
+    let mut at = second;
+    seen.extend(ids_of_rows(&at, "user-"));
+    while let Some(next) = turn_link(&at, "next", "users") {
+        at = admin.get(&next).await.2;
+        seen.extend(ids_of_rows(&at, "user-"));
+    }
+    assert_eq!(seen.len() as i64, accounts, "every account once, in order");
+    assert!(seen.windows(2).all(|w| w[0] < w[1]));
+    // Found by name, the search kept across pages of other lists.
+    let (_, _, found) = admin.get("/console/admin?users_q=翻页账号07").await;
+    assert_eq!(ids_of_rows(&found, "user-").len(), 10, "翻页账号070..079");
+    assert!(found.contains("账号 · 10"));
+
+    // The org tree one node at a time: the way down, and the node's 130 + demo grids.
+    let (_, _, node) = admin.get(&format!("/console/admin?unit={community}")).await;
+    assert!(
+        node.contains("望京西园一区社区") && node.contains("望京街道"),
+        "the way down"
+    );
+    let grids = names_after(&node, "id=\"org\"", "id=\"partners\"");
+    assert_eq!(grids.len(), 100, "{grids:?}");
+    let next = turn_link(&node, "next", "org").expect("the next page of grids");
+    assert!(next.contains(&format!("unit={community}")), "{next}");
+    let (_, _, rest) = admin.get(&next).await;
+    let more = names_after(&rest, "id=\"org\"", "id=\"partners\"");
+    let all: std::collections::BTreeSet<_> = grids.iter().chain(&more).cloned().collect();
+    assert!((0..130).all(|i| all.contains(&format!("翻页网格{i:03}"))));
+    assert_eq!(all.len(), grids.len() + more.len(), "no grid twice");
+
+    // Partner units: 50 a page; the search finds one.
+    let units = names_after(&first, "id=\"partners\"", "id=\"categories\"");
+    assert_eq!(units.len(), 50);
+    assert!(turn_link(&first, "next", "partners").is_some());
+    let (_, _, one) = admin.get("/console/admin?partners_q=翻页单位42").await;
+    let units = names_after(&one, "id=\"partners\"", "id=\"categories\"");
+    assert_eq!(units, vec!["翻页单位42".to_owned()]);
+
+    // "New account here" fills the new account's unit with its name beside it.
+    let grid = app.org_id("翻页网格129").await;
+    let (_, _, form) = admin
+        .get(&format!("/console/admin?account_unit={grid}#new-account"))
+        .await;
+    assert!(form.contains(&format!("value=\"{grid}\"")), "prefilled");
+    assert!(form.contains("翻页网格129 (grid)"), "named");
+    // A made-up id is a clear error, not a server error.
+    let (status, _, _) = admin.get("/console/admin?unit=abc").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+async fn the_overdue_page_pages_the_escalated_tickets_with_their_total(store: Store) {
+    use jiesu_core::calendar::WorkingCalendar;
+    use jiesu_core::escalation::{self, SweepContext};
+    let app = TestApp::spawn(store).await;
+    let grid = app.login("demo-grid").await;
+    let street = app.login("demo-supervisor").await;
+    for i in 0..55 {
+        let (status, body) = app
+            .post("/api/v1/tickets", &grid, json!({"category": "water_supply", "title": format!("停水{i}"), "description": "整栋楼停水", "address": "3号楼"}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let calendar = WorkingCalendar::load(
+        &app.settings.calendar,
+        &app.settings.config_dir.join("calendar"),
+    )
+    .unwrap();
+    let later = chrono::Utc::now().naive_utc() + chrono::Duration::days(3);
+    app.with_conn(|conn| {
+        escalation::sweep(
+            conn,
+            later,
+            &SweepContext {
+                calendar: &calendar,
+                public_url: "http://jiesu.test",
+                mail_language: Default::default(),
+            },
+        )
+        .unwrap()
+    });
+    let escalated = app.all("/api/v1/escalations", &street).await;
+    assert!(escalated.len() >= 55);
+    let (mut c, _) = Console::sign_in(&app, "demo-supervisor").await;
+    let (status, _, first) = c.get("/console/overdue").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        first.contains(&format!("已升级工单 · {}", escalated.len())),
+        "the total"
+    );
+    let numbers = |page: &str| names_after(page, "id=\"escalated\"", "数据截至");
+    let page1 = numbers(&first);
+    assert_eq!(page1.len(), 50);
+    assert_eq!(
+        page1[0],
+        escalated[0]["number"].as_str().unwrap(),
+        "newest first, as the API"
+    );
+    let next = turn_link(&first, "next", "escalated").expect("the next page");
+    let (_, _, second) = c.get(&next).await;
+    let page2 = numbers(&second);
+    assert_eq!(page1.len() + page2.len(), escalated.len());
+    let listed: Vec<&str> = page1.iter().chain(&page2).map(String::as_str).collect();
+    let expected: Vec<&str> = escalated
+        .iter()
+        .map(|e| e["number"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, expected);
+    let back = turn_link(&second, "prev", "escalated").expect("the way back");
+    assert_eq!(numbers(&c.get(&back).await.2), page1);
+}
+
 crate::on_both_stores!(
+    the_overdue_page_pages_the_escalated_tickets_with_their_total,
+    an_administrator_pages_through_a_citys_worth_of_units_partners_and_accounts,
     every_form_that_changes_something_refuses_a_forged_token,
     the_ticket_list_pages_both_ways_with_its_total,
     the_ticket_page_offers_only_what_core_accepts_for_every_role_and_state,

@@ -100,7 +100,53 @@ async fn account_rules_are_enforced_and_nothing_half_written(store: Store) {
     assert_names_field(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "active");
 }
 
+async fn accounts_and_units_are_found_by_what_their_names_contain(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let admin = app.login("demo-admin").await;
+    let found = app.all("/api/v1/users?q=demo-gri", &admin).await;
+    let names: Vec<&str> = found
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["demo-grid"]);
+    // By the display name too, and `%` or `_` are only themselves.
+    let grid_name = found[0]["display_name"].as_str().unwrap().to_owned();
+    let by_name = app
+        .all(
+            &format!("/api/v1/users?q={}", urlencoding(&grid_name)),
+            &admin,
+        )
+        .await;
+    assert!(by_name.iter().any(|u| u["username"] == "demo-grid"));
+    assert!(app.all("/api/v1/users?q=%25", &admin).await.is_empty());
+    assert!(app
+        .all("/api/v1/users?q=demo_grid", &admin)
+        .await
+        .is_empty());
+    let all_units = app.all("/api/v1/partners", &admin).await;
+    let first = all_units[0]["name"].as_str().unwrap().to_owned();
+    let units = app
+        .all(
+            &format!("/api/v1/partners?q={}", urlencoding(&first)),
+            &admin,
+        )
+        .await;
+    assert!(units.iter().any(|p| p["name"] == first.as_str()));
+    assert!(
+        units.len() < all_units.len(),
+        "a search, not the whole list"
+    );
+    assert!(units
+        .iter()
+        .all(|p| p["name"].as_str().unwrap().contains(&first)));
+}
+
+fn urlencoding(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
 crate::on_both_stores!(
+    accounts_and_units_are_found_by_what_their_names_contain,
     admins_create_and_rescope_accounts,
     account_rules_are_enforced_and_nothing_half_written
 );

@@ -13,6 +13,7 @@ use crate::db::DbConnection;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{OrgUnitId, PartnerId, TicketId};
 use crate::pagination::{Page, PageRequest};
+pub use crate::pagination::{Towards, Window};
 use crate::schema::{
     categories, org_units, partner_categories, partner_communities, ticket_events, tickets,
 };
@@ -148,23 +149,6 @@ fn not_overdue_expr(now: NaiveDateTime) -> Expr {
     )
 }
 
-/// Where a page of a list starts: after a cursor (the next page; `None`, the first) or
-/// before one (the previous page).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Towards {
-    Next(Option<i64>),
-    Previous(i64),
-}
-
-/// A page of a list that can be walked both ways: the cursor of the page after it and of
-/// the page before it (each the id to pass as `Towards`), when there is one.
-#[derive(Debug, Clone)]
-pub struct Window<T> {
-    pub items: Vec<T>,
-    pub next: Option<i64>,
-    pub previous: Option<i64>,
-}
-
 type Filtered = tickets::BoxedQuery<'static, crate::db::DbBackend>;
 
 /// The actor's tickets that pass `filter`, as a query to order and page.
@@ -232,12 +216,8 @@ fn filtered(
     if let Some(to) = filter.created_to {
         query = query.filter(tickets::created_at.lt(to));
     }
-    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let escaped = q
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        query = query.filter(tickets::title.like(format!("%{escaped}%")).escape('\\'));
+    if let Some(pattern) = crate::validate::contains_pattern(filter.q.as_deref()) {
+        query = query.filter(tickets::title.like(pattern).escape('\\'));
     }
     Ok(query)
 }
@@ -258,10 +238,7 @@ pub fn list(
         page.limit,
         now,
     )?;
-    Ok(Page {
-        items: window.items,
-        next_cursor: window.next.map(|id| id.to_string()),
-    })
+    Ok(window.into_page())
 }
 
 /// A page of the actor's tickets either way from a cursor, in the list's order: newest
@@ -277,10 +254,7 @@ pub fn browse(
     now: NaiveDateTime,
 ) -> CoreResult<Window<Ticket>> {
     let mut query = filtered(conn, actor, filter, now)?;
-    let (cursor, backward) = match towards {
-        Towards::Next(cursor) => (cursor, false),
-        Towards::Previous(cursor) => (Some(cursor), true),
-    };
+    let (cursor, backward) = towards.start();
     if filter.overdue == Some(true) {
         if let Some(at) = cursor {
             let since: Option<NaiveDateTime> = tickets::table
@@ -329,25 +303,19 @@ pub fn browse(
             query.order(tickets::id.desc())
         };
     }
-    let mut rows: Vec<TicketRow> = query
+    let rows: Vec<TicketRow> = query
         .select(TicketRow::as_select())
         .limit(limit + 1)
         .load(conn)?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    if backward {
-        rows.reverse();
-    }
-    let (first, last) = (rows.first().map(|r| r.id.0), rows.last().map(|r| r.id.0));
-    let (next, previous) = if backward {
-        (last, first.filter(|_| more))
-    } else {
-        (last.filter(|_| more), first.filter(|_| cursor.is_some()))
-    };
+    let window = Window::from_rows(rows, towards, limit, |r| r.id.0);
     Ok(Window {
-        items: rows.into_iter().map(|r| r.view(actor, now)).collect(),
-        next,
-        previous,
+        items: window
+            .items
+            .into_iter()
+            .map(|r| r.view(actor, now))
+            .collect(),
+        next: window.next,
+        previous: window.previous,
     })
 }
 

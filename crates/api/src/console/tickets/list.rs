@@ -44,13 +44,7 @@ pub async fn list(
         q: q.q.clone().filter(|s| !s.trim().is_empty()),
         ..TicketFilter::default()
     };
-    let towards =
-        match q.before.as_deref().filter(|b| !b.is_empty()) {
-            Some(before) => Towards::Previous(before.parse().map_err(|_| {
-                CoreError::invalid("before", "invalid", "not a cursor this page made")
-            })?),
-            None => Towards::Next(page_at(q.cursor.as_deref())?.after),
-        };
+    let towards = Towards::parse(q.cursor.as_deref(), q.before.as_deref())?;
     let (tickets, total, cats, now) = session
         .run(&state, move |conn, actor, now| {
             let tickets = queries::browse(conn, actor, &filter, towards, LIST_PAGE, now)?;
@@ -95,17 +89,11 @@ pub async fn list(
             }
         }
         (ticket_table(lang, &tickets.items, &names, now))
-        @if tickets.previous.is_some() || tickets.next.is_some() {
-            nav class="pager" aria-label=(lang.t("翻页", "Pages")) {
-                @if let Some(before) = tickets.previous {
-                    a rel="prev" href={ "/console/tickets?" (page_query(&req, "before", before)) } { (lang.t("← 上一页", "← Previous page")) }
-                    " "
-                }
-                @if let Some(next) = tickets.next {
-                    a rel="next" href={ "/console/tickets?" (page_query(&req, "cursor", next)) } { (lang.t("下一页 →", "Next page →")) }
-                }
-            }
-        }
+        (layout::pager(
+            lang,
+            tickets.previous.map(|at| format!("/console/tickets?{}", page_query(&req, "before", at))),
+            tickets.next.map(|at| format!("/console/tickets?{}", page_query(&req, "cursor", at))),
+        ))
     };
     Ok(html_response(
         StatusCode::OK,
@@ -127,9 +115,20 @@ pub(crate) fn next_query(req: &HttpRequest, cursor: &str) -> String {
 /// The same query turned to another page: `cursor` (forward) or `before` (back) set to
 /// `at`, the other dropped, as are one-time notices.
 pub(super) fn page_query(req: &HttpRequest, key: &str, at: impl std::fmt::Display) -> String {
+    turned_query(req, ["cursor", "before"], key, at)
+}
+
+/// The query turned to another page of the list whose cursors are `pair` (forward, back):
+/// `key` (one of them) set to `at`, the other dropped, as are one-time notices.
+pub(crate) fn turned_query(
+    req: &HttpRequest,
+    pair: [&str; 2],
+    key: &str,
+    at: impl std::fmt::Display,
+) -> String {
     let mut out = form_urlencoded::Serializer::new(String::new());
     for (k, v) in form_urlencoded::parse(req.query_string().as_bytes()) {
-        if !matches!(k.as_ref(), "cursor" | "before" | "done") {
+        if !(pair.contains(&k.as_ref()) || k == "done") {
             out.append_pair(&k, &v);
         }
     }
