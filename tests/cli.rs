@@ -558,6 +558,13 @@ fn generated_city_with_trails(store: Store) {
         .order(diesel::dsl::count_star().desc())
         .first(conn)
         .unwrap();
+    // What residents call about varies, as a search at a city's size needs.
+    let titles: i64 = tickets::table
+        .filter(tickets::number.like("GEN%"))
+        .select(diesel::dsl::count(tickets::title).aggregate_distinct())
+        .first(conn)
+        .unwrap();
+    assert_eq!(titles, 12, "each of the generator's titles");
     assert!(most <= 2, "{most} tickets in one community");
     // The rates over the generated trails are those of the replay, for the city and a
     // grown street.

@@ -331,17 +331,24 @@ pub fn run_migrations(conn: &mut DbConnection) -> CoreResult<Vec<String>> {
     applied.map_err(|e| CoreError::internal_because("migration failed", e))
 }
 
-/// Reverts the latest migration and applies it again: for tests of what a migration does to
-/// data already written.
+/// Reverts the migrations after the first `kept` and applies them again: for tests of what
+/// a migration does to data already written.
 #[cfg(feature = "testing")]
-pub fn redo_last_migration(conn: &mut DbConnection) -> CoreResult<()> {
+pub fn redo_migrations_after(conn: &mut DbConnection, kept: usize) -> CoreResult<()> {
+    type Outcome = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+    fn redo<B: diesel::backend::Backend>(
+        c: &mut impl MigrationHarness<B>,
+        source: fn() -> EmbeddedMigrations,
+        kept: usize,
+    ) -> Outcome {
+        while c.applied_migrations()?.len() > kept {
+            c.revert_last_migration(source())?;
+        }
+        c.run_pending_migrations(source()).map(drop)
+    }
     let redone = match conn {
-        DbConnection::Postgres(pg) => pg
-            .revert_last_migration(POSTGRES_MIGRATIONS)
-            .and_then(|_| pg.run_pending_migrations(POSTGRES_MIGRATIONS).map(drop)),
-        DbConnection::Sqlite(lite) => lite
-            .revert_last_migration(SQLITE_MIGRATIONS)
-            .and_then(|_| lite.run_pending_migrations(SQLITE_MIGRATIONS).map(drop)),
+        DbConnection::Postgres(pg) => redo(pg, || POSTGRES_MIGRATIONS, kept),
+        DbConnection::Sqlite(lite) => redo(lite, || SQLITE_MIGRATIONS, kept),
     };
     redone.map_err(|e| CoreError::internal_because("migration failed", e))
 }

@@ -16,6 +16,23 @@ use crate::ids::{CategoryId, OrgUnitId, UserId};
 use crate::schema::{categories, org_units, partners, tickets, users};
 use crate::types::{OrgKind, Role};
 
+/// What residents call about, one title in twelve each, so a search (`q`) at a city's size
+/// matches some tickets and not others.
+const TITLES: [&str; 12] = [
+    "暖气不热",
+    "楼道灯不亮",
+    "下水道堵塞",
+    "小区停水",
+    "夜间施工噪音扰民",
+    "垃圾清运不及时",
+    "路面坑洼积水",
+    "违章停车堵路",
+    "电梯故障停运",
+    "外墙渗水",
+    "共享单车乱停",
+    "宠物扰民",
+];
+
 /// How many tickets of each kind: `due` of the `open` ones are past their response
 /// deadline at `as_of`; the rest of `open` are due a month later; `closed` are done.
 #[derive(Debug, Clone, Copy)]
@@ -153,6 +170,14 @@ pub fn generate(
             .collect();
         format!("CASE t.id % {} {arms} END", units.len().max(1))
     };
+    let title = {
+        let arms: String = TITLES
+            .iter()
+            .enumerate()
+            .map(|(n, t)| format!(" WHEN {n} THEN '{t}'"))
+            .collect();
+        format!("CASE (s.i / 7) % {} {arms} END", TITLES.len())
+    };
     let run = crate::secrets::random_secret(6).to_uppercase();
     let total = spec.closed + spec.open;
     let mut start = 0;
@@ -163,7 +188,7 @@ pub fn generate(
              INSERT INTO tickets (number, category_id, priority, title, description, community_id, org_path, \
                address, households, status, in_pool, level, respond_by, resolve_by, closed_at, reopen_count, \
                return_count, reported_by, version, created_at, updated_at) \
-             SELECT 'GEN' || $3 || '-' || CAST(s.i AS TEXT), {category}, 'normal', '压测工单', '批量生成', cm.id, cm.path, \
+             SELECT 'GEN' || $3 || '-' || CAST(s.i AS TEXT), {category}, 'normal', {title}, '批量生成', cm.id, cm.path, \
                '压测地址', 1, \
                CASE WHEN s.i < {open} THEN 'reported' ELSE 'closed' END, FALSE, 0, \
                CASE WHEN s.i < {due} THEN $4 ELSE $5 END, $6, \
@@ -172,6 +197,7 @@ pub fn generate(
                           FROM org_units WHERE kind = 'community') cm ON cm.n = s.i % {k} \
              ORDER BY s.i",
             category = category.0,
+            title = title,
             reporter = reporter.0,
             open = spec.open,
             due = spec.due,

@@ -1096,7 +1096,52 @@ async fn a_unit_waits_on_the_resident_and_nothing_else_moves_meanwhile(store: St
     assert_eq!(status, StatusCode::OK);
 }
 
+async fn a_search_finds_the_titles_that_hold_the_text_as_typed(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let grid = app.login("demo-grid").await;
+    let supervisor = app.login("demo-supervisor").await;
+    for title in [
+        "暖气不热",
+        "楼道暖气停暖",
+        "停水两天",
+        "路灯A_B坏了",
+        "路灯AxB坏了",
+        "折扣100%",
+    ] {
+        log(&app, &grid, title).await;
+    }
+    let titles = |q: &'static str| {
+        let app = &app;
+        let supervisor = &supervisor;
+        async move {
+            let encoded: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
+            let mut found: Vec<String> = app
+                .all(&format!("/api/v1/tickets?q={encoded}"), supervisor)
+                .await
+                .iter()
+                .map(|t| t["title"].as_str().unwrap().to_owned())
+                .filter(|t| {
+                    !t.starts_with("demo")
+                        && ["暖", "停", "路灯", "折扣"].iter().any(|w| t.contains(w))
+                })
+                .collect();
+            found.sort();
+            found
+        }
+    };
+    assert_eq!(titles("暖气").await, ["暖气不热", "楼道暖气停暖"]);
+    // Every two characters of the text are in the title, but not the text itself.
+    assert!(titles("气停暖气").await.is_empty());
+    assert_eq!(titles("气停暖").await, ["楼道暖气停暖"]);
+    // One character, and the characters LIKE would read as wildcards.
+    assert_eq!(titles("停").await, ["停水两天", "楼道暖气停暖"]);
+    assert_eq!(titles("A_B").await, ["路灯A_B坏了"]);
+    assert_eq!(titles("0%").await, ["折扣100%"]);
+    assert!(titles("暖水").await.is_empty());
+}
+
 crate::on_both_stores!(
+    a_search_finds_the_titles_that_hold_the_text_as_typed,
     a_unit_waits_on_the_resident_and_nothing_else_moves_meanwhile,
     a_returned_ticket_goes_back_to_the_dispatcher_and_is_reassigned,
     grid_member_logs_and_partner_claims_resolves_and_the_visit_closes_it,

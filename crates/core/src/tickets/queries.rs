@@ -217,6 +217,17 @@ fn filtered(
         query = query.filter(tickets::created_at.lt(to));
     }
     if let Some(pattern) = crate::validate::contains_pattern(filter.q.as_deref()) {
+        let q = filter.q.as_deref().unwrap_or_default().trim();
+        if conn.backend() == crate::db::Backend::Postgres && q.chars().nth(1).is_some() {
+            // Only titles holding every two characters of `q` (migration 16's index).
+            query = query.filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>(
+                    "ticket_title_grams(tickets.title) @> ticket_title_grams(",
+                )
+                .bind::<diesel::sql_types::Text, _>(q.to_owned())
+                .sql(")"),
+            );
+        }
         query = query.filter(tickets::title.like(pattern).escape('\\'));
     }
     Ok(query)

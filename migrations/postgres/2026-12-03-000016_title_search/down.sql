@@ -1,0 +1,2 @@
+DROP INDEX tickets_title_grams_idx;
+DROP FUNCTION ticket_title_grams(TEXT);
