@@ -73,6 +73,8 @@ pub struct OrgUnitFilter {
     pub kind: Option<OrgKind>,
     /// Only the tree's top nodes (no parent): where an administrator starts browsing.
     pub top_only: bool,
+    /// Only this node and those below it.
+    pub within: Option<OrgUnitId>,
 }
 
 fn normalized_emails(emails: &[String]) -> Vec<String> {
@@ -252,8 +254,21 @@ pub fn get(conn: &mut DbConnection, actor: &Actor, id: OrgUnitId) -> CoreResult<
 type OrgUnitQuery = org_units::BoxedQuery<'static, crate::db::DbBackend>;
 
 /// The org units the actor sees that pass `filter`.
-fn filtered(actor: &Actor, filter: &OrgUnitFilter) -> OrgUnitQuery {
+fn filtered(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    filter: &OrgUnitFilter,
+) -> CoreResult<OrgUnitQuery> {
     let mut query = org_units::table.into_boxed();
+    if let Some(node) = filter.within {
+        let path: String = org_units::table
+            .find(node)
+            .select(org_units::path)
+            .first(conn)
+            .optional()?
+            .ok_or(CoreError::NotFound("org unit"))?;
+        query = query.filter(crate::scope::in_subtree(org_units::path, &path));
+    }
     if let Some(scope_filter) = visible_org_units(&actor.scope) {
         query = query.filter(scope_filter);
     }
@@ -266,7 +281,7 @@ fn filtered(actor: &Actor, filter: &OrgUnitFilter) -> OrgUnitQuery {
     if let Some(kind) = filter.kind {
         query = query.filter(org_units::kind.eq(kind));
     }
-    query
+    Ok(query)
 }
 
 pub fn list(
@@ -286,17 +301,22 @@ pub fn browse(
     towards: Towards,
     limit: i64,
 ) -> CoreResult<Window<OrgUnit>> {
-    let rows = crate::walk_by_id!(filtered(actor, filter), org_units::id, OrgUnitId, towards)
-        .select(OrgUnitRow::as_select())
-        .limit(limit + 1)
-        .load(conn)?;
+    let rows = crate::walk_by_id!(
+        filtered(conn, actor, filter)?,
+        org_units::id,
+        OrgUnitId,
+        towards
+    )
+    .select(OrgUnitRow::as_select())
+    .limit(limit + 1)
+    .load(conn)?;
     Window::from_rows(rows, towards, limit, |r| r.id.0)
         .try_map_items(|rows| with_emails(conn, rows))
 }
 
 /// How many org units the actor sees pass `filter`.
 pub fn count(conn: &mut DbConnection, actor: &Actor, filter: &OrgUnitFilter) -> CoreResult<i64> {
-    Ok(filtered(actor, filter).count().get_result(conn)?)
+    Ok(filtered(conn, actor, filter)?.count().get_result(conn)?)
 }
 
 /// The node and its ancestors the actor sees, from the top down: a breadcrumb.
@@ -311,7 +331,7 @@ pub fn lineage(conn: &mut DbConnection, actor: &Actor, id: OrgUnitId) -> CoreRes
         .filter_map(|part| part.parse().ok().map(OrgUnitId))
         .filter(|a| *a != node.id)
         .collect();
-    let mut rows = filtered(actor, &OrgUnitFilter::default())
+    let mut rows = filtered(conn, actor, &OrgUnitFilter::default())?
         .filter(org_units::id.eq_any(ids))
         .select(OrgUnitRow::as_select())
         .load(conn)?;

@@ -1334,7 +1334,86 @@ async fn the_overdue_page_pages_the_escalated_tickets_with_their_total(store: St
     assert_eq!(numbers(&c.get(&back).await.2), page1);
 }
 
+async fn a_city_wide_supervisor_narrows_to_a_street_to_pick_the_community(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let admin = app.login("demo-admin").await;
+    let chaoyang = app.org_id("朝阳区").await;
+    let (status, street) = app
+        .post("/api/v1/org-units", &admin, json!({"parent_id": chaoyang, "kind": "street", "name": "大社区街道", "code": "110105099"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{street}");
+    for i in 0..200 {
+        let (status, body) = app
+            .post("/api/v1/org-units", &admin, json!({"parent_id": street["id"], "kind": "community", "name": format!("大社区{i:03}"), "code": format!("110105099{i:03}")}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    app.account(
+        "city-chief",
+        "supervisor",
+        json!({"org_unit_id": app.org_id("北京市").await}),
+    )
+    .await;
+    let (mut c, token) = Console::sign_in_with(&app, "city-chief", "long-enough-pass").await;
+    // 208 communities: too many for one list, so the form asks where first, and each
+    // step down is a link; a street's communities are a list.
+    let (status, _, page) = c.get("/console/tickets/new").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains("id=\"community_id\""), "no list of 208");
+    assert!(page.contains(&format!("href=\"/console/tickets/new?within={chaoyang}\"")));
+    let (_, _, page) = c
+        .get(&format!("/console/tickets/new?within={chaoyang}"))
+        .await;
+    let wangjing = app.org_id("望京街道").await;
+    assert!(page.contains(&format!("href=\"/console/tickets/new?within={wangjing}\"")));
+    assert!(!page.contains("id=\"community_id\""));
+    let (_, _, page) = c
+        .get(&format!("/console/tickets/new?within={wangjing}"))
+        .await;
+    assert!(page.contains("id=\"community_id\""));
+    assert!(page.contains("望京西园一区社区") && !page.contains("大社区001"));
+    let (_, _, big) = c
+        .get(&format!("/console/tickets/new?within={}", street["id"]))
+        .await;
+    assert_eq!(
+        big.matches("大社区").count() - big.matches("大社区街道").count(),
+        200,
+        "every one of the street's"
+    );
+    // The ticket is logged there, and a form that comes back keeps the narrowed list.
+    let idem = page
+        .split("name=\"idem\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_owned();
+    let community = app.org_id("花家地北里社区").await;
+    let form = |title: &'static str| {
+        ticket_form(&token, &idem, None)
+            .text("within", wangjing.to_string())
+            .text("community_id", community.to_string())
+            .text("title", title)
+    };
+    let (status, _, body) = c
+        .post_multipart("/console/tickets/new", form("").text("description", ""))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.contains(&format!("<option value=\"{community}\" selected")),
+        "{body}"
+    );
+    let before = app.count("tickets");
+    let (status, _, body) = c
+        .post_multipart("/console/tickets/new", form("在大城市里登记"))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(app.count("tickets"), before + 1);
+    let (_, _, page) = c.get("/console/tickets/new?within=x").await;
+    assert!(page.contains("within"), "a made-up place is named");
+}
+
 crate::on_both_stores!(
+    a_city_wide_supervisor_narrows_to_a_street_to_pick_the_community,
     the_overdue_page_pages_the_escalated_tickets_with_their_total,
     an_administrator_pages_through_a_citys_worth_of_units_partners_and_accounts,
     every_form_that_changes_something_refuses_a_forged_token,

@@ -425,7 +425,8 @@ pub async fn act(
     let lang = session.lang;
     let max = state.settings.attachments.max_bytes;
     let outcome: Result<&'static str, ConsoleError> = match body {
-        ActBody::Photo(WithPhoto { photo, .. }) => {
+        ActBody::Photo(posted) => {
+            let WithPhoto { photo, .. } = *posted;
             let data_dir = state.settings.data_dir.clone();
             match photo {
                 None => Err(CoreError::invalid("file", "required", "choose a photo").into()),

@@ -11,6 +11,8 @@ pub(super) struct TicketForm {
     pub(super) category: String,
     pub(super) priority: String,
     pub(super) community_id: String,
+    /// The place the community list was narrowed to (where a scope holds too many).
+    pub(super) within: String,
     pub(super) title: String,
     pub(super) description: String,
     pub(super) address: String,
@@ -29,6 +31,7 @@ impl TicketForm {
             "category" => &mut self.category,
             "priority" => &mut self.priority,
             "community_id" => &mut self.community_id,
+            "within" => &mut self.within,
             "title" => &mut self.title,
             "description" => &mut self.description,
             "address" => &mut self.address,
@@ -130,7 +133,7 @@ impl FormBody for WithPhoto {
 
 /// What a ticket page posts: one lifecycle action, or a photo (multipart).
 pub enum ActBody {
-    Photo(WithPhoto),
+    Photo(Box<WithPhoto>),
     Action(ActForm),
 }
 
@@ -146,7 +149,7 @@ impl FormBody for ActBody {
             .is_some_and(|v| v.starts_with("multipart/form-data"));
         if is_multipart {
             let photo = WithPhoto::read(req, payload);
-            Box::pin(async move { photo.await.map(ActBody::Photo) })
+            Box::pin(async move { photo.await.map(|p| ActBody::Photo(Box::new(p))) })
         } else {
             let action = crate::console::session::read_urlencoded::<ActForm>(req, payload);
             Box::pin(async move { action.await.map(ActBody::Action) })

@@ -1,39 +1,89 @@
 //! Logging a ticket: the form, and checking it with its photo before anything is written.
 
 use super::*;
+use jiesu_core::org::OrgUnit;
+use jiesu_core::Scope;
 
 pub(super) struct FormChoices {
     pub(super) categories: Vec<Category>,
+    /// The communities to choose from: the scope's, or those of the place narrowed to.
     pub(super) communities: Vec<(OrgUnitId, String)>,
+    /// Where a scope holds more communities than one list shows: the place narrowed to so
+    /// far (from the top) and the places below it to narrow further.
+    pub(super) narrowed: Vec<OrgUnit>,
+    pub(super) places: Vec<OrgUnit>,
 }
+
+/// The most communities the form lists at once; a city supervisor narrows to a district
+/// and a street first.
+const COMMUNITIES_LISTED: i64 = 200;
 
 pub(super) async fn choices(
     state: &AppState,
     session: &Session,
+    within: Option<OrgUnitId>,
 ) -> Result<FormChoices, ConsoleError> {
     let wants_community = !matches!(session.role, Role::GridMember);
     session
         .run(state, move |conn, actor, _| {
             let categories = categories::list(conn, Some(true), ALL)?.items;
-            let communities = if wants_community {
-                let filter = OrgUnitFilter {
-                    kind: Some(OrgKind::Community),
-                    ..OrgUnitFilter::default()
+            let mut choices = FormChoices {
+                categories,
+                communities: Vec::new(),
+                narrowed: Vec::new(),
+                places: Vec::new(),
+            };
+            if !wants_community {
+                return Ok(choices);
+            }
+            let node = within.or(match &actor.scope {
+                Scope::Subtree { root, .. } => Some(*root),
+                _ => None,
+            });
+            if let Some(node) = node {
+                choices.narrowed = org::lineage(conn, actor, node)?;
+            }
+            let communities = OrgUnitFilter {
+                kind: Some(OrgKind::Community),
+                within: node,
+                ..OrgUnitFilter::default()
+            };
+            let street = choices
+                .narrowed
+                .last()
+                .is_some_and(|n| n.kind == OrgKind::Street);
+            if street || org::count(conn, actor, &communities)? <= COMMUNITIES_LISTED {
+                // A street's communities are listed however many (a few dozen at most).
+                let all = PageRequest {
+                    after: None,
+                    limit: 10_000,
                 };
-                org::list(conn, actor, &filter, ALL)?
+                choices.communities = org::list(conn, actor, &communities, all)?
                     .items
                     .into_iter()
                     .map(|o| (o.id, o.name))
-                    .collect()
+                    .collect();
             } else {
-                Vec::new()
-            };
-            Ok(FormChoices {
-                categories,
-                communities,
-            })
+                let below = OrgUnitFilter {
+                    parent_id: node,
+                    top_only: node.is_none(),
+                    ..OrgUnitFilter::default()
+                };
+                choices.places = org::list(conn, actor, &below, ALL)?.items;
+            }
+            Ok(choices)
         })
         .await
+}
+
+/// The place a form's community list is narrowed to, as typed in the query or the form.
+pub(super) fn within_of(text: Option<&str>) -> Result<Option<OrgUnitId>, ConsoleError> {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(t) => t.parse().map(|id| Some(OrgUnitId(id))).map_err(|_| {
+            CoreError::invalid("within", "invalid", "not a place of this form").into()
+        }),
+    }
 }
 
 pub(super) fn new_ticket_page(
@@ -89,6 +139,25 @@ pub(super) fn new_ticket_page(
                     option value=(p.as_str()) selected[form.priority == p.as_str()] { (layout::priority_name(lang, *p)) }
                 }
             }
+            @if !choices.narrowed.is_empty() || !choices.places.is_empty() {
+                input type="hidden" name="within" value=(choices.narrowed.last().map(|n| n.id.to_string()).unwrap_or_default());
+                p class="crumbs" {
+                    (field_label(lang, "community_id")) "："
+                    @for (i, n) in choices.narrowed.iter().enumerate() {
+                        @if i > 0 { " › " }
+                        a href={ "/console/tickets/new?within=" (n.id) } { (n.name) }
+                    }
+                }
+            }
+            @if !choices.places.is_empty() {
+                p class="muted" { (lang.t("社区较多，请先选择所在区域：", "Many communities: choose where first:")) }
+                ul class="places" {
+                    @for p in &choices.places {
+                        li { a href={ "/console/tickets/new?within=" (p.id) } { (p.name) } }
+                    }
+                }
+                @if let Some(e) = error_of("community_id") { span class="field-error" { (field_message(lang, e, max)) } }
+            }
             @if !choices.communities.is_empty() {
                 label for="community_id" { (field_label(lang, "community_id")) " *" }
                 select id="community_id" name="community_id" required aria-invalid=[error_of("community_id").map(|_| "true")] {
@@ -132,9 +201,19 @@ pub(super) fn new_ticket_page(
     )
 }
 
-/// `GET /console/tickets/new`
-pub async fn new_form(state: web::Data<AppState>, session: Session) -> ConsoleResult {
-    let choices = choices(&state, &session).await?;
+#[derive(Deserialize)]
+pub struct NewFormQuery {
+    within: Option<String>,
+}
+
+/// `GET /console/tickets/new` (`within`: the place the community list is narrowed to)
+pub async fn new_form(
+    state: web::Data<AppState>,
+    session: Session,
+    q: web::Query<NewFormQuery>,
+) -> ConsoleResult {
+    let within = within_of(q.within.as_deref())?;
+    let choices = choices(&state, &session, within).await?;
     let form = TicketForm {
         idem: jiesu_core::secrets::random_secret(24),
         ..TicketForm::default()
@@ -167,7 +246,7 @@ pub async fn create(
         let form = form.clone();
         let session = &session;
         async move {
-            let choices = choices(&state, session).await?;
+            let choices = choices(&state, session, within_of(Some(&form.within))?).await?;
             Ok::<_, ConsoleError>(html_response(
                 status,
                 new_ticket_page(&state, session, &form, &choices, &errors),
