@@ -1274,8 +1274,6 @@ async fn an_administrator_pages_through_a_citys_worth_of_units_partners_and_acco
 }
 
 async fn the_overdue_page_pages_the_escalated_tickets_with_their_total(store: Store) {
-    use jiesu_core::calendar::WorkingCalendar;
-    use jiesu_core::escalation::{self, SweepContext};
     let app = TestApp::spawn(store).await;
     let grid = app.login("demo-grid").await;
     let street = app.login("demo-supervisor").await;
@@ -1285,24 +1283,8 @@ async fn the_overdue_page_pages_the_escalated_tickets_with_their_total(store: St
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
-    let calendar = WorkingCalendar::load(
-        &app.settings.calendar,
-        &app.settings.config_dir.join("calendar"),
-    )
-    .unwrap();
     let later = chrono::Utc::now().naive_utc() + chrono::Duration::days(3);
-    app.with_conn(|conn| {
-        escalation::sweep(
-            conn,
-            later,
-            &SweepContext {
-                calendar: &calendar,
-                public_url: "http://jiesu.test",
-                mail_language: Default::default(),
-            },
-        )
-        .unwrap()
-    });
+    app.sweep_at(later);
     let escalated = app.all("/api/v1/escalations", &street).await;
     assert!(escalated.len() >= 55);
     let (mut c, _) = Console::sign_in(&app, "demo-supervisor").await;

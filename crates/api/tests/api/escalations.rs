@@ -1,7 +1,5 @@
 //! The escalation views: what rose, seen within scope, and the outbox status for admins.
 
-use jiesu_core::calendar::WorkingCalendar;
-use jiesu_core::escalation::{self, SweepContext};
 use serde_json::json;
 
 use crate::helpers::{StatusCode, Store, TestApp};
@@ -15,24 +13,8 @@ async fn supervisors_see_the_escalations_of_their_subtree(store: Store) {
         .post("/api/v1/tickets", &grid, json!({"category": "water_supply", "title": "停水两天", "description": "整栋楼停水", "address": "3号楼"}))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{ticket}");
-    let calendar = WorkingCalendar::load(
-        &app.settings.calendar,
-        &app.settings.config_dir.join("calendar"),
-    )
-    .unwrap();
     let later = chrono::Utc::now().naive_utc() + chrono::Duration::days(3);
-    let report = app.with_conn(|conn| {
-        escalation::sweep(
-            conn,
-            later,
-            &SweepContext {
-                calendar: &calendar,
-                public_url: "http://jiesu.test",
-                mail_language: Default::default(),
-            },
-        )
-        .unwrap()
-    });
+    let report = app.sweep_at(later);
     assert_eq!(report.escalated.len(), 1);
 
     let seen = app.all("/api/v1/escalations", &street).await;

@@ -218,6 +218,29 @@ impl TestApp {
             .expect("id")
     }
 
+    /// Runs the escalation sweep as the scheduler would at `now`, with this app's calendar.
+    pub fn sweep_at(&self, now: chrono::NaiveDateTime) -> jiesu_core::escalation::SweepReport {
+        use jiesu_core::calendar::WorkingCalendar;
+        use jiesu_core::escalation::{self, SweepContext};
+        let calendar = WorkingCalendar::load(
+            &self.settings.calendar,
+            &self.settings.config_dir.join("calendar"),
+        )
+        .expect("the calendar");
+        self.with_conn(|conn| {
+            escalation::sweep(
+                conn,
+                now,
+                &SweepContext {
+                    calendar: &calendar,
+                    public_url: "http://jiesu.test",
+                    mail_language: Default::default(),
+                },
+            )
+            .expect("the sweep")
+        })
+    }
+
     pub fn count(&self, table: &str) -> i64 {
         use diesel::prelude::*;
         #[derive(QueryableByName)]
