@@ -20,13 +20,13 @@ use jiesu_core::pagination::{Towards, Window};
 use jiesu_core::partners::{self, Partner, PartnerFilter};
 use jiesu_core::types::{ClockKind, OrgKind, Priority, Role};
 use jiesu_core::users::{self, NewUser, User, UserChange, UserFilter};
-use jiesu_core::{CoreError, CoreResult, FieldError};
+use jiesu_core::{CoreError, FieldError};
 use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::layout::{self, csrf_field, notice, page, Lang, Nav};
 use super::session::{urlencoded_forms, CsrfForm, TokenOnly};
-use super::{html_response, see_other, ConsoleError, ConsoleResult, Session};
+use super::{html_response, optional_id, see_other, ConsoleError, ConsoleResult, Session};
 use crate::state::AppState;
 
 /// Rows a page of each of the administrator's lists shows.
@@ -62,16 +62,6 @@ pub struct AdminView {
     account_unit: Option<String>,
     #[serde(default)]
     account_partner: Option<String>,
-}
-
-fn id_in(field: &str, value: &Option<String>) -> CoreResult<Option<i64>> {
-    match value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
-        None => Ok(None),
-        Some(v) => v
-            .parse()
-            .map(Some)
-            .map_err(|_| CoreError::invalid(field, "invalid", "not an id")),
-    }
 }
 
 impl AdminView {
@@ -164,7 +154,7 @@ async fn overview(
                 &[Role::Admin],
                 "the administration page is for administrators",
             )?;
-            let node = id_in("unit", &view.unit)?.map(OrgUnitId);
+            let node = optional_id("unit", view.unit.as_deref())?.map(OrgUnitId);
             let lineage = match node {
                 Some(id) => org::lineage(conn, actor, id)?,
                 None => Vec::new(),
@@ -226,14 +216,15 @@ async fn overview(
                     Some((u.id, unit.or(partner)?.clone()))
                 })
                 .collect();
-            let account_unit = match id_in("account_unit", &view.account_unit)? {
+            let account_unit = match optional_id("account_unit", view.account_unit.as_deref())? {
                 Some(id) => Some(org::get(conn, actor, OrgUnitId(id))?),
                 None => None,
             };
-            let account_partner = match id_in("account_partner", &view.account_partner)? {
-                Some(id) => Some(partners::get(conn, actor, PartnerId(id))?),
-                None => None,
-            };
+            let account_partner =
+                match optional_id("account_partner", view.account_partner.as_deref())? {
+                    Some(id) => Some(partners::get(conn, actor, PartnerId(id))?),
+                    None => None,
+                };
             Ok(Overview {
                 lineage,
                 units,
@@ -304,14 +295,20 @@ fn tree(lang: Lang, view: &AdminView, o: &Overview) -> Markup {
     }
 }
 
-/// A search box over one list, keeping the rest of the view.
-fn search(lang: Lang, view: &AdminView, list: &str, label: &str, value: Option<&str>) -> Markup {
+/// A search box over one list (its `{list}_q`), keeping the rest of the view; a new search
+/// starts the list at its first page.
+fn search(lang: Lang, view: &AdminView, list: &str, label: &str) -> Markup {
     let field = format!("{list}_q");
     let id = format!("{list}-q");
+    let fields = view.fields();
+    let value = fields
+        .iter()
+        .find(|(key, _)| *key == field)
+        .and_then(|(_, v)| v.as_deref());
     html! {
         form method="get" action={ "/console/admin#" (list) } class="inline search" role="search" {
-            @for (key, v) in view.fields() {
-                @if key != field && !key.starts_with(list) {
+            @for (key, v) in fields {
+                @if !key.starts_with(list) {
                     @if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
                         input type="hidden" name=(key) value=(v);
                     }
@@ -353,14 +350,9 @@ struct Flash {
     view: AdminView,
 }
 
-fn admin_page(
-    state: &AppState,
-    session: &Session,
-    view: &AdminView,
-    o: &Overview,
-    flash: &Flash,
-) -> Markup {
+fn admin_page(state: &AppState, session: &Session, o: &Overview, flash: &Flash) -> Markup {
     let lang = session.lang;
+    let view = &flash.view;
     let cal = &state.settings.calendar;
     let issued = flash.issued_key.as_ref();
     let body = html! {
@@ -434,7 +426,7 @@ fn admin_page(
         }
         section aria-labelledby="partners" {
             h2 id="partners" { (lang.t("共建单位", "Partner units")) " · " (o.partners_total) }
-            (search(lang, view, "partners", lang.t("名称含", "Name contains"), view.partners_q.as_deref()))
+            (search(lang, view, "partners", lang.t("名称含", "Name contains")))
             table class="cards" {
                 thead { tr {
                     th scope="col" { (lang.t("名称", "Name")) }
@@ -489,7 +481,7 @@ fn admin_page(
         section aria-labelledby="users" {
             h2 id="users" { (lang.t("账号", "Accounts")) " · " (o.users_total) }
             @if let Some(m) = &flash.account { (m) }
-            (search(lang, view, "users", lang.t("用户名或姓名含", "Username or name contains"), view.users_q.as_deref()))
+            (search(lang, view, "users", lang.t("用户名或姓名含", "Username or name contains")))
             (accounts_table(session, o))
             (view.pager(lang, "users", "users", &o.users))
             (account_form(session, o, &flash.form, &flash.errors))
@@ -527,7 +519,7 @@ async fn respond(
     let o = overview(state, session, &flash.view).await?;
     Ok(html_response(
         status,
-        admin_page(state, session, &flash.view, &o, &flash),
+        admin_page(state, session, &o, &flash),
     ))
 }
 

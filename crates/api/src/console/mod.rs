@@ -41,6 +41,18 @@ pub(crate) const ALL: jiesu_core::pagination::PageRequest = jiesu_core::paginati
     limit: 200,
 };
 
+/// An id typed into a page's query or form: `None` when left empty, else a number or an
+/// error naming `field`.
+pub(crate) fn optional_id(field: &str, text: Option<&str>) -> jiesu_core::CoreResult<Option<i64>> {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(t) => t
+            .parse()
+            .map(Some)
+            .map_err(|_| CoreError::invalid(field, "invalid", "not an id")),
+    }
+}
+
 /// Every `/console` route; mounted by `Application::build`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(

@@ -22,10 +22,10 @@ use super::charts::{self, RateRow};
 use super::layout::{self, page, pct, Lang, Nav};
 use super::tickets::turned_query;
 use super::{html_response, ConsoleResult, Session, ALL};
+use crate::state::AppState;
 
 /// The escalated list's cursors on the overdue page (forward, back).
 const PAIR: [&str; 2] = ["escalated_cursor", "escalated_before"];
-use crate::state::AppState;
 
 /// What the overdue page shows: the most late, how many are late (capped), a page of the
 /// escalated and how many there are (capped), the names of their places, and the instant

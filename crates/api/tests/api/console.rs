@@ -445,12 +445,7 @@ async fn the_new_ticket_form_checks_the_photo_and_logs_once(store: Store) {
     let app = TestApp::spawn_with(store, |s| s.attachments.max_bytes = max).await;
     let (mut c, token) = Console::sign_in(&app, "demo-grid").await;
     let (_, _, page) = c.get("/console/tickets/new").await;
-    let idem = page
-        .split("name=\"idem\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .expect("a one-time form key")
-        .to_owned();
+    let idem = form_key(&page);
     let before = (app.count("tickets"), app.count("attachments"));
     for (name, bytes, message) in [
         (
@@ -635,6 +630,15 @@ fn text_of_id(html: &str, id: &str) -> String {
         + id.len()
         + 6;
     html[at..].split('<').next().unwrap().to_owned()
+}
+
+/// The one-time key of a new-ticket form page.
+fn form_key(page: &str) -> String {
+    page.split("name=\"idem\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a one-time form key")
+        .to_owned()
 }
 
 /// POST a form of owned values.
@@ -1363,12 +1367,7 @@ async fn a_city_wide_supervisor_narrows_to_a_street_to_pick_the_community(store:
         "every one of the street's"
     );
     // The ticket is logged there, and a form that comes back keeps the narrowed list.
-    let idem = page
-        .split("name=\"idem\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap()
-        .to_owned();
+    let idem = form_key(&page);
     let community = app.org_id("花家地北里社区").await;
     let form = |title: &'static str| {
         ticket_form(&token, &idem, None)

@@ -78,12 +78,7 @@ pub(super) async fn choices(
 
 /// The place a form's community list is narrowed to, as typed in the query or the form.
 pub(super) fn within_of(text: Option<&str>) -> Result<Option<OrgUnitId>, ConsoleError> {
-    match text.map(str::trim).filter(|t| !t.is_empty()) {
-        None => Ok(None),
-        Some(t) => t.parse().map(|id| Some(OrgUnitId(id))).map_err(|_| {
-            CoreError::invalid("within", "invalid", "not a place of this form").into()
-        }),
-    }
+    Ok(crate::console::optional_id("within", text)?.map(OrgUnitId))
 }
 
 pub(super) fn new_ticket_page(
