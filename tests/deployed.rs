@@ -182,6 +182,30 @@ async fn production_on_postgres_mails_supervisors_through_smtp_and_loses_none_wh
             .any(|t| t["id"] == id),
         "{on_time}"
     );
+    // A title search through the index of the titles' pieces (migration 16): two
+    // characters find the ticket, a word in no title finds nothing.
+    let found = get_json(
+        &client,
+        &base,
+        "/api/v1/tickets?q=%E6%B4%BE%E5%8D%95",
+        &supervisor,
+    )
+    .await; // 派单
+    let found: Vec<i64> = found["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
+    assert!(found.contains(&id), "{found:?}");
+    let none = get_json(
+        &client,
+        &base,
+        "/api/v1/tickets?q=%E7%87%83%E6%B0%94",
+        &supervisor,
+    )
+    .await; // 燃气
+    assert!(none["items"].as_array().unwrap().is_empty(), "{none}");
     let late = get_json(&client, &base, "/api/v1/overdue", &supervisor).await;
     let minutes: Vec<i64> = late
         .as_array()
