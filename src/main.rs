@@ -124,7 +124,9 @@ struct GenerateArgs {
     #[arg(long)]
     trails: bool,
     /// First grow the tree to a city's size (16 districts, 336 streets, 7,056
-    /// communities, once) and spread the tickets over all its communities.
+    /// communities, and in each street a partner unit per category: about 3,700, once) and
+    /// spread the tickets over all its communities, each held by the unit serving its
+    /// community in its category.
     #[arg(long)]
     city: bool,
     /// Tickets per transaction.

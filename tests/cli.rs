@@ -565,6 +565,49 @@ fn generated_city_with_trails(store: Store) {
         .first(conn)
         .unwrap();
     assert_eq!(titles, 12, "each of the generator's titles");
+    // The grown city's units: one per street and category, each ticket in a grown
+    // community held by the unit serving it in the ticket's category.
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let count = |conn: &mut jiesu_core::db::DbConnection, sql: &str| -> i64 {
+        diesel::sql_query(sql).get_result::<N>(conn).unwrap().n
+    };
+    let units = count(
+        conn,
+        "SELECT COUNT(*) AS n FROM partners WHERE contact_email LIKE '%@gen.example.cn'",
+    );
+    let active = count(conn, "SELECT COUNT(*) AS n FROM categories WHERE active");
+    assert_eq!(
+        units,
+        d * s * active,
+        "a unit per street and category, once"
+    );
+    let held = |conn: &mut jiesu_core::db::DbConnection, served: &str| {
+        count(
+            conn,
+            &format!(
+                "SELECT COUNT(*) AS n FROM tickets t JOIN org_units cm ON cm.id = t.community_id \
+                 WHERE t.number LIKE 'GEN%' AND t.status = 'closed' AND cm.code LIKE 'GEN-C%' \
+                 AND {served} EXISTS (SELECT 1 FROM partner_communities pc \
+                   JOIN partner_categories pk ON pk.partner_id = pc.partner_id \
+                   WHERE pc.partner_id = t.partner_id AND pc.org_unit_id = t.community_id \
+                   AND pk.category_id = t.category_id)"
+            ),
+        )
+    };
+    assert!(
+        held(conn, "") > 700,
+        "most tickets are in grown communities"
+    );
+    assert_eq!(held(conn, "NOT"), 0, "held by a unit serving them");
+    let categories = count(
+        conn,
+        "SELECT COUNT(DISTINCT category_id) AS n FROM tickets WHERE number LIKE 'GEN%'",
+    );
+    assert!(categories >= 8, "tickets in {categories} categories");
     assert!(most <= 2, "{most} tickets in one community");
     // The rates over the generated trails are those of the replay, for the city and a
     // grown street.

@@ -3,8 +3,9 @@
 //! escalation queue. With `trails`, each closed ticket also gets the trail of a ticket that
 //! was worked: dispatched to a unit, claimed, in progress, resolved, escalated one level
 //! for one in twenty, and a return visit (seven in ten satisfied, two basically satisfied,
-//! one unsatisfied: reopened, resolved again and closed). Refused in production; meant for
-//! an empty demo or bench database.
+//! one unsatisfied: reopened, resolved again and closed). A grown city has a partner unit
+//! per street and category, and each ticket is held by the one serving its community in
+//! its category. Refused in production; meant for an empty demo or bench database.
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
@@ -17,20 +18,21 @@ use crate::schema::{categories, org_units, partners, tickets, users};
 use crate::types::{OrgKind, Role};
 
 /// What residents call about, one title in twelve each, so a search (`q`) at a city's size
-/// matches some tickets and not others.
-const TITLES: [&str; 12] = [
-    "暖气不热",
-    "楼道灯不亮",
-    "下水道堵塞",
-    "小区停水",
-    "夜间施工噪音扰民",
-    "垃圾清运不及时",
-    "路面坑洼积水",
-    "违章停车堵路",
-    "电梯故障停运",
-    "外墙渗水",
-    "共享单车乱停",
-    "宠物扰民",
+/// matches some tickets and not others; each with the category (by code) it is logged in,
+/// so the units serving that category take it.
+const TITLES: [(&str, &str); 12] = [
+    ("暖气不热", "heating"),
+    ("楼道灯不亮", "property_management"),
+    ("下水道堵塞", "environment_sanitation"),
+    ("小区停水", "water_supply"),
+    ("夜间施工噪音扰民", "neighbour_dispute"),
+    ("垃圾清运不及时", "environment_sanitation"),
+    ("路面坑洼积水", "road_facilities"),
+    ("违章停车堵路", "road_facilities"),
+    ("电梯故障停运", "safety_hazard"),
+    ("外墙渗水", "old_community_renovation"),
+    ("共享单车乱停", "road_facilities"),
+    ("宠物扰民", "neighbour_dispute"),
 ];
 
 /// How many tickets of each kind: `due` of the `open` ones are past their response
@@ -109,8 +111,61 @@ pub fn grow_city(conn: &mut DbConnection, now: NaiveDateTime) -> CoreResult<i64>
             )
             .execute(conn)?;
         }
+        grow_units(conn, now)?;
         Ok(i64::try_from(added).unwrap_or(0))
     })
+}
+
+/// Which kind of unit serves a category in the generated city.
+const UNIT_KINDS: [(&str, &str); 6] = [
+    ("property_management", "property"),
+    ("elderly_care", "elderly_care"),
+    ("neighbour_dispute", "social_org"),
+    ("environment_sanitation", "government_dept"),
+    ("road_facilities", "government_dept"),
+    ("safety_hazard", "government_dept"),
+];
+
+/// The generated city's partner units: in every generated street one unit for each active
+/// category (about 3,700 in a city of 336 streets), serving that category in the street's
+/// communities, each with its own contact address.
+fn grow_units(conn: &mut DbConnection, now: NaiveDateTime) -> CoreResult<()> {
+    let kind = {
+        let arms: String = UNIT_KINDS
+            .iter()
+            .map(|(code, kind)| format!(" WHEN '{code}' THEN '{kind}'"))
+            .collect();
+        format!("CASE c.code {arms} ELSE 'enterprise' END")
+    };
+    // The unit's address names its street and category, so the rows below find it.
+    let address = "'unit-' || CAST(s.id AS TEXT) || '-' || CAST(c.id AS TEXT) || '@gen.example.cn'";
+    diesel::sql_query(format!(
+        "INSERT INTO partners (name, kind, contact_email, active, created_at, updated_at) \
+         SELECT s.name || c.name_zh || '服务单位', {kind}, {address}, TRUE, $1, $1 \
+         FROM org_units s, categories c WHERE s.code LIKE 'GEN-S%' AND c.active \
+         ORDER BY s.id, c.id"
+    ))
+    .bind::<Timestamp, _>(now)
+    .execute(conn)?;
+    // Each generated unit with its street and category, found by its address.
+    let made = |more: &str| {
+        format!(
+            "FROM {more}partners p, org_units s, categories c \
+             WHERE s.code LIKE 'GEN-S%' AND c.active AND p.contact_email = {address}"
+        )
+    };
+    diesel::sql_query(format!(
+        "INSERT INTO partner_categories (partner_id, category_id) SELECT p.id, c.id {}",
+        made("")
+    ))
+    .execute(conn)?;
+    diesel::sql_query(format!(
+        "INSERT INTO partner_communities (partner_id, org_unit_id) \
+         SELECT p.id, cm.id {} AND cm.parent_id = s.id",
+        made("org_units cm, ")
+    ))
+    .execute(conn)?;
+    Ok(())
 }
 
 /// Writes the tickets in batches of `batch`, calling `progress` with each batch's size.
@@ -168,13 +223,39 @@ pub fn generate(
             .enumerate()
             .map(|(n, u)| format!(" WHEN {n} THEN {}", u.0))
             .collect();
-        format!("CASE t.id % {} {arms} END", units.len().max(1))
+        // The unit serving the ticket's community in its category (the generated city's
+        // units), else the store's units in turn (the demo's eight communities).
+        format!(
+            "COALESCE((SELECT MIN(pc.partner_id) FROM partner_communities pc \
+               JOIN partner_categories pk ON pk.partner_id = pc.partner_id \
+               WHERE pc.org_unit_id = t.community_id AND pk.category_id = t.category_id), \
+             CASE t.id % {} {arms} END)",
+            units.len().max(1)
+        )
     };
     let title = {
         let arms: String = TITLES
             .iter()
             .enumerate()
-            .map(|(n, t)| format!(" WHEN {n} THEN '{t}'"))
+            .map(|(n, (t, _))| format!(" WHEN {n} THEN '{t}'"))
+            .collect();
+        format!("CASE (s.i / 7) % {} {arms} END", TITLES.len())
+    };
+    // Each title's category where the store has it, else the first.
+    let by_code: std::collections::HashMap<String, CategoryId> = categories::table
+        .filter(categories::active.eq(true))
+        .select((categories::code, categories::id))
+        .load::<(String, CategoryId)>(conn)?
+        .into_iter()
+        .collect();
+    let category = {
+        let arms: String = TITLES
+            .iter()
+            .enumerate()
+            .map(|(n, (_, code))| {
+                let id = by_code.get(*code).copied().unwrap_or(category);
+                format!(" WHEN {n} THEN {}", id.0)
+            })
             .collect();
         format!("CASE (s.i / 7) % {} {arms} END", TITLES.len())
     };
@@ -196,7 +277,7 @@ pub fn generate(
              FROM s JOIN (SELECT id, path, ROW_NUMBER() OVER (ORDER BY id) - 1 AS n \
                           FROM org_units WHERE kind = 'community') cm ON cm.n = s.i % {k} \
              ORDER BY s.i",
-            category = category.0,
+            category = category,
             title = title,
             reporter = reporter.0,
             open = spec.open,
@@ -265,6 +346,17 @@ fn trails(
 ) -> CoreResult<()> {
     const SATISFIED: &str = "CASE WHEN t.id % 10 < 7 THEN '{\"satisfaction\":\"satisfied\"}' \
                              ELSE '{\"satisfaction\":\"basically_satisfied\"}' END";
+    // The rows as their trails leave them, written first so the trails read their unit
+    // from the row: the unit holds them, the visit's verdict, one reopen, one level up.
+    diesel::sql_query(format!(
+        "UPDATE tickets AS t SET partner_id = {unit}, \
+           level = CASE WHEN t.id % 20 = 0 THEN 1 ELSE 0 END, \
+           satisfaction = CASE WHEN t.id % 10 < 7 THEN 'satisfied' ELSE 'basically_satisfied' END, \
+           reopen_count = CASE WHEN t.id % 10 = 9 THEN 1 ELSE 0 END \
+         WHERE t.id > $1 AND t.status = 'closed'"
+    ))
+    .bind::<BigInt, _>(before)
+    .execute(conn)?;
     let steps = [
         Step {
             kind: "dispatched",
@@ -354,7 +446,7 @@ fn trails(
             let partner = if step.kind == "escalated" {
                 "NULL"
             } else {
-                unit
+                "t.partner_id"
             };
             let [m0, m1, m2, m3] = step.minutes;
             format!(
@@ -380,17 +472,6 @@ fn trails(
         selects.join(" UNION ALL ")
     ))
     .bind::<Timestamp, _>(logged)
-    .execute(conn)?;
-    // The rows agree with their trails: the unit holds them, the visit's verdict, one
-    // reopen, one level up.
-    diesel::sql_query(format!(
-        "UPDATE tickets AS t SET partner_id = {unit}, \
-           level = CASE WHEN t.id % 20 = 0 THEN 1 ELSE 0 END, \
-           satisfaction = CASE WHEN t.id % 10 < 7 THEN 'satisfied' ELSE 'basically_satisfied' END, \
-           reopen_count = CASE WHEN t.id % 10 = 9 THEN 1 ELSE 0 END \
-         WHERE t.id > $1 AND t.status = 'closed'"
-    ))
-    .bind::<BigInt, _>(before)
     .execute(conn)?;
     Ok(())
 }
