@@ -234,12 +234,38 @@ fn figures_table(lang: Lang, f: &Figures) -> Markup {
     }
 }
 
+/// How many of a ranking's best and of its worst a page shows when it is longer than twice
+/// that: a city's thousands of units would make a page of megabytes that nobody reads
+/// row by row. The rates' CSV holds the whole ranking.
+const RANK_ENDS: usize = 20;
+
 fn ranking<T>(
     lang: Lang,
     caption: &str,
     rows: &[stats::Ranked<T>],
     name: impl Fn(&T) -> Markup,
 ) -> Markup {
+    let (best, between, worst) = if rows.len() > 2 * RANK_ENDS {
+        (
+            &rows[..RANK_ENDS],
+            rows.len() - 2 * RANK_ENDS,
+            &rows[rows.len() - RANK_ENDS..],
+        )
+    } else {
+        (rows, 0, &rows[rows.len()..])
+    };
+    let row = |r: &stats::Ranked<T>| {
+        html! {
+            tr {
+                td data-label=(lang.t("名次", "Rank")) class="num" { (r.rank) }
+                td data-label=(lang.t("名称", "Name")) { (name(&r.who)) }
+                td data-label=(lang.t("受理量", "Received")) class="num" { (r.figures.received) }
+                td data-label=(lang.t("响应率", "Response")) class="num" { (pct(r.figures.response_rate)) }
+                td data-label=(lang.t("解决率", "Resolution")) class="num" { (pct(r.figures.resolution_rate)) }
+                td data-label=(lang.t("满意率", "Satisfaction")) class="num" { (pct(r.figures.satisfaction_rate)) }
+            }
+        }
+    };
     html! {
         table class="cards" {
             caption { (caption) }
@@ -252,16 +278,18 @@ fn ranking<T>(
                 th scope="col" class="num" { (lang.t("满意率", "Satisfaction")) }
             } }
             tbody {
-                @for r in rows {
-                    tr {
-                        td data-label=(lang.t("名次", "Rank")) class="num" { (r.rank) }
-                        td data-label=(lang.t("名称", "Name")) { (name(&r.who)) }
-                        td data-label=(lang.t("受理量", "Received")) class="num" { (r.figures.received) }
-                        td data-label=(lang.t("响应率", "Response")) class="num" { (pct(r.figures.response_rate)) }
-                        td data-label=(lang.t("解决率", "Resolution")) class="num" { (pct(r.figures.resolution_rate)) }
-                        td data-label=(lang.t("满意率", "Satisfaction")) class="num" { (pct(r.figures.satisfaction_rate)) }
+                @for r in best { (row(r)) }
+                @if between > 0 {
+                    tr class="gap" {
+                        td colspan="6" class="muted" {
+                            (lang.t(
+                                &format!("…… 中间 {between} 个未列出，完整排名见三率排名 CSV ……"),
+                                &format!("… {between} more in between: the whole ranking is in the rates CSV …"),
+                            ))
+                        }
                     }
                 }
+                @for r in worst { (row(r)) }
             }
         }
     }

@@ -1393,7 +1393,75 @@ async fn a_city_wide_supervisor_narrows_to_a_street_to_pick_the_community(store:
     assert!(page.contains("within"), "a made-up place is named");
 }
 
+/// A city's rates rank thousands of units: the page shows the best and the worst 20 with
+/// how many lie between, in the API's order; the API and the CSV keep the whole ranking.
+async fn the_rates_page_shows_a_citys_best_and_worst_units(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let now = chrono::Utc::now().naive_utc();
+    app.with_conn(|conn| {
+        let spec = jiesu_core::loadgen::Spec {
+            closed: 600,
+            open: 0,
+            due: 0,
+            as_of: now,
+            trails: true,
+            city: true,
+        };
+        jiesu_core::loadgen::generate(conn, spec, 1_000, |_| {}).unwrap();
+    });
+    let admin = app.login("demo-admin").await;
+    let root = app.org_id("北京市").await;
+    let (from, to) = (
+        (now - chrono::Duration::days(30)).and_utc().to_rfc3339(),
+        (now + chrono::Duration::minutes(1)).and_utc().to_rfc3339(),
+    );
+    let enc = |s: &str| s.replace('+', "%2B");
+    let (status, stats) = app
+        .get(
+            &format!(
+                "/api/v1/stats?org_unit_id={root}&from={}&to={}",
+                enc(&from),
+                enc(&to)
+            ),
+            &admin,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    let ranked: Vec<i64> = stats["partners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["rank"].as_i64().unwrap())
+        .collect();
+    assert!(ranked.len() > 50, "{} units ranked", ranked.len());
+    let (mut c, _) = Console::sign_in(&app, "demo-admin").await;
+    let (status, _, page) = c.get(&format!("/console/stats?org_unit_id={root}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let table = page
+        .split("共建单位排名")
+        .nth(1)
+        .and_then(|t| t.split("</table>").next())
+        .expect("the units' ranking");
+    let shown: Vec<i64> = table
+        .split("data-label=\"名次\" class=\"num\">")
+        .skip(1)
+        .map(|cell| cell.split('<').next().unwrap().parse().unwrap())
+        .collect();
+    let expected: Vec<i64> = ranked[..20]
+        .iter()
+        .chain(&ranked[ranked.len() - 20..])
+        .copied()
+        .collect();
+    assert_eq!(shown, expected, "the best 20 and the worst 20");
+    assert!(
+        table.contains(&format!("中间 {} 个未列出", ranked.len() - 40)),
+        "how many lie between: {table}"
+    );
+    assert!(page.len() < 200_000, "a page of {} bytes", page.len());
+}
+
 crate::on_both_stores!(
+    the_rates_page_shows_a_citys_best_and_worst_units,
     a_city_wide_supervisor_narrows_to_a_street_to_pick_the_community,
     the_overdue_page_pages_the_escalated_tickets_with_their_total,
     an_administrator_pages_through_a_citys_worth_of_units_partners_and_accounts,
