@@ -549,7 +549,22 @@ fn generated_city_with_trails(store: Store) {
         880,
         "resolved once, the reopened twice"
     );
-    assert_eq!(kind_count("escalated"), 40, "one in twenty escalated");
+    // One in each run of twenty ids rose a level, and its row says so.
+    let escalated = kind_count("escalated");
+    assert!(
+        (36..=44).contains(&escalated),
+        "{escalated} of 800 escalated"
+    );
+    let risen: i64 = tickets::table
+        .filter(tickets::number.like("GEN%"))
+        .filter(tickets::level.eq(1))
+        .count()
+        .get_result(conn)
+        .unwrap();
+    assert_eq!(
+        risen, escalated,
+        "each escalated ticket's row is a level up"
+    );
     // Spread over the city: no community holds more than its share.
     let most: i64 = tickets::table
         .filter(tickets::number.like("GEN%"))

@@ -335,6 +335,11 @@ struct Step {
     only: &'static str,
 }
 
+/// Which worked tickets rose a level: one in each run of twenty ids, a different place in
+/// each run, so that every community has some (tickets go to the communities in turn, and
+/// `id % 20` alone would pick the same few communities every time).
+const ESCALATED: &str = "(t.id + t.id / 20) % 20 = 0";
+
 /// The worked trails of the closed tickets after id `before`, all logged at `logged`.
 /// (`before` is written into the SQL, not bound: SQLite numbers `$n` by first appearance,
 /// and the instants come first.)
@@ -350,7 +355,7 @@ fn trails(
     // from the row: the unit holds them, the visit's verdict, one reopen, one level up.
     diesel::sql_query(format!(
         "UPDATE tickets AS t SET partner_id = {unit}, \
-           level = CASE WHEN t.id % 20 = 0 THEN 1 ELSE 0 END, \
+           level = CASE WHEN {ESCALATED} THEN 1 ELSE 0 END, \
            satisfaction = CASE WHEN t.id % 10 < 7 THEN 'satisfied' ELSE 'basically_satisfied' END, \
            reopen_count = CASE WHEN t.id % 10 = 9 THEN 1 ELSE 0 END \
          WHERE t.id > $1 AND t.status = 'closed'"
@@ -372,7 +377,7 @@ fn trails(
             to: "dispatched",
             minutes: [60; 4],
             detail: "'{\"from_level\":0,\"to_level\":1}'",
-            only: "t.id % 20 = 0",
+            only: ESCALATED,
         },
         Step {
             kind: "claimed",
