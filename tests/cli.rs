@@ -13,6 +13,13 @@ use jiesu_core::testing::{Store, TestDb};
 mod common;
 use common::{jiesu, run, wait_for_url};
 
+/// A count read by SQL (`SELECT COUNT(*) AS n ...`).
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
 fn migrate_twice(dir: &Path, url: Option<&str>) {
     let mut first = jiesu(dir);
     first.arg("migrate");
@@ -450,12 +457,7 @@ fn two_schedulers_sweeping_one_postgres_at_once_escalate_once_and_mail_once() {
     );
 
     let mut conn = diesel::PgConnection::establish(&db.url_string()).unwrap();
-    #[derive(QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    let per_ticket: Vec<Row> = diesel::sql_query(
+    let per_ticket: Vec<Count> = diesel::sql_query(
         "SELECT COUNT(*) AS n FROM ticket_events WHERE kind = 'escalated' GROUP BY ticket_id",
     )
     .load(&mut conn)
@@ -465,7 +467,7 @@ fn two_schedulers_sweeping_one_postgres_at_once_escalate_once_and_mail_once() {
         [1, 1, 1],
         "one escalation per ticket"
     );
-    let per_recipient: Vec<Row> = diesel::sql_query(
+    let per_recipient: Vec<Count> = diesel::sql_query(
         "SELECT COUNT(*) AS n FROM outbox WHERE kind = 'escalation_digest' GROUP BY recipient",
     )
     .load(&mut conn)
@@ -474,7 +476,7 @@ fn two_schedulers_sweeping_one_postgres_at_once_escalate_once_and_mail_once() {
         !per_recipient.is_empty() && per_recipient.iter().all(|r| r.n == 1),
         "one digest per supervisor"
     );
-    let sent: Vec<Row> = diesel::sql_query(
+    let sent: Vec<Count> = diesel::sql_query(
         "SELECT COUNT(*) AS n FROM outbox WHERE kind = 'escalation_digest' AND sent_at IS NOT NULL",
     )
     .load(&mut conn)
@@ -573,6 +575,7 @@ fn generated_city_with_trails(store: Store) {
         .order(diesel::dsl::count_star().desc())
         .first(conn)
         .unwrap();
+    assert!(most <= 2, "{most} tickets in one community");
     // What residents call about varies, as a search at a city's size needs.
     let titles: i64 = tickets::table
         .filter(tickets::number.like("GEN%"))
@@ -582,13 +585,8 @@ fn generated_city_with_trails(store: Store) {
     assert_eq!(titles, 12, "each of the generator's titles");
     // The grown city's units: one per street and category, each ticket in a grown
     // community held by the unit serving it in the ticket's category.
-    #[derive(QueryableByName)]
-    struct N {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
     let count = |conn: &mut jiesu_core::db::DbConnection, sql: &str| -> i64 {
-        diesel::sql_query(sql).get_result::<N>(conn).unwrap().n
+        diesel::sql_query(sql).get_result::<Count>(conn).unwrap().n
     };
     let units = count(
         conn,
@@ -623,7 +621,6 @@ fn generated_city_with_trails(store: Store) {
         "SELECT COUNT(DISTINCT category_id) AS n FROM tickets WHERE number LIKE 'GEN%'",
     );
     assert!(categories >= 8, "tickets in {categories} categories");
-    assert!(most <= 2, "{most} tickets in one community");
     // The rates over the generated trails are those of the replay, for the city and a
     // grown street.
     use jiesu_core::stats::{reference, setwise, Cohort, Period};

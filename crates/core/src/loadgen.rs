@@ -233,14 +233,17 @@ pub fn generate(
             units.len().max(1)
         )
     };
-    let title = {
+    // The i-th ticket's title (seven tickets in a row, then the next title), and what else
+    // goes with that title, as a SQL CASE.
+    let by_title = |value: &dyn Fn(&(&str, &str)) -> String| {
         let arms: String = TITLES
             .iter()
             .enumerate()
-            .map(|(n, (t, _))| format!(" WHEN {n} THEN '{t}'"))
+            .map(|(n, t)| format!(" WHEN {n} THEN {}", value(t)))
             .collect();
         format!("CASE (s.i / 7) % {} {arms} END", TITLES.len())
     };
+    let title = by_title(&|(title, _)| format!("'{title}'"));
     // Each title's category where the store has it, else the first.
     let by_code: std::collections::HashMap<String, CategoryId> = categories::table
         .filter(categories::active.eq(true))
@@ -248,17 +251,14 @@ pub fn generate(
         .load::<(String, CategoryId)>(conn)?
         .into_iter()
         .collect();
-    let category = {
-        let arms: String = TITLES
-            .iter()
-            .enumerate()
-            .map(|(n, (_, code))| {
-                let id = by_code.get(*code).copied().unwrap_or(category);
-                format!(" WHEN {n} THEN {}", id.0)
-            })
-            .collect();
-        format!("CASE (s.i / 7) % {} {arms} END", TITLES.len())
-    };
+    let category = by_title(&|(_, code)| {
+        by_code
+            .get(*code)
+            .copied()
+            .unwrap_or(category)
+            .0
+            .to_string()
+    });
     let run = crate::secrets::random_secret(6).to_uppercase();
     let total = spec.closed + spec.open;
     let mut start = 0;
