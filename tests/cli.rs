@@ -616,6 +616,45 @@ fn generated_city_with_trails(store: Store) {
         "most tickets are in grown communities"
     );
     assert_eq!(held(conn, "NOT"), 0, "held by a unit serving them");
+    // Its grids and its people: a supervisor of every grown node with its address where
+    // escalations are mailed, a grid member per grid, a member of staff per unit.
+    let grids = count(
+        conn,
+        "SELECT COUNT(*) AS n FROM org_units g JOIN org_units cm ON cm.id = g.parent_id \
+         WHERE g.kind = 'grid' AND cm.code LIKE 'GEN-C%'",
+    );
+    assert_eq!(grids, d * s * c * jiesu_core::loadgen::GRIDS);
+    let people = |conn: &mut jiesu_core::db::DbConnection, role: &str| {
+        count(
+            conn,
+            &format!(
+                "SELECT COUNT(DISTINCT email) AS n FROM users \
+                 WHERE role = '{role}' AND email LIKE '%@gen.example.cn'"
+            ),
+        )
+    };
+    assert_eq!(people(conn, "supervisor"), d + d * s + d * s * c);
+    assert_eq!(people(conn, "grid_member"), grids);
+    assert_eq!(people(conn, "unit_staff"), units);
+    let mailed = count(
+        conn,
+        "SELECT COUNT(*) AS n FROM org_unit_emails m JOIN org_units o ON o.id = m.org_unit_id \
+         WHERE o.code LIKE 'GEN-S%' AND m.email LIKE 'sup-%@gen.example.cn'",
+    );
+    assert_eq!(
+        mailed,
+        d * s,
+        "each street's supervisor is mailed its escalations"
+    );
+    let on_grids = count(
+        conn,
+        "SELECT COUNT(*) AS n FROM tickets t JOIN org_units g ON g.id = t.grid_id \
+         WHERE t.number LIKE 'GEN%' AND g.parent_id = t.community_id",
+    );
+    assert!(
+        on_grids > 700,
+        "tickets in grown communities are on one of their grids"
+    );
     let categories = count(
         conn,
         "SELECT COUNT(DISTINCT category_id) AS n FROM tickets WHERE number LIKE 'GEN%'",
@@ -681,4 +720,145 @@ fn generated_city_with_trails_on_sqlite() {
 #[test]
 fn generated_city_with_trails_on_postgres() {
     generated_city_with_trails(Store::Postgres);
+}
+
+/// `generate --days` logs a city's days as they come: every day of the span, busier on
+/// weekdays and in office hours, the open tickets the newest, each closed ticket's trail
+/// from its own logging and no event after `--as-of`; the rates read them as the replay does.
+fn generated_days_follow_a_citys_rhythm(store: Store) {
+    let db = TestDb::new(store);
+    load_demo(&db);
+    let mut cmd = jiesu(db.dir.path());
+    cmd.args(["admin", "generate", "--days", "7", "--per-day", "1000"])
+        .args(["--open", "400", "--due", "40", "--trails"])
+        .args(["--as-of", "2026-11-20T10:00:00+08:00"])
+        .env("JIESU_DATABASE__URL", db.url_string());
+    let (out, stdout, stderr) = run(&mut cmd);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("generated 6600 closed and 400 open"),
+        "a week's tickets less the open ones are closed: {stdout}"
+    );
+    let at = |text: &str| {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .naive_utc()
+    };
+    let as_of = at("2026-11-20T10:00:00+08:00");
+    let pool = jiesu_core::db::connect(&db.url, 1).unwrap();
+    let conn = &mut *pool.get().unwrap();
+    use jiesu_core::schema::{escalation_due, ticket_events, tickets};
+    let rows: Vec<(String, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>)> = tickets::table
+        .filter(tickets::number.like("GEN%"))
+        .select((tickets::status, tickets::created_at, tickets::respond_by))
+        .load(conn)
+        .unwrap();
+    assert_eq!(rows.len(), 7_000);
+    assert!(rows
+        .iter()
+        .all(|r| r.1 <= as_of && r.1 >= as_of - chrono::Duration::days(7)));
+    // The rhythm, in Beijing time (UTC+8 all year).
+    use chrono::{Datelike, Timelike};
+    let local = |t: &chrono::NaiveDateTime| *t + chrono::Duration::hours(8);
+    let at_hour = |h: u32| rows.iter().filter(|r| local(&r.1).hour() == h).count();
+    let on_day = |d: chrono::Weekday| rows.iter().filter(|r| local(&r.1).weekday() == d).count();
+    assert!(
+        at_hour(10) > 3 * at_hour(3),
+        "{} at ten, {} at three in the night",
+        at_hour(10),
+        at_hour(3)
+    );
+    assert!(
+        on_day(chrono::Weekday::Mon) > on_day(chrono::Weekday::Sun),
+        "{} on the Monday, {} on the Sunday",
+        on_day(chrono::Weekday::Mon),
+        on_day(chrono::Weekday::Sun)
+    );
+    let newest_closed = rows.iter().filter(|r| r.0 == "closed").map(|r| r.1).max();
+    let oldest_open = rows.iter().filter(|r| r.0 == "reported").map(|r| r.1).min();
+    assert!(newest_closed <= oldest_open, "the open ones are the newest");
+    let late = rows
+        .iter()
+        .filter(|r| r.0 == "reported" && r.2.is_some_and(|by| by < as_of && by >= r.1))
+        .count();
+    assert_eq!(
+        late, 40,
+        "--due open tickets are past their response deadline"
+    );
+    let queued: i64 = escalation_due::table
+        .inner_join(tickets::table)
+        .filter(tickets::number.like("GEN%"))
+        .count()
+        .get_result(conn)
+        .unwrap();
+    assert_eq!(queued, 400, "every open ticket is in the escalation queue");
+    // Each trail starts at its ticket's logging and stops by `--as-of`, and the row is
+    // closed when its last visit closed it.
+    let count = |conn: &mut jiesu_core::db::DbConnection, sql: &str| -> i64 {
+        diesel::sql_query(sql).get_result::<Count>(conn).unwrap().n
+    };
+    assert_eq!(
+        count(
+            conn,
+            "SELECT COUNT(*) AS n FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id \
+             WHERE t.number LIKE 'GEN%' AND e.created_at < t.created_at"
+        ),
+        0
+    );
+    let after: i64 = ticket_events::table
+        .inner_join(tickets::table)
+        .filter(tickets::number.like("GEN%"))
+        .filter(ticket_events::created_at.gt(as_of))
+        .count()
+        .get_result(conn)
+        .unwrap();
+    assert_eq!(after, 0, "nothing happened after --as-of");
+    assert_eq!(
+        count(
+            conn,
+            "SELECT COUNT(*) AS n FROM tickets t WHERE t.number LIKE 'GEN%' AND t.status = 'closed' \
+             AND t.closed_at <> (SELECT MAX(e.created_at) FROM ticket_events e \
+               WHERE e.ticket_id = t.id AND e.kind = 'closed')"
+        ),
+        0,
+        "closed_at is the closing visit's"
+    );
+    // The rates of the week, and of one day in it, as the replay counts them.
+    use jiesu_core::stats::{reference, setwise, Cohort, Period};
+    let week = Period::new(
+        as_of - chrono::Duration::days(7),
+        as_of + chrono::Duration::days(1),
+    )
+    .unwrap();
+    let day = Period::new(
+        at("2026-11-16T00:00:00+08:00"),
+        at("2026-11-17T00:00:00+08:00"),
+    )
+    .unwrap();
+    for period in [week, day] {
+        let cohort = Cohort::Subtree("/1/".into());
+        let expected = reference::groups(conn, &cohort, period).unwrap();
+        assert_eq!(setwise::groups(conn, &cohort, period).unwrap(), expected);
+        if period == week {
+            assert_eq!(expected.all.received, 7_000);
+            assert_eq!(expected.all.resolved, 6_600);
+            assert!(
+                expected.all.responded_in_time < expected.all.responded,
+                "some claims come after the two hours to respond"
+            );
+        } else {
+            let monday = on_day(chrono::Weekday::Mon) as i64;
+            assert_eq!(expected.all.received, monday, "the Monday's tickets");
+        }
+    }
+}
+
+#[test]
+fn generated_days_follow_a_citys_rhythm_on_sqlite() {
+    generated_days_follow_a_citys_rhythm(Store::Sqlite);
+}
+
+#[test]
+fn generated_days_follow_a_citys_rhythm_on_postgres() {
+    generated_days_follow_a_citys_rhythm(Store::Postgres);
 }

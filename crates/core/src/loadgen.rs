@@ -5,9 +5,13 @@
 //! for one in twenty, and a return visit (seven in ten satisfied, two basically satisfied,
 //! one unsatisfied: reopened, resolved again and closed). A grown city has a partner unit
 //! per street and category, and each ticket is held by the one serving its community in
-//! its category. Refused in production; meant for an empty demo or bench database.
+//! its category, and the city has grids and people (a supervisor of every node, a grid
+//! member per grid, staff per unit). With `days`, the tickets are logged over those days
+//! at a city's weekly and daily rhythm (`hourly`), each trail from its own logging.
+//! Refused in production; meant for an empty demo or bench database.
 
 use chrono::{Duration, NaiveDateTime};
+pub use chrono_tz::Tz;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 
@@ -47,11 +51,100 @@ pub struct Spec {
     pub trails: bool,
     /// Grow the tree to a city's size first (`grow_city`), once.
     pub city: bool,
+    /// Spread the tickets over this many days up to `as_of`, at a city's rhythm
+    /// (`hourly`); without it every ticket is logged two days before `as_of`.
+    pub days: Option<i64>,
+    /// The city's time zone, for the rhythm's hours and weekdays.
+    pub tz: Tz,
+}
+
+/// How a city's hotline is busier on some days and at some hours: relative weights by
+/// weekday (Monday first) and by hour of the day, local time. Mondays carry the weekend's
+/// problems; mornings and early afternoons are the peaks, nights are quiet.
+const WEEKDAY_WEIGHTS: [i64; 7] = [115, 110, 105, 105, 100, 85, 80];
+const HOUR_WEIGHTS: [i64; 24] = [
+    15, 10, 8, 8, 10, 20, 40, 80, 130, 150, 150, 140, 110, 100, 130, 140, 135, 120, 100, 90, 80,
+    60, 40, 25,
+];
+
+/// How many of `total` tickets are logged in each hour of the `days` days before `as_of`,
+/// newest hour first (hour `k` is `[as_of - (k + 1) h, as_of - k h)`), in proportion to the
+/// rhythm's weight of the hour's local start; the rounding left over goes to the hours
+/// with the largest remainders, earliest first, so the counts add up to `total`.
+pub fn hourly(total: i64, days: i64, as_of: NaiveDateTime, tz: Tz) -> Vec<i64> {
+    use chrono::{Datelike, TimeZone, Timelike};
+    let weights: Vec<i64> = (0..days.max(0) * 24)
+        .map(|k| {
+            let start = tz.from_utc_datetime(&(as_of - Duration::hours(k + 1)));
+            WEEKDAY_WEIGHTS[start.weekday().num_days_from_monday() as usize]
+                * HOUR_WEIGHTS[start.hour() as usize]
+        })
+        .collect();
+    let sum: i64 = weights.iter().sum();
+    if sum == 0 {
+        return Vec::new();
+    }
+    let total = i128::from(total.max(0));
+    let shares: Vec<(i64, i128)> = weights
+        .iter()
+        .map(|w| {
+            let exact = total * i128::from(*w);
+            (
+                i64::try_from(exact / i128::from(sum)).unwrap_or(0),
+                exact % i128::from(sum),
+            )
+        })
+        .collect();
+    let mut counts: Vec<i64> = shares.iter().map(|s| s.0).collect();
+    let left = total - counts.iter().map(|c| i128::from(*c)).sum::<i128>();
+    let mut order: Vec<usize> = (0..shares.len()).collect();
+    order.sort_by_key(|&k| (std::cmp::Reverse(shares[k].1), k));
+    for &k in order.iter().take(usize::try_from(left).unwrap_or(0)) {
+        counts[k] += 1;
+    }
+    counts
+}
+
+/// Seconds before `as_of` at which the tickets numbered `from..to` (0 the newest) are
+/// logged, as a SQL expression of `s.i`: spread evenly over their hour of `hours`.
+fn logged_offset(hours: &[i64], from: i64, to: i64) -> String {
+    let mut arms = String::new();
+    let mut lo = 0;
+    for (k, &n) in hours.iter().enumerate() {
+        let hi = lo + n;
+        if n > 0 && hi > from && lo < to {
+            arms.push_str(&format!(
+                " WHEN s.i < {hi} THEN {base} + ((s.i - {lo}) * 3600 + 1800) / {n}",
+                base = k as i64 * 3600
+            ));
+        }
+        lo = hi;
+    }
+    format!("CASE{arms} END")
+}
+
+/// `base` plus `minutes` (a SQL expression), in the store's own arithmetic.
+fn plus_minutes(backend: crate::db::Backend, base: &str, minutes: &str) -> String {
+    match backend {
+        crate::db::Backend::Postgres => format!("({base} + ({minutes}) * INTERVAL '1 minute')"),
+        crate::db::Backend::Sqlite => format!("datetime({base}, '+' || ({minutes}) || ' minutes')"),
+    }
+}
+
+/// `base` less `seconds` (a SQL expression), in the store's own arithmetic.
+fn minus_seconds(backend: crate::db::Backend, base: &str, seconds: &str) -> String {
+    match backend {
+        crate::db::Backend::Postgres => format!("({base} - ({seconds}) * INTERVAL '1 second')"),
+        crate::db::Backend::Sqlite => format!("datetime({base}, '-' || ({seconds}) || ' seconds')"),
+    }
 }
 
 /// The generated tree: 16 districts of 21 streets of 21 communities (7,056 communities
 /// in 336 streets, about Beijing's), under the tree's root.
 pub const CITY: (i64, i64, i64) = (16, 21, 21);
+
+/// Grids in each generated community (28,224 in the city).
+pub const GRIDS: i64 = 4;
 
 /// Grows a generated city under the root, unless one is there; answers how many
 /// communities it added.
@@ -87,6 +180,7 @@ pub fn grow_city(conn: &mut DbConnection, now: NaiveDateTime) -> CoreResult<i64>
                 "生成社区",
                 "GEN-C",
             ),
+            ("grid", Some("GEN-C%"), GRIDS, "生成网格", "GEN-G"),
         ];
         let mut added = 0;
         for (kind, parents, each, name, code) in levels {
@@ -94,7 +188,7 @@ pub fn grow_city(conn: &mut DbConnection, now: NaiveDateTime) -> CoreResult<i64>
                 None => format!("p.id = {}", root.0),
                 Some(pattern) => format!("p.code LIKE '{pattern}'"),
             };
-            added = diesel::sql_query(format!(
+            let made = diesel::sql_query(format!(
                 "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {each}) \
                  INSERT INTO org_units (parent_id, kind, name, code, path, created_at) \
                  SELECT p.id, '{kind}', '{name}' || CAST(p.id AS TEXT) || '-' || CAST(s.i AS TEXT), \
@@ -103,6 +197,9 @@ pub fn grow_city(conn: &mut DbConnection, now: NaiveDateTime) -> CoreResult<i64>
             ))
             .bind::<Timestamp, _>(now)
             .execute(conn)?;
+            if kind == "community" {
+                added = i64::try_from(made).unwrap_or(0);
+            }
             diesel::sql_query(
                 "UPDATE org_units SET path = \
                    (SELECT p.path FROM org_units p WHERE p.id = org_units.parent_id) \
@@ -112,8 +209,57 @@ pub fn grow_city(conn: &mut DbConnection, now: NaiveDateTime) -> CoreResult<i64>
             .execute(conn)?;
         }
         grow_units(conn, now)?;
-        Ok(i64::try_from(added).unwrap_or(0))
+        grow_people(conn, now)?;
+        Ok(added)
     })
+}
+
+/// The generated city's people, each with an address of their own: a supervisor of every
+/// district, street and community (whose address is also the node's, where escalations
+/// are mailed), a grid member in every grid and a member of staff in every unit. None has
+/// a password (no hash matches one): an operator gives one with `admin reset-password`.
+fn grow_people(conn: &mut DbConnection, now: NaiveDateTime) -> CoreResult<()> {
+    let people = [
+        (
+            "supervisor",
+            "org_units o WHERE o.code LIKE 'GEN-D%' OR o.code LIKE 'GEN-S%' OR o.code LIKE 'GEN-C%'",
+            "'sup'",
+            "'主管'",
+            "o.id, NULL",
+        ),
+        (
+            "grid_member",
+            "org_units o WHERE o.code LIKE 'GEN-G%'",
+            "'grid'",
+            "'网格员'",
+            "o.id, NULL",
+        ),
+        (
+            "unit_staff",
+            "partners o WHERE o.contact_email LIKE '%@gen.example.cn'",
+            "'staff'",
+            "'工作人员'",
+            "NULL, o.id",
+        ),
+    ];
+    for (role, from, prefix, title, place) in people {
+        diesel::sql_query(format!(
+            "INSERT INTO users (username, display_name, email, password_hash, role, org_unit_id, \
+               partner_id, active, failed_logins, created_at, updated_at) \
+             SELECT 'gen-' || {prefix} || '-' || CAST(o.id AS TEXT), o.name || {title}, \
+               {prefix} || '-' || CAST(o.id AS TEXT) || '@gen.example.cn', '!', '{role}', {place}, \
+               TRUE, 0, $1, $1 \
+             FROM {from} ORDER BY o.id"
+        ))
+        .bind::<Timestamp, _>(now)
+        .execute(conn)?;
+    }
+    diesel::sql_query(
+        "INSERT INTO org_unit_emails (org_unit_id, email) \
+         SELECT org_unit_id, email FROM users WHERE username LIKE 'gen-sup-%'",
+    )
+    .execute(conn)?;
+    Ok(())
 }
 
 /// Which kind of unit serves a category in the generated city.
@@ -180,6 +326,13 @@ pub fn generate(
             "due",
             "invalid",
             "due ≤ open, counts ≥ 0, batch ≥ 1",
+        ));
+    }
+    if spec.days.is_some_and(|days| !(1..=3_660).contains(&days)) {
+        return Err(CoreError::invalid(
+            "days",
+            "range",
+            "between 1 and 3,660 days",
         ));
     }
     if spec.city {
@@ -261,29 +414,51 @@ pub fn generate(
     });
     let run = crate::secrets::random_secret(6).to_uppercase();
     let total = spec.closed + spec.open;
+    let backend = conn.backend();
+    // Tickets are numbered newest first: the first `open` are open, the last `due` of those
+    // (the oldest open) past their response deadline at `as_of`.
+    let hours = spec
+        .days
+        .map(|days| hourly(total, days, spec.as_of, spec.tz));
+    let (open, due) = (spec.open, spec.open - spec.due);
     let mut start = 0;
     while start < total {
         let end = (start + batch).min(total);
+        // When each is logged ($3: `as_of`, or two days before it), and a closed ticket's
+        // deadlines: spread over the days, its own (two hours to respond, three days to
+        // resolve); all at once, the open ones'.
+        let (logged, respond, resolve) = match &hours {
+            Some(hours) => (
+                minus_seconds(backend, "$3", &logged_offset(hours, start, end)),
+                plus_minutes(backend, "s.at", "120"),
+                plus_minutes(backend, "s.at", "4320"),
+            ),
+            None => ("$3".to_owned(), "$6".to_owned(), "$7".to_owned()),
+        };
+        // Each ticket in the communities in turn, on one of the community's first four
+        // grids where it has them (a grown city's communities have four).
         let sql = format!(
-            "WITH RECURSIVE s(i) AS (SELECT CAST($1 AS BIGINT) UNION ALL SELECT i + 1 FROM s WHERE i + 1 < $2) \
-             INSERT INTO tickets (number, category_id, priority, title, description, community_id, org_path, \
-               address, households, status, in_pool, level, respond_by, resolve_by, closed_at, reopen_count, \
-               return_count, reported_by, version, created_at, updated_at) \
-             SELECT 'GEN' || $3 || '-' || CAST(s.i AS TEXT), {category}, 'normal', {title}, '批量生成', cm.id, cm.path, \
-               '压测地址', 1, \
+            "WITH RECURSIVE s(i) AS (SELECT CAST($1 AS BIGINT) UNION ALL SELECT i + 1 FROM s WHERE i + 1 < $2), \
+             l AS (SELECT s.i, {logged} AS at FROM s) \
+             INSERT INTO tickets (number, category_id, priority, title, description, community_id, grid_id, \
+               org_path, address, households, status, in_pool, level, respond_by, resolve_by, closed_at, \
+               reopen_count, return_count, reported_by, version, created_at, updated_at) \
+             SELECT 'GEN' || $4 || '-' || CAST(s.i AS TEXT), {category}, 'normal', {title}, '批量生成', \
+               cm.id, g.id, cm.path, '压测地址', 1, \
                CASE WHEN s.i < {open} THEN 'reported' ELSE 'closed' END, FALSE, 0, \
-               CASE WHEN s.i < {due} THEN $4 ELSE $5 END, $6, \
-               CASE WHEN s.i < {open} THEN NULL ELSE $7 END, 0, 0, {reporter}, 0, $8, $8 \
-             FROM s JOIN (SELECT id, path, ROW_NUMBER() OVER (ORDER BY id) - 1 AS n \
+               CASE WHEN s.i >= {due} AND s.i < {open} THEN $5 WHEN s.i < {open} THEN $6 ELSE {respond} END, \
+               CASE WHEN s.i < {open} THEN $7 ELSE {resolve} END, \
+               CASE WHEN s.i < {open} THEN NULL ELSE $8 END, 0, 0, {reporter}, 0, s.at, s.at \
+             FROM l s JOIN (SELECT id, path, ROW_NUMBER() OVER (ORDER BY id) - 1 AS n \
                           FROM org_units WHERE kind = 'community') cm ON cm.n = s.i % {k} \
+             LEFT JOIN (SELECT id, parent_id, ROW_NUMBER() OVER (PARTITION BY parent_id ORDER BY id) - 1 AS n \
+                        FROM org_units WHERE kind = 'grid') g ON g.parent_id = cm.id AND g.n = (s.i / {k}) % 4 \
              ORDER BY s.i",
             category = category,
             title = title,
             reporter = reporter.0,
-            open = spec.open,
-            due = spec.due,
         );
-        let as_of = spec.as_of;
+        let (as_of, spread) = (spec.as_of, hours.is_some());
         write_tx(conn, |conn| -> CoreResult<()> {
             let before: Option<i64> = tickets::table
                 .select(diesel::dsl::max(tickets::id))
@@ -293,12 +468,20 @@ pub fn generate(
             diesel::sql_query(&sql)
                 .bind::<BigInt, _>(start)
                 .bind::<BigInt, _>(end)
+                .bind::<Timestamp, _>(if spread {
+                    as_of
+                } else {
+                    as_of - Duration::days(2)
+                })
                 .bind::<Text, _>(&run)
-                .bind::<Timestamp, _>(as_of - Duration::hours(1))
+                .bind::<Timestamp, _>(if spread {
+                    as_of - Duration::minutes(1)
+                } else {
+                    as_of - Duration::hours(1)
+                })
                 .bind::<Timestamp, _>(as_of + Duration::days(30))
                 .bind::<Timestamp, _>(as_of + Duration::days(37))
                 .bind::<Timestamp, _>(as_of - Duration::days(1))
-                .bind::<Timestamp, _>(as_of - Duration::days(2))
                 .execute(conn)?;
             diesel::sql_query(
                 "INSERT INTO ticket_events (ticket_id, actor_id, kind, to_status, created_at) \
@@ -313,7 +496,7 @@ pub fn generate(
             .bind::<BigInt, _>(before)
             .execute(conn)?;
             if spec.trails {
-                trails(conn, before, &unit, as_of - Duration::days(2))?;
+                trails(conn, before, &unit, as_of)?;
             }
             Ok(())
         })?;
@@ -340,26 +523,54 @@ struct Step {
 /// `id % 20` alone would pick the same few communities every time).
 const ESCALATED: &str = "(t.id + t.id / 20) % 20 = 0";
 
-/// The worked trails of the closed tickets after id `before`, all logged at `logged`.
+/// Minutes after logging (at full pace) that the return visit closes a ticket, and closes
+/// it again after a reopen.
+const CLOSE: i64 = 1_800;
+const REOPENED_CLOSE: i64 = 2_400;
+
+/// The worked trails of the closed tickets after id `before`, each from its own logging,
+/// none past `as_of` (a trail that would run on is cut short at `as_of`).
 /// (`before` is written into the SQL, not bound: SQLite numbers `$n` by first appearance,
 /// and the instants come first.)
 fn trails(
     conn: &mut DbConnection,
     before: i64,
     unit: &str,
-    logged: NaiveDateTime,
+    as_of: NaiveDateTime,
 ) -> CoreResult<()> {
     const SATISFIED: &str = "CASE WHEN t.id % 10 < 7 THEN '{\"satisfaction\":\"satisfied\"}' \
                              ELSE '{\"satisfaction\":\"basically_satisfied\"}' END";
+    // A step `minutes` after logging at the ticket's own pace (0.2 to 1.0 by its id, so its
+    // trail stays in order and durations spread over hundreds of minutes, as a city's do),
+    // and no later than `as_of` (the parameter named).
+    let backend = conn.backend();
+    let at = |minutes: &str, as_of: &str| {
+        let step = plus_minutes(
+            backend,
+            "t.created_at",
+            &format!("({minutes}) * (20 + (t.id / 4) % 81) / 100"),
+        );
+        match backend {
+            crate::db::Backend::Postgres => format!("LEAST({step}, {as_of})"),
+            crate::db::Backend::Sqlite => format!("min({step}, {as_of})"),
+        }
+    };
     // The rows as their trails leave them, written first so the trails read their unit
-    // from the row: the unit holds them, the visit's verdict, one reopen, one level up.
+    // from the row: the unit holds them, the visit's verdict, one reopen, one level up,
+    // closed when the last visit closed them.
     diesel::sql_query(format!(
         "UPDATE tickets AS t SET partner_id = {unit}, \
            level = CASE WHEN {ESCALATED} THEN 1 ELSE 0 END, \
            satisfaction = CASE WHEN t.id % 10 < 7 THEN 'satisfied' ELSE 'basically_satisfied' END, \
-           reopen_count = CASE WHEN t.id % 10 = 9 THEN 1 ELSE 0 END \
-         WHERE t.id > $1 AND t.status = 'closed'"
+           reopen_count = CASE WHEN t.id % 10 = 9 THEN 1 ELSE 0 END, \
+           closed_at = {closed}, updated_at = {closed} \
+         WHERE t.id > $2 AND t.status = 'closed'",
+        closed = at(
+            &format!("CASE WHEN t.id % 10 = 9 THEN {REOPENED_CLOSE} ELSE {CLOSE} END"),
+            "$1"
+        ),
     ))
+    .bind::<Timestamp, _>(as_of)
     .bind::<BigInt, _>(before)
     .execute(conn)?;
     let steps = [
@@ -407,7 +618,7 @@ fn trails(
             kind: "closed",
             from: "resolved",
             to: "closed",
-            minutes: [1_800; 4],
+            minutes: [CLOSE; 4],
             detail: SATISFIED,
             only: "t.id % 10 <> 9",
         },
@@ -431,19 +642,13 @@ fn trails(
             kind: "closed",
             from: "resolved",
             to: "closed",
-            minutes: [2_400; 4],
+            minutes: [REOPENED_CLOSE; 4],
             detail: "'{\"satisfaction\":\"basically_satisfied\"}'",
             only: "t.id % 10 = 9",
         },
     ];
     // One statement for all the steps, each ticket's trail in order, so the database folds
-    // each ticket's facts (`ticket_facts`) once per batch, not once per step. A ticket's
-    // own pace scales all its steps by 0.2 to 1.0 (by its id), so its trail stays in order
-    // and durations spread over hundreds of minutes, as a city's do.
-    let at = |minutes: &str| match conn.backend() {
-        crate::db::Backend::Postgres => format!("($1 + ({minutes}) * INTERVAL '1 minute')"),
-        crate::db::Backend::Sqlite => format!("datetime($1, '+' || ({minutes}) || ' minutes')"),
-    };
+    // each ticket's facts (`ticket_facts`) once per batch, not once per step.
     let selects: Vec<String> = steps
         .iter()
         .enumerate()
@@ -463,10 +668,12 @@ fn trails(
                 to = step.to,
                 detail = step.detail,
                 only = step.only,
-                at = at(&format!(
-                    "(CASE t.id % 4 WHEN 0 THEN {m0} WHEN 1 THEN {m1} WHEN 2 THEN {m2} ELSE {m3} END) \
-                     * (20 + (t.id / 4) % 81) / 100"
-                )),
+                at = at(
+                    &format!(
+                        "CASE t.id % 4 WHEN 0 THEN {m0} WHEN 1 THEN {m1} WHEN 2 THEN {m2} ELSE {m3} END"
+                    ),
+                    "$1"
+                ),
             )
         })
         .collect();
@@ -476,7 +683,35 @@ fn trails(
          FROM ({}) steps ORDER BY ticket_id, step",
         selects.join(" UNION ALL ")
     ))
-    .bind::<Timestamp, _>(logged)
+    .bind::<Timestamp, _>(as_of)
     .execute(conn)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hours_share_out_every_ticket_at_the_citys_rhythm() {
+        let as_of = chrono::NaiveDate::from_ymd_opt(2026, 11, 20)
+            .unwrap()
+            .and_hms_opt(2, 0, 0)
+            .unwrap();
+        let tz: Tz = "Asia/Shanghai".parse().unwrap();
+        for total in [0, 1, 7, 1_000, 60_001] {
+            let hours = hourly(total, 7, as_of, tz);
+            assert_eq!(hours.len(), 7 * 24);
+            assert_eq!(hours.iter().sum::<i64>(), total);
+        }
+        let hours = hourly(60_000 * 7, 7, as_of, tz);
+        // Hour 0 is 09:00–10:00 on a Friday in Beijing, hour 6 is 03:00–04:00.
+        assert!(hours[0] > 5 * hours[6], "{} against {}", hours[0], hours[6]);
+        assert_eq!(
+            hours,
+            hourly(60_000 * 7, 7, as_of, tz),
+            "the same every time"
+        );
+        assert!(hourly(10, 0, as_of, tz).is_empty());
+    }
 }

@@ -1406,6 +1406,8 @@ async fn the_rates_page_shows_a_citys_best_and_worst_units(store: Store) {
             as_of: now,
             trails: true,
             city: true,
+            days: None,
+            tz: "Asia/Shanghai".parse().unwrap(),
         };
         jiesu_core::loadgen::generate(conn, spec, 1_000, |_| {}).unwrap();
     });
