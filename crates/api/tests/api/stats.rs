@@ -519,6 +519,43 @@ async fn recurring_problems_are_flagged_as_hotspots(store: Store) {
         body["cells"][0]["category_name"]
     );
     assert_eq!(top["more"], true);
+    // By grid: the tickets logged on a grid, in cells of the grid.
+    let grid_member = app.login("demo-grid").await;
+    let grid = app.org_id("第1网格").await;
+    for n in 0..2 {
+        let (status, ticket) = app
+            .post(
+                "/api/v1/tickets",
+                &grid_member,
+                serde_json::json!({"category": "property_management", "title": format!("楼道灯不亮 {n}"),
+                    "description": "5号楼楼道灯不亮", "address": "望京西园一区5号楼", "grid_id": grid}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{ticket}");
+    }
+    let now = chrono::Utc::now();
+    let around = format!(
+        "from={}&to={}",
+        (now - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ"),
+        (now + chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    let (status, grids) = app
+        .get(
+            &format!("/api/v1/hotspots?{around}&threshold=2&by=grid"),
+            &street,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{grids}");
+    let cell = &grids["cells"][0];
+    assert!(
+        cell["place_name"].as_str().unwrap().ends_with("网格"),
+        "{grids}"
+    );
+    assert_eq!(
+        (cell["tickets"].as_i64(), cell["flagged"].as_bool()),
+        (Some(2), Some(true)),
+        "{grids}"
+    );
     for limit in ["0", "1001", "x"] {
         let (status, body) = app
             .get(&format!("/api/v1/hotspots?limit={limit}"), &street)
