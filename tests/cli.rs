@@ -777,6 +777,16 @@ fn generated_days_follow_a_citys_rhythm(store: Store) {
     let newest_closed = rows.iter().filter(|r| r.0 == "closed").map(|r| r.1).max();
     let oldest_open = rows.iter().filter(|r| r.0 == "reported").map(|r| r.1).min();
     assert!(newest_closed <= oldest_open, "the open ones are the newest");
+    let by_id: Vec<chrono::NaiveDateTime> = tickets::table
+        .filter(tickets::number.like("GEN%"))
+        .order(tickets::id)
+        .select(tickets::created_at)
+        .load(conn)
+        .unwrap();
+    assert!(
+        by_id.windows(2).all(|w| w[0] <= w[1]),
+        "ids rise with the time of logging, as a live city's do"
+    );
     let late = rows
         .iter()
         .filter(|r| r.0 == "reported" && r.2.is_some_and(|by| by < as_of && by >= r.1))

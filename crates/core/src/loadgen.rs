@@ -421,9 +421,11 @@ pub fn generate(
         .days
         .map(|days| hourly(total, days, spec.as_of, spec.tz));
     let (open, due) = (spec.open, spec.open - spec.due);
-    let mut start = 0;
-    while start < total {
-        let end = (start + batch).min(total);
+    // Written oldest first (the batches from the last, each in descending `i`), so ids
+    // rise with the time of logging as a live city's do.
+    let mut end = total;
+    while end > 0 {
+        let start = (end - batch).max(0);
         // When each is logged ($3: `as_of`, or two days before it), and a closed ticket's
         // deadlines: spread over the days, its own (two hours to respond, three days to
         // resolve); all at once, the open ones'.
@@ -453,7 +455,7 @@ pub fn generate(
                           FROM org_units WHERE kind = 'community') cm ON cm.n = s.i % {k} \
              LEFT JOIN (SELECT id, parent_id, ROW_NUMBER() OVER (PARTITION BY parent_id ORDER BY id) - 1 AS n \
                         FROM org_units WHERE kind = 'grid') g ON g.parent_id = cm.id AND g.n = (s.i / {k}) % 4 \
-             ORDER BY s.i",
+             ORDER BY s.i DESC",
             category = category,
             title = title,
             reporter = reporter.0,
@@ -501,7 +503,7 @@ pub fn generate(
             Ok(())
         })?;
         progress(u64::try_from(end - start).unwrap_or(0));
-        start = end;
+        end = start;
     }
     Ok(())
 }
