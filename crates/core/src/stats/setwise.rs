@@ -202,7 +202,11 @@ const FIGURES: [(&str, &str); 11] = [
 /// appearance, so they appear in order.)
 fn query(d: &Dialect, cohort: &Cohort) -> String {
     let scope = match cohort {
-        Cohort::Subtree(_) => "x.org_path >= $3 AND x.org_path < $4",
+        // The subtree's paths, each then read for the period from the (path, logged)
+        // index: a range of paths alone reads every ticket the subtree ever had.
+        Cohort::Subtree(_) => {
+            "x.org_path IN (SELECT o.path FROM org_units o WHERE o.path >= $3 AND o.path < $4)"
+        }
         Cohort::Partner(_) => {
             "x.ticket_id IN (SELECT ticket_id FROM ticket_events WHERE partner_id = $3)"
         }
