@@ -20,6 +20,11 @@ struct Count {
     n: i64,
 }
 
+/// The `n` a counting query answers.
+fn count(conn: &mut jiesu_core::db::DbConnection, sql: &str) -> i64 {
+    diesel::sql_query(sql).get_result::<Count>(conn).unwrap().n
+}
+
 fn migrate_twice(dir: &Path, url: Option<&str>) {
     let mut first = jiesu(dir);
     first.arg("migrate");
@@ -585,9 +590,6 @@ fn generated_city_with_trails(store: Store) {
     assert_eq!(titles, 12, "each of the generator's titles");
     // The grown city's units: one per street and category, each ticket in a grown
     // community held by the unit serving it in the ticket's category.
-    let count = |conn: &mut jiesu_core::db::DbConnection, sql: &str| -> i64 {
-        diesel::sql_query(sql).get_result::<Count>(conn).unwrap().n
-    };
     let units = count(
         conn,
         "SELECT COUNT(*) AS n FROM partners WHERE contact_email LIKE '%@gen.example.cn'",
@@ -804,9 +806,6 @@ fn generated_days_follow_a_citys_rhythm(store: Store) {
     assert_eq!(queued, 400, "every open ticket is in the escalation queue");
     // Each trail starts at its ticket's logging and stops by `--as-of`, and the row is
     // closed when its last visit closed it.
-    let count = |conn: &mut jiesu_core::db::DbConnection, sql: &str| -> i64 {
-        diesel::sql_query(sql).get_result::<Count>(conn).unwrap().n
-    };
     assert_eq!(
         count(
             conn,

@@ -15,7 +15,8 @@
 //!    first resolve are the earliest ones: a ticket's trail is written in time order,
 //!    each change under the ticket's row version, so the first by id is the earliest (a
 //!    second claim needs a return in between, and ties are one instant);
-//! 2. `f`, each ticket's figures as the reference's `Facts`, with its child node and unit;
+//! 2. `f`, each ticket's figures as the reference's `Facts`, with its child node (by the
+//!    number its path holds below the node's) and unit;
 //! 3. `t`, in one pass: the tickets counted by (child, unit, packed figures), and by
 //!    (child, unit, whole minutes) for each of the two durations;
 //! 4. `s`, the counts per (child, unit) pair rolled up into the whole cohort, each child and
@@ -151,7 +152,8 @@ fn rolled(cohort: &Cohort, table: &str, columns: &str, by_value: bool) -> String
     match cohort {
         Cohort::Subtree(_) => format!(
             "SELECT '' AS grp, {v}{columns} FROM {table} {by_v} \
-             UNION ALL SELECT 'c' || child, {v}{columns} FROM {table} WHERE child <> $5 GROUP BY child{and_v} \
+             UNION ALL SELECT 'c' || $5 || CAST(child AS TEXT) || '/', {v}{columns} FROM {table} \
+               WHERE child IS NOT NULL GROUP BY child{and_v} \
              UNION ALL SELECT 'p' || CAST(holder AS TEXT), {v}{columns} FROM {table} \
                WHERE holder IS NOT NULL GROUP BY holder{and_v}"
         ),
@@ -211,12 +213,17 @@ fn query(d: &Dialect, cohort: &Cohort) -> String {
             "x.ticket_id IN (SELECT ticket_id FROM ticket_events WHERE partner_id = $3)"
         }
     };
+    // The child a ticket falls under, as the number its path holds after the node's path
+    // (NULL for the node's own tickets): grouping 1.8 M tickets by a number took a city's
+    // month from 7.6–8.1 s to 5.4–5.6 s against grouping by the child's path; the path is
+    // put back together for the few rows that come out (`rolled`).
     let child = match cohort {
         Cohort::Subtree(_) => format!(
-            "substr(org_path, 1, length($5) + {pos}(substr(org_path, length($5) + 1), '/'))",
+            "CAST(substr(org_path, length($5) + 1, \
+               NULLIF({pos}(substr(org_path, length($5) + 1), '/'), 0) - 1) AS BIGINT)",
             pos = d.position()
         ),
-        Cohort::Partner(_) => "''".to_owned(),
+        Cohort::Partner(_) => "0".to_owned(),
     };
     let sat = d.satisfaction("ev.detail");
     let flags: Vec<String> = PACKED
