@@ -25,7 +25,7 @@ struct Cell {
     #[diesel(sql_type = Text)]
     name: String,
     #[diesel(sql_type = BigInt)]
-    place: i64,
+    place: OrgUnitId,
     #[diesel(sql_type = BigInt)]
     n: i64,
 }
@@ -103,7 +103,7 @@ pub fn report(
         Grain::Grid => ("grid_id", " AND grid_id IS NOT NULL"),
     };
     let (lower, upper) = subtree_bounds(&path);
-    let counted: Vec<Cell> = diesel::sql_query(format!(
+    let mut counted: Vec<Cell> = diesel::sql_query(format!(
         "SELECT c.code, c.name_zh AS name, h.place, h.n \
          FROM (SELECT category_id, {place} AS place, COUNT(*) AS n FROM tickets \
                WHERE org_path >= $1 AND org_path < $2 AND created_at >= $3 AND created_at < $4 \
@@ -119,13 +119,9 @@ pub fn report(
     .bind::<Timestamp, _>(period.to)
     .bind::<BigInt, _>(limit + 1)
     .load(conn)?;
-    let mut counted: Vec<(String, String, OrgUnitId, i64)> = counted
-        .into_iter()
-        .map(|c| (c.code, c.name, OrgUnitId(c.place), c.n))
-        .collect();
     let more = counted.len() as i64 > limit;
     counted.truncate(limit as usize);
-    let place_ids: Vec<OrgUnitId> = counted.iter().map(|c| c.2).collect();
+    let place_ids: Vec<OrgUnitId> = counted.iter().map(|c| c.place).collect();
     let place_names: HashMap<OrgUnitId, String> = org_units::table
         .filter(org_units::id.eq_any(&place_ids))
         .select((org_units::id, org_units::name))
@@ -134,13 +130,13 @@ pub fn report(
         .collect();
     let cells: Vec<Hotspot> = counted
         .into_iter()
-        .map(|(code, name, place, n)| Hotspot {
-            category: code,
-            category_name: name,
-            place_name: place_names.get(&place).cloned().unwrap_or_default(),
-            place_id: place,
-            tickets: n,
-            flagged: n >= threshold,
+        .map(|c| Hotspot {
+            category: c.code,
+            category_name: c.name,
+            place_name: place_names.get(&c.place).cloned().unwrap_or_default(),
+            place_id: c.place,
+            tickets: c.n,
+            flagged: c.n >= threshold,
         })
         .collect();
     Ok(HotspotReport {

@@ -123,19 +123,12 @@ fn logged_offset(hours: &[i64], from: i64, to: i64) -> String {
     format!("CASE{arms} END")
 }
 
-/// `base` plus `minutes` (a SQL expression), in the store's own arithmetic.
-fn plus_minutes(backend: crate::db::Backend, base: &str, minutes: &str) -> String {
+/// `base` moved by `by` (a SQL expression, negative for earlier) of `unit` (`minute`,
+/// `second`), in the store's own arithmetic.
+fn shifted(backend: crate::db::Backend, base: &str, by: &str, unit: &str) -> String {
     match backend {
-        crate::db::Backend::Postgres => format!("({base} + ({minutes}) * INTERVAL '1 minute')"),
-        crate::db::Backend::Sqlite => format!("datetime({base}, '+' || ({minutes}) || ' minutes')"),
-    }
-}
-
-/// `base` less `seconds` (a SQL expression), in the store's own arithmetic.
-fn minus_seconds(backend: crate::db::Backend, base: &str, seconds: &str) -> String {
-    match backend {
-        crate::db::Backend::Postgres => format!("({base} - ({seconds}) * INTERVAL '1 second')"),
-        crate::db::Backend::Sqlite => format!("datetime({base}, '-' || ({seconds}) || ' seconds')"),
+        crate::db::Backend::Postgres => format!("({base} + ({by}) * INTERVAL '1 {unit}')"),
+        crate::db::Backend::Sqlite => format!("datetime({base}, ({by}) || ' {unit}s')"),
     }
 }
 
@@ -431,14 +424,19 @@ pub fn generate(
         // resolve); all at once, the open ones'.
         let (logged, respond, resolve) = match &hours {
             Some(hours) => (
-                minus_seconds(backend, "$3", &logged_offset(hours, start, end)),
-                plus_minutes(backend, "s.at", "120"),
-                plus_minutes(backend, "s.at", "4320"),
+                shifted(
+                    backend,
+                    "$3",
+                    &format!("-({})", logged_offset(hours, start, end)),
+                    "second",
+                ),
+                shifted(backend, "s.at", "120", "minute"),
+                shifted(backend, "s.at", "4320", "minute"),
             ),
             None => ("$3".to_owned(), "$6".to_owned(), "$7".to_owned()),
         };
-        // Each ticket in the communities in turn, on one of the community's first four
-        // grids where it has them (a grown city's communities have four).
+        // Each ticket in the communities in turn, on one of the community's first `GRIDS`
+        // grids where it has them (a grown city's communities have that many).
         let sql = format!(
             "WITH RECURSIVE s(i) AS (SELECT CAST($1 AS BIGINT) UNION ALL SELECT i + 1 FROM s WHERE i + 1 < $2), \
              l AS (SELECT s.i, {logged} AS at FROM s) \
@@ -454,7 +452,7 @@ pub fn generate(
              FROM l s JOIN (SELECT id, path, ROW_NUMBER() OVER (ORDER BY id) - 1 AS n \
                           FROM org_units WHERE kind = 'community') cm ON cm.n = s.i % {k} \
              LEFT JOIN (SELECT id, parent_id, ROW_NUMBER() OVER (PARTITION BY parent_id ORDER BY id) - 1 AS n \
-                        FROM org_units WHERE kind = 'grid') g ON g.parent_id = cm.id AND g.n = (s.i / {k}) % 4 \
+                        FROM org_units WHERE kind = 'grid') g ON g.parent_id = cm.id AND g.n = (s.i / {k}) % {GRIDS} \
              ORDER BY s.i DESC",
             category = category,
             title = title,
@@ -547,10 +545,11 @@ fn trails(
     // and no later than `as_of` (the parameter named).
     let backend = conn.backend();
     let at = |minutes: &str, as_of: &str| {
-        let step = plus_minutes(
+        let step = shifted(
             backend,
             "t.created_at",
             &format!("({minutes}) * (20 + (t.id / 4) % 81) / 100"),
+            "minute",
         );
         match backend {
             crate::db::Backend::Postgres => format!("LEAST({step}, {as_of})"),
