@@ -116,6 +116,72 @@ fn sigterm(mut server: Child) {
     assert!(status.success(), "serve ended with {status} after SIGTERM");
 }
 
+/// The scheduler inside serve computes and stores the console's rates of the city and
+/// each district (7, 30, 90 and 365 days up to today's midnight) without anyone asking,
+/// and the API then answers the city's period from storage.
+async fn console_rates_are_stored_by_the_scheduler(
+    client: &reqwest::Client,
+    base: &str,
+    dir: &Path,
+    url: &str,
+) {
+    use chrono::{FixedOffset, Utc};
+    use diesel::prelude::*;
+    // The demo calendar's time zone (Asia/Shanghai, no summer time).
+    let beijing = FixedOffset::east_opt(8 * 3600).unwrap();
+    let midnight = Utc::now()
+        .with_timezone(&beijing)
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_local_timezone(beijing)
+        .unwrap();
+    // A period is stored ten minutes after it ends; a run just after midnight waits.
+    let settled = midnight.with_timezone(&Utc) + chrono::Duration::minutes(11);
+    let wait = (settled - Utc::now()).to_std().unwrap_or_default();
+    let deadline = Instant::now() + wait + Duration::from_secs(120);
+    let pool =
+        jiesu_core::db::connect(&jiesu_core::db::DatabaseUrl::parse(url).unwrap(), 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    let nodes: i64 =
+        diesel::sql_query("SELECT count(*) AS n FROM org_units WHERE kind IN ('city', 'district')")
+            .get_result::<Count>(&mut conn)
+            .unwrap()
+            .n;
+    assert!(nodes >= 2, "{nodes} city and district nodes");
+    loop {
+        let stored =
+            diesel::sql_query("SELECT count(*) AS n FROM rates_statements WHERE cohort LIKE 's%'")
+                .get_result::<Count>(&mut conn)
+                .unwrap()
+                .n;
+        if stored == 4 * nodes {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{stored} statements stored of the {} expected",
+            4 * nodes
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let admin = login(client, base, dir, "demo-admin").await;
+    let from = (midnight - chrono::Duration::days(30)).to_rfc3339();
+    let query = format!(
+        "/api/v1/stats?from={}&to={}",
+        from.replace('+', "%2B"),
+        midnight.to_rfc3339().replace('+', "%2B")
+    );
+    let rates = get_json(client, base, &query, &admin).await;
+    assert!(rates["stored_at"].is_string(), "{rates}");
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
 /// Production serve with its scheduler mails a dispatch through SMTP; a replayed sweep
 /// mails the escalation digests; with the mail server down a sweep's mail waits, and
 /// `scheduler deliver` sends each exactly once when it is back.
@@ -216,6 +282,7 @@ async fn production_on_postgres_mails_supervisors_through_smtp_and_loses_none_wh
     assert!(minutes.windows(2).all(|w| w[0] >= w[1]), "{late}");
     let hotspots = get_json(&client, &base, "/api/v1/hotspots?limit=1", &supervisor).await;
     assert_eq!(hotspots["cells"].as_array().unwrap().len(), 1, "{hotspots}");
+    console_rates_are_stored_by_the_scheduler(&client, &base, dir, &url).await;
     let ours = until_mail(&inbox, "生产环境派单", 1).await;
     assert!(
         ours[0].contains(&format!("{PUBLIC_URL}/console/tickets/{id}")),

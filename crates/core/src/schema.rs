@@ -229,6 +229,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    rates_statements (cohort, period_from, period_to) {
+        cohort -> Text,
+        period_from -> Timestamp,
+        period_to -> Timestamp,
+        figures -> Text,
+        stored_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    rates_writes (id) {
+        id -> Int2,
+        changed -> Int8,
+    }
+}
+
+diesel::table! {
     resource_communities (resource_id, org_unit_id) {
         resource_id -> Int8,
         org_unit_id -> Int8,
@@ -448,6 +465,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     project_events,
     project_milestones,
     projects,
+    rates_statements,
+    rates_writes,
     resource_communities,
     resources,
     signin_throttle,

@@ -49,6 +49,11 @@ struct Ticket {
     /// Deadlines moved after the trail (minutes after creation), as an escalation or an
     /// extension moves them.
     moved: Option<(Option<i64>, Option<i64>)>,
+    /// For the stored statements' test: how many events are written before the
+    /// statements are computed (the rest, and any moved deadlines, after), and whether the
+    /// ticket is logged only after (an import of the past).
+    split: prop::sample::Index,
+    late: bool,
 }
 
 const VERDICTS: [Option<&str>; 6] = [
@@ -127,16 +132,22 @@ fn ticket() -> impl Strategy<Value = Ticket> {
             0.2,
             (prop::option::of(0i64..600), prop::option::of(0i64..2_000)),
         ),
+        any::<prop::sample::Index>(),
+        prop::bool::weighted(0.1),
     )
         .prop_map(
-            |(community, created, micros, respond_by, resolve_by, events, moved)| Ticket {
-                community,
-                created,
-                micros,
-                respond_by,
-                resolve_by,
-                events,
-                moved,
+            |(community, created, micros, respond_by, resolve_by, events, moved, split, late)| {
+                Ticket {
+                    community,
+                    created,
+                    micros,
+                    respond_by,
+                    resolve_by,
+                    events,
+                    moved,
+                    split,
+                    late,
+                }
             },
         )
 }
@@ -210,85 +221,135 @@ fn city(conn: &mut DbConnection) -> City {
 fn write(conn: &mut DbConnection, city: &City, list: &[Ticket]) -> QueryResult<Vec<NaiveDateTime>> {
     let mut instants = Vec::new();
     for (n, t) in list.iter().enumerate() {
-        let (community, path) = &city.communities[t.community % city.communities.len()];
-        let created =
-            base() + Duration::minutes(t.created) + Duration::microseconds(i64::from(t.micros));
-        let respond_by = t.respond_by.map(|m| created + Duration::minutes(m));
-        let resolve_by = t.resolve_by.map(|m| created + Duration::minutes(m));
-        instants.extend(
-            [Some(created), respond_by, resolve_by]
-                .into_iter()
-                .flatten(),
-        );
-        let id: jiesu_core::ids::TicketId = diesel::insert_into(tickets::table)
-            .values((
-                tickets::number.eq(format!("PROP-{n}")),
-                tickets::category_id.eq(city.category),
-                tickets::priority.eq("normal"),
-                tickets::title.eq("随机历史"),
-                tickets::description.eq("性质测试"),
-                tickets::community_id.eq(community),
-                tickets::org_path.eq(path),
-                tickets::address.eq("某处"),
-                tickets::households.eq(1),
-                tickets::status.eq("reported"),
-                tickets::in_pool.eq(false),
-                tickets::level.eq(0),
-                tickets::respond_by.eq(respond_by),
-                tickets::resolve_by.eq(resolve_by),
-                tickets::reopen_count.eq(0),
-                tickets::return_count.eq(0),
-                tickets::reported_by.eq(city.reporter),
-                tickets::version.eq(0),
-                tickets::created_at.eq(created),
-                tickets::updated_at.eq(created),
-            ))
-            .returning(tickets::id)
-            .get_result(conn)?;
-        let logged = (
-            ticket_events::ticket_id.eq(id.0),
-            ticket_events::kind.eq("logged"),
-            ticket_events::to_status.eq(Some("reported")),
-            ticket_events::created_at.eq(created),
-        );
-        diesel::insert_into(ticket_events::table)
-            .values(logged)
-            .execute(conn)?;
-        let mut at = created;
-        for e in &t.events {
-            // Any sub-second part, so long as the trail stays in time order.
-            let next = at + Duration::seconds(e.gap);
-            at = if e.micros > 0 {
-                (whole_second(next) + Duration::microseconds(i64::from(e.micros))).max(at)
-            } else {
-                next
-            };
-            instants.push(at);
-            diesel::insert_into(ticket_events::table)
-                .values((
-                    ticket_events::ticket_id.eq(id.0),
-                    ticket_events::kind.eq(e.kind),
-                    ticket_events::to_status.eq(e.to_status),
-                    ticket_events::partner_id
-                        .eq(e.partner.map(|p| city.partners[p % city.partners.len()])),
-                    ticket_events::detail.eq(e.detail),
-                    ticket_events::created_at.eq(at),
-                ))
-                .execute(conn)?;
-        }
-        if let Some((respond_by, resolve_by)) = t.moved {
-            let respond_by = respond_by.map(|m| created + Duration::minutes(m));
-            let resolve_by = resolve_by.map(|m| created + Duration::minutes(m));
-            instants.extend([respond_by, resolve_by].into_iter().flatten());
-            diesel::update(tickets::table.find(id))
-                .set((
-                    tickets::respond_by.eq(respond_by),
-                    tickets::resolve_by.eq(resolve_by),
-                ))
-                .execute(conn)?;
-        }
+        let mut w = log(conn, city, n, t, &mut instants)?;
+        add_events(conn, city, t, &mut w, t.events.len(), &mut instants)?;
+        move_deadlines(conn, t, &w, &mut instants)?;
     }
     Ok(instants)
+}
+
+/// How far a ticket has been written: its id, the instant of its last event, and how many
+/// of its events are written.
+struct Written {
+    id: jiesu_core::ids::TicketId,
+    created: NaiveDateTime,
+    at: NaiveDateTime,
+    next: usize,
+}
+
+/// Logs the `n`th ticket (its row and its `logged` event).
+fn log(
+    conn: &mut DbConnection,
+    city: &City,
+    n: usize,
+    t: &Ticket,
+    instants: &mut Vec<NaiveDateTime>,
+) -> QueryResult<Written> {
+    let (community, path) = &city.communities[t.community % city.communities.len()];
+    let created =
+        base() + Duration::minutes(t.created) + Duration::microseconds(i64::from(t.micros));
+    let respond_by = t.respond_by.map(|m| created + Duration::minutes(m));
+    let resolve_by = t.resolve_by.map(|m| created + Duration::minutes(m));
+    instants.extend(
+        [Some(created), respond_by, resolve_by]
+            .into_iter()
+            .flatten(),
+    );
+    let id: jiesu_core::ids::TicketId = diesel::insert_into(tickets::table)
+        .values((
+            tickets::number.eq(format!("PROP-{n}")),
+            tickets::category_id.eq(city.category),
+            tickets::priority.eq("normal"),
+            tickets::title.eq("随机历史"),
+            tickets::description.eq("性质测试"),
+            tickets::community_id.eq(community),
+            tickets::org_path.eq(path),
+            tickets::address.eq("某处"),
+            tickets::households.eq(1),
+            tickets::status.eq("reported"),
+            tickets::in_pool.eq(false),
+            tickets::level.eq(0),
+            tickets::respond_by.eq(respond_by),
+            tickets::resolve_by.eq(resolve_by),
+            tickets::reopen_count.eq(0),
+            tickets::return_count.eq(0),
+            tickets::reported_by.eq(city.reporter),
+            tickets::version.eq(0),
+            tickets::created_at.eq(created),
+            tickets::updated_at.eq(created),
+        ))
+        .returning(tickets::id)
+        .get_result(conn)?;
+    let logged = (
+        ticket_events::ticket_id.eq(id.0),
+        ticket_events::kind.eq("logged"),
+        ticket_events::to_status.eq(Some("reported")),
+        ticket_events::created_at.eq(created),
+    );
+    diesel::insert_into(ticket_events::table)
+        .values(logged)
+        .execute(conn)?;
+    Ok(Written {
+        id,
+        created,
+        at: created,
+        next: 0,
+    })
+}
+
+/// Writes the ticket's events from the next unwritten one up to (not including) `upto`.
+fn add_events(
+    conn: &mut DbConnection,
+    city: &City,
+    t: &Ticket,
+    w: &mut Written,
+    upto: usize,
+    instants: &mut Vec<NaiveDateTime>,
+) -> QueryResult<()> {
+    for e in &t.events[w.next..upto] {
+        // Any sub-second part, so long as the trail stays in time order.
+        let next = w.at + Duration::seconds(e.gap);
+        w.at = if e.micros > 0 {
+            (whole_second(next) + Duration::microseconds(i64::from(e.micros))).max(w.at)
+        } else {
+            next
+        };
+        instants.push(w.at);
+        diesel::insert_into(ticket_events::table)
+            .values((
+                ticket_events::ticket_id.eq(w.id.0),
+                ticket_events::kind.eq(e.kind),
+                ticket_events::to_status.eq(e.to_status),
+                ticket_events::partner_id
+                    .eq(e.partner.map(|p| city.partners[p % city.partners.len()])),
+                ticket_events::detail.eq(e.detail),
+                ticket_events::created_at.eq(w.at),
+            ))
+            .execute(conn)?;
+    }
+    w.next = w.next.max(upto);
+    Ok(())
+}
+
+/// Moves the ticket's deadlines, if its history does.
+fn move_deadlines(
+    conn: &mut DbConnection,
+    t: &Ticket,
+    w: &Written,
+    instants: &mut Vec<NaiveDateTime>,
+) -> QueryResult<()> {
+    if let Some((respond_by, resolve_by)) = t.moved {
+        let respond_by = respond_by.map(|m| w.created + Duration::minutes(m));
+        let resolve_by = resolve_by.map(|m| w.created + Duration::minutes(m));
+        instants.extend([respond_by, resolve_by].into_iter().flatten());
+        diesel::update(tickets::table.find(w.id))
+            .set((
+                tickets::respond_by.eq(respond_by),
+                tickets::resolve_by.eq(resolve_by),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 fn whole_second(t: NaiveDateTime) -> NaiveDateTime {
@@ -424,6 +485,245 @@ fn set_wise_rates_equal_the_replay_on_sqlite() {
 #[test]
 fn set_wise_rates_equal_the_replay_on_postgres() {
     set_wise_equals_replay(Store::Postgres, 96);
+}
+
+/// The stored statements of ended periods equal the replay after the writes that can
+/// still change them: events stamped before a period's end, deadlines moved, tickets
+/// logged into the past. Each case writes part of its tickets' trails, has every cohort's
+/// statements of its periods computed and stored, writes the rest, and asks again.
+fn statements_equal_replay(store: Store, cases: u32) {
+    use jiesu_core::stats::statements;
+    let (_db, conn, city) = demo_city(store);
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = (
+        prop::collection::vec(ticket(), 3..16),
+        periods(),
+        prop::collection::vec(any::<prop::sample::Index>(), 2),
+    );
+    // Long after every period: all are settled, so all are stored.
+    let now = base() + Duration::days(400);
+    // (answers read from storage, answers computed again after the second writes)
+    let tally = std::cell::RefCell::new((0usize, 0usize));
+    let conn = std::cell::RefCell::new(conn);
+    runner
+        .run(&strategy, |(list, periods, picks)| {
+            let mut result = None;
+            let mut conn = conn.borrow_mut();
+            let _ = conn.transaction::<(), diesel::result::Error, _>(|conn| {
+                let fail = |e| diesel::result::Error::QueryBuilderError(format!("{e}").into());
+                let mut run = || -> QueryResult<Vec<(String, Period, Groups, Groups, bool)>> {
+                    let mut instants = Vec::new();
+                    let mut written = Vec::new();
+                    for (n, t) in list.iter().enumerate().filter(|(_, t)| !t.late) {
+                        let mut w = log(conn, &city, n, t, &mut instants)?;
+                        let upto = t.split.index(t.events.len() + 1);
+                        add_events(conn, &city, t, &mut w, upto, &mut instants)?;
+                        written.push((n, w));
+                    }
+                    let at = |m: i64| base() + Duration::minutes(m);
+                    let mut all: Vec<Period> = periods
+                        .iter()
+                        .filter_map(|&(from, to)| Period::new(at(from), at(to)).ok())
+                        .collect();
+                    if !instants.is_empty() {
+                        for pick in &picks {
+                            all.extend(Period::new(base(), *pick.get(&instants)).ok());
+                        }
+                    }
+                    let cohorts: Vec<Cohort> = city
+                        .nodes
+                        .iter()
+                        .map(|p| Cohort::Subtree(p.clone()))
+                        .chain(
+                            city.partners
+                                .iter()
+                                .map(|&p| Cohort::Partner(jiesu_core::ids::PartnerId(p))),
+                        )
+                        .collect();
+                    for cohort in &cohorts {
+                        for &period in &all {
+                            statements::groups(conn, cohort, period, now).map_err(fail)?;
+                        }
+                    }
+                    for (n, w) in &mut written {
+                        let t = &list[*n];
+                        add_events(conn, &city, t, w, t.events.len(), &mut instants)?;
+                        move_deadlines(conn, t, w, &mut instants)?;
+                    }
+                    for (n, t) in list.iter().enumerate().filter(|(_, t)| t.late) {
+                        let mut w = log(conn, &city, n, t, &mut instants)?;
+                        add_events(conn, &city, t, &mut w, t.events.len(), &mut instants)?;
+                        move_deadlines(conn, t, &w, &mut instants)?;
+                    }
+                    let mut out = Vec::new();
+                    for cohort in &cohorts {
+                        for &period in &all {
+                            let expected = reference::groups(conn, cohort, period).map_err(fail)?;
+                            let (got, stored_at) =
+                                statements::groups(conn, cohort, period, now).map_err(fail)?;
+                            out.push((
+                                format!("{cohort:?}"),
+                                period,
+                                expected,
+                                got,
+                                stored_at.is_some(),
+                            ));
+                        }
+                    }
+                    Ok(out)
+                };
+                result = Some(run());
+                Err(diesel::result::Error::RollbackTransaction)
+            });
+            let answers = result
+                .expect("the case ran")
+                .map_err(|e| TestCaseError::fail(format!("query failed: {e}")))?;
+            let (stored, computed) = &mut *tally.borrow_mut();
+            for (cohort, period, expected, got, from_storage) in answers {
+                if from_storage {
+                    *stored += 1;
+                } else {
+                    *computed += 1;
+                }
+                prop_assert_eq!(got, expected, "{} over {:?}", cohort, period);
+            }
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (stored, computed) = tally.into_inner();
+    eprintln!("{stored} answers read from storage, {computed} computed again");
+    // Both ways must have been taken: statements that the second writes left alone, and
+    // statements they deleted.
+    assert!(
+        stored > 0 && computed > 0,
+        "{stored} stored, {computed} computed again"
+    );
+}
+
+#[test]
+fn stored_statements_equal_the_replay_on_sqlite() {
+    statements_equal_replay(Store::Sqlite, 48);
+}
+
+#[test]
+fn stored_statements_equal_the_replay_on_postgres() {
+    statements_equal_replay(Store::Postgres, 48);
+}
+
+/// A ticket logged into an ended period by a transaction that commits while that period's
+/// statement is being computed (an import running beside the first request of the day):
+/// the figures computed without it are answered but not stored, and the next request
+/// counts it. Real concurrency: two connections, the writer holding its transaction open
+/// until the reader has computed and waits to store.
+fn a_write_into_the_past_during_a_computation_is_not_lost(store: Store) {
+    use jiesu_core::stats::statements;
+    use proptest::strategy::ValueTree;
+    let test_db = TestDb::new(store);
+    let pool = db::connect(&test_db.url, 2).expect("a pool");
+    let mut conn = pool.get().expect("a connection");
+    db::run_migrations(&mut conn).expect("migrated");
+    jiesu_core::demo::seed(&mut conn, false, base() - Duration::days(30)).expect("the demo city");
+    let city = city(&mut conn);
+    let mut runner = TestRunner::deterministic();
+    let mut list = prop::collection::vec(ticket(), 40)
+        .new_tree(&mut runner)
+        .expect("histories")
+        .current();
+    for t in &mut list {
+        t.late = false;
+    }
+    write(&mut conn, &city, &list[..39]).expect("written");
+    let root = city.nodes[0].clone();
+    let cohort = Cohort::Subtree(root);
+    let period = Period::new(base(), base() + Duration::days(3)).expect("a period");
+    let now = base() + Duration::days(400);
+    let received = |g: &Groups| g.all.received + g.all.cancelled + g.all.merged;
+    let before = reference::groups(&mut conn, &cohort, period).expect("the replay");
+
+    // The import: one more ticket logged at the period's start, not yet committed.
+    let mut late = list[39].clone();
+    late.created = 0;
+    let mut writer = pool.get().expect("a second connection");
+    let backend = writer.backend();
+    match backend {
+        db::Backend::Sqlite => diesel::sql_query("BEGIN IMMEDIATE").execute(&mut *writer),
+        db::Backend::Postgres => diesel::sql_query("BEGIN").execute(&mut *writer),
+    }
+    .expect("begun");
+    log(&mut writer, &city, 39, &late, &mut Vec::new()).expect("logged");
+
+    // The first request of the period, meanwhile.
+    let reader = std::thread::spawn({
+        let cohort = cohort.clone();
+        move || {
+            let answer = statements::groups(&mut conn, &cohort, period, now).expect("answered");
+            (answer, conn)
+        }
+    });
+    match backend {
+        // It computed and waits, at storing, for the write in flight.
+        db::Backend::Postgres => {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            let waiting = diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "(SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                 AND datname = current_database())",
+            );
+            while diesel::select(waiting.clone())
+                .get_result::<i64>(&mut *writer)
+                .expect("the activity")
+                == 0
+            {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the reader never waited"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        // SQLite shows no waiter: the reader has a second to compute (milliseconds here)
+        // and then waits on the busy timeout to store.
+        db::Backend::Sqlite => std::thread::sleep(std::time::Duration::from_secs(1)),
+    }
+    diesel::sql_query("COMMIT")
+        .execute(&mut *writer)
+        .expect("committed");
+    let ((first, stored_at), mut conn) = reader.join().expect("the reader");
+    assert_eq!(stored_at, None);
+    if backend == db::Backend::Postgres {
+        assert_eq!(
+            received(&first),
+            received(&before),
+            "computed without the import"
+        );
+    }
+    let after = reference::groups(&mut conn, &cohort, period).expect("the replay");
+    assert_eq!(received(&after), received(&before) + 1);
+    let (second, stored_at) = statements::groups(&mut conn, &cohort, period, now).expect("again");
+    assert_eq!(second, after, "the import is counted");
+    assert_eq!(
+        stored_at, None,
+        "the figures without the import were not stored"
+    );
+    let (third, stored_at) = statements::groups(&mut conn, &cohort, period, now).expect("again");
+    assert!(
+        stored_at.is_some(),
+        "stored once computed with nothing in flight"
+    );
+    assert_eq!(third, after);
+}
+
+#[test]
+fn a_write_into_the_past_during_a_computation_is_not_lost_on_sqlite() {
+    a_write_into_the_past_during_a_computation_is_not_lost(Store::Sqlite);
+}
+
+#[test]
+fn a_write_into_the_past_during_a_computation_is_not_lost_on_postgres() {
+    a_write_into_the_past_during_a_computation_is_not_lost(Store::Postgres);
 }
 
 /// A ticket's row of facts, every column.

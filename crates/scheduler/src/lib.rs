@@ -343,8 +343,62 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Runs until the task is dropped: a sweep at every cron tick, deliveries in between.
+    /// Runs until the task is dropped: a sweep at every cron tick, deliveries in between;
+    /// and every day after midnight, the rates of the day's console periods stored.
     pub async fn run(self) {
+        tokio::join!(self.clone().sweeps(), self.statements());
+    }
+
+    /// Every day once the periods ending at midnight (in the calendar's time zone) have
+    /// settled, computes and stores the console's rates of the city and its districts
+    /// (`stats::statements`), so the first supervisor to open them does not wait for a
+    /// city's month to be counted. Also at start, for a day whose statements are missing.
+    async fn statements(self) {
+        use jiesu_core::stats::{self, statements};
+        let settle = chrono::Duration::minutes(statements::SETTLE_MINUTES + 1);
+        loop {
+            let now = Utc::now().naive_utc();
+            let tz = self.calendar.tz();
+            let started = std::time::Instant::now();
+            let done = blocking(&self.pool, move |conn| {
+                statements::state_console_periods(conn, now, tz)
+            })
+            .await;
+            let next = match done {
+                Ok(computed) => {
+                    if computed > 0 {
+                        tracing::info!(
+                            computed,
+                            secs = started.elapsed().as_secs(),
+                            "the day's rates stored"
+                        );
+                    }
+                    // Today's midnight once settled, if that is still ahead (a start
+                    // just after midnight), else tomorrow's.
+                    stats::days_before_today(now, 1, tz)
+                        .map(|today| today.to + settle)
+                        .map(|at| {
+                            if at > now {
+                                at
+                            } else {
+                                at + chrono::Duration::days(1)
+                            }
+                        })
+                        .unwrap_or(now + chrono::Duration::hours(1))
+                }
+                Err(e) => {
+                    tracing::error!(error = %e.chain(), at = %e.place(), "storing the day's rates failed");
+                    now + chrono::Duration::minutes(5)
+                }
+            };
+            let wait = (next - Utc::now().naive_utc())
+                .to_std()
+                .unwrap_or(Duration::from_secs(60));
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn sweeps(self) {
         let schedule = match parse_cron(&self.settings.scheduler.cron) {
             Ok(s) => s,
             Err(e) => {

@@ -5,13 +5,13 @@ use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
-use chrono::{Duration, NaiveDateTime};
+use chrono::NaiveDateTime;
 use jiesu_core::escalation::{self, EscalatedTicket};
 use jiesu_core::ids::OrgUnitId;
 use jiesu_core::lists::{self, LateItem, Need, NeedFilter, ProjectRow, Resource};
 use jiesu_core::org::{self, OrgUnitFilter};
 use jiesu_core::pagination::{PageRequest, Towards, Window};
-use jiesu_core::stats::{self, Figures, NodeStats, PartnerStats, Period, WeekCount};
+use jiesu_core::stats::{self, Figures, NodeStats, PartnerStats, WeekCount};
 use jiesu_core::tickets::queries::{self, TicketFilter};
 use jiesu_core::types::{OrgKind, Role};
 use jiesu_core::{Actor, CoreError, CoreResult, Scope};
@@ -328,10 +328,10 @@ pub async fn stats(
     let tz = state.calendar.tz();
     let (rates, period) = session
         .run(&state, move |conn, actor, now| {
-            let period = Period::new(now - Duration::days(days), now)?;
+            let period = stats::days_before_today(now, days, tz)?;
             if let Scope::Partner { partner } = actor.scope {
                 return Ok((
-                    Rates::Partner(stats::for_partner(conn, actor, partner, period)?),
+                    Rates::Partner(stats::for_partner(conn, actor, partner, period, now)?),
                     period,
                 ));
             }
@@ -339,7 +339,7 @@ pub async fn stats(
                 Some(n) => n,
                 None => default_node(conn, actor)?,
             };
-            let stats = stats::for_node(conn, actor, node, period)?;
+            let stats = stats::for_node(conn, actor, node, period, now)?;
             let weeks = stats::weekly_volume(conn, actor, node, 12, now, tz)?;
             let parent = org::get(conn, actor, node)?
                 .parent_id
@@ -451,7 +451,10 @@ pub async fn stats(
             &super::here(&req),
             lang.t("三率统计", "The three rates"),
             html! {
-                p class="muted" { (layout::china(period.from)) " – " (layout::china(period.to)) }
+                p class="muted" {
+                    (layout::china(period.from)) " – " (layout::china(period.to))
+                    " · " (lang.t("数据截至今日 0 时，每日更新", "figures as of midnight, updated daily"))
+                }
                 (body)
             },
         ),

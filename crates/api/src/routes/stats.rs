@@ -70,11 +70,13 @@ fn compute(
     };
     if let Some(partner) = q.partner_id.or(own_partner) {
         return Ok(Answer::Partner(stats::for_partner(
-            conn, actor, partner, period,
+            conn, actor, partner, period, now,
         )?));
     }
     let node = node_of(conn, q.org_unit_id, actor)?;
-    Ok(Answer::Node(stats::for_node(conn, actor, node, period)?))
+    Ok(Answer::Node(stats::for_node(
+        conn, actor, node, period, now,
+    )?))
 }
 
 /// `GET /stats?org_unit_id=&partner_id=&from=&to=`: the node's rates with its children and

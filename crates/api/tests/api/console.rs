@@ -1397,25 +1397,28 @@ async fn a_city_wide_supervisor_narrows_to_a_street_to_pick_the_community(store:
 /// how many lie between, in the API's order; the API and the CSV keep the whole ranking.
 async fn the_rates_page_shows_a_citys_best_and_worst_units(store: Store) {
     let app = TestApp::spawn(store).await;
-    let now = chrono::Utc::now().naive_utc();
+    // The console's 30 days: up to today's midnight, figures as of then.
+    let tz = "Asia/Shanghai".parse().unwrap();
+    let period =
+        jiesu_core::stats::days_before_today(chrono::Utc::now().naive_utc(), 30, tz).unwrap();
     app.with_conn(|conn| {
         let spec = jiesu_core::loadgen::Spec {
             closed: 600,
             open: 0,
             due: 0,
-            as_of: now,
+            as_of: period.to,
             trails: true,
             city: true,
             days: None,
-            tz: "Asia/Shanghai".parse().unwrap(),
+            tz,
         };
         jiesu_core::loadgen::generate(conn, spec, 1_000, |_| {}).unwrap();
     });
     let admin = app.login("demo-admin").await;
     let root = app.org_id("北京市").await;
     let (from, to) = (
-        (now - chrono::Duration::days(30)).and_utc().to_rfc3339(),
-        (now + chrono::Duration::minutes(1)).and_utc().to_rfc3339(),
+        period.from.and_utc().to_rfc3339(),
+        period.to.and_utc().to_rfc3339(),
     );
     let enc = |s: &str| s.replace('+', "%2B");
     let (status, stats) = app
@@ -1460,6 +1463,10 @@ async fn the_rates_page_shows_a_citys_best_and_worst_units(store: Store) {
         "how many lie between: {table}"
     );
     assert!(page.len() < 200_000, "a page of {} bytes", page.len());
+    assert!(
+        page.contains("数据截至今日 0 时"),
+        "the page says when its figures stand"
+    );
 }
 
 crate::on_both_stores!(

@@ -127,15 +127,19 @@ impl Fixture<'_> {
 
 const PERIOD: &str = "from=2026-11-16T00:00:00%2B08:00&to=2026-11-21T00:00:00%2B08:00";
 
-async fn build(app: &TestApp) {
-    let f = Fixture {
+fn fixture(app: &TestApp) -> Fixture<'_> {
+    Fixture {
         app,
         calendar: WorkingCalendar::load(
             &app.settings.calendar,
             &app.settings.config_dir.join("calendar"),
         )
         .unwrap(),
-    };
+    }
+}
+
+async fn build(app: &TestApp) {
+    let f = fixture(app);
     // Community A (望京西园一区): respond within one working day, so by Tuesday 10:00.
     let t1 = f.log(
         "demo-grid",
@@ -300,6 +304,43 @@ async fn the_three_rates_of_a_street_are_exact(store: Store) {
         .await;
     assert_eq!(before["figures"]["resolved"], 3);
     assert_eq!(before["figures"]["reopened"], 0);
+}
+
+/// A period that has ended is computed once and then read from storage, saying when it
+/// was stored; a ticket logged into it afterwards (an import of the past) is counted at
+/// once. A period that runs to now is always computed.
+async fn ended_periods_are_stored_and_a_late_write_is_counted(store: Store) {
+    let app = TestApp::spawn(store).await;
+    build(&app).await;
+    let street = app.login("demo-supervisor").await;
+    let url = format!("/api/v1/stats?{PERIOD}");
+    let (_, first) = app.get(&url, &street).await;
+    assert_eq!(first["stored_at"], Value::Null, "computed: {first}");
+    let (_, second) = app.get(&url, &street).await;
+    assert!(second["stored_at"].is_string(), "stored: {second}");
+    assert_eq!(second["figures"], first["figures"]);
+    assert_eq!(second["children"], first["children"]);
+    assert_eq!(second["partners"], first["partners"]);
+
+    fixture(&app).log(
+        "demo-supervisor",
+        "花家地北里社区",
+        "辛：补录的诉求",
+        "2026-11-19 09:00",
+    );
+    let (_, after) = app.get(&url, &street).await;
+    assert_eq!(after["stored_at"], Value::Null, "computed again: {after}");
+    assert_eq!(after["figures"]["received"], 5);
+    let (_, again) = app.get(&url, &street).await;
+    assert!(again["stored_at"].is_string(), "stored again: {again}");
+    assert_eq!(again["figures"], after["figures"]);
+
+    // Up to now (the default period): computed each time.
+    for _ in 0..2 {
+        let (status, live) = app.get("/api/v1/stats", &street).await;
+        assert_eq!(status, StatusCode::OK, "{live}");
+        assert_eq!(live["stored_at"], Value::Null, "{live}");
+    }
 }
 
 async fn rates_respect_scope_and_refuse_bad_filters(store: Store) {
@@ -575,6 +616,7 @@ async fn recurring_problems_are_flagged_as_hotspots(store: Store) {
 crate::on_both_stores!(
     recurring_problems_are_flagged_as_hotspots,
     the_three_rates_of_a_street_are_exact,
+    ended_periods_are_stored_and_a_late_write_is_counted,
     rates_respect_scope_and_refuse_bad_filters,
     csv_exports_open_in_a_spreadsheet_with_the_chinese_intact,
     exports_never_hand_a_spreadsheet_a_formula,

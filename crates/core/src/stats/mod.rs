@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::db::DbConnection;
 use crate::error::{CoreError, CoreResult};
@@ -33,6 +33,7 @@ use crate::types::{OrgKind, Role, TicketStatus};
 
 pub mod reference;
 pub mod setwise;
+pub mod statements;
 
 /// The longest period one request may cover.
 pub const MAX_PERIOD_DAYS: i64 = 400;
@@ -66,7 +67,7 @@ impl Period {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Figures {
     /// Tickets logged in the period, cancelled and merged ones left out.
@@ -126,6 +127,11 @@ pub struct NodeStats {
     pub children: Vec<Ranked<NodeRef>>,
     /// The partner units that held the node's tickets, best first.
     pub partners: Vec<Ranked<PartnerRef>>,
+    /// When these figures were stored, if they were read from storage: a period that
+    /// ended at least ten minutes ago is computed once and stored (its figures are taken
+    /// as of its end); null when computed for this answer.
+    #[serde(serialize_with = "crate::time::utc_opt")]
+    pub stored_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -134,6 +140,21 @@ pub struct PartnerStats {
     pub partner: PartnerRef,
     pub period: Period,
     pub figures: Figures,
+    /// As `NodeStats::stored_at`.
+    #[serde(serialize_with = "crate::time::utc_opt")]
+    pub stored_at: Option<NaiveDateTime>,
+}
+
+impl Figures {
+    /// The three rates derived again from the counts.
+    pub fn with_rates(self) -> Self {
+        Figures {
+            response_rate: rate(self.responded_in_time, self.received),
+            resolution_rate: rate(self.resolved, self.received),
+            satisfaction_rate: rate(self.satisfied, self.visited),
+            ..self
+        }
+    }
 }
 
 fn rate(n: i64, d: i64) -> Option<f64> {
@@ -189,12 +210,14 @@ pub fn child_key<'a>(org_path: &'a str, node_path: &str) -> Option<&'a str> {
     Some(&org_path[..end])
 }
 
-/// The rates of an org node's subtree, its children ranked, and the partner units ranked.
+/// The rates of an org node's subtree, its children ranked, and the partner units ranked;
+/// a settled period's from its stored statement (`statements`).
 pub fn for_node(
     conn: &mut DbConnection,
     actor: &Actor,
     node: OrgUnitId,
     period: Period,
+    now: NaiveDateTime,
 ) -> CoreResult<NodeStats> {
     actor.require_role(
         &[Role::Supervisor, Role::Admin],
@@ -207,7 +230,7 @@ pub fn for_node(
         .find(node)
         .select((org_units::name, org_units::kind, org_units::path))
         .first(conn)?;
-    let mut groups = setwise::groups(conn, &Cohort::Subtree(path), period)?;
+    let (mut groups, stored_at) = statements::groups(conn, &Cohort::Subtree(path), period, now)?;
     let children: Vec<(OrgUnitId, String, OrgKind, String)> = org_units::table
         .filter(org_units::parent_id.eq(node))
         .order(org_units::id)
@@ -256,6 +279,7 @@ pub fn for_node(
         figures: groups.all,
         children: rank(child_rows),
         partners: rank(partner_rows),
+        stored_at,
     })
 }
 
@@ -266,6 +290,7 @@ pub fn for_partner(
     actor: &Actor,
     partner: PartnerId,
     period: Period,
+    now: NaiveDateTime,
 ) -> CoreResult<PartnerStats> {
     match (&actor.scope, actor.role) {
         (Scope::Partner { partner: own }, _) if *own != partner => {
@@ -279,15 +304,40 @@ pub fn for_partner(
         _ => {}
     }
     let unit = crate::partners::get(conn, actor, partner)?;
-    let figures = setwise::groups(conn, &Cohort::Partner(partner), period)?.all;
+    let (groups, stored_at) = statements::groups(conn, &Cohort::Partner(partner), period, now)?;
     Ok(PartnerStats {
         partner: PartnerRef {
             partner_id: unit.id,
             name: unit.name,
         },
         period,
-        figures,
+        figures: groups.all,
+        stored_at,
     })
+}
+
+/// The periods the console offers, in days.
+pub const CONSOLE_DAYS: [i64; 4] = [7, 30, 90, 365];
+
+/// The instant a local day starts in `tz` (the earliest, if the clocks went back).
+fn local_midnight(day: chrono::NaiveDate, tz: chrono_tz::Tz) -> NaiveDateTime {
+    use chrono::TimeZone;
+    let midnight = day.and_time(chrono::NaiveTime::MIN);
+    tz.from_local_datetime(&midnight)
+        .earliest()
+        .map(|t| t.naive_utc())
+        .unwrap_or(midnight)
+}
+
+/// The `days` whole local days before the one holding `now`: from that many midnights
+/// ago to today's midnight in `tz`. The console's periods: the same all day (figures as of
+/// 00:00, as a hotline office's daily report), so computed once and stored.
+pub fn days_before_today(now: NaiveDateTime, days: i64, tz: chrono_tz::Tz) -> CoreResult<Period> {
+    let today = now.and_utc().with_timezone(&tz).date_naive();
+    Period::new(
+        local_midnight(today - chrono::Duration::days(days), tz),
+        local_midnight(today, tz),
+    )
 }
 
 /// One week of `weekly_volume`: the Monday it starts on (local date) and the tickets
@@ -311,7 +361,7 @@ pub fn weekly_volume(
     now: NaiveDateTime,
     tz: chrono_tz::Tz,
 ) -> CoreResult<Vec<WeekCount>> {
-    use chrono::{Datelike, Duration, TimeZone};
+    use chrono::{Datelike, Duration};
     actor.require_role(
         &[Role::Supervisor, Role::Admin],
         "weekly volumes are for supervisors",
@@ -319,13 +369,7 @@ pub fn weekly_volume(
     let path = visible_path(conn, &actor.scope, node)?;
     let today = now.and_utc().with_timezone(&tz).date_naive();
     let this_monday = today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
-    let start_of = |day: chrono::NaiveDate| {
-        let midnight = day.and_time(chrono::NaiveTime::MIN);
-        tz.from_local_datetime(&midnight)
-            .earliest()
-            .map(|t| t.naive_utc())
-            .unwrap_or(midnight)
-    };
+    let start_of = |day| local_midnight(day, tz);
     let weeks = weeks.clamp(1, 104);
     (0..weeks)
         .rev()

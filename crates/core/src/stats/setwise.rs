@@ -31,7 +31,7 @@ use diesel::prelude::*;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 
-use super::{rate, Cohort, Figures, Groups, Period};
+use super::{Cohort, Figures, Groups, Period};
 use crate::db::{Backend, DbBackend, DbConnection};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::PartnerId;
@@ -75,20 +75,19 @@ impl From<Row> for Figures {
             received: r.received,
             responded: r.responded,
             responded_in_time: r.in_time,
-            response_rate: rate(r.in_time, r.received),
             resolved: r.resolved,
-            resolution_rate: rate(r.resolved, r.received),
             reopened: r.reopened,
             visited: r.visited,
             satisfied: r.satisfied,
-            satisfaction_rate: rate(r.satisfied, r.visited),
             overdue: r.overdue,
             escalated: r.escalated,
             cancelled: r.cancelled,
             merged: r.merged,
             median_response_minutes: r.median_response,
             median_resolution_minutes: r.median_resolution,
+            ..Figures::default()
         }
+        .with_rates()
     }
 }
 

@@ -1,0 +1,11 @@
+DROP TRIGGER rates_statements_dropped ON ticket_facts;
+DROP TRIGGER rates_statements_moved ON ticket_facts;
+DROP TRIGGER rates_statements_event ON ticket_events;
+DROP TRIGGER rates_statements_logged ON ticket_facts;
+DROP FUNCTION rates_statements_dropped();
+DROP FUNCTION rates_statements_moved();
+DROP FUNCTION rates_statements_event();
+DROP FUNCTION rates_statements_logged();
+DROP TABLE rates_statements;
+DROP FUNCTION rates_written(TIMESTAMP);
+DROP TABLE rates_writes;
