@@ -662,6 +662,10 @@ fn generated_city_with_trails(store: Store) {
         "SELECT COUNT(DISTINCT category_id) AS n FROM tickets WHERE number LIKE 'GEN%'",
     );
     assert!(categories >= 8, "tickets in {categories} categories");
+    // Each generated trail is one the lifecycle could have written, and leaves the row as
+    // the lifecycle would have: each step starts where the one before ended, in time
+    // order, and the row's status, unit, level and reopens are those its trail comes to.
+    trails_replay_to_their_rows(conn);
     // The rates over the generated trails are those of the replay, for the city and a
     // grown street.
     use jiesu_core::stats::{reference, setwise, Cohort, Period};
@@ -712,6 +716,96 @@ fn generated_city_with_trails(store: Store) {
         stdout.contains("ticket_events"),
         "a plan that reads the events: {stdout}"
     );
+}
+
+/// Replays every generated ticket's trail (see `generated_city_with_trails`).
+fn trails_replay_to_their_rows(conn: &mut jiesu_core::db::DbConnection) {
+    use jiesu_core::schema::{ticket_events as e, tickets as t};
+    type Row = (i64, String, Option<i64>, i32, i32);
+    let rows: Vec<(
+        jiesu_core::ids::TicketId,
+        String,
+        Option<jiesu_core::ids::PartnerId>,
+        i32,
+        i32,
+    )> = t::table
+        .filter(t::number.like("GEN%"))
+        .order(t::id)
+        .select((t::id, t::status, t::partner_id, t::level, t::reopen_count))
+        .load(conn)
+        .unwrap();
+    let rows: Vec<Row> = rows
+        .into_iter()
+        .map(|(id, status, partner, level, reopens)| {
+            (id.0, status, partner.map(|p| p.0), level, reopens)
+        })
+        .collect();
+    type Step = (
+        jiesu_core::ids::TicketId,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<jiesu_core::ids::PartnerId>,
+        chrono::NaiveDateTime,
+    );
+    let events: Vec<Step> = e::table
+        .inner_join(t::table)
+        .filter(t::number.like("GEN%"))
+        .order((e::ticket_id, e::id))
+        .select((
+            e::ticket_id,
+            e::kind,
+            e::from_status,
+            e::to_status,
+            e::partner_id,
+            e::created_at,
+        ))
+        .load(conn)
+        .unwrap();
+    let mut trails: std::collections::BTreeMap<i64, Vec<&Step>> = Default::default();
+    for step in &events {
+        trails.entry(step.0 .0).or_default().push(step);
+    }
+    assert_eq!(
+        trails.len(),
+        rows.len(),
+        "every generated ticket has a trail"
+    );
+    for (id, status, partner, level, reopens) in &rows {
+        let trail = &trails[id];
+        assert_eq!(trail[0].1, "logged", "ticket {id} starts logged");
+        let mut at = trail[0].5;
+        let mut state = trail[0].3.clone().unwrap();
+        let mut holder = None;
+        let (mut rose, mut reopened) = (0, 0);
+        for (_, kind, from, to, unit, when) in trail.iter().skip(1).copied() {
+            assert_eq!(
+                from.as_deref(),
+                Some(state.as_str()),
+                "ticket {id}: {kind} from {from:?} after the trail came to {state}"
+            );
+            assert!(
+                *when >= at,
+                "ticket {id}: {kind} at {when} before the step before ({at})"
+            );
+            at = *when;
+            state = to.clone().unwrap_or(state);
+            match kind.as_str() {
+                "dispatched" | "claimed" | "reassigned" => holder = unit.map(|p| p.0),
+                "returned" => holder = None,
+                "escalated" => rose += 1,
+                "reopened" => reopened += 1,
+                _ => {}
+            }
+        }
+        assert_eq!(&state, status, "ticket {id}'s status");
+        assert_eq!(&holder, partner, "ticket {id}'s unit");
+        assert_eq!(
+            (rose, reopened),
+            (*level, *reopens),
+            "ticket {id}'s level and reopens"
+        );
+    }
 }
 
 #[test]
@@ -832,6 +926,7 @@ fn generated_days_follow_a_citys_rhythm(store: Store) {
         0,
         "closed_at is the closing visit's"
     );
+    trails_replay_to_their_rows(conn);
     // The rates of the week, and of one day in it, as the replay counts them.
     use jiesu_core::stats::{reference, setwise, Cohort, Period};
     let week = Period::new(
