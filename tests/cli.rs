@@ -540,37 +540,59 @@ fn generated_city_with_trails(store: Store) {
             .unwrap()
     };
     assert_eq!(kind_count("logged"), 880);
+    // One in fifty of the worked ones was cancelled before dispatch; the rest were worked.
+    let cancelled = kind_count("cancelled");
+    assert!(
+        (10..=20).contains(&cancelled),
+        "{cancelled} of 800 cancelled"
+    );
+    let worked = 800 - cancelled;
     assert_eq!(
         kind_count("claimed"),
-        800,
-        "every closed ticket was claimed"
+        worked,
+        "every worked ticket was claimed"
     );
     assert_eq!(
         kind_count("closed"),
-        800,
+        worked,
         "and closed after its return visit"
     );
     assert_eq!(kind_count("reopened"), 80, "one in ten reopened");
     assert_eq!(
         kind_count("resolved"),
-        880,
+        worked + 80,
         "resolved once, the reopened twice"
     );
-    // One in each run of twenty ids rose a level, and its row says so.
-    let escalated = kind_count("escalated");
-    assert!(
-        (36..=44).contains(&escalated),
-        "{escalated} of 800 escalated"
-    );
-    let risen: i64 = tickets::table
-        .filter(tickets::number.like("GEN%"))
-        .filter(tickets::level.eq(1))
-        .count()
-        .get_result(conn)
-        .unwrap();
+    // One in twenty-five was given back once and sent again; as many waited on the
+    // resident, and resumed.
+    for kind in ["returned", "paused", "resumed"] {
+        let n = kind_count(kind);
+        assert!((24..=40).contains(&n), "{n} of 800 {kind}");
+    }
     assert_eq!(
-        risen, escalated,
-        "each escalated ticket's row is a level up"
+        kind_count("dispatched"),
+        worked + kind_count("returned"),
+        "dispatched once, a returned ticket twice"
+    );
+    // One in each run of twenty ids rose a level, one in three of those two, and its row
+    // says so.
+    let escalated = kind_count("escalated");
+    let levels: Vec<i32> = tickets::table
+        .filter(tickets::number.like("GEN%"))
+        .filter(tickets::level.gt(0))
+        .select(tickets::level)
+        .load(conn)
+        .unwrap();
+    assert!(
+        (36..=44).contains(&(levels.len() as i64)),
+        "{} of 800 escalated",
+        levels.len()
+    );
+    assert!(levels.contains(&2), "some rose twice");
+    assert_eq!(
+        levels.iter().map(|&l| i64::from(l)).sum::<i64>(),
+        escalated,
+        "each escalated ticket's row is a level up for each rise"
     );
     // Spread over the city: no community holds more than its share.
     let most: i64 = tickets::table
@@ -685,11 +707,12 @@ fn generated_city_with_trails(store: Store) {
         let expected = reference::groups(conn, &cohort, period).unwrap();
         assert_eq!(setwise::groups(conn, &cohort, period).unwrap(), expected);
         if cohort == Cohort::Subtree("/1/".into()) {
-            assert_eq!(expected.all.received, 880);
-            assert_eq!(expected.all.resolved, 800);
-            assert_eq!(expected.all.visited, 800);
+            assert_eq!(expected.all.received, 880 - cancelled);
+            assert_eq!(expected.all.cancelled, cancelled);
+            assert_eq!(expected.all.resolved, worked);
+            assert_eq!(expected.all.visited, worked);
             assert_eq!(
-                expected.all.satisfied, 800,
+                expected.all.satisfied, worked,
                 "the reopened were closed satisfied"
             );
             assert_eq!(expected.all.reopened, 80);
@@ -944,15 +967,24 @@ fn generated_days_follow_a_citys_rhythm(store: Store) {
         let expected = reference::groups(conn, &cohort, period).unwrap();
         assert_eq!(setwise::groups(conn, &cohort, period).unwrap(), expected);
         if period == week {
-            assert_eq!(expected.all.received, 7_000);
-            assert_eq!(expected.all.resolved, 6_600);
+            let cancelled = expected.all.cancelled;
+            assert!(
+                (120..=145).contains(&cancelled),
+                "{cancelled} of 6,600 cancelled"
+            );
+            assert_eq!(expected.all.received, 7_000 - cancelled);
+            assert_eq!(expected.all.resolved, 6_600 - cancelled);
             assert!(
                 expected.all.responded_in_time < expected.all.responded,
                 "some claims come after the two hours to respond"
             );
         } else {
             let monday = on_day(chrono::Weekday::Mon) as i64;
-            assert_eq!(expected.all.received, monday, "the Monday's tickets");
+            assert_eq!(
+                expected.all.received + expected.all.cancelled,
+                monday,
+                "the Monday's tickets"
+            );
         }
     }
 }

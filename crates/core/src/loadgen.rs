@@ -522,10 +522,25 @@ struct Step {
 /// each run, so that every community has some (tickets go to the communities in turn, and
 /// `id % 20` alone would pick the same few communities every time).
 const ESCALATED: &str = "(t.id + t.id / 20) % 20 = 0";
+/// Which of those rose a second level before they were claimed: one in three.
+const ESCALATED_TWICE: &str = "(t.id + t.id / 20) % 20 = 0 AND t.id % 3 = 0";
+/// Which the unit gave back at once (more details needed) and the street sent again: one
+/// in twenty-five, none of the escalated.
+const RETURNED: &str = "t.id % 25 = 7 AND (t.id + t.id / 20) % 20 <> 0";
+/// Which waited on the resident a while after the claim (its resolve deadline moves on by
+/// the wait): one in twenty-five.
+const PAUSED: &str = "t.id % 25 = 11";
+/// Which the street cancelled before dispatching (a duplicate call, not a matter for the
+/// hotline): one in fifty, none of the escalated.
+const CANCELLED: &str = "t.id % 50 = 13 AND (t.id + t.id / 20) % 20 <> 0";
+/// Minutes after logging (at full pace) of a pause and of the resume.
+const PAUSE: (i64, i64) = (150, 170);
 
 /// Minutes after logging (at full pace) that the return visit closes a ticket, and closes
 /// it again after a reopen.
 const CLOSE: i64 = 1_800;
+/// Minutes after logging (at full pace) that a cancelled ticket is cancelled.
+const CANCEL_AFTER: i64 = 30;
 const REOPENED_CLOSE: i64 = 2_400;
 
 /// The worked trails of the closed tickets after id `before`, each from its own logging,
@@ -544,31 +559,58 @@ fn trails(
     // trail stays in order and durations spread over hundreds of minutes, as a city's do),
     // and no later than `as_of` (the parameter named).
     let backend = conn.backend();
+    let pace = |minutes: &str| format!("({minutes}) * (20 + (t.id / 4) % 81) / 100");
     let at = |minutes: &str, as_of: &str| {
-        let step = shifted(
-            backend,
-            "t.created_at",
-            &format!("({minutes}) * (20 + (t.id / 4) % 81) / 100"),
-            "minute",
-        );
+        let step = shifted(backend, "t.created_at", &pace(minutes), "minute");
         match backend {
             crate::db::Backend::Postgres => format!("LEAST({step}, {as_of})"),
             crate::db::Backend::Sqlite => format!("min({step}, {as_of})"),
         }
     };
+    // The cancelled first: logged, then cancelled, held by no unit.
+    let cancelled_at = at(&CANCEL_AFTER.to_string(), "$1");
+    diesel::sql_query(format!(
+        "UPDATE tickets AS t SET status = 'cancelled', closed_at = {cancelled_at}, \
+           updated_at = {cancelled_at} \
+         WHERE t.id > $2 AND t.status = 'closed' AND {CANCELLED}"
+    ))
+    .bind::<Timestamp, _>(as_of)
+    .bind::<BigInt, _>(before)
+    .execute(conn)?;
+    diesel::sql_query(format!(
+        "INSERT INTO ticket_events (ticket_id, kind, from_status, to_status, created_at) \
+         SELECT t.id, 'cancelled', 'reported', 'cancelled', {cancelled_at} FROM tickets t \
+         WHERE t.id > $2 AND t.status = 'cancelled' ORDER BY t.id"
+    ))
+    .bind::<Timestamp, _>(as_of)
+    .bind::<BigInt, _>(before)
+    .execute(conn)?;
     // The rows as their trails leave them, written first so the trails read their unit
-    // from the row: the unit holds them, the visit's verdict, one reopen, one level up,
-    // closed when the last visit closed them.
+    // from the row: the unit holds them, the visit's verdict, one reopen, a level or two
+    // up, a return, the resolve deadline moved on by a wait, closed when the last visit
+    // closed them.
     diesel::sql_query(format!(
         "UPDATE tickets AS t SET partner_id = {unit}, \
-           level = CASE WHEN {ESCALATED} THEN 1 ELSE 0 END, \
+           level = CASE WHEN {ESCALATED_TWICE} THEN 2 WHEN {ESCALATED} THEN 1 ELSE 0 END, \
            satisfaction = CASE WHEN t.id % 10 < 7 THEN 'satisfied' ELSE 'basically_satisfied' END, \
            reopen_count = CASE WHEN t.id % 10 = 9 THEN 1 ELSE 0 END, \
+           return_count = CASE WHEN {RETURNED} THEN 1 ELSE 0 END, \
+           resolve_by = CASE WHEN {PAUSED} THEN {extended} ELSE t.resolve_by END, \
            closed_at = {closed}, updated_at = {closed} \
          WHERE t.id > $2 AND t.status = 'closed'",
         closed = at(
             &format!("CASE WHEN t.id % 10 = 9 THEN {REOPENED_CLOSE} ELSE {CLOSE} END"),
             "$1"
+        ),
+        extended = shifted(
+            backend,
+            "t.resolve_by",
+            &format!(
+                "{} - {}",
+                pace(&PAUSE.1.to_string()),
+                pace(&PAUSE.0.to_string())
+            ),
+            "minute"
         ),
     ))
     .bind::<Timestamp, _>(as_of)
@@ -584,14 +626,38 @@ fn trails(
             only: "TRUE",
         },
         Step {
+            kind: "returned",
+            from: "dispatched",
+            to: "returned",
+            minutes: [3; 4],
+            detail: "NULL",
+            only: RETURNED,
+        },
+        Step {
+            kind: "dispatched",
+            from: "returned",
+            to: "dispatched",
+            minutes: [4; 4],
+            detail: "NULL",
+            only: RETURNED,
+        },
+        // Before the claim it prompted (the claim steps' minutes, less a few): the ticket
+        // rose unclaimed, so the trail reads in time order.
+        Step {
             kind: "escalated",
             from: "dispatched",
             to: "dispatched",
-            // Just before the claim it prompted (the claim steps' minutes, less a few):
-            // the ticket rose unclaimed, so the trail reads in time order.
-            minutes: [4, 18, 40, 120],
+            minutes: [3, 15, 35, 100],
             detail: "'{\"from_level\":0,\"to_level\":1}'",
             only: ESCALATED,
+        },
+        Step {
+            kind: "escalated",
+            from: "dispatched",
+            to: "dispatched",
+            minutes: [4, 18, 40, 120],
+            detail: "'{\"from_level\":1,\"to_level\":2}'",
+            only: ESCALATED_TWICE,
         },
         Step {
             kind: "claimed",
@@ -600,6 +666,22 @@ fn trails(
             minutes: [5, 20, 45, 130],
             detail: "NULL",
             only: "TRUE",
+        },
+        Step {
+            kind: "paused",
+            from: "claimed",
+            to: "claimed",
+            minutes: [PAUSE.0; 4],
+            detail: "NULL",
+            only: PAUSED,
+        },
+        Step {
+            kind: "resumed",
+            from: "claimed",
+            to: "claimed",
+            minutes: [PAUSE.1; 4],
+            detail: "NULL",
+            only: PAUSED,
         },
         Step {
             kind: "progress",
