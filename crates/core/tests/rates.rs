@@ -362,14 +362,8 @@ type Answers = Vec<(String, Period, Groups, Groups)>;
 
 fn answers(conn: &mut DbConnection, city: &City, periods: &[Period]) -> QueryResult<Answers> {
     let mut out = Vec::new();
-    let cohorts = city.nodes.iter().map(|p| Cohort::Subtree(p.clone())).chain(
-        city.partners
-            .iter()
-            .map(|&p| Cohort::Partner(jiesu_core::ids::PartnerId(p))),
-    );
-    for cohort in cohorts {
+    for cohort in cohorts(city) {
         for &period in periods {
-            let fail = |e| diesel::result::Error::QueryBuilderError(format!("{e}").into());
             let expected = reference::groups(conn, &cohort, period).map_err(fail)?;
             let got = setwise::groups(conn, &cohort, period).map_err(fail)?;
             out.push((format!("{cohort:?}"), period, expected, got));
@@ -378,24 +372,95 @@ fn answers(conn: &mut DbConnection, city: &City, periods: &[Period]) -> QueryRes
     Ok(out)
 }
 
+/// Every node of the tree (grids apart) and every partner unit.
+fn cohorts(city: &City) -> Vec<Cohort> {
+    city.nodes
+        .iter()
+        .map(|p| Cohort::Subtree(p.clone()))
+        .chain(
+            city.partners
+                .iter()
+                .map(|&p| Cohort::Partner(jiesu_core::ids::PartnerId(p))),
+        )
+        .collect()
+}
+
+/// A failed read, as the query error the case reports.
+fn fail(e: jiesu_core::CoreError) -> diesel::result::Error {
+    diesel::result::Error::QueryBuilderError(format!("{e}").into())
+}
+
+/// A runner of `cases` random cases, none kept on disk.
+fn runner(cases: u32) -> TestRunner {
+    TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    })
+}
+
+/// A case's periods (minutes after the base), and those from the base to instants of the
+/// data itself, picked (and, `onwards`, two days from them).
+fn case_periods(
+    periods: &[(i64, i64)],
+    picks: &[prop::sample::Index],
+    instants: &[NaiveDateTime],
+    onwards: bool,
+) -> Vec<Period> {
+    let at = |m: i64| base() + Duration::minutes(m);
+    let mut all: Vec<Period> = periods
+        .iter()
+        .filter_map(|&(from, to)| Period::new(at(from), at(to)).ok())
+        .collect();
+    if !instants.is_empty() {
+        for pick in picks {
+            let edge = *pick.get(instants);
+            all.extend(Period::new(base(), edge).ok());
+            if onwards {
+                all.extend(Period::new(edge, edge + Duration::days(2)).ok());
+            }
+        }
+    }
+    all
+}
+
+/// Runs a case in a transaction that is rolled back; its answer.
+fn rolled_back<T>(
+    conn: &mut DbConnection,
+    case: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
+) -> Result<T, TestCaseError> {
+    let mut result = None;
+    let _ = conn.transaction::<(), diesel::result::Error, _>(|conn| {
+        result = Some(case(conn));
+        Err(diesel::result::Error::RollbackTransaction)
+    });
+    result
+        .expect("the case ran")
+        .map_err(|e| TestCaseError::fail(format!("query failed: {e}")))
+}
+
 /// A database of its own, migrated, with the demo city; a connection to it; the city.
 fn demo_city(store: Store) -> (TestDb, db::PooledConnection, City) {
+    let (test_db, pool, city) = demo_city_pool(store, 1);
+    let conn = pool.get().expect("a connection");
+    (test_db, conn, city)
+}
+
+/// The same with a pool of `size` connections.
+fn demo_city_pool(store: Store, size: u32) -> (TestDb, db::Pool, City) {
     let test_db = TestDb::new(store);
-    let pool = db::connect(&test_db.url, 1).expect("a pool");
+    let pool = db::connect(&test_db.url, size).expect("a pool");
     let mut conn = pool.get().expect("a connection");
     db::run_migrations(&mut conn).expect("migrated");
     jiesu_core::demo::seed(&mut conn, false, base() - Duration::days(30)).expect("the demo city");
     let city = city(&mut conn);
-    (test_db, conn, city)
+    drop(conn);
+    (test_db, pool, city)
 }
 
 fn set_wise_equals_replay(store: Store, cases: u32) {
     let (_db, conn, city) = demo_city(store);
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = runner(cases);
     // Random periods, and periods that end or start on an instant of the data itself.
     let strategy = (
         prop::collection::vec(ticket(), 3..16),
@@ -407,27 +472,14 @@ fn set_wise_equals_replay(store: Store, cases: u32) {
     let conn = std::cell::RefCell::new(conn);
     runner
         .run(&strategy, |(list, periods, picks)| {
-            let mut result = None;
-            let mut conn = conn.borrow_mut();
-            let _ = conn.transaction::<(), diesel::result::Error, _>(|conn| {
-                result = Some(write(conn, &city, &list).and_then(|instants| {
-                    let at = |m: i64| base() + Duration::minutes(m);
-                    let mut all: Vec<Period> = periods
-                        .iter()
-                        .filter_map(|&(from, to)| Period::new(at(from), at(to)).ok())
-                        .collect();
-                    for pick in &picks {
-                        let edge = *pick.get(&instants);
-                        all.extend(Period::new(base(), edge).ok());
-                        all.extend(Period::new(edge, edge + Duration::days(2)).ok());
-                    }
-                    answers(conn, &city, &all)
-                }));
-                Err(diesel::result::Error::RollbackTransaction)
-            });
-            let answers = result
-                .expect("the case ran")
-                .map_err(|e| TestCaseError::fail(format!("query failed: {e}")))?;
+            let answers = rolled_back(&mut conn.borrow_mut(), |conn| {
+                let instants = write(conn, &city, &list)?;
+                answers(
+                    conn,
+                    &city,
+                    &case_periods(&periods, &picks, &instants, true),
+                )
+            })?;
             let (compared, nonempty, seen) = &mut *tally.borrow_mut();
             for (cohort, period, expected, got) in answers {
                 *compared += 1;
@@ -494,11 +546,7 @@ fn set_wise_rates_equal_the_replay_on_postgres() {
 fn statements_equal_replay(store: Store, cases: u32) {
     use jiesu_core::stats::statements;
     let (_db, conn, city) = demo_city(store);
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = runner(cases);
     let strategy = (
         prop::collection::vec(ticket(), 3..16),
         periods(),
@@ -511,77 +559,44 @@ fn statements_equal_replay(store: Store, cases: u32) {
     let conn = std::cell::RefCell::new(conn);
     runner
         .run(&strategy, |(list, periods, picks)| {
-            let mut result = None;
-            let mut conn = conn.borrow_mut();
-            let _ = conn.transaction::<(), diesel::result::Error, _>(|conn| {
-                let fail = |e| diesel::result::Error::QueryBuilderError(format!("{e}").into());
-                let mut run = || -> QueryResult<Vec<(String, Period, Groups, Groups, bool)>> {
-                    let mut instants = Vec::new();
-                    let mut written = Vec::new();
-                    for (n, t) in list.iter().enumerate().filter(|(_, t)| !t.late) {
-                        let mut w = log(conn, &city, n, t, &mut instants)?;
-                        let upto = t.split.index(t.events.len() + 1);
-                        add_events(conn, &city, t, &mut w, upto, &mut instants)?;
-                        written.push((n, w));
+            let answers = rolled_back(&mut conn.borrow_mut(), |conn| {
+                let mut instants = Vec::new();
+                let mut written = Vec::new();
+                for (n, t) in list.iter().enumerate().filter(|(_, t)| !t.late) {
+                    let mut w = log(conn, &city, n, t, &mut instants)?;
+                    let upto = t.split.index(t.events.len() + 1);
+                    add_events(conn, &city, t, &mut w, upto, &mut instants)?;
+                    written.push((n, w));
+                }
+                let all = case_periods(&periods, &picks, &instants, false);
+                let cohorts = cohorts(&city);
+                for cohort in &cohorts {
+                    for &period in &all {
+                        statements::groups(conn, cohort, period, now).map_err(fail)?;
                     }
-                    let at = |m: i64| base() + Duration::minutes(m);
-                    let mut all: Vec<Period> = periods
-                        .iter()
-                        .filter_map(|&(from, to)| Period::new(at(from), at(to)).ok())
-                        .collect();
-                    if !instants.is_empty() {
-                        for pick in &picks {
-                            all.extend(Period::new(base(), *pick.get(&instants)).ok());
-                        }
-                    }
-                    let cohorts: Vec<Cohort> = city
-                        .nodes
-                        .iter()
-                        .map(|p| Cohort::Subtree(p.clone()))
-                        .chain(
-                            city.partners
-                                .iter()
-                                .map(|&p| Cohort::Partner(jiesu_core::ids::PartnerId(p))),
-                        )
-                        .collect();
-                    for cohort in &cohorts {
-                        for &period in &all {
+                }
+                for (n, w) in &mut written {
+                    let t = &list[*n];
+                    add_events(conn, &city, t, w, t.events.len(), &mut instants)?;
+                    move_deadlines(conn, t, w, &mut instants)?;
+                }
+                for (n, t) in list.iter().enumerate().filter(|(_, t)| t.late) {
+                    let mut w = log(conn, &city, n, t, &mut instants)?;
+                    add_events(conn, &city, t, &mut w, t.events.len(), &mut instants)?;
+                    move_deadlines(conn, t, &w, &mut instants)?;
+                }
+                let mut out = Vec::new();
+                for cohort in &cohorts {
+                    for &period in &all {
+                        let expected = reference::groups(conn, cohort, period).map_err(fail)?;
+                        let (got, stored_at) =
                             statements::groups(conn, cohort, period, now).map_err(fail)?;
-                        }
+                        let cohort = format!("{cohort:?}");
+                        out.push((cohort, period, expected, got, stored_at.is_some()));
                     }
-                    for (n, w) in &mut written {
-                        let t = &list[*n];
-                        add_events(conn, &city, t, w, t.events.len(), &mut instants)?;
-                        move_deadlines(conn, t, w, &mut instants)?;
-                    }
-                    for (n, t) in list.iter().enumerate().filter(|(_, t)| t.late) {
-                        let mut w = log(conn, &city, n, t, &mut instants)?;
-                        add_events(conn, &city, t, &mut w, t.events.len(), &mut instants)?;
-                        move_deadlines(conn, t, &w, &mut instants)?;
-                    }
-                    let mut out = Vec::new();
-                    for cohort in &cohorts {
-                        for &period in &all {
-                            let expected = reference::groups(conn, cohort, period).map_err(fail)?;
-                            let (got, stored_at) =
-                                statements::groups(conn, cohort, period, now).map_err(fail)?;
-                            out.push((
-                                format!("{cohort:?}"),
-                                period,
-                                expected,
-                                got,
-                                stored_at.is_some(),
-                            ));
-                        }
-                    }
-                    Ok(out)
-                };
-                result = Some(run());
-                Err(diesel::result::Error::RollbackTransaction)
-            });
-            let answers = result
-                .expect("the case ran")
-                .map_err(|e| TestCaseError::fail(format!("query failed: {e}")))?;
+                }
+                Ok(out)
+            })?;
             let (stored, computed) = &mut *tally.borrow_mut();
             for (cohort, period, expected, got, from_storage) in answers {
                 if from_storage {
@@ -622,12 +637,8 @@ fn stored_statements_equal_the_replay_on_postgres() {
 fn a_write_into_the_past_during_a_computation_is_not_lost(store: Store) {
     use jiesu_core::stats::statements;
     use proptest::strategy::ValueTree;
-    let test_db = TestDb::new(store);
-    let pool = db::connect(&test_db.url, 2).expect("a pool");
+    let (_db, pool, city) = demo_city_pool(store, 2);
     let mut conn = pool.get().expect("a connection");
-    db::run_migrations(&mut conn).expect("migrated");
-    jiesu_core::demo::seed(&mut conn, false, base() - Duration::days(30)).expect("the demo city");
-    let city = city(&mut conn);
     let mut runner = TestRunner::deterministic();
     let mut list = prop::collection::vec(ticket(), 40)
         .new_tree(&mut runner)
