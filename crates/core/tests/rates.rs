@@ -737,6 +737,37 @@ fn a_write_into_the_past_during_a_computation_is_not_lost_on_postgres() {
     a_write_into_the_past_during_a_computation_is_not_lost(Store::Postgres);
 }
 
+/// Statements are kept a week after they were stored, then computed again when asked.
+fn statements_are_kept_a_week(store: Store) {
+    use jiesu_core::stats::statements::{self, KEEP_DAYS};
+    let (_db, mut conn, city) = demo_city(store);
+    let cohort = cohorts(&city).remove(0);
+    let period = Period::new(base(), base() + Duration::days(1)).expect("a period");
+    let stored = base() + Duration::days(400);
+    let (_, at) = statements::groups(&mut conn, &cohort, period, stored).expect("computed");
+    assert_eq!(at, None);
+    let (_, at) = statements::groups(&mut conn, &cohort, period, stored).expect("read");
+    assert_eq!(at, Some(stored));
+    let within = stored + Duration::days(KEEP_DAYS) - Duration::minutes(1);
+    assert_eq!(statements::prune(&mut conn, within).expect("pruned"), 0);
+    let (_, at) = statements::groups(&mut conn, &cohort, period, within).expect("read");
+    assert_eq!(at, Some(stored), "kept for a week");
+    let after = stored + Duration::days(KEEP_DAYS) + Duration::minutes(1);
+    assert_eq!(statements::prune(&mut conn, after).expect("pruned"), 1);
+    let (_, at) = statements::groups(&mut conn, &cohort, period, after).expect("again");
+    assert_eq!(at, None, "computed again after");
+}
+
+#[test]
+fn statements_are_kept_a_week_on_sqlite() {
+    statements_are_kept_a_week(Store::Sqlite);
+}
+
+#[test]
+fn statements_are_kept_a_week_on_postgres() {
+    statements_are_kept_a_week(Store::Postgres);
+}
+
 /// A ticket's row of facts, every column.
 type FactsRow = (
     (

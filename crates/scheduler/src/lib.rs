@@ -361,14 +361,16 @@ impl Scheduler {
             let tz = self.calendar.tz();
             let started = std::time::Instant::now();
             let done = blocking(&self.pool, move |conn| {
-                statements::state_console_periods(conn, now, tz)
+                let pruned = statements::prune(conn, now)?;
+                Ok((statements::state_console_periods(conn, now, tz)?, pruned))
             })
             .await;
             let next = match done {
-                Ok(computed) => {
-                    if computed > 0 {
+                Ok((computed, pruned)) => {
+                    if computed + pruned > 0 {
                         tracing::info!(
                             computed,
+                            pruned,
                             secs = started.elapsed().as_secs(),
                             "the day's rates stored"
                         );

@@ -30,6 +30,11 @@ use crate::types::OrgKind;
 /// How long after a period's end its figures are stored.
 pub const SETTLE_MINUTES: i64 = 10;
 
+/// How long a statement is kept after it was stored: the console's periods move on every
+/// day, and a period asked for again after that is computed again (a city's statement,
+/// with its thousands of units, is about a megabyte).
+pub const KEEP_DAYS: i64 = 7;
+
 /// Whether the figures of `period` are stored (or served from storage) at `now`.
 pub fn settled(period: Period, now: NaiveDateTime) -> bool {
     period.to + Duration::minutes(SETTLE_MINUTES) <= now
@@ -184,4 +189,14 @@ pub fn state_console_periods(
         }
     }
     Ok(computed)
+}
+
+/// Deletes the statements stored more than `KEEP_DAYS` before `now`; answers how many.
+/// The scheduler runs it every day.
+pub fn prune(conn: &mut DbConnection, now: NaiveDateTime) -> CoreResult<usize> {
+    Ok(diesel::delete(
+        rates_statements::table
+            .filter(rates_statements::stored_at.lt(now - Duration::days(KEEP_DAYS))),
+    )
+    .execute(conn)?)
 }
