@@ -32,7 +32,7 @@ pub const SETTLE_MINUTES: i64 = 10;
 
 /// How long a statement is kept after it was stored: the console's periods move on every
 /// day, and a period asked for again after that is computed again (a city's statement,
-/// with its thousands of units, is about a megabyte).
+/// with its thousands of units, is about 850 KB of JSON).
 pub const KEEP_DAYS: i64 = 7;
 
 /// Whether the figures of `period` are stored (or served from storage) at `now`.
