@@ -518,21 +518,27 @@ struct Step {
     only: &'static str,
 }
 
+/// `ESCALATED` as a literal, so the conditions built on it name it once.
+macro_rules! escalated {
+    () => {
+        "(t.id + t.id / 20) % 20 = 0"
+    };
+}
 /// Which worked tickets rose a level: one in each run of twenty ids, a different place in
 /// each run, so that every community has some (tickets go to the communities in turn, and
 /// `id % 20` alone would pick the same few communities every time).
-const ESCALATED: &str = "(t.id + t.id / 20) % 20 = 0";
+const ESCALATED: &str = escalated!();
 /// Which of those rose a second level before they were claimed: one in three.
-const ESCALATED_TWICE: &str = "(t.id + t.id / 20) % 20 = 0 AND t.id % 3 = 0";
+const ESCALATED_TWICE: &str = concat!(escalated!(), " AND t.id % 3 = 0");
 /// Which the unit gave back at once (more details needed) and the street sent again: one
 /// in twenty-five, none of the escalated.
-const RETURNED: &str = "t.id % 25 = 7 AND (t.id + t.id / 20) % 20 <> 0";
+const RETURNED: &str = concat!("t.id % 25 = 7 AND NOT (", escalated!(), ")");
 /// Which waited on the resident a while after the claim (its resolve deadline moves on by
 /// the wait): one in twenty-five.
 const PAUSED: &str = "t.id % 25 = 11";
 /// Which the street cancelled before dispatching (a duplicate call, not a matter for the
 /// hotline): one in fifty, none of the escalated.
-const CANCELLED: &str = "t.id % 50 = 13 AND (t.id + t.id / 20) % 20 <> 0";
+const CANCELLED: &str = concat!("t.id % 50 = 13 AND NOT (", escalated!(), ")");
 /// Minutes after logging (at full pace) of a pause and of the resume.
 const PAUSE: (i64, i64) = (150, 170);
 

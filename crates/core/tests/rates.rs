@@ -221,11 +221,22 @@ fn city(conn: &mut DbConnection) -> City {
 fn write(conn: &mut DbConnection, city: &City, list: &[Ticket]) -> QueryResult<Vec<NaiveDateTime>> {
     let mut instants = Vec::new();
     for (n, t) in list.iter().enumerate() {
-        let mut w = log(conn, city, n, t, &mut instants)?;
-        add_events(conn, city, t, &mut w, t.events.len(), &mut instants)?;
-        move_deadlines(conn, t, &w, &mut instants)?;
+        write_whole(conn, city, n, t, &mut instants)?;
     }
     Ok(instants)
+}
+
+/// Writes the `n`th ticket whole: logged, its trail, its deadlines moved.
+fn write_whole(
+    conn: &mut DbConnection,
+    city: &City,
+    n: usize,
+    t: &Ticket,
+    instants: &mut Vec<NaiveDateTime>,
+) -> QueryResult<()> {
+    let mut w = log(conn, city, n, t, instants)?;
+    add_events(conn, city, t, &mut w, t.events.len(), instants)?;
+    move_deadlines(conn, t, &w, instants)
 }
 
 /// How far a ticket has been written: its id, the instant of its last event, and how many
@@ -581,9 +592,7 @@ fn statements_equal_replay(store: Store, cases: u32) {
                     move_deadlines(conn, t, w, &mut instants)?;
                 }
                 for (n, t) in list.iter().enumerate().filter(|(_, t)| t.late) {
-                    let mut w = log(conn, &city, n, t, &mut instants)?;
-                    add_events(conn, &city, t, &mut w, t.events.len(), &mut instants)?;
-                    move_deadlines(conn, t, &w, &mut instants)?;
+                    write_whole(conn, &city, n, t, &mut instants)?;
                 }
                 let mut out = Vec::new();
                 for cohort in &cohorts {
