@@ -7,5 +7,5 @@ DROP FUNCTION rates_statements_moved();
 DROP FUNCTION rates_statements_event();
 DROP FUNCTION rates_statements_logged();
 DROP TABLE rates_statements;
-DROP FUNCTION rates_written(TIMESTAMP);
+DROP FUNCTION rates_written();
 DROP TABLE rates_writes;

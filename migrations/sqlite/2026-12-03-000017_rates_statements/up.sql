@@ -12,7 +12,8 @@ CREATE TABLE rates_statements (
 
 CREATE INDEX rates_statements_to_idx ON rates_statements (period_to, period_from);
 
--- Writes stamped in the past count here (see the PostgreSQL migration).
+-- Writes stamped in the past count here (see the PostgreSQL migration); the triggers skip
+-- writes of the present in their WHEN.
 CREATE TABLE rates_writes (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     changed BIGINT NOT NULL
@@ -20,17 +21,17 @@ CREATE TABLE rates_writes (
 INSERT INTO rates_writes (id, changed) VALUES (1, 0);
 
 CREATE TRIGGER rates_statements_logged AFTER INSERT ON ticket_facts
+WHEN NEW.created_at < strftime('%Y-%m-%d %H:%M:%f', 'now', '-1 minutes')
 BEGIN
-  UPDATE rates_writes SET changed = changed + 1
-   WHERE id = 1 AND NEW.created_at < strftime('%Y-%m-%d %H:%M:%f', 'now', '-1 minutes');
+  UPDATE rates_writes SET changed = changed + 1 WHERE id = 1;
   DELETE FROM rates_statements
    WHERE period_to > NEW.created_at AND period_from <= NEW.created_at;
 END;
 
 CREATE TRIGGER rates_statements_event AFTER INSERT ON ticket_events
+WHEN NEW.created_at < strftime('%Y-%m-%d %H:%M:%f', 'now', '-1 minutes')
 BEGIN
-  UPDATE rates_writes SET changed = changed + 1
-   WHERE id = 1 AND NEW.created_at < strftime('%Y-%m-%d %H:%M:%f', 'now', '-1 minutes');
+  UPDATE rates_writes SET changed = changed + 1 WHERE id = 1;
   DELETE FROM rates_statements
    WHERE period_to > NEW.created_at
      AND period_from <= (SELECT created_at FROM ticket_facts WHERE ticket_id = NEW.ticket_id)
@@ -38,11 +39,11 @@ BEGIN
 END;
 
 CREATE TRIGGER rates_statements_moved AFTER UPDATE ON ticket_facts
-WHEN OLD.org_path IS NOT NEW.org_path OR OLD.created_at IS NOT NEW.created_at
-  OR OLD.respond_by IS NOT NEW.respond_by OR OLD.resolve_by IS NOT NEW.resolve_by
+WHEN (OLD.org_path IS NOT NEW.org_path OR OLD.created_at IS NOT NEW.created_at
+  OR OLD.respond_by IS NOT NEW.respond_by OR OLD.resolve_by IS NOT NEW.resolve_by)
+  AND min(OLD.created_at, NEW.created_at) < strftime('%Y-%m-%d %H:%M:%f', 'now', '-1 minutes')
 BEGIN
-  UPDATE rates_writes SET changed = changed + 1
-   WHERE id = 1 AND min(OLD.created_at, NEW.created_at) < strftime('%Y-%m-%d %H:%M:%f', 'now', '-1 minutes');
+  UPDATE rates_writes SET changed = changed + 1 WHERE id = 1;
   DELETE FROM rates_statements
    WHERE ((period_from <= OLD.created_at AND period_to > OLD.created_at)
        OR (period_from <= NEW.created_at AND period_to > NEW.created_at))
@@ -55,9 +56,9 @@ BEGIN
 END;
 
 CREATE TRIGGER rates_statements_dropped AFTER DELETE ON ticket_facts
+WHEN OLD.created_at < strftime('%Y-%m-%d %H:%M:%f', 'now', '-1 minutes')
 BEGIN
-  UPDATE rates_writes SET changed = changed + 1
-   WHERE id = 1 AND OLD.created_at < strftime('%Y-%m-%d %H:%M:%f', 'now', '-1 minutes');
+  UPDATE rates_writes SET changed = changed + 1 WHERE id = 1;
   DELETE FROM rates_statements
    WHERE period_from <= OLD.created_at AND period_to > OLD.created_at;
 END;
