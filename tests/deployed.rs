@@ -116,17 +116,20 @@ fn sigterm(mut server: Child) {
     assert!(status.success(), "serve ended with {status} after SIGTERM");
 }
 
-/// The scheduler inside serve computes and stores the console's rates of the city and
-/// each district (7, 30, 90 and 365 days up to today's midnight) without anyone asking,
-/// and the API then answers the city's period from storage.
-async fn console_rates_are_stored_by_the_scheduler(
+/// The scheduler inside serve computes and stores, without anyone asking, the rates of the
+/// city and each district that supervisors open most: the console's (7, 30, 90 and 365
+/// days up to today's midnight) and the API's default (30 days to the last settled hour);
+/// the API then answers them from storage.
+async fn rates_are_stored_by_the_scheduler(
     client: &reqwest::Client,
     base: &str,
     dir: &Path,
     url: &str,
 ) {
-    use chrono::{FixedOffset, Utc};
+    use chrono::{FixedOffset, NaiveDateTime, Utc};
     use diesel::prelude::*;
+    use diesel::sql_types::Timestamp;
+    use jiesu_core::stats;
     // The demo calendar's time zone (Asia/Shanghai, no summer time).
     let beijing = FixedOffset::east_opt(8 * 3600).unwrap();
     let midnight = Utc::now()
@@ -149,18 +152,38 @@ async fn console_rates_are_stored_by_the_scheduler(
             .unwrap()
             .n;
     assert!(nodes >= 2, "{nodes} city and district nodes");
+    let stored_to =
+        |conn: &mut jiesu_core::db::DbConnection, from: NaiveDateTime, to: NaiveDateTime| {
+            diesel::sql_query(
+                "SELECT count(*) AS n FROM rates_statements \
+             WHERE cohort LIKE 's%' AND period_from >= $1 AND period_to = $2",
+            )
+            .bind::<Timestamp, _>(from)
+            .bind::<Timestamp, _>(to)
+            .get_result::<Count>(conn)
+            .unwrap()
+            .n
+        };
+    let midnight_utc = midnight.with_timezone(&Utc).naive_utc();
     loop {
-        let stored =
-            diesel::sql_query("SELECT count(*) AS n FROM rates_statements WHERE cohort LIKE 's%'")
-                .get_result::<Count>(&mut conn)
-                .unwrap()
-                .n;
-        if stored == 4 * nodes {
+        let daily = stored_to(
+            &mut conn,
+            midnight_utc - chrono::Duration::days(365),
+            midnight_utc,
+        );
+        let hour = stats::days_to_the_hour(
+            Utc::now().naive_utc(),
+            stats::RECENT_DAYS,
+            chrono_tz::Asia::Shanghai,
+        )
+        .unwrap();
+        let hourly = stored_to(&mut conn, hour.from, hour.to);
+        if daily == 4 * nodes && hourly == nodes {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "{stored} statements stored of the {} expected",
+            "{daily} statements to midnight stored of the {} expected, {hourly} to the hour of {nodes}",
             4 * nodes
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -174,6 +197,18 @@ async fn console_rates_are_stored_by_the_scheduler(
     );
     let rates = get_json(client, base, &query, &admin).await;
     assert!(rates["stored_at"].is_string(), "{rates}");
+    // The default period, as the scheduler stored it (unless the hour turned meanwhile).
+    let hour = stats::days_to_the_hour(
+        Utc::now().naive_utc(),
+        stats::RECENT_DAYS,
+        chrono_tz::Asia::Shanghai,
+    )
+    .unwrap();
+    let rates = get_json(client, base, "/api/v1/stats", &admin).await;
+    let to: chrono::DateTime<Utc> = rates["period"]["to"].as_str().unwrap().parse().unwrap();
+    if to.naive_utc() == hour.to {
+        assert!(rates["stored_at"].is_string(), "{rates}");
+    }
 }
 
 #[derive(diesel::QueryableByName)]
@@ -230,8 +265,17 @@ async fn production_on_postgres_mails_supervisors_through_smtp_and_loses_none_wh
         .await
         .unwrap();
     assert_eq!(dispatched.status(), 200);
-    // The street's rates, computed by the database, count the ticket just logged.
-    let rates = get_json(&client, &base, "/api/v1/stats", &supervisor).await;
+    // The street's rates up to now, computed by the database, count the ticket just
+    // logged (the default period ends at the last whole hour).
+    let to = (chrono::Utc::now() + chrono::Duration::minutes(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let rates = get_json(
+        &client,
+        &base,
+        &format!("/api/v1/stats?to={to}"),
+        &supervisor,
+    )
+    .await;
     assert!(
         rates["figures"]["received"].as_i64().unwrap() >= 1,
         "{rates}"
@@ -282,7 +326,7 @@ async fn production_on_postgres_mails_supervisors_through_smtp_and_loses_none_wh
     assert!(minutes.windows(2).all(|w| w[0] >= w[1]), "{late}");
     let hotspots = get_json(&client, &base, "/api/v1/hotspots?limit=1", &supervisor).await;
     assert_eq!(hotspots["cells"].as_array().unwrap().len(), 1, "{hotspots}");
-    console_rates_are_stored_by_the_scheduler(&client, &base, dir, &url).await;
+    rates_are_stored_by_the_scheduler(&client, &base, dir, &url).await;
     let ours = until_mail(&inbox, "生产环境派单", 1).await;
     assert!(
         ours[0].contains(&format!("{PUBLIC_URL}/console/tickets/{id}")),

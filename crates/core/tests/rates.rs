@@ -746,25 +746,69 @@ fn a_write_into_the_past_during_a_computation_is_not_lost_on_postgres() {
     a_write_into_the_past_during_a_computation_is_not_lost(Store::Postgres);
 }
 
-/// Statements are kept a week after they were stored, then computed again when asked.
+/// Statements of periods ending at a local midnight (the console's) are kept a week after
+/// they were stored, others (the API's hourly default, a period asked with its own end) a
+/// day; then computed again when asked.
 fn statements_are_kept_a_week(store: Store) {
     use jiesu_core::stats::statements::{self, KEEP_DAYS};
     let (_db, mut conn, city) = demo_city(store);
+    let tz = chrono_tz::Asia::Shanghai;
     let cohort = cohorts(&city).remove(0);
-    let period = Period::new(base(), base() + Duration::days(1)).expect("a period");
+    // base() is 08:00 in Beijing; eight hours before, midnight.
+    let midnight = base() - Duration::hours(8);
+    let daily = Period::new(midnight - Duration::days(1), midnight).expect("a period");
+    let hourly = Period::new(base() - Duration::days(1), base()).expect("a period");
     let stored = base() + Duration::days(400);
-    let (_, at) = statements::groups(&mut conn, &cohort, period, stored).expect("computed");
-    assert_eq!(at, None);
-    let (_, at) = statements::groups(&mut conn, &cohort, period, stored).expect("read");
-    assert_eq!(at, Some(stored));
+    for period in [daily, hourly] {
+        let (_, at) = statements::groups(&mut conn, &cohort, period, stored).expect("computed");
+        assert_eq!(at, None);
+        let (_, at) = statements::groups(&mut conn, &cohort, period, stored).expect("read");
+        assert_eq!(at, Some(stored));
+    }
+    let stored_at = |conn: &mut DbConnection, period, now| {
+        statements::groups(conn, &cohort, period, now)
+            .expect("read")
+            .1
+    };
+    let within_a_day = stored + Duration::days(1) - Duration::minutes(1);
+    assert_eq!(
+        statements::prune(&mut conn, within_a_day, tz).expect("pruned"),
+        0
+    );
+    assert_eq!(stored_at(&mut conn, hourly, within_a_day), Some(stored));
+    let after_a_day = stored + Duration::days(1) + Duration::minutes(1);
+    assert_eq!(
+        statements::prune(&mut conn, after_a_day, tz).expect("pruned"),
+        1
+    );
+    assert_eq!(
+        stored_at(&mut conn, daily, after_a_day),
+        Some(stored),
+        "the daily kept"
+    );
+    assert_eq!(
+        stored_at(&mut conn, hourly, after_a_day),
+        None,
+        "the hourly computed again"
+    );
     let within = stored + Duration::days(KEEP_DAYS) - Duration::minutes(1);
-    assert_eq!(statements::prune(&mut conn, within).expect("pruned"), 0);
-    let (_, at) = statements::groups(&mut conn, &cohort, period, within).expect("read");
-    assert_eq!(at, Some(stored), "kept for a week");
+    assert_eq!(
+        statements::prune(&mut conn, within, tz).expect("pruned"),
+        1,
+        "the hourly computed again a day ago"
+    );
+    assert_eq!(
+        stored_at(&mut conn, daily, within),
+        Some(stored),
+        "kept for a week"
+    );
     let after = stored + Duration::days(KEEP_DAYS) + Duration::minutes(1);
-    assert_eq!(statements::prune(&mut conn, after).expect("pruned"), 1);
-    let (_, at) = statements::groups(&mut conn, &cohort, period, after).expect("again");
-    assert_eq!(at, None, "computed again after");
+    assert_eq!(statements::prune(&mut conn, after, tz).expect("pruned"), 1);
+    assert_eq!(
+        stored_at(&mut conn, daily, after),
+        None,
+        "computed again after"
+    );
 }
 
 #[test]

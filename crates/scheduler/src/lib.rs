@@ -344,15 +344,16 @@ impl Scheduler {
     }
 
     /// Runs until the task is dropped: a sweep at every cron tick, deliveries in between;
-    /// and every day after midnight, the rates of the day's console periods stored.
+    /// and every hour, the rates of the periods supervisors open most stored.
     pub async fn run(self) {
         tokio::join!(self.clone().sweeps(), self.statements());
     }
 
-    /// Every day once the periods ending at midnight (in the calendar's time zone) have
-    /// settled, computes and stores the console's rates of the city and its districts
-    /// (`stats::statements`), so the first supervisor to open them does not wait for a
-    /// city's month to be counted. Also at start, for a day whose statements are missing.
+    /// Every hour once it has settled (and at start), computes and stores the rates of the
+    /// city and its districts that supervisors open most (`stats::statements`): the
+    /// console's periods, ending at midnight in the calendar's time zone, and the API's
+    /// default, ending at the hour; so the first supervisor to open them does not wait for
+    /// a city's month to be counted. Prunes the old ones.
     async fn statements(self) {
         use jiesu_core::stats::{self, statements};
         let settle = chrono::Duration::minutes(statements::SETTLE_MINUTES + 1);
@@ -361,8 +362,8 @@ impl Scheduler {
             let tz = self.calendar.tz();
             let started = std::time::Instant::now();
             let done = blocking(&self.pool, move |conn| {
-                let pruned = statements::prune(conn, now)?;
-                Ok((statements::state_console_periods(conn, now, tz)?, pruned))
+                let pruned = statements::prune(conn, now, tz)?;
+                Ok((statements::state_periods(conn, now, tz)?, pruned))
             })
             .await;
             let next = match done {
@@ -372,24 +373,16 @@ impl Scheduler {
                             computed,
                             pruned,
                             secs = started.elapsed().as_secs(),
-                            "the day's rates stored"
+                            "the hour's rates stored"
                         );
                     }
-                    // Today's midnight once settled, if that is still ahead (a start
-                    // just after midnight), else tomorrow's.
-                    stats::days_before_today(now, 1, tz)
-                        .map(|today| today.to + settle)
-                        .map(|at| {
-                            if at > now {
-                                at
-                            } else {
-                                at + chrono::Duration::days(1)
-                            }
-                        })
+                    // The next whole hour, once settled.
+                    stats::days_to_the_hour(now, 1, tz)
+                        .map(|p| p.to + chrono::Duration::hours(1) + settle)
                         .unwrap_or(now + chrono::Duration::hours(1))
                 }
                 Err(e) => {
-                    tracing::error!(error = %e.chain(), at = %e.place(), "storing the day's rates failed");
+                    tracing::error!(error = %e.chain(), at = %e.place(), "storing the hour's rates failed");
                     now + chrono::Duration::minutes(5)
                 }
             };

@@ -30,7 +30,8 @@ pub struct StatsQuery {
     partner_id: Option<PartnerId>,
     /// RFC 3339; default 30 days before `to`.
     from: Option<DateTime<Utc>>,
-    /// RFC 3339; default now.
+    /// RFC 3339; default the last whole hour that ended at least ten minutes ago (figures
+    /// as of that hour, served from storage), or now when `from` is later than that hour.
     to: Option<DateTime<Utc>>,
 }
 
@@ -60,10 +61,23 @@ fn compute(
     actor: &Actor,
     q: &StatsQuery,
     now: NaiveDateTime,
+    tz: chrono_tz::Tz,
 ) -> Result<Answer, CoreError> {
-    let to = q.to.map_or(now, |t| t.naive_utc());
-    let from = q.from.map_or(to - Duration::days(30), |t| t.naive_utc());
-    let period = Period::new(from, to)?;
+    let period = match (q.from, q.to) {
+        (None, None) => stats::days_to_the_hour(now, stats::RECENT_DAYS, tz)?,
+        (from, Some(to)) => {
+            let to = to.naive_utc();
+            Period::new(
+                from.map_or(to - Duration::days(stats::RECENT_DAYS), |t| t.naive_utc()),
+                to,
+            )?
+        }
+        (Some(from), None) => {
+            let hour = stats::days_to_the_hour(now, stats::RECENT_DAYS, tz)?.to;
+            let from = from.naive_utc();
+            Period::new(from, if from < hour { hour } else { now })?
+        }
+    };
     let own_partner = match actor.scope {
         Scope::Partner { partner } => Some(partner),
         _ => None,
@@ -89,9 +103,10 @@ pub async fn get_stats(
     q: ValidQuery<StatsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.0;
+    let tz = state.calendar.tz();
     state
         .respond(auth, StatusCode::OK, move |conn, actor, now| {
-            compute(conn, actor, &q, now)
+            compute(conn, actor, &q, now, tz)
         })
         .await
 }
@@ -161,9 +176,10 @@ pub async fn stats_csv(
     q: ValidQuery<StatsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.0;
+    let tz = state.calendar.tz();
     let bytes = state
         .as_actor(auth, move |conn, actor, now| {
-            let answer = compute(conn, actor, &q, now)?;
+            let answer = compute(conn, actor, &q, now, tz)?;
             let mut head = vec!["范围 scope", "排名 rank", "名称 name"];
             head.extend(FIGURE_HEADERS);
             let row = |scope: &str, rank: String, name: &str, f: &Figures| {

@@ -335,9 +335,43 @@ async fn ended_periods_are_stored_and_a_late_write_is_counted(store: Store) {
     assert!(again["stored_at"].is_string(), "stored again: {again}");
     assert_eq!(again["figures"], after["figures"]);
 
-    // Up to now (the default period): computed each time.
+    // The default period: the 30 days to the last whole hour that ended ten minutes ago
+    // or more, the same for everyone asking within the hour, so stored once computed.
+    let asked = chrono::Utc::now();
+    let (status, first) = app.get("/api/v1/stats", &street).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let to: chrono::DateTime<chrono::Utc> =
+        first["period"]["to"].as_str().unwrap().parse().unwrap();
+    let from: chrono::DateTime<chrono::Utc> =
+        first["period"]["from"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        to.timestamp() % 3600,
+        0,
+        "a whole hour (Beijing's are UTC's): {first}"
+    );
+    assert!(
+        to <= asked - chrono::Duration::minutes(10),
+        "settled: {first}"
+    );
+    assert!(
+        to > asked - chrono::Duration::minutes(71),
+        "the last such hour: {first}"
+    );
+    assert_eq!(to - from, chrono::Duration::days(30));
+    let (_, second) = app.get("/api/v1/stats", &street).await;
+    if second["period"] == first["period"] {
+        assert!(second["stored_at"].is_string(), "stored: {second}");
+        assert_eq!(second["figures"], first["figures"]);
+    }
+    // A period asked to run to now is computed each time.
     for _ in 0..2 {
-        let (status, live) = app.get("/api/v1/stats", &street).await;
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let (status, live) = app
+            .get(
+                &format!("/api/v1/stats?to={}", now.replace('+', "%2B")),
+                &street,
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "{live}");
         assert_eq!(live["stored_at"], Value::Null, "{live}");
     }

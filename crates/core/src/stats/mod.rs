@@ -340,6 +340,25 @@ pub fn days_before_today(now: NaiveDateTime, days: i64, tz: chrono_tz::Tz) -> Co
     )
 }
 
+/// The period `GET /stats` answers when none is asked for, in days.
+pub const RECENT_DAYS: i64 = 30;
+
+/// The `days` up to the last whole local hour that has settled (`statements::settled`): at
+/// 14:05 the period ends at 13:00, at 14:15 at 14:00. The API's default period: figures as
+/// of a whole hour, the same for everyone asking within it, so stored once computed (the
+/// scheduler computes the city's and the districts' every hour before anyone asks).
+pub fn days_to_the_hour(now: NaiveDateTime, days: i64, tz: chrono_tz::Tz) -> CoreResult<Period> {
+    use chrono::{Offset, TimeZone};
+    let latest = now - chrono::Duration::minutes(statements::SETTLE_MINUTES);
+    // How far the local clock is past its whole hour (a zone may be half an hour off UTC).
+    let offset = i64::from(tz.offset_from_utc_datetime(&latest).fix().local_minus_utc());
+    let past = (latest.and_utc().timestamp() + offset).rem_euclid(3600);
+    let to = latest
+        - chrono::Duration::seconds(past)
+        - chrono::Duration::nanoseconds(i64::from(latest.and_utc().timestamp_subsec_nanos()));
+    Period::new(to - chrono::Duration::days(days), to)
+}
+
 /// One week of `weekly_volume`: the Monday it starts on (local date) and the tickets
 /// logged in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -402,6 +421,27 @@ mod tests {
         assert_eq!(child_key("/2/5/", "/1/"), None);
         assert_eq!(rate(1, 3), Some(0.3333));
         assert_eq!(rate(0, 0), None);
+    }
+
+    #[test]
+    fn the_default_period_ends_at_the_last_settled_local_hour() {
+        let at = |t: &str| NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").unwrap();
+        let shanghai = chrono_tz::Asia::Shanghai;
+        // 14:05 in Beijing (06:05 UTC): 14:00 has not settled, so 13:00.
+        let p = days_to_the_hour(at("2026-11-20 06:05:00"), 30, shanghai).unwrap();
+        assert_eq!(p.to, at("2026-11-20 05:00:00"));
+        assert_eq!(p.from, at("2026-10-21 05:00:00"));
+        // 14:10 exactly: 14:00 has.
+        let p = days_to_the_hour(at("2026-11-20 06:10:00"), 30, shanghai).unwrap();
+        assert_eq!(p.to, at("2026-11-20 06:00:00"));
+        assert!(statements::settled(p, at("2026-11-20 06:10:00")));
+        // A zone half an hour off UTC ends at its own whole hours.
+        let p = days_to_the_hour(at("2026-11-20 06:50:00"), 7, chrono_tz::Asia::Kolkata).unwrap();
+        assert_eq!(p.to, at("2026-11-20 06:30:00"));
+        // The hour the clocks repeat (Berlin, 2026-10-25 03:00 CEST → 02:00 CET): at 02:40
+        // CET the hour is 02:00 CET, not 02:00 CEST an hour before.
+        let p = days_to_the_hour(at("2026-10-25 01:40:00"), 1, chrono_tz::Europe::Berlin).unwrap();
+        assert_eq!(p.to, at("2026-10-25 01:00:00"));
     }
 
     #[test]

@@ -21,7 +21,9 @@ use diesel::prelude::*;
 use diesel::sql_types::{Text, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use super::{days_before_today, setwise, Cohort, Groups, Period, CONSOLE_DAYS};
+use super::{
+    days_before_today, days_to_the_hour, setwise, Cohort, Groups, Period, CONSOLE_DAYS, RECENT_DAYS,
+};
 use crate::db::DbConnection;
 use crate::error::CoreResult;
 use crate::schema::{org_units, rates_statements};
@@ -161,12 +163,25 @@ fn past_writes(conn: &mut DbConnection, wait: bool) -> CoreResult<i64> {
     .changed)
 }
 
-/// Computes and stores the statements of the console's periods (`CONSOLE_DAYS` up to
-/// today's midnight) that are settled and missing, for the city and each district: the
-/// figures whose computing takes seconds at a city's volume (a street's or a
-/// community's takes milliseconds, and is stored when first asked for). Answers how many
-/// it computed. The scheduler runs it every day after midnight.
-pub fn state_console_periods(
+/// The periods the scheduler keeps stored for the city and each district: the console's
+/// (`CONSOLE_DAYS` up to today's midnight) and the API's default (`RECENT_DAYS` up to the
+/// last settled whole hour), those that are settled.
+fn kept_periods(now: NaiveDateTime, tz: chrono_tz::Tz) -> CoreResult<Vec<Period>> {
+    let mut periods = CONSOLE_DAYS
+        .iter()
+        .map(|&days| days_before_today(now, days, tz))
+        .chain([days_to_the_hour(now, RECENT_DAYS, tz)])
+        .collect::<CoreResult<Vec<_>>>()?;
+    periods.retain(|p| settled(*p, now));
+    periods.dedup();
+    Ok(periods)
+}
+
+/// Computes and stores the statements of `kept_periods` that are missing, for the city and
+/// each district: the figures whose computing takes seconds at a city's volume (a street's
+/// or a community's takes milliseconds, and is stored when first asked for). Answers how
+/// many it computed. The scheduler runs it every hour, once the hour has settled.
+pub fn state_periods(
     conn: &mut DbConnection,
     now: NaiveDateTime,
     tz: chrono_tz::Tz,
@@ -177,26 +192,51 @@ pub fn state_console_periods(
         .select(org_units::path)
         .load(conn)?;
     let mut computed = 0;
-    for days in CONSOLE_DAYS {
-        let period = days_before_today(now, days, tz)?;
-        if !settled(period, now) {
-            continue;
-        }
+    for period in kept_periods(now, tz)? {
         for path in &nodes {
-            let cohort = Cohort::Subtree(path.clone());
-            let (_, stored_at) = groups(conn, &cohort, period, now)?;
-            computed += usize::from(stored_at.is_none());
+            let key = key(&Cohort::Subtree(path.clone()));
+            let stored = rates_statements::table
+                .find((&key, period.from, period.to))
+                .count()
+                .get_result::<i64>(conn)?;
+            if stored == 0 {
+                groups(conn, &Cohort::Subtree(path.clone()), period, now)?;
+                computed += 1;
+            }
         }
     }
     Ok(computed)
 }
 
-/// Deletes the statements stored more than `KEEP_DAYS` before `now`; answers how many.
-/// The scheduler runs it every day.
-pub fn prune(conn: &mut DbConnection, now: NaiveDateTime) -> CoreResult<usize> {
-    Ok(diesel::delete(
+/// Deletes the statements stored more than `KEEP_DAYS` before `now`, and those of periods
+/// that do not end at a local midnight (the API's hourly default, a period asked for with
+/// its own end) stored more than a day before: the next hour's replaces them. Answers how
+/// many.
+pub fn prune(conn: &mut DbConnection, now: NaiveDateTime, tz: chrono_tz::Tz) -> CoreResult<usize> {
+    let mut pruned = diesel::delete(
         rates_statements::table
             .filter(rates_statements::stored_at.lt(now - Duration::days(KEEP_DAYS))),
     )
-    .execute(conn)?)
+    .execute(conn)?;
+    // The day's statements: a few per node asked for, so few rows (their keys only).
+    let older: Vec<(String, NaiveDateTime, NaiveDateTime)> = rates_statements::table
+        .filter(rates_statements::stored_at.lt(now - Duration::days(1)))
+        .select((
+            rates_statements::cohort,
+            rates_statements::period_from,
+            rates_statements::period_to,
+        ))
+        .load(conn)?;
+    for (cohort, from, to) in older {
+        if !at_local_midnight(to, tz) {
+            pruned +=
+                diesel::delete(rates_statements::table.find((cohort, from, to))).execute(conn)?;
+        }
+    }
+    Ok(pruned)
+}
+
+/// Whether `t` (UTC) is the start of a local day in `tz`.
+fn at_local_midnight(t: NaiveDateTime, tz: chrono_tz::Tz) -> bool {
+    t.and_utc().with_timezone(&tz).time() == chrono::NaiveTime::MIN
 }
