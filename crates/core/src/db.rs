@@ -386,8 +386,11 @@ where
     }
 }
 
-fn in_transaction(lite: &mut diesel::SqliteConnection) -> QueryResult<bool> {
-    Ok(AnsiTransactionManager::transaction_manager_status_mut(lite)
+fn in_transaction<C>(conn: &mut C) -> QueryResult<bool>
+where
+    C: Connection<TransactionManager = AnsiTransactionManager>,
+{
+    Ok(AnsiTransactionManager::transaction_manager_status_mut(conn)
         .transaction_depth()?
         .is_some())
 }
@@ -397,6 +400,14 @@ impl DbConnection {
         match self {
             DbConnection::Postgres(_) => Backend::Postgres,
             DbConnection::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Whether a transaction (a caller's) is open on the connection.
+    pub fn in_transaction(&mut self) -> QueryResult<bool> {
+        match self {
+            DbConnection::Postgres(pg) => in_transaction(pg),
+            DbConnection::Sqlite(lite) => in_transaction(lite),
         }
     }
 }

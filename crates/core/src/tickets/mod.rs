@@ -40,7 +40,7 @@ impl Context<'_> {
 }
 
 /// A ticket as stored.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = tickets)]
 pub struct TicketRow {
     pub id: TicketId,
