@@ -152,6 +152,7 @@ pub async fn logout(state: web::Data<AppState>, auth: Auth) -> Result<HttpRespon
 /// Ends the session of a verified token (API sign-out, the console's too).
 pub async fn end_session(state: &AppState, auth: Auth) -> Result<(), ApiError> {
     let (sid, expires_at) = (auth.session.clone(), auth.expires_at);
+    let ended = sid.clone();
     let username = state
         .as_actor(auth, move |conn, actor, now| {
             if let Some(sid) = &sid {
@@ -160,6 +161,9 @@ pub async fn end_session(state: &AppState, auth: Auth) -> Result<(), ApiError> {
             Ok(actor.username.clone())
         })
         .await?;
+    if let Some(sid) = &ended {
+        state.accounts.forget_session(sid);
+    }
     tracing::info!(user = %username, "signed out");
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! listener (port 0 picks a free one, for tests) and `run_until_stopped` serves until
 //! SIGTERM/SIGINT, finishing requests in flight first.
 
+pub mod accounts;
 pub mod auth;
 pub mod console;
 pub mod edge;
@@ -54,6 +55,7 @@ impl Application {
         let workers = settings.server.workers;
         let shutdown = settings.server.shutdown_timeout_secs;
         let state = web::Data::new(AppState {
+            accounts: accounts::Accounts::default(),
             passwords: signin::PasswordChecks::new(&settings),
             pool,
             keys: JwtKeys::new(&secret, settings.auth.token_ttl_minutes),

@@ -102,7 +102,8 @@ pub async fn change_password(
         None
     };
     let policy = state.settings.auth.clone();
-    state
+    let user = actor.user_id;
+    let changed = state
         .db(move |conn| {
             jiesu_core::signin::finish_change(
                 conn,
@@ -113,5 +114,7 @@ pub async fn change_password(
                 &policy,
             )
         })
-        .await
+        .await;
+    state.accounts.forget_account(user);
+    changed
 }

@@ -15,6 +15,8 @@ use crate::tokens::{Auth, JwtKeys};
 
 pub struct AppState {
     pub pool: Pool,
+    /// The accounts behind tokens, kept a second.
+    pub accounts: crate::accounts::Accounts,
     /// Bounds the password checks running at once (sign-in floods).
     pub passwords: crate::passwords::PasswordChecks,
     pub settings: Arc<Settings>,
@@ -96,8 +98,9 @@ impl AppState {
         Ok(actix_web::HttpResponse::build(status).json(value))
     }
 
-    /// Like `db`, with the signed-in account loaded fresh (so a disabled or re-scoped
-    /// account takes effect at once) and the request's `now`.
+    /// Like `db`, with the signed-in account (`accounts`: read at most a second before, so
+    /// a disabled or re-scoped account takes effect within a second on every process, at
+    /// once on this one) and the request's `now`.
     pub async fn as_actor<T, F>(&self, auth: Auth, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConnection, &Actor, chrono::NaiveDateTime) -> Result<T, CoreError>
@@ -106,9 +109,9 @@ impl AppState {
         T: Send + 'static,
     {
         let at = now();
+        let accounts = self.accounts.clone();
         self.db(move |conn| {
-            let actor =
-                Actor::for_token(conn, auth.user_id, auth.generation, auth.session.as_deref())?;
+            let actor = accounts.actor(conn, &auth)?;
             f(conn, &actor, at)
         })
         .await

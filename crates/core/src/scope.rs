@@ -115,19 +115,21 @@ impl Actor {
         session: Option<&str>,
     ) -> CoreResult<Actor> {
         let actor = Self::load(conn, user_id)?;
-        if actor.token_generation != generation {
+        actor.admits(generation)?;
+        if let Some(sid) = session {
+            still_open(session_ended(conn, sid)?)?;
+        }
+        Ok(actor)
+    }
+
+    /// Whether a token issued under `generation` is still this account's.
+    pub fn admits(&self, generation: i32) -> CoreResult<()> {
+        if self.token_generation != generation {
             return Err(CoreError::Unauthenticated(
                 "the password has changed since this sign-in; sign in again",
             ));
         }
-        if let Some(sid) = session {
-            if session_ended(conn, sid)? {
-                return Err(CoreError::Unauthenticated(
-                    "this session was signed out; sign in again",
-                ));
-            }
-        }
-        Ok(actor)
+        Ok(())
     }
 
     pub fn is_admin(&self) -> bool {
@@ -215,6 +217,16 @@ pub fn visible_path(conn: &mut DbConnection, scope: &Scope, id: OrgUnitId) -> Co
 }
 
 /// Whether a session was signed out.
+/// A session's token is refused once the session was signed out.
+pub fn still_open(ended: bool) -> CoreResult<()> {
+    if ended {
+        return Err(CoreError::Unauthenticated(
+            "this session was signed out; sign in again",
+        ));
+    }
+    Ok(())
+}
+
 pub fn session_ended(conn: &mut DbConnection, sid: &str) -> CoreResult<bool> {
     use crate::schema::ended_sessions;
     Ok(ended_sessions::table

@@ -918,6 +918,7 @@ pub async fn set_active(
             users::update(conn, actor, id, &change, now)
         })
         .await;
+    state.accounts.forget_account(id);
     match changed {
         Ok(user) => {
             tracing::info!(admin = %session.username, user = %user.username, active, "console: account status changed");
@@ -965,7 +966,9 @@ pub async fn reset_password(
         .run(&state, move |conn, actor, now| {
             users::update(conn, actor, id, &change, now)
         })
-        .await?;
+        .await;
+    state.accounts.forget_account(id);
+    let user = user?;
     tracing::info!(admin = %session.username, user = %user.username, "console: password reset");
     let lang = session.lang;
     let account = shown_once(

@@ -79,17 +79,21 @@ impl FromRequest for Session {
                 .map(|c| c.value().to_owned())
                 .ok_or_else(sign_in)?;
             let auth = state.keys.verify(&token).map_err(|_| sign_in())?;
-            let actor = state
-                .db(move |conn| {
-                    Actor::for_token(conn, auth.user_id, auth.generation, auth.session.as_deref())
-                })
-                .await
-                .map_err(|e| match e {
-                    ApiError::Core(CoreError::Unauthenticated(_) | CoreError::NotFound(_)) => {
-                        sign_in()
-                    }
-                    other => other.into(),
-                })?;
+            let actor = match state.accounts.kept(&auth) {
+                Some(actor) => actor,
+                None => {
+                    let accounts = state.accounts.clone();
+                    state
+                        .db(move |conn| accounts.load(conn, &auth))
+                        .await
+                        .map_err(|e| match e {
+                            ApiError::Core(
+                                CoreError::Unauthenticated(_) | CoreError::NotFound(_),
+                            ) => sign_in(),
+                            other => other.into(),
+                        })?
+                }
+            };
             Ok(Session {
                 csrf: state.keys.csrf_token(&token),
                 lang: Lang::of(&req),

@@ -93,9 +93,11 @@ pub async fn update(
     body: ValidJson<UserChange>,
 ) -> Result<HttpResponse, ApiError> {
     let id = UserId(id.into_inner());
-    state
+    let changed = state
         .respond(auth, StatusCode::OK, move |conn, actor, now| {
             users::update(conn, actor, id, &body.0, now)
         })
-        .await
+        .await;
+    state.accounts.forget_account(id);
+    changed
 }

@@ -485,7 +485,102 @@ async fn the_console_cookie_opens_only_the_downloads(store: Store) {
     }
 }
 
+/// Two API processes over one database, as behind a load balancer: each keeps the accounts
+/// behind tokens a second, so a sign-out, a disabled account or a changed password made
+/// through one refuses the old token on the other once that second has passed (and at
+/// once on the process that made it, as the tests above check).
+async fn a_change_through_one_process_shuts_the_token_out_of_another_within_a_second(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let other = app.another_process().await;
+    let me_there = |token: String| {
+        let request = app
+            .client
+            .get(format!("{other}/api/v1/me"))
+            .bearer_auth(token);
+        async move {
+            let res = request.send().await.unwrap();
+            let status = res.status();
+            (status, res.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let after_a_second = || {
+        tokio::time::sleep(jiesu_api::accounts::FRESH_FOR + std::time::Duration::from_millis(300))
+    };
+
+    // Signed out through the first process.
+    let token = app.login("demo-grid").await;
+    assert_eq!(
+        me_there(token.clone()).await.0,
+        StatusCode::OK,
+        "kept there now"
+    );
+    let res = app
+        .client
+        .post(format!("{}/api/v1/auth/logout", app.address))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    after_a_second().await;
+    let (status, body) = me_there(token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("signed out"),
+        "{body}"
+    );
+
+    // A password changed through the first process.
+    let old_password = app.password("demo-unit");
+    let token = app.login("demo-unit").await;
+    let desk = app.login("demo-unit").await;
+    assert_eq!(me_there(desk.clone()).await.0, StatusCode::OK);
+    let (status, changed) = app
+        .post(
+            "/api/v1/me/password",
+            &token,
+            json!({"current_password": old_password, "new_password": "a-new-long-password"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    after_a_second().await;
+    let (status, body) = me_there(desk).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("password"),
+        "{body}"
+    );
+    let fresh = changed["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        me_there(fresh).await.0,
+        StatusCode::OK,
+        "the new token opens it"
+    );
+
+    // An account disabled through the first process.
+    let admin = app.login("demo-admin").await;
+    let grid = app.login("demo-grid").await;
+    assert_eq!(me_there(grid.clone()).await.0, StatusCode::OK);
+    let id = own_id(&app, &grid).await;
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/users/{id}"),
+            &admin,
+            json!({"active": false}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    after_a_second().await;
+    let (status, body) = me_there(grid).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("disabled"),
+        "{body}"
+    );
+}
+
 crate::on_both_stores!(
+    a_change_through_one_process_shuts_the_token_out_of_another_within_a_second,
     the_console_cookie_opens_only_the_downloads,
     ones_own_password_changes_only_with_the_current_one,
     sign_in_throttling_is_per_client_and_gives_nothing_away,

@@ -65,6 +65,17 @@ impl TestApp {
         }
     }
 
+    /// Another API process over the same database, with its own pool and its own kept
+    /// accounts, as behind a load balancer; its address.
+    pub async fn another_process(&self) -> String {
+        let url = &self._db.url;
+        let pool = db::connect(url, self.settings.pool_size_for(url)).expect("connect");
+        let app = Application::build(self.settings.clone(), pool).expect("build app");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        address
+    }
+
     pub fn conn(&self) -> r2d2::PooledConnection<db::ConnectionManager> {
         self.pool.get().expect("connection")
     }
