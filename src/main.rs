@@ -379,6 +379,7 @@ fn seed_demo(
     let ctx = Context {
         now: now(),
         calendar: &calendar,
+        reference: &Default::default(),
         public_url: &settings.server.public_url,
         mail_language: settings.mail.language,
     };

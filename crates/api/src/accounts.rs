@@ -87,6 +87,11 @@ impl Accounts {
         self.actors.invalidate(&user);
     }
 
+    /// After the org tree changed (an account's scope is a path in it).
+    pub fn forget_all(&self) {
+        self.actors.invalidate_all();
+    }
+
     /// After the session was signed out.
     pub fn forget_session(&self, sid: &str) {
         self.open.invalidate(sid);

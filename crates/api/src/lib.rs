@@ -56,6 +56,7 @@ impl Application {
         let shutdown = settings.server.shutdown_timeout_secs;
         let state = web::Data::new(AppState {
             accounts: accounts::Accounts::default(),
+            reference: Default::default(),
             passwords: signin::PasswordChecks::new(&settings),
             pool,
             keys: JwtKeys::new(&secret, settings.auth.token_ttl_minutes),

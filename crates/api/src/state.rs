@@ -7,6 +7,7 @@ use actix_web::web;
 use jiesu_core::calendar::WorkingCalendar;
 use jiesu_core::config::Settings;
 use jiesu_core::db::{DbConnection, Pool};
+use jiesu_core::reference::Reference;
 use jiesu_core::tickets::Context;
 use jiesu_core::{Actor, CoreError};
 
@@ -17,6 +18,8 @@ pub struct AppState {
     pub pool: Pool,
     /// The accounts behind tokens, kept a second.
     pub accounts: crate::accounts::Accounts,
+    /// The categories and the org tree, kept a second.
+    pub reference: Reference,
     /// Bounds the password checks running at once (sign-in floods).
     pub passwords: crate::passwords::PasswordChecks,
     pub settings: Arc<Settings>,
@@ -31,6 +34,7 @@ pub struct AppState {
 pub struct TicketEnv {
     pub calendar: Arc<WorkingCalendar>,
     pub settings: Arc<Settings>,
+    pub reference: Reference,
 }
 
 impl TicketEnv {
@@ -38,6 +42,7 @@ impl TicketEnv {
         Context {
             now,
             calendar: &self.calendar,
+            reference: &self.reference,
             public_url: &self.settings.server.public_url,
             mail_language: self.settings.mail.language,
         }
@@ -60,6 +65,7 @@ impl AppState {
         TicketEnv {
             calendar: self.calendar.clone(),
             settings: self.settings.clone(),
+            reference: self.reference.clone(),
         }
     }
 

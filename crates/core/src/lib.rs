@@ -24,6 +24,7 @@ pub mod outbox;
 pub mod pagination;
 pub mod partners;
 pub mod phone;
+pub mod reference;
 pub mod schema;
 pub mod scope;
 pub mod secrets;

@@ -63,6 +63,7 @@ fn two_logs_in_one_transaction(store: Store) {
     let ctx = Context {
         now: now(),
         calendar: &calendar,
+        reference: &Default::default(),
         public_url: "http://localhost",
         mail_language: Default::default(),
     };

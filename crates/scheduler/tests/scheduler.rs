@@ -102,6 +102,7 @@ impl World {
         let ctx = Context {
             now: at,
             calendar: &scheduler.calendar,
+            reference: &Default::default(),
             public_url: "http://jiesu.test",
             mail_language: self.settings.mail.language,
         };
@@ -158,6 +159,7 @@ impl World {
         let ctx = Context {
             now: at,
             calendar: &scheduler.calendar,
+            reference: &Default::default(),
             public_url: "http://jiesu.test",
             mail_language: self.settings.mail.language,
         };
@@ -812,6 +814,7 @@ async fn idempotency_keys_and_ended_sessions_expire_and_are_forgotten(store: Sto
         let ctx = Context {
             now: at,
             calendar: &scheduler.calendar,
+            reference: &Default::default(),
             public_url: "http://jiesu.test",
             mail_language: Default::default(),
         };

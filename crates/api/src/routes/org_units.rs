@@ -80,9 +80,13 @@ pub async fn update(
     body: ValidJson<OrgUnitChange>,
 ) -> Result<HttpResponse, ApiError> {
     let id = OrgUnitId(id.into_inner());
-    state
+    let changed = state
         .respond(auth, StatusCode::OK, move |conn, actor, _| {
             org::update(conn, actor, id, &body.0)
         })
-        .await
+        .await;
+    // Logging and scopes here see the change at once; on other processes within a second.
+    state.reference.forget_all();
+    state.accounts.forget_all();
+    changed
 }

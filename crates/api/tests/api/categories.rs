@@ -97,7 +97,60 @@ async fn bad_sla_rules_are_named_and_nothing_is_written(store: Store) {
     assert_eq!((app.count("categories"), app.count("sla_policies")), before);
 }
 
+/// Each API process keeps the categories a second: a category taken out of use through one
+/// process refuses new tickets there at once, and on another process once that second has
+/// passed.
+async fn a_category_taken_out_of_use_is_refused_on_every_process_within_a_second(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let other = app.another_process().await;
+    let admin = app.login("demo-admin").await;
+    let grid = app.login("demo-grid").await;
+    let ticket = json!({"category": "property_management", "title": "楼道灯不亮",
+                        "description": "5号楼2单元", "address": "望京西园一区5号楼"});
+    let log_there = || {
+        let request = app
+            .client
+            .post(format!("{other}/api/v1/tickets"))
+            .bearer_auth(&grid)
+            .json(&ticket);
+        async move {
+            let res = request.send().await.unwrap();
+            let status = res.status();
+            (status, res.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    // Both processes log one, and so keep the category.
+    let (status, body) = app.post("/api/v1/tickets", &grid, ticket.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = log_there().await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let id = app
+        .all("/api/v1/categories", &admin)
+        .await
+        .into_iter()
+        .find(|c| c["code"] == "property_management")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/categories/{id}"),
+            &admin,
+            json!({"active": false}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app.post("/api/v1/tickets", &grid, ticket.clone()).await;
+    assert_names_field(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "category");
+    tokio::time::sleep(jiesu_core::reference::FRESH_FOR + std::time::Duration::from_millis(300))
+        .await;
+    let (status, body) = log_there().await;
+    assert_names_field(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "category");
+}
+
 crate::on_both_stores!(
+    a_category_taken_out_of_use_is_refused_on_every_process_within_a_second,
     categories_carry_an_sla_per_priority,
     bad_sla_rules_are_named_and_nothing_is_written
 );

@@ -62,6 +62,7 @@ impl Fixture<'_> {
         let ctx = Context {
             now: bj(at),
             calendar: &self.calendar,
+            reference: &Default::default(),
             public_url: "http://jiesu.test",
             mail_language: Default::default(),
         };
@@ -78,6 +79,7 @@ impl Fixture<'_> {
         let ctx = Context {
             now: bj(at),
             calendar: &self.calendar,
+            reference: &Default::default(),
             public_url: "http://jiesu.test",
             mail_language: Default::default(),
         };

@@ -8,13 +8,11 @@ use serde::{Deserialize, Serialize};
 use validator::Validate;
 
 use super::{Context, Ticket, TicketRow};
-use crate::categories::SlaRule;
 use crate::db::{truncate_to_micros, write_tx, DbConnection};
 use crate::error::{CoreError, CoreResult, FieldError};
 use crate::ids::{CategoryId, OrgUnitId, TicketId};
-use crate::schema::{
-    categories as categories_t, idempotency_keys, org_units, sla_policies, ticket_events, tickets,
-};
+use crate::reference::Reference;
+use crate::schema::{idempotency_keys, org_units, ticket_events, tickets};
 use crate::scope::{visible_org_units, Actor, Scope};
 use crate::types::{EventKind, OrgKind, Priority, Role, TicketStatus};
 use crate::validate;
@@ -118,12 +116,25 @@ fn place(
     conn: &mut DbConnection,
     actor: &Actor,
     input: &NewTicket,
+    reference: &Reference,
     errors: &mut Vec<FieldError>,
 ) -> CoreResult<Option<(OrgUnitId, String, Option<OrgUnitId>)>> {
-    // One query: the unit, if it is in the actor's scope.
+    // The unit, if it is in the actor's scope: a subtree's from the kept tree.
     let lookup = |conn: &mut DbConnection,
                   id: OrgUnitId|
      -> CoreResult<Option<(OrgKind, Option<OrgUnitId>, String)>> {
+        let seen = |path: &str| match &actor.scope {
+            Scope::Everything => Some(true),
+            Scope::Subtree { path: root, .. } => Some(path.starts_with(root.as_str())),
+            Scope::Partner { .. } => None,
+        };
+        if let Some(unit) = reference.unit(conn, id)? {
+            match seen(&unit.path) {
+                Some(true) => return Ok(Some((unit.kind, unit.parent_id, unit.path.clone()))),
+                Some(false) => return Ok(None),
+                None => {}
+            }
+        }
         let mut query = org_units::table
             .filter(org_units::id.eq(id))
             .select((org_units::kind, org_units::parent_id, org_units::path))
@@ -193,10 +204,13 @@ fn place(
     }
 }
 
-/// `<district code>-<year>-<000001>`: counted per district and year inside the logging
-/// transaction, so numbers never depend on database ids being gap-free.
-/// The district of a community path, and its code (read outside the logging transaction).
-fn district_of(conn: &mut DbConnection, community_path: &str) -> CoreResult<(OrgUnitId, String)> {
+/// `<district code>-<year>-<000001>`: counted per district and year, so numbers never
+/// depend on database ids being gap-free. The district of a community path, and its code.
+fn district_of(
+    conn: &mut DbConnection,
+    reference: &Reference,
+    community_path: &str,
+) -> CoreResult<(OrgUnitId, String)> {
     let district: OrgUnitId = community_path
         .split('/')
         .nth(2)
@@ -205,10 +219,11 @@ fn district_of(conn: &mut DbConnection, community_path: &str) -> CoreResult<(Org
         .ok_or_else(|| {
             CoreError::internal(format!("community path {community_path} has no district"))
         })?;
-    let code: String = org_units::table
-        .find(district)
-        .select(org_units::code)
-        .first(conn)?;
+    let code = reference
+        .unit(conn, district)?
+        .ok_or_else(|| CoreError::internal(format!("district {} is missing", district.0)))?
+        .code
+        .clone();
     Ok((district, code))
 }
 
@@ -405,50 +420,6 @@ pub fn purge_idempotency_keys(conn: &mut DbConnection, before: NaiveDateTime) ->
     )
 }
 
-/// One SLA rule of a category: (id, default priority, active, priority, rule).
-type CategoryRule = (CategoryId, Priority, bool, Priority, SlaRule);
-
-/// A category by its code with its four SLA rules, in one query; empty when there is no
-/// such category.
-fn category_rules(conn: &mut DbConnection, code: &str) -> CoreResult<Vec<CategoryRule>> {
-    Ok(categories_t::table
-        .inner_join(sla_policies::table)
-        .filter(categories_t::code.eq(code))
-        .select((
-            categories_t::id,
-            categories_t::default_priority,
-            categories_t::active,
-            sla_policies::priority,
-            (
-                sla_policies::respond_minutes,
-                sla_policies::resolve_minutes,
-                sla_policies::clock,
-            ),
-        ))
-        .load::<(
-            CategoryId,
-            Priority,
-            bool,
-            Priority,
-            (i32, i32, crate::types::ClockKind),
-        )>(conn)?
-        .into_iter()
-        .map(|(id, default, active, p, (respond, resolve, clock))| {
-            (
-                id,
-                default,
-                active,
-                p,
-                SlaRule {
-                    respond_minutes: respond,
-                    resolve_minutes: resolve,
-                    clock,
-                },
-            )
-        })
-        .collect())
-}
-
 /// Logs a ticket as a grid member or supervisor. Inside a caller's transaction it is one
 /// of the caller's writes (an intake channel keeps what it received beside the ticket, all
 /// or nothing).
@@ -481,8 +452,8 @@ pub fn log(
             "give latitude and longitude together",
         ));
     }
-    let place = place(conn, actor, input, &mut errors)?;
-    let rules = category_rules(conn, input.category.trim())?;
+    let place = place(conn, actor, input, ctx.reference, &mut errors)?;
+    let rules = ctx.reference.category_rules(conn, input.category.trim())?;
     let category = rules
         .first()
         .map(|(id, default, active, ..)| (*id, *default, *active));
@@ -512,7 +483,7 @@ pub fn log(
         .ok_or_else(|| {
             CoreError::internal(format!("category {category_id} has no {priority} rule"))
         })?;
-    let district = district_of(conn, &org_path)?;
+    let district = district_of(conn, ctx.reference, &org_path)?;
     let respond_by = ctx.calendar.deadline(rule.clock, now, rule.respond_minutes);
     let resolve_by = ctx.calendar.deadline(rule.clock, now, rule.resolve_minutes);
 

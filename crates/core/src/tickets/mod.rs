@@ -24,6 +24,8 @@ use crate::types::{EventKind, Priority, Role, Satisfaction, TicketStatus};
 pub struct Context<'a> {
     pub now: NaiveDateTime,
     pub calendar: &'a crate::calendar::WorkingCalendar,
+    /// The categories and the org tree as this process keeps them.
+    pub reference: &'a crate::reference::Reference,
     pub public_url: &'a str,
     pub mail_language: crate::mail::MailLanguage,
 }
