@@ -17,7 +17,7 @@ pub use crate::pagination::{Towards, Window};
 use crate::schema::{
     categories, org_units, partner_categories, partner_communities, ticket_events, tickets,
 };
-use crate::scope::{can_see_org_unit, in_subtree, Actor, Scope};
+use crate::scope::{in_subtree, visible_path, Actor, Scope};
 use crate::types::TicketStatus;
 
 #[derive(Debug, Clone, Serialize)]
@@ -185,18 +185,17 @@ fn filtered(
         query = query.filter(tickets::category_id.eq(id));
     }
     if let Some(node) = filter.org_unit_id {
-        // Outside one's scope an org unit is not found, as everywhere (404).
-        if !can_see_org_unit(conn, &actor.scope, node)?
-            && !matches!(actor.scope, Scope::Partner { .. })
-        {
-            return Err(CoreError::NotFound("org unit"));
-        }
-        let path: Option<String> = org_units::table
-            .find(node)
-            .select(org_units::path)
-            .first(conn)
-            .optional()?;
-        let path = path.ok_or(CoreError::NotFound("org unit"))?;
+        // Outside one's scope an org unit is not found, as everywhere (404); a unit's staff
+        // narrow the tickets they hold by any node. One read.
+        let path = match actor.scope {
+            Scope::Partner { .. } => org_units::table
+                .find(node)
+                .select(org_units::path)
+                .first::<String>(conn)
+                .optional()?
+                .ok_or(CoreError::NotFound("org unit"))?,
+            _ => visible_path(conn, &actor.scope, node)?,
+        };
         query = query.filter(in_subtree(tickets::org_path, &path));
     }
     if let Some(partner) = filter.partner_id {
