@@ -39,6 +39,8 @@ pub struct Unit {
 pub struct Reference {
     units: moka::sync::Cache<OrgUnitId, Arc<Unit>>,
     categories: moka::sync::Cache<String, Arc<Vec<CategoryRule>>>,
+    /// The ticket-number sequences known to exist (never dropped, so kept for good).
+    sequences: moka::sync::Cache<String, ()>,
 }
 
 fn kept_a_second<K, V>() -> moka::sync::Cache<K, V>
@@ -57,6 +59,7 @@ impl Default for Reference {
         Reference {
             units: kept_a_second(),
             categories: kept_a_second(),
+            sequences: moka::sync::Cache::new(CAPACITY),
         }
     }
 }
@@ -104,6 +107,16 @@ impl Reference {
             self.categories.insert(code.to_owned(), rules.clone());
         }
         Ok(rules)
+    }
+
+    /// Whether the ticket-number sequence `name` is known to exist.
+    pub fn knows_sequence(&self, name: &str) -> bool {
+        self.sequences.contains_key(name)
+    }
+
+    /// `name` exists (committed).
+    pub fn know_sequence(&self, name: &str) {
+        self.sequences.insert(name.to_owned(), ());
     }
 
     /// After this process changed a category, its rules or the org tree.

@@ -238,56 +238,109 @@ struct Drawn {
     last_number: i64,
 }
 
-/// Counts one more ticket in the district's year; `prelude` runs first in the same
-/// statement.
-fn draw(
-    conn: &mut DbConnection,
-    (district, code): &(OrgUnitId, String),
-    now: NaiveDateTime,
-    prelude: &str,
-) -> CoreResult<String> {
-    let year = number_year(now);
-    let n = diesel::sql_query(format!(
-        "{prelude}INSERT INTO ticket_counters (district_id, year, last_number) VALUES ($1, $2, 1) \
-         ON CONFLICT (district_id, year) DO UPDATE SET last_number = ticket_counters.last_number + 1 \
-         RETURNING last_number"
-    ))
-    .bind::<diesel::sql_types::BigInt, _>(district.0)
-    .bind::<diesel::sql_types::Integer, _>(year)
-    .get_result::<Drawn>(conn)?
-    .last_number;
-    Ok(format!("{code}-{year}-{n:06}"))
+/// PostgreSQL numbers a district's year with a sequence of its own: drawing from it locks
+/// nothing until the commit, so a district's creates do not queue behind each other's
+/// disk flush (a counter row did), and it can be drawn inside the statement that writes
+/// the ticket. A sequence is not rolled back: a create that fails after drawing leaves its
+/// number unused, and after a crash of the database server a sequence may skip a few
+/// numbers ahead (it logs them in advance); numbers are never repeated.
+fn number_sequence(district: OrgUnitId, year: i32) -> String {
+    format!("ticket_numbers_{}_{year}", district.0)
 }
 
-/// The next number of the district's year, inside the logging transaction: the counter
-/// row stays locked until it commits, so numbers have no gaps; it is the last write before
-/// the commit, so the lock is held as briefly as it can be. SQLite's writers take turns
-/// anyway, and a caller's transaction (an intake channel's) keeps it so.
+/// The district's sequence of the year, created the first time it numbers a ticket in
+/// that year, starting after what `ticket_counters` counted (an installation numbering
+/// before sequences were used, and SQLite's counters moved over). Known sequences are
+/// kept by the process, so this reads nothing after the first time.
+fn ensure_sequence(
+    conn: &mut DbConnection,
+    reference: &Reference,
+    district: OrgUnitId,
+    year: i32,
+) -> CoreResult<String> {
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        found: bool,
+    }
+    let name = number_sequence(district, year);
+    if reference.knows_sequence(&name) {
+        return Ok(name);
+    }
+    let exists = |conn: &mut DbConnection| -> CoreResult<bool> {
+        Ok(
+            diesel::sql_query("SELECT to_regclass($1) IS NOT NULL AS found")
+                .bind::<diesel::sql_types::Text, _>(&name)
+                .get_result::<Found>(conn)?
+                .found,
+        )
+    };
+    if !exists(conn)? {
+        let counted: i64 = crate::schema::ticket_counters::table
+            .find((district, year))
+            .select(crate::schema::ticket_counters::last_number)
+            .first(conn)
+            .optional()?
+            .unwrap_or(0);
+        // In a savepoint inside a caller's transaction: a process creating the same
+        // sequence at the same moment makes this fail, and it then exists all the same.
+        let created = conn.transaction(|conn| {
+            diesel::sql_query(format!(
+                "CREATE SEQUENCE IF NOT EXISTS {name} START WITH {}",
+                counted + 1
+            ))
+            .execute(conn)
+        });
+        if let Err(e) = created {
+            if !exists(conn)? {
+                return Err(e.into());
+            }
+        }
+    }
+    // A sequence created inside a caller's transaction exists only once it commits.
+    if !conn.in_transaction()? {
+        reference.know_sequence(&name);
+    }
+    Ok(name)
+}
+
+/// `<district code>-<year>-<000001>`.
+fn number_of(code: &str, year: i32, n: i64) -> String {
+    format!("{code}-{year}-{n:06}")
+}
+
+/// The next number of the district's year, inside the logging transaction. SQLite counts
+/// in `ticket_counters`: the row stays locked until the commit (SQLite's writers take
+/// turns anyway), so its numbers have no gaps. PostgreSQL draws from the district's
+/// sequence (`number_sequence`).
 fn next_number(
     conn: &mut DbConnection,
-    district: &(OrgUnitId, String),
+    reference: &Reference,
+    (district, code): &(OrgUnitId, String),
     now: NaiveDateTime,
 ) -> CoreResult<String> {
-    draw(conn, district, now, "")
-}
-
-/// The next number of the district's year in a transaction of its own, committed without
-/// waiting for the disk (`synchronous_commit` off for it alone), so the counter row is
-/// locked for microseconds rather than through a commit's flush, and a district's creates
-/// do not queue behind each other. Durable all the same once used: the ticket's own commit
-/// flushes the log up to itself, this draw included. A number is lost (a gap) only when
-/// the ticket's insert fails after the draw.
-fn draw_apart(
-    conn: &mut DbConnection,
-    district: &(OrgUnitId, String),
-    now: NaiveDateTime,
-) -> CoreResult<String> {
-    draw(
-        conn,
-        district,
-        now,
-        "WITH apart AS (SELECT set_config('synchronous_commit', 'off', true)) ",
-    )
+    let year = number_year(now);
+    let n = match conn.backend() {
+        crate::db::Backend::Postgres => {
+            let sequence = ensure_sequence(conn, reference, *district, year)?;
+            diesel::sql_query("SELECT nextval($1::regclass) AS last_number")
+                .bind::<diesel::sql_types::Text, _>(sequence)
+                .get_result::<Drawn>(conn)?
+                .last_number
+        }
+        crate::db::Backend::Sqlite => {
+            diesel::sql_query(
+                "INSERT INTO ticket_counters (district_id, year, last_number) VALUES ($1, $2, 1) \
+                 ON CONFLICT (district_id, year) DO UPDATE SET last_number = ticket_counters.last_number + 1 \
+                 RETURNING last_number",
+            )
+            .bind::<diesel::sql_types::BigInt, _>(district.0)
+            .bind::<diesel::sql_types::Integer, _>(year)
+            .get_result::<Drawn>(conn)?
+            .last_number
+        }
+    };
+    Ok(number_of(code, year, n))
 }
 
 /// What an `Idempotency-Key` was used for before this request.
@@ -355,28 +408,32 @@ fn forget_expired(
 /// PostgreSQL, outside a caller's transaction: the ticket, its `logged` event, its row in
 /// the due queue (DESIGN's escalation reads only that) and the idempotency key written by
 /// one statement, so one round trip and one commit where pgbench's same transaction makes
-/// four round trips; its number drawn just before (`draw_apart`). The statement sets what
+/// four round trips, its number drawn from the district's sequence inside it. The statement sets what
 /// `NewTicketRow` sets for a new ticket.
 fn insert_in_one_statement(
     conn: &mut DbConnection,
     row: &NewTicketRow<'_>,
+    (code, year, sequence): (&str, i32, &str),
     key: Option<&IdempotencyKey>,
 ) -> CoreResult<TicketRow> {
     use diesel::sql_types::{BigInt, Double, Integer, Nullable, Text, Timestamp};
     let keyed = if key.is_some() {
         ", k AS (INSERT INTO idempotency_keys (user_id, key, request_hash, ticket_id, created_at) \
-           SELECT reported_by, $19, $20, id, created_at FROM t)"
+           SELECT reported_by, $20, $21, id, created_at FROM t)"
     } else {
         ""
     };
+    // The number as `number_of` writes it: at least six digits.
     let query = diesel::sql_query(format!(
-        "WITH t AS (\
+        "WITH n AS (SELECT nextval($19::regclass)::text AS v), \
+         t AS (\
            INSERT INTO tickets (number, category_id, priority, title, description, community_id, \
              grid_id, org_path, address, latitude, longitude, resident_name, resident_phone, \
              households, status, partner_id, in_pool, level, respond_by, resolve_by, reopen_count, \
              return_count, reported_by, version, created_at, updated_at) \
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'reported', NULL, \
-             false, 0, $15, $16, 0, 0, $17, 0, $18, $18) \
+           SELECT $1 || '-' || {year} || '-' || lpad(n.v, greatest(6, length(n.v)), '0'), \
+             $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'reported', NULL, \
+             false, 0, $15, $16, 0, 0, $17, 0, $18, $18 FROM n \
            RETURNING *), \
          e AS (INSERT INTO ticket_events (ticket_id, actor_id, kind, to_status, created_at) \
            SELECT id, reported_by, 'logged', 'reported', created_at FROM t), \
@@ -385,7 +442,7 @@ fn insert_in_one_statement(
          SELECT * FROM t"
     ))
     .into_boxed::<crate::db::DbBackend>()
-    .bind::<Text, _>(row.number)
+    .bind::<Text, _>(code)
     .bind::<BigInt, _>(row.category_id)
     .bind::<Text, _>(row.priority)
     .bind::<Text, _>(row.title)
@@ -402,7 +459,8 @@ fn insert_in_one_statement(
     .bind::<Nullable<Timestamp>, _>(row.respond_by)
     .bind::<Nullable<Timestamp>, _>(row.resolve_by)
     .bind::<BigInt, _>(row.reported_by)
-    .bind::<Timestamp, _>(row.created_at);
+    .bind::<Timestamp, _>(row.created_at)
+    .bind::<Text, _>(sequence);
     let query = match key {
         Some(key) => query
             .bind::<Text, _>(key.key.clone())
@@ -522,13 +580,12 @@ pub fn log(
             if let (Some(key), true) = (idempotency, expired_key) {
                 forget_expired(conn, actor, key, now)?;
             }
-            let number = draw_apart(conn, &district, now)?;
+            let year = number_year(now);
+            let sequence = ensure_sequence(conn, ctx.reference, district.0, year)?;
             return insert_in_one_statement(
                 conn,
-                &NewTicketRow {
-                    number: &number,
-                    ..new_row
-                },
+                &new_row,
+                (&district.1, year, &sequence),
                 idempotency,
             );
         }
@@ -567,7 +624,7 @@ pub fn log(
                     ))
                     .execute(conn)?;
             }
-            row.number = next_number(conn, &district, now)?;
+            row.number = next_number(conn, ctx.reference, &district, now)?;
             diesel::update(tickets::table.find(id))
                 .set(tickets::number.eq(&row.number))
                 .execute(conn)?;
