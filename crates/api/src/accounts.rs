@@ -7,17 +7,14 @@
 //! made by another API process takes effect here when the kept copy expires, within
 //! `FRESH_FOR`. Refusals (a disabled account, an ended session's token) are never kept.
 
-use std::time::Duration;
-
 use jiesu_core::db::DbConnection;
 use jiesu_core::ids::UserId;
+use jiesu_core::reference::kept_a_second;
+pub use jiesu_core::reference::FRESH_FOR;
 use jiesu_core::scope::{session_ended, still_open};
 use jiesu_core::{Actor, CoreResult};
 
 use crate::tokens::Auth;
-
-/// The longest a change made on another API process waits to take effect on this one.
-pub const FRESH_FOR: Duration = Duration::from_secs(1);
 
 /// At most this many accounts and sessions kept (a city's staff signed in at once).
 const CAPACITY: u64 = 200_000;
@@ -29,22 +26,11 @@ pub struct Accounts {
     open: moka::sync::Cache<String, ()>,
 }
 
-fn kept_a_second<K, V>() -> moka::sync::Cache<K, V>
-where
-    K: std::hash::Hash + Eq + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
-    moka::sync::Cache::builder()
-        .max_capacity(CAPACITY)
-        .time_to_live(FRESH_FOR)
-        .build()
-}
-
 impl Default for Accounts {
     fn default() -> Self {
         Accounts {
-            actors: kept_a_second(),
-            open: kept_a_second(),
+            actors: kept_a_second(CAPACITY),
+            open: kept_a_second(CAPACITY),
         }
     }
 }

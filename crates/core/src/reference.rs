@@ -43,13 +43,16 @@ pub struct Reference {
     sequences: moka::sync::Cache<String, ()>,
 }
 
-fn kept_a_second<K, V>() -> moka::sync::Cache<K, V>
+/// A store whose entries expire `FRESH_FOR` after they were put in, holding at most
+/// `capacity`: what a process keeps of what another process may change (here, and the
+/// API's accounts behind tokens).
+pub fn kept_a_second<K, V>(capacity: u64) -> moka::sync::Cache<K, V>
 where
     K: std::hash::Hash + Eq + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
     moka::sync::Cache::builder()
-        .max_capacity(CAPACITY)
+        .max_capacity(capacity)
         .time_to_live(FRESH_FOR)
         .build()
 }
@@ -57,8 +60,8 @@ where
 impl Default for Reference {
     fn default() -> Self {
         Reference {
-            units: kept_a_second(),
-            categories: kept_a_second(),
+            units: kept_a_second(CAPACITY),
+            categories: kept_a_second(CAPACITY),
             sequences: moka::sync::Cache::new(CAPACITY),
         }
     }

@@ -216,7 +216,6 @@ pub fn visible_path(conn: &mut DbConnection, scope: &Scope, id: OrgUnitId) -> Co
         .ok_or(CoreError::NotFound("org unit"))
 }
 
-/// Whether a session was signed out.
 /// A session's token is refused once the session was signed out.
 pub fn still_open(ended: bool) -> CoreResult<()> {
     if ended {
@@ -227,6 +226,7 @@ pub fn still_open(ended: bool) -> CoreResult<()> {
     Ok(())
 }
 
+/// Whether a session was signed out.
 pub fn session_ended(conn: &mut DbConnection, sid: &str) -> CoreResult<bool> {
     use crate::schema::ended_sessions;
     Ok(ended_sessions::table

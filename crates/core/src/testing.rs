@@ -14,6 +14,24 @@ use diesel::Connection;
 use crate::db::DatabaseUrl;
 use crate::demo::DemoLogin;
 
+/// A ticket the demo's grid member logs in their own community (a stairwell light out).
+pub fn grid_ticket(title: &str) -> crate::tickets::logging::NewTicket {
+    crate::tickets::logging::NewTicket {
+        category: "property_management".into(),
+        priority: None,
+        title: title.into(),
+        description: "楼道灯不亮".into(),
+        community_id: None,
+        grid_id: None,
+        address: "望京西园一区5号楼".into(),
+        latitude: None,
+        longitude: None,
+        resident_name: None,
+        resident_phone: None,
+        households: 1,
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Store {
     Sqlite,

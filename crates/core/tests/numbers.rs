@@ -15,31 +15,14 @@ use jiesu_core::ids::{OrgUnitId, UserId};
 use jiesu_core::reference::Reference;
 use jiesu_core::schema::{org_units, ticket_counters, users};
 use jiesu_core::scope::Actor;
-use jiesu_core::testing::{Store, TestDb};
-use jiesu_core::tickets::logging::{self, NewTicket};
+use jiesu_core::testing::{grid_ticket, Store, TestDb};
+use jiesu_core::tickets::logging;
 use jiesu_core::tickets::Context;
 
 fn at(year: i32) -> NaiveDateTime {
     NaiveDate::from_ymd_opt(year, 3, 2)
         .and_then(|d| d.and_hms_opt(2, 0, 0))
         .unwrap()
-}
-
-fn ticket(title: &str) -> NewTicket {
-    NewTicket {
-        category: "property_management".into(),
-        priority: None,
-        title: title.into(),
-        description: "楼道灯不亮".into(),
-        community_id: None,
-        grid_id: None,
-        address: "望京西园一区5号楼".into(),
-        latitude: None,
-        longitude: None,
-        resident_name: None,
-        resident_phone: None,
-        households: 1,
-    }
 }
 
 /// The grid member, and the district (id, code) their tickets are numbered in.
@@ -93,7 +76,7 @@ fn numbers_go_on_from_the_count_and_never_repeat(store: Store) {
             public_url: "http://localhost",
             mail_language: Default::default(),
         };
-        logging::log(conn, &grid, &ticket(title), None, &ctx)
+        logging::log(conn, &grid, &grid_ticket(title), None, &ctx)
             .unwrap()
             .ticket
             .number

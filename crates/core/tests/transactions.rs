@@ -12,31 +12,14 @@ use jiesu_core::error::{CoreError, CoreResult};
 use jiesu_core::ids::UserId;
 use jiesu_core::schema::{escalation_due, ticket_events, tickets, users};
 use jiesu_core::scope::Actor;
-use jiesu_core::testing::{Store, TestDb};
-use jiesu_core::tickets::logging::{self, NewTicket};
+use jiesu_core::testing::{grid_ticket, Store, TestDb};
+use jiesu_core::tickets::logging;
 use jiesu_core::tickets::Context;
 
 fn now() -> NaiveDateTime {
     NaiveDate::from_ymd_opt(2026, 3, 2)
         .and_then(|d| d.and_hms_opt(2, 0, 0))
         .unwrap()
-}
-
-fn ticket(title: &str) -> NewTicket {
-    NewTicket {
-        category: "property_management".into(),
-        priority: None,
-        title: title.into(),
-        description: "楼道灯不亮".into(),
-        community_id: None,
-        grid_id: None,
-        address: "望京西园一区5号楼".into(),
-        latitude: None,
-        longitude: None,
-        resident_name: None,
-        resident_phone: None,
-        households: 1,
-    }
 }
 
 fn counts(conn: &mut DbConnection) -> (i64, i64, i64) {
@@ -71,8 +54,8 @@ fn two_logs_in_one_transaction(store: Store) {
 
     // The second write fails: the first, committed inside its own write_tx, is undone too.
     let failed = write_tx(&mut conn, |conn| -> CoreResult<()> {
-        logging::log(conn, &grid, &ticket("一号"), None, &ctx)?;
-        logging::log(conn, &grid, &ticket(""), None, &ctx)?;
+        logging::log(conn, &grid, &grid_ticket("一号"), None, &ctx)?;
+        logging::log(conn, &grid, &grid_ticket(""), None, &ctx)?;
         Ok(())
     });
     assert!(
@@ -87,8 +70,8 @@ fn two_logs_in_one_transaction(store: Store) {
 
     // Both succeed: both are there, each with its event and its deadline jobs.
     let numbers = write_tx(&mut conn, |conn| -> CoreResult<Vec<String>> {
-        let a = logging::log(conn, &grid, &ticket("一号"), None, &ctx)?;
-        let b = logging::log(conn, &grid, &ticket("二号"), None, &ctx)?;
+        let a = logging::log(conn, &grid, &grid_ticket("一号"), None, &ctx)?;
+        let b = logging::log(conn, &grid, &grid_ticket("二号"), None, &ctx)?;
         Ok(vec![a.ticket.number, b.ticket.number])
     })
     .unwrap();
@@ -107,8 +90,8 @@ fn two_logs_in_one_transaction(store: Store) {
 
     // A caller's rollback after both writes succeeded undoes both.
     let rolled_back = write_tx(&mut conn, |conn| -> CoreResult<()> {
-        logging::log(conn, &grid, &ticket("三号"), None, &ctx)?;
-        logging::log(conn, &grid, &ticket("四号"), None, &ctx)?;
+        logging::log(conn, &grid, &grid_ticket("三号"), None, &ctx)?;
+        logging::log(conn, &grid, &grid_ticket("四号"), None, &ctx)?;
         Err(CoreError::conflict("the caller changed its mind"))
     });
     assert!(rolled_back.is_err());

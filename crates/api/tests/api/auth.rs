@@ -9,7 +9,19 @@ fn claims(sub: i64, exp: i64) -> serde_json::Value {
 }
 
 async fn me_with(app: &TestApp, token: &str) -> (StatusCode, serde_json::Value) {
-    app.get("/api/v1/me", token).await
+    me_at(app, &app.address, token).await
+}
+
+/// `GET /me` from the API process at `address`.
+async fn me_at(app: &TestApp, address: &str, token: &str) -> (StatusCode, serde_json::Value) {
+    app.call_at(
+        address,
+        reqwest::Method::GET,
+        "/api/v1/me",
+        Some(token),
+        None,
+    )
+    .await
 }
 
 /// The id of the account a token signs in.
@@ -492,17 +504,6 @@ async fn the_console_cookie_opens_only_the_downloads(store: Store) {
 async fn a_change_through_one_process_shuts_the_token_out_of_another_within_a_second(store: Store) {
     let app = TestApp::spawn(store).await;
     let other = app.another_process().await;
-    let me_there = |token: String| {
-        let request = app
-            .client
-            .get(format!("{other}/api/v1/me"))
-            .bearer_auth(token);
-        async move {
-            let res = request.send().await.unwrap();
-            let status = res.status();
-            (status, res.json::<serde_json::Value>().await.unwrap())
-        }
-    };
     let after_a_second = || {
         tokio::time::sleep(jiesu_api::accounts::FRESH_FOR + std::time::Duration::from_millis(300))
     };
@@ -510,20 +511,21 @@ async fn a_change_through_one_process_shuts_the_token_out_of_another_within_a_se
     // Signed out through the first process.
     let token = app.login("demo-grid").await;
     assert_eq!(
-        me_there(token.clone()).await.0,
+        me_at(&app, &other, &token).await.0,
         StatusCode::OK,
         "kept there now"
     );
-    let res = app
-        .client
-        .post(format!("{}/api/v1/auth/logout", app.address))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let (status, _) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/auth/logout",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
     after_a_second().await;
-    let (status, body) = me_there(token).await;
+    let (status, body) = me_at(&app, &other, &token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(
         body["detail"].as_str().unwrap().contains("signed out"),
@@ -534,7 +536,7 @@ async fn a_change_through_one_process_shuts_the_token_out_of_another_within_a_se
     let old_password = app.password("demo-unit");
     let token = app.login("demo-unit").await;
     let desk = app.login("demo-unit").await;
-    assert_eq!(me_there(desk.clone()).await.0, StatusCode::OK);
+    assert_eq!(me_at(&app, &other, &desk).await.0, StatusCode::OK);
     let (status, changed) = app
         .post(
             "/api/v1/me/password",
@@ -544,7 +546,7 @@ async fn a_change_through_one_process_shuts_the_token_out_of_another_within_a_se
         .await;
     assert_eq!(status, StatusCode::OK, "{changed}");
     after_a_second().await;
-    let (status, body) = me_there(desk).await;
+    let (status, body) = me_at(&app, &other, &desk).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(
         body["detail"].as_str().unwrap().contains("password"),
@@ -552,7 +554,7 @@ async fn a_change_through_one_process_shuts_the_token_out_of_another_within_a_se
     );
     let fresh = changed["token"].as_str().unwrap().to_owned();
     assert_eq!(
-        me_there(fresh).await.0,
+        me_at(&app, &other, &fresh).await.0,
         StatusCode::OK,
         "the new token opens it"
     );
@@ -560,7 +562,7 @@ async fn a_change_through_one_process_shuts_the_token_out_of_another_within_a_se
     // An account disabled through the first process.
     let admin = app.login("demo-admin").await;
     let grid = app.login("demo-grid").await;
-    assert_eq!(me_there(grid.clone()).await.0, StatusCode::OK);
+    assert_eq!(me_at(&app, &other, &grid).await.0, StatusCode::OK);
     let id = own_id(&app, &grid).await;
     let (status, body) = app
         .patch(
@@ -571,7 +573,7 @@ async fn a_change_through_one_process_shuts_the_token_out_of_another_within_a_se
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     after_a_second().await;
-    let (status, body) = me_there(grid).await;
+    let (status, body) = me_at(&app, &other, &grid).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(
         body["detail"].as_str().unwrap().contains("disabled"),

@@ -108,16 +108,13 @@ async fn a_category_taken_out_of_use_is_refused_on_every_process_within_a_second
     let ticket = json!({"category": "property_management", "title": "楼道灯不亮",
                         "description": "5号楼2单元", "address": "望京西园一区5号楼"});
     let log_there = || {
-        let request = app
-            .client
-            .post(format!("{other}/api/v1/tickets"))
-            .bearer_auth(&grid)
-            .json(&ticket);
-        async move {
-            let res = request.send().await.unwrap();
-            let status = res.status();
-            (status, res.json::<serde_json::Value>().await.unwrap())
-        }
+        app.call_at(
+            &other,
+            reqwest::Method::POST,
+            "/api/v1/tickets",
+            Some(&grid),
+            Some(ticket.clone()),
+        )
     };
     // Both processes log one, and so keep the category.
     let (status, body) = app.post("/api/v1/tickets", &grid, ticket.clone()).await;

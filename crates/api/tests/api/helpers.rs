@@ -133,9 +133,19 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = self
-            .client
-            .request(method, format!("{}{path}", self.address));
+        self.call_at(&self.address, method, path, token, body).await
+    }
+
+    /// `call` to the process at `address` (`another_process`).
+    pub async fn call_at(
+        &self,
+        address: &str,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{address}{path}"));
         if let Some(token) = token {
             req = req.bearer_auth(token);
         }

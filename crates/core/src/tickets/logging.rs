@@ -250,7 +250,7 @@ fn number_sequence(district: OrgUnitId, year: i32) -> String {
 
 /// The district's sequence of the year, created the first time it numbers a ticket in
 /// that year, starting after what `ticket_counters` counted (an installation numbering
-/// before sequences were used, and SQLite's counters moved over). Known sequences are
+/// before sequences were used). Known sequences are
 /// kept by the process, so this reads nothing after the first time.
 fn ensure_sequence(
     conn: &mut DbConnection,
