@@ -254,7 +254,7 @@ fn with_database<T>(
 }
 
 fn migrate_and_report(pool: &Pool, url: &DatabaseUrl) -> Result<(), CoreError> {
-    let applied = db::run_migrations(&mut *pool.get()?)?;
+    let applied = db::run_migrations(&mut *db::get(pool)?)?;
     for name in &applied {
         tracing::info!(migration = %name, "applied migration");
     }
@@ -282,7 +282,7 @@ fn long_running(settings: &Settings) -> Result<PoolOptions, CoreError> {
 fn migrate(settings: &Settings) -> Result<(), CoreError> {
     let url = settings.database_url()?;
     let database = Database::open(&url, one_shot(settings))?;
-    let applied = db::run_migrations(&mut *database.pool.get()?);
+    let applied = db::run_migrations(&mut *db::get(&database.pool)?);
     database.close(CLOSE_TIMEOUT);
     let applied = applied?;
     if applied.is_empty() {
@@ -334,7 +334,7 @@ fn serve(settings: Settings) -> Result<(), CoreError> {
 /// On an empty database: a bootstrap admin from the environment, or the demo city on the
 /// embedded default.
 fn first_start(settings: &Settings, pool: &Pool) -> Result<(), CoreError> {
-    let mut conn = pool.get()?;
+    let mut conn = db::get(pool)?;
     if users::any_exist(&mut conn)? {
         return Ok(());
     }
@@ -489,7 +489,7 @@ fn load_demo(settings: &Settings) -> Result<(), CoreError> {
         ));
     }
     with_database(settings, one_shot(settings), |pool| {
-        seed_demo(settings, &mut *pool.get()?)
+        seed_demo(settings, &mut *db::get(pool)?)
     })
 }
 
@@ -527,7 +527,7 @@ fn explain_rates(settings: &Settings, args: &ExplainRatesArgs) -> Result<(), Cor
     };
     let period = Period::new(from, to)?;
     with_database(settings, one_shot(settings), |pool| {
-        let conn = &mut *pool.get()?;
+        let conn = &mut *db::get(pool)?;
         let cohort = match (args.org_unit_id, args.partner_id) {
             (_, Some(partner)) => Cohort::Partner(PartnerId(partner)),
             (Some(node), None) => Cohort::Subtree(jiesu_core::scope::visible_path(
@@ -577,7 +577,7 @@ fn generate_tickets(
         days: args.days,
         tz,
     };
-    jiesu_core::loadgen::generate(&mut *pool.get()?, spec, args.batch, |n| bar.inc(n))?;
+    jiesu_core::loadgen::generate(&mut *db::get(pool)?, spec, args.batch, |n| bar.inc(n))?;
     bar.finish();
     println!(
         "generated {} closed and {} open ticket(s), {} due at {}Z",
@@ -606,7 +606,7 @@ fn reset_password(settings: &Settings, args: &ResetPasswordArgs) -> Result<(), C
     let (password, generated) = password_from(args.password_stdin)?;
     let user = with_database(settings, one_shot(settings), |pool| {
         jiesu_core::signin::reset_password_unchecked(
-            &mut *pool.get()?,
+            &mut *db::get(pool)?,
             &args.username,
             &password,
             now(),
@@ -635,7 +635,7 @@ fn create_user(settings: &Settings, args: CreateUserArgs) -> Result<(), CoreErro
     let (password, generated) = password_from(args.password_stdin)?;
     let user = with_database(settings, one_shot(settings), |pool| {
         users::create_unchecked(
-            &mut *pool.get()?,
+            &mut *db::get(pool)?,
             &NewUser {
                 display_name: args.display_name.unwrap_or_else(|| args.username.clone()),
                 username: args.username,

@@ -321,6 +321,114 @@ async fn a_database_restart_under_load_answers_503_meanwhile_and_recovers_withou
     kill_9(&mut server);
 }
 
+/// GET /me `n` times, `at_once` at a time; the statuses in the order they came back.
+async fn reads_of_me(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    n: usize,
+    at_once: usize,
+) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for _ in 0..n.div_ceil(at_once) {
+        let calls: Vec<_> = (0..at_once)
+            .map(|_| {
+                let (client, url, token) = (client.clone(), url.to_owned(), token.to_owned());
+                tokio::spawn(async move {
+                    let res = client
+                        .get(format!("{url}/api/v1/me"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await
+                        .expect("an answer");
+                    let status = res.status().as_u16();
+                    if status != 200 {
+                        assert_eq!(res.headers()["content-type"], "application/problem+json");
+                    }
+                    status
+                })
+            })
+            .collect();
+        for call in calls {
+            statuses.push(call.await.unwrap());
+        }
+    }
+    statuses
+}
+
+/// Every connection of the database cut by the server (a failover, a proxy restarted, an
+/// operator's `pg_terminate_backend`): the pool replaces them by itself. A connection idle
+/// for longer than `ALIVE_WITHOUT_PING` is checked before use, so after a pause nothing
+/// fails; one that answered within it is handed out unchecked (the round trip a busy
+/// server saves), so right after the cut each pooled connection may cost one 503 — never
+/// a 500 — and is then closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connections_the_database_cuts_are_replaced_and_cost_at_most_one_503_each() {
+    const POOL: usize = 4;
+    let db = TestDb::new(Store::Postgres);
+    let dir = db.dir.path();
+    load_demo(dir, &db.url_string());
+    let env = vec![
+        ("JIESU_DATABASE__URL", db.url_string()),
+        ("JIESU_SCHEDULER__ENABLED", "false".to_owned()),
+        ("JIESU_DATABASE__POOL_SIZE", POOL.to_string()),
+    ];
+    let (mut server, url) = serve(dir, &env);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let token = login(&client, &url, dir, "demo-grid").await;
+    let mut admin = diesel::PgConnection::establish(&db.url_string()).unwrap();
+    let mut cut_every_connection = || {
+        let cut = diesel::sql_query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .execute(&mut admin)
+        .unwrap();
+        assert!(cut >= 1, "the server's connections were cut");
+    };
+
+    // Cut while busy: the cut connections answered a moment ago, so they are used as they
+    // are; each fails once, as 503, and is replaced.
+    assert!(reads_of_me(&client, &url, &token, 40, POOL)
+        .await
+        .iter()
+        .all(|s| *s == 200));
+    cut_every_connection();
+    let statuses = reads_of_me(&client, &url, &token, 30, 1).await;
+    assert!(
+        statuses.iter().all(|s| matches!(s, 200 | 503)),
+        "a lost connection is answered 503, never 500: {statuses:?}"
+    );
+    let failed = statuses.iter().filter(|s| **s == 503).count();
+    eprintln!("after the cut: {failed} answered 503 of {}", statuses.len());
+    assert!(
+        failed <= POOL,
+        "at most one failure per pooled connection: {statuses:?}"
+    );
+    assert!(
+        statuses[statuses.len() - 10..].iter().all(|s| *s == 200),
+        "then served again: {statuses:?}"
+    );
+
+    // Cut, then a pause longer than the window: every connection is checked before use and
+    // nothing fails.
+    assert!(reads_of_me(&client, &url, &token, 40, POOL)
+        .await
+        .iter()
+        .all(|s| *s == 200));
+    cut_every_connection();
+    std::thread::sleep(jiesu_core::db::ALIVE_WITHOUT_PING * 2);
+    let statuses = reads_of_me(&client, &url, &token, 40, POOL).await;
+    assert!(
+        statuses.iter().all(|s| *s == 200),
+        "idle connections cut by the server are found before use: {statuses:?}"
+    );
+    kill_9(&mut server);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_api_processes_and_two_schedulers_on_one_postgres_double_nothing_and_lose_nothing() {
     let db = TestDb::new(Store::Postgres);

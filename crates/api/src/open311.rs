@@ -211,8 +211,12 @@ where
 {
     let pool = state.pool.clone();
     web::block(move || {
-        let mut conn = pool.get().map_err(|e| Refusal::from(CoreError::from(e)))?;
-        f(&mut conn)
+        let mut conn = jiesu_core::db::get(&pool).map_err(Refusal::from)?;
+        let outcome = f(&mut conn);
+        if outcome.is_ok() {
+            jiesu_core::db::used(&mut conn, &Ok(()));
+        }
+        outcome
     })
     .await
     .map_err(|_| Refusal::from(CoreError::internal("blocking task failed")))?

@@ -79,8 +79,7 @@ impl AppState {
         let span = tracing::Span::current();
         web::block(move || {
             let _entered = span.enter();
-            let mut conn = pool.get().map_err(CoreError::from)?;
-            f(&mut conn)
+            jiesu_core::db::with_connection(&pool, f)
         })
         .await
         .map_err(|e| ApiError::Core(CoreError::internal_because("blocking task failed", e)))?

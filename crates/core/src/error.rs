@@ -121,6 +121,20 @@ impl CoreError {
         }
     }
 
+    /// The connection this came from was found dead (the server restarted or cut it).
+    pub fn is_lost_connection(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            CoreError::Unavailable {
+                cause: Some(cause), ..
+            } => matches!(
+                cause.downcast_ref::<Error>(),
+                Some(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _))
+            ),
+            _ => false,
+        }
+    }
+
     /// The database cannot be reached, and why.
     #[track_caller]
     pub fn unavailable_because(context: impl Into<String>, cause: impl Into<Cause>) -> Self {
@@ -193,6 +207,13 @@ impl From<diesel::result::Error> for CoreError {
             Error::NotFound => CoreError::NotFound("record"),
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
                 CoreError::conflict("a record with the same unique value already exists")
+            }
+            lost @ Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
+                CoreError::Unavailable {
+                    context: "the database connection was lost".to_owned(),
+                    cause: Some(Box::new(lost)),
+                    at: Location::caller(),
+                }
             }
             other => CoreError::Database {
                 source: other,

@@ -259,12 +259,9 @@ where
     T: Send + 'static,
 {
     let pool = pool.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get()?;
-        f(&mut conn)
-    })
-    .await
-    .map_err(|e| CoreError::internal_because("blocking task", e))?
+    tokio::task::spawn_blocking(move || jiesu_core::db::with_connection(&pool, f))
+        .await
+        .map_err(|e| CoreError::internal_because("blocking task", e))?
 }
 
 /// Everything a sweep needs.
