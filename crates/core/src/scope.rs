@@ -153,6 +153,12 @@ pub fn subtree_bounds(path: &str) -> (String, String) {
     (path.to_owned(), upper)
 }
 
+/// `path` lies in the subtree at `root` (the same test as `in_subtree`, in memory).
+pub fn path_in_subtree(path: &str, root: &str) -> bool {
+    let (lower, upper) = subtree_bounds(root);
+    path >= lower.as_str() && path < upper.as_str()
+}
+
 /// `column` (a materialised path) lies in the subtree at `path`: an index range scan.
 pub fn in_subtree<C>(
     column: C,
@@ -246,12 +252,14 @@ mod tests {
         let (lo, hi) = subtree_bounds("/1/4/");
         for inside in ["/1/4/", "/1/4/9/", "/1/4/9/123/"] {
             assert!(inside >= lo.as_str() && inside < hi.as_str(), "{inside}");
+            assert!(path_in_subtree(inside, "/1/4/"), "{inside}");
         }
         for outside in ["/1/40/", "/1/41/2/", "/1/3/", "/1/"] {
             assert!(
                 !(outside >= lo.as_str() && outside < hi.as_str()),
                 "{outside}"
             );
+            assert!(!path_in_subtree(outside, "/1/4/"), "{outside}");
         }
     }
 }

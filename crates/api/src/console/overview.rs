@@ -64,14 +64,16 @@ pub async fn overdue(
 ) -> ConsoleResult {
     let lang = session.lang;
     let towards = Towards::parse(q.escalated_cursor.as_deref(), q.escalated_before.as_deref())?;
+    let reference = state.reference.clone();
     let (late, late_total, escalated, escalated_total, names, now): LatePage = session
         .run(&state, move |conn, actor, now| {
-            let late = lists::overdue(conn, actor, LATE_SHOWN, now)?;
+            let late = lists::overdue(conn, &reference, actor, LATE_SHOWN, now)?;
             let only_late = TicketFilter {
                 overdue: Some(true),
                 ..TicketFilter::default()
             };
-            let late_total = queries::count_capped(conn, actor, &only_late, COUNT_CAP, now)?;
+            let late_total =
+                queries::count_capped(conn, &reference, actor, &only_late, COUNT_CAP, now)?;
             let escalated = escalation::browse(conn, actor, towards, ESCALATED_SHOWN, now)?;
             let escalated_total = escalation::count_capped(conn, actor, COUNT_CAP)?;
             let mut ids: Vec<OrgUnitId> = late.iter().map(|l| l.community_id).collect();

@@ -447,9 +447,10 @@ pub async fn late_items(
     q: ValidQuery<Paging>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = q.0.page()?.limit;
+    let reference = state.reference.clone();
     state
         .respond(auth, StatusCode::OK, move |conn, actor, now| {
-            lists::overdue(conn, actor, limit, now)
+            lists::overdue(conn, &reference, actor, limit, now)
         })
         .await
 }

@@ -347,9 +347,9 @@ where
             let Some(after) = next.and_then(|c| c.parse().ok()) else {
                 return;
             };
-            page = pool.get().map_err(CoreError::from).and_then(|mut conn| {
+            page = jiesu_core::db::with_connection(&pool, |conn| {
                 fetch(
-                    &mut conn,
+                    conn,
                     &actor,
                     PageRequest {
                         after: Some(after),
@@ -375,12 +375,13 @@ pub async fn tickets_csv(
     q: ValidQuery<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let filter = q.0.filter()?;
+    let reference = state.reference.clone();
     csv_export(
         state,
         auth,
         "tickets.csv",
         &TICKET_HEADERS,
-        move |conn, actor, page, now| queries::list(conn, actor, &filter, page, now),
+        move |conn, actor, page, now| queries::list(conn, &reference, actor, &filter, page, now),
         ticket_record,
     )
     .await

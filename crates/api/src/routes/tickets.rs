@@ -122,9 +122,10 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let page = paging.0.page()?;
     let filter = q.0.filter()?;
+    let reference = state.reference.clone();
     state
         .respond(auth, StatusCode::OK, move |conn, actor, now| {
-            queries::list(conn, actor, &filter, page, now)
+            queries::list(conn, &reference, actor, &filter, page, now)
         })
         .await
 }

@@ -26,6 +26,7 @@ pub struct LateItem {
 /// most late of each kind, however many are late.
 pub fn overdue(
     conn: &mut DbConnection,
+    reference: &crate::reference::Reference,
     actor: &Actor,
     limit: i64,
     now: NaiveDateTime,
@@ -36,7 +37,7 @@ pub fn overdue(
         overdue: Some(true),
         ..TicketFilter::default()
     };
-    let mut items: Vec<LateItem> = queries::list(conn, actor, &filter, page, now)?
+    let mut items: Vec<LateItem> = queries::list(conn, reference, actor, &filter, page, now)?
         .items
         .into_iter()
         .map(|t| {

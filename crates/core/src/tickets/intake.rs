@@ -38,6 +38,45 @@ pub struct Reporter {
     pub account_id: Option<String>,
 }
 
+/// The columns `RequestData` is made of, on `open311_requests` joined to its key.
+#[allow(clippy::type_complexity)]
+pub(crate) fn request_columns() -> (
+    open311_keys::channel,
+    open311_requests::attributes,
+    open311_requests::media_url,
+    open311_requests::address_id,
+    open311_requests::first_name,
+    open311_requests::last_name,
+    open311_requests::email,
+    open311_requests::device_id,
+    open311_requests::account_id,
+) {
+    (
+        open311_keys::channel,
+        open311_requests::attributes,
+        open311_requests::media_url,
+        open311_requests::address_id,
+        open311_requests::first_name,
+        open311_requests::last_name,
+        open311_requests::email,
+        open311_requests::device_id,
+        open311_requests::account_id,
+    )
+}
+
+/// A row of `request_columns`.
+pub(crate) type RequestRow = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
 /// The Open311 request a ticket came from, if any. `show_reporter`: the caller may see the
 /// resident's contact (the same rule as the ticket's `resident`).
 pub fn request_data(
@@ -45,48 +84,30 @@ pub fn request_data(
     id: TicketId,
     show_reporter: bool,
 ) -> CoreResult<Option<RequestData>> {
-    type Row = (
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    );
-    let row: Option<Row> = open311_requests::table
+    let row: Option<RequestRow> = open311_requests::table
         .inner_join(open311_keys::table)
         .filter(open311_requests::ticket_id.eq(id))
-        .select((
-            open311_keys::channel,
-            open311_requests::attributes,
-            open311_requests::media_url,
-            open311_requests::address_id,
-            open311_requests::first_name,
-            open311_requests::last_name,
-            open311_requests::email,
-            open311_requests::device_id,
-            open311_requests::account_id,
-        ))
+        .select(request_columns())
         .first(conn)
         .optional()?;
-    Ok(row.map(
-        |(channel, attributes, media_url, address_id, first, last, email, device, account)| {
-            RequestData {
-                channel,
-                attributes: serde_json::from_str(&attributes).unwrap_or_default(),
-                media_url,
-                address_id,
-                reporter: show_reporter.then_some(Reporter {
-                    first_name: first,
-                    last_name: last,
-                    email,
-                    device_id: device,
-                    account_id: account,
-                }),
-            }
-        },
-    ))
+    Ok(row.map(|row| RequestData::from_row(row, show_reporter)))
+}
+
+impl RequestData {
+    pub(crate) fn from_row(row: RequestRow, show_reporter: bool) -> Self {
+        let (channel, attributes, media_url, address_id, first, last, email, device, account) = row;
+        RequestData {
+            channel,
+            attributes: serde_json::from_str(&attributes).unwrap_or_default(),
+            media_url,
+            address_id,
+            reporter: show_reporter.then_some(Reporter {
+                first_name: first,
+                last_name: last,
+                email,
+                device_id: device,
+                account_id: account,
+            }),
+        }
+    }
 }

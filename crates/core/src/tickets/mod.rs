@@ -256,6 +256,28 @@ pub fn visible_tickets(scope: &Scope) -> Option<TicketFilterExpr> {
     }
 }
 
+/// `visible_tickets` decided from a ticket already read, where the row alone can tell:
+/// `None` when it cannot (a pool ticket and a unit: the unit's communities and categories
+/// decide). Change the two together.
+pub(crate) fn visible_from_row(scope: &Scope, row: &TicketRow) -> Option<bool> {
+    match scope {
+        Scope::Everything => Some(true),
+        Scope::Subtree { path, .. } => Some(crate::scope::path_in_subtree(&row.org_path, path)),
+        Scope::Partner { partner } => {
+            if row.partner_id == Some(*partner) {
+                Some(true)
+            } else if row.in_pool
+                && row.partner_id.is_none()
+                && row.status == crate::types::TicketStatus::Dispatched
+            {
+                None
+            } else {
+                Some(false)
+            }
+        }
+    }
+}
+
 /// Event details are JSON kept as text; callers get them as JSON.
 fn json_text<S: serde::Serializer>(text: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
     let value: Option<serde_json::Value> =

@@ -8,16 +8,15 @@ use serde::Serialize;
 
 use super::attachments::{self, Attachment};
 use super::lifecycle::load_visible;
-use super::{visible_tickets, Event, Ticket, TicketRow};
+use super::{visible_from_row, visible_tickets, Event, Ticket, TicketRow};
 use crate::db::DbConnection;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{OrgUnitId, PartnerId, TicketId};
 use crate::pagination::{Page, PageRequest};
 pub use crate::pagination::{Towards, Window};
-use crate::schema::{
-    categories, org_units, partner_categories, partner_communities, ticket_events, tickets,
-};
-use crate::scope::{in_subtree, visible_path, Actor, Scope};
+use crate::reference::Reference;
+use crate::schema::{categories, partner_categories, partner_communities, ticket_events, tickets};
+use crate::scope::{in_subtree, path_in_subtree, Actor, Scope};
 use crate::types::TicketStatus;
 
 #[derive(Debug, Clone, Serialize)]
@@ -54,35 +53,59 @@ pub fn get(
     id: TicketId,
     now: NaiveDateTime,
 ) -> CoreResult<TicketDetail> {
-    let row = load_visible(conn, actor, id)?;
+    use crate::schema::{need_tickets, open311_keys, open311_requests, ticket_pauses};
+    // The ticket with what hangs on it one-to-one (a pause, its need, the Open311 request it
+    // came by) in one query; its events and photos in one each.
+    let query = tickets::table
+        .left_join(ticket_pauses::table)
+        .left_join(need_tickets::table)
+        .left_join(open311_requests::table.inner_join(open311_keys::table))
+        .filter(tickets::id.eq(id))
+        .select((
+            TicketRow::as_select(),
+            (ticket_pauses::paused_at, ticket_pauses::reason).nullable(),
+            need_tickets::need_id.nullable(),
+            super::intake::request_columns().nullable(),
+        ));
+    type Row = (
+        TicketRow,
+        Option<(NaiveDateTime, String)>,
+        Option<crate::ids::NeedId>,
+        Option<super::intake::RequestRow>,
+    );
+    let (row, paused, need_id, request): Row = query
+        .first(conn)
+        .optional()?
+        .ok_or(CoreError::NotFound("ticket"))?;
+    // Outside the caller's scope a ticket is not found, as everywhere.
+    let visible = match visible_from_row(&actor.scope, &row) {
+        Some(visible) => visible,
+        None => match load_visible(conn, actor, id) {
+            Ok(_) => true,
+            Err(CoreError::NotFound(_)) => false,
+            Err(e) => return Err(e),
+        },
+    };
+    if !visible {
+        return Err(CoreError::NotFound("ticket"));
+    }
     let events = ticket_events::table
         .filter(ticket_events::ticket_id.eq(id))
         .order(ticket_events::id)
         .select(Event::as_select())
         .load(conn)?;
     let attachments = attachments::list(conn, id)?;
-    let waiting_on_resident = crate::schema::ticket_pauses::table
-        .find(id)
-        .select((
-            crate::schema::ticket_pauses::paused_at,
-            crate::schema::ticket_pauses::reason,
-        ))
-        .first::<(NaiveDateTime, String)>(conn)
-        .optional()?
-        .map(|(since, reason)| Waiting { since, reason });
+    let waiting_on_resident = paused.map(|(since, reason)| Waiting { since, reason });
     let actions = super::lifecycle::permitted(actor, &row, waiting_on_resident.is_some());
-    let open311 = super::intake::request_data(conn, id, row.shows_resident_to(actor))?;
+    let open311 = request
+        .map(|request| super::intake::RequestData::from_row(request, row.shows_resident_to(actor)));
     Ok(TicketDetail {
         actions,
         ticket: row.view(actor, now),
         events,
         attachments,
         waiting_on_resident,
-        need_id: crate::schema::need_tickets::table
-            .find(id)
-            .select(crate::schema::need_tickets::need_id)
-            .first(conn)
-            .optional()?,
+        need_id,
         channel: open311.as_ref().map(|r| r.channel.clone()),
         open311,
     })
@@ -154,6 +177,7 @@ type Filtered = tickets::BoxedQuery<'static, crate::db::DbBackend>;
 /// The actor's tickets that pass `filter`, as a query to order and page.
 fn filtered(
     conn: &mut DbConnection,
+    reference: &Reference,
     actor: &Actor,
     filter: &TicketFilter,
     now: NaiveDateTime,
@@ -186,17 +210,15 @@ fn filtered(
     }
     if let Some(node) = filter.org_unit_id {
         // Outside one's scope an org unit is not found, as everywhere (404); a unit's staff
-        // narrow the tickets they hold by any node. One read.
-        let path = match actor.scope {
-            Scope::Partner { .. } => org_units::table
-                .find(node)
-                .select(org_units::path)
-                .first::<String>(conn)
-                .optional()?
-                .ok_or(CoreError::NotFound("org unit"))?,
-            _ => visible_path(conn, &actor.scope, node)?,
-        };
-        query = query.filter(in_subtree(tickets::org_path, &path));
+        // narrow the tickets they hold by any node. The tree as this process keeps it.
+        let unit = reference
+            .unit(conn, node)?
+            .filter(|unit| match &actor.scope {
+                Scope::Subtree { path, .. } => path_in_subtree(&unit.path, path),
+                Scope::Everything | Scope::Partner { .. } => true,
+            })
+            .ok_or(CoreError::NotFound("org unit"))?;
+        query = query.filter(in_subtree(tickets::org_path, &unit.path));
     }
     if let Some(partner) = filter.partner_id {
         query = query.filter(tickets::partner_id.eq(partner));
@@ -235,6 +257,7 @@ fn filtered(
 /// A page of the actor's tickets, newest first (with `overdue`, the most late first).
 pub fn list(
     conn: &mut DbConnection,
+    reference: &Reference,
     actor: &Actor,
     filter: &TicketFilter,
     page: PageRequest,
@@ -242,6 +265,7 @@ pub fn list(
 ) -> CoreResult<Page<Ticket>> {
     let window = browse(
         conn,
+        reference,
         actor,
         filter,
         Towards::Next(page.after),
@@ -257,13 +281,14 @@ pub fn list(
 /// all). A cursor is a ticket's id; for the late ones its deadline places the page.
 pub fn browse(
     conn: &mut DbConnection,
+    reference: &Reference,
     actor: &Actor,
     filter: &TicketFilter,
     towards: Towards,
     limit: i64,
     now: NaiveDateTime,
 ) -> CoreResult<Window<Ticket>> {
-    let mut query = filtered(conn, actor, filter, now)?;
+    let mut query = filtered(conn, reference, actor, filter, now)?;
     let (cursor, backward) = towards.start();
     if filter.overdue == Some(true) {
         if let Some(at) = cursor {
@@ -334,12 +359,13 @@ pub fn browse(
 /// total costs the same in a community and in the city.
 pub fn count_capped(
     conn: &mut DbConnection,
+    reference: &Reference,
     actor: &Actor,
     filter: &TicketFilter,
     cap: i64,
     now: NaiveDateTime,
 ) -> CoreResult<(i64, bool)> {
-    let ids: Vec<TicketId> = filtered(conn, actor, filter, now)?
+    let ids: Vec<TicketId> = filtered(conn, reference, actor, filter, now)?
         .select(tickets::id)
         .limit(cap + 1)
         .load(conn)?;

@@ -45,10 +45,12 @@ pub async fn list(
         ..TicketFilter::default()
     };
     let towards = Towards::parse(q.cursor.as_deref(), q.before.as_deref())?;
+    let reference = state.reference.clone();
     let (tickets, total, cats, now) = session
         .run(&state, move |conn, actor, now| {
-            let tickets = queries::browse(conn, actor, &filter, towards, LIST_PAGE, now)?;
-            let total = queries::count_capped(conn, actor, &filter, TOTAL_CAP, now)?;
+            let tickets =
+                queries::browse(conn, &reference, actor, &filter, towards, LIST_PAGE, now)?;
+            let total = queries::count_capped(conn, &reference, actor, &filter, TOTAL_CAP, now)?;
             let cats = categories::list(conn, None, ALL)?.items;
             Ok((tickets, total, cats, now))
         })
