@@ -1469,7 +1469,34 @@ async fn the_rates_page_shows_a_citys_best_and_worst_units(store: Store) {
     );
 }
 
+/// Two API processes behind a load balancer: a console session signed in through one is
+/// served by the other, and its forms' CSRF token is accepted there (a forged one is not).
+async fn a_console_session_and_its_forms_work_through_another_process(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let other = app.another_process().await;
+    let (mut c, token) = Console::sign_in(&app, "demo-supervisor").await;
+    c.base = other;
+    let (status, _, page) = c.get("/console/tickets").await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the other process serves the session"
+    );
+    assert_eq!(csrf_of(&page), token, "the same session's token");
+    let (status, _, _) = c.post("/console/logout", &[("csrf", "forged")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, location, _) = c.post("/console/logout", &[("csrf", &token)]).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/console/login")
+    );
+    c.base = app.address.clone();
+    let (status, _, _) = c.get("/console/tickets").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "signed out on the first too");
+}
+
 crate::on_both_stores!(
+    a_console_session_and_its_forms_work_through_another_process,
     the_rates_page_shows_a_citys_best_and_worst_units,
     a_city_wide_supervisor_narrows_to_a_street_to_pick_the_community,
     the_overdue_page_pages_the_escalated_tickets_with_their_total,

@@ -17,6 +17,7 @@ mod open311;
 mod openapi;
 mod org_units;
 mod partners;
+mod processes;
 mod scope;
 mod stats;
 mod tickets;
