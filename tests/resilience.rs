@@ -818,6 +818,176 @@ async fn a_sign_in_flood_leaves_signed_in_reads_working_and_memory_flat(store: S
     kill_9(&mut server);
 }
 
+/// `jiesu admin` with the test's settings, in `dir`: its exit status and stderr.
+fn admin(dir: &Path, env: &[(&str, String)], args: &[&str]) -> (bool, String) {
+    let mut cmd = jiesu(dir);
+    cmd.arg("admin").args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let (out, _, stderr) = run(&mut cmd);
+    (out.status.success(), stderr)
+}
+
+/// A backup taken while tickets are being logged, restored into an empty store: every
+/// ticket acknowledged before the backup began is there with its events, the photo is
+/// served with the same bytes, and the manifest's counts are the restored rows. A restore
+/// over data, or of a damaged backup, is refused naming why, and changes nothing.
+async fn a_backup_under_load_restores_every_ticket_acknowledged_before_it(store: Store) {
+    let db = TestDb::new(store);
+    let dir = db.dir.path();
+    let mut env = vec![("JIESU_SCHEDULER__ENABLED", "false".to_owned())];
+    if store == Store::Postgres {
+        load_demo(dir, &db.url_string());
+        env.push(("JIESU_DATABASE__URL", db.url_string()));
+    }
+    let (mut server, url) = serve(dir, &env);
+    let client = reqwest::Client::new();
+    let token = login(&client, &url, dir, "demo-grid").await;
+    // A photo on the demo's first ticket.
+    let mut photo = vec![
+        0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, b'I', b'H', b'D', b'R',
+    ];
+    photo.resize(2048, 7);
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(photo.clone())
+            .file_name("before.png")
+            .mime_str("image/png")
+            .unwrap(),
+    );
+    let res = client
+        .post(format!("{url}/api/v1/tickets/1/attachments"))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let attachment: Value = res.json().await.unwrap();
+
+    let load = Load::start(std::slice::from_ref(&url), &token, 4);
+    load.until(60).await;
+    let before: Vec<i64> = load.acknowledged.lock().unwrap().clone();
+    let backup = dir.join("backup");
+    let (ok, stderr) = {
+        let (dir, env, dest) = (dir.to_owned(), env.clone(), backup.display().to_string());
+        tokio::task::spawn_blocking(move || admin(&dir, &env, &["backup", &dest]))
+            .await
+            .unwrap()
+    };
+    assert!(ok, "{stderr}");
+    let more = load.count() + 20;
+    load.until(more).await; // the server went on taking tickets
+    load.finish().await;
+    kill_9(&mut server);
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(backup.join("manifest.json")).unwrap()).unwrap();
+    assert!(
+        manifest["tables"]["tickets"].as_i64().unwrap() >= before.len() as i64 + 3,
+        "{manifest}"
+    );
+
+    // Into an empty store of the same kind.
+    let target = TestDb::new(store);
+    let there = target.dir.path();
+    let mut target_env = vec![("JIESU_SCHEDULER__ENABLED", "false".to_owned())];
+    if store == Store::Postgres {
+        target_env.push(("JIESU_DATABASE__URL", target.url_string()));
+    }
+    let (ok, stderr) = admin(
+        there,
+        &target_env,
+        &["restore", &backup.display().to_string()],
+    );
+    assert!(ok, "{stderr}");
+    let (ok, stderr) = admin(
+        there,
+        &target_env,
+        &["restore", &backup.display().to_string()],
+    );
+    assert!(!ok, "a restore over data is refused");
+    assert!(
+        stderr.contains("exists") || stderr.contains("has tables") || stderr.contains("not empty"),
+        "{stderr}"
+    );
+
+    let restored_url = match store {
+        // The embedded default: <data_dir>/jiesu.db, the data folder under the working one.
+        Store::Sqlite => jiesu_core::db::DatabaseUrl::sqlite_in(&there.join("data")),
+        Store::Postgres => target.url.clone(),
+    };
+    let pool = jiesu_core::db::connect(&restored_url, 1).unwrap();
+    let conn = &mut *jiesu_core::db::get(&pool).unwrap();
+    // The restored rows are the manifest's.
+    for (table, rows) in manifest["tables"].as_object().unwrap() {
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let N { n } = diesel::sql_query(format!("SELECT count(*) AS n FROM \"{table}\""))
+            .get_result(conn)
+            .unwrap();
+        assert_eq!(n, rows.as_i64().unwrap(), "{table}");
+    }
+
+    drop(pool);
+
+    let (mut restored, url) = serve(there, &target_env);
+    let token = login(&client, &url, dir, "demo-grid").await;
+    all_there(&url, &token, &before).await;
+    let res = client
+        .get(format!(
+            "{url}/api/v1/tickets/1/attachments/{}",
+            attachment["id"]
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.bytes().await.unwrap().as_ref(), photo.as_slice());
+    kill_9(&mut restored);
+    // A damaged backup is refused, naming the file, before anything is written.
+    let damaged = dir.join("damaged");
+    let copied = Command::new("cp")
+        .arg("-r")
+        .arg(&backup)
+        .arg(&damaged)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let file = if store == Store::Postgres {
+        "jiesu.pgdump"
+    } else {
+        "jiesu.db"
+    };
+    let mut bytes = std::fs::read(damaged.join(file)).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(damaged.join(file), bytes).unwrap();
+    let empty = TestDb::new(store);
+    let mut empty_env = vec![];
+    if store == Store::Postgres {
+        empty_env.push(("JIESU_DATABASE__URL", empty.url_string()));
+    }
+    let (ok, stderr) = admin(
+        empty.dir.path(),
+        &empty_env,
+        &["restore", &damaged.display().to_string()],
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains(file) && stderr.contains("checksum"),
+        "{stderr}"
+    );
+    assert!(
+        !empty.dir.path().join("data/jiesu.db").exists(),
+        "nothing written"
+    );
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
@@ -832,6 +1002,7 @@ macro_rules! on_both_stores {
 }
 
 on_both_stores!(
+    a_backup_under_load_restores_every_ticket_acknowledged_before_it,
     a_crash_under_load_loses_no_acknowledged_ticket,
     a_sign_in_flood_leaves_signed_in_reads_working_and_memory_flat,
 );

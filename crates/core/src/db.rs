@@ -403,6 +403,22 @@ pub fn run_migrations(conn: &mut DbConnection) -> CoreResult<Vec<String>> {
     applied.map_err(|e| CoreError::internal_because("migration failed", e))
 }
 
+/// The last migration this build carries for `backend` (a version as the database records
+/// it).
+pub fn latest_known_migration(backend: Backend) -> CoreResult<String> {
+    use diesel::migration::MigrationSource;
+    let names: Vec<String> = match backend {
+        Backend::Postgres => MigrationSource::<diesel::pg::Pg>::migrations(&POSTGRES_MIGRATIONS)
+            .map(|all| all.iter().map(|m| m.name().version().to_string()).collect()),
+        Backend::Sqlite => {
+            MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS)
+                .map(|all| all.iter().map(|m| m.name().version().to_string()).collect())
+        }
+    }
+    .map_err(|e| CoreError::internal(format!("reading the embedded migrations: {e}")))?;
+    Ok(names.into_iter().max().unwrap_or_default())
+}
+
 /// Reverts the migrations after the first `kept` and applies them again: for tests of what
 /// a migration does to data already written.
 #[cfg(feature = "testing")]

@@ -5,6 +5,7 @@
 //! returns `CoreResult<T>`: a `CoreError` whose kinds the API maps one-to-one onto
 //! problem+json responses.
 
+pub mod backup;
 pub mod calendar;
 pub mod categories;
 pub mod config;
