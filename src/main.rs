@@ -91,6 +91,15 @@ enum AdminCommand {
     /// Restore a backup into an empty database and data folder, after checking every file
     /// against its manifest.
     Restore(RestoreArgs),
+    /// Copy this SQLite installation into an empty PostgreSQL database, verify it table by
+    /// table, and print the setting to change. Stop `jiesu serve` first.
+    MoveTo(MoveToArgs),
+}
+
+#[derive(Args)]
+struct MoveToArgs {
+    /// The empty PostgreSQL database: postgres://…
+    url: String,
 }
 
 #[derive(Args)]
@@ -219,6 +228,7 @@ fn main() -> ExitCode {
         Command::Admin(AdminCommand::ExplainRates(args)) => explain_rates(&settings, &args),
         Command::Admin(AdminCommand::Backup(args)) => backup(&settings, &args),
         Command::Admin(AdminCommand::Restore(args)) => restore(&settings, &args),
+        Command::Admin(AdminCommand::MoveTo(args)) => move_to(&settings, &args),
         Command::Openapi => {
             println!("{}", jiesu_api::openapi::Document::new().json);
             Ok(())
@@ -578,6 +588,47 @@ fn restore(settings: &Settings, args: &RestoreArgs) -> Result<(), CoreError> {
         manifest.tables.len(),
         manifest.migration,
         url.redacted()
+    );
+    Ok(())
+}
+
+fn move_to(settings: &Settings, args: &MoveToArgs) -> Result<(), CoreError> {
+    let target = DatabaseUrl::parse(&args.url)?;
+    let DatabaseUrl::Postgres(target_url) = &target else {
+        return Err(CoreError::invalid(
+            "url",
+            "not_postgres",
+            "move-to copies into PostgreSQL: give a postgres://… URL",
+        ));
+    };
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} {msg:24} [{bar:30}] {human_pos}/{human_len} rows",
+        )
+        .map_err(|e| CoreError::internal_because("the progress bar", e))?
+        .progress_chars("=> "),
+    );
+    let moved = with_database(settings, one_shot(settings), |pool| {
+        jiesu_core::moving::move_to_postgres(
+            &mut *db::get(pool)?,
+            target_url,
+            |table, done, total| {
+                bar.set_message(table.to_owned());
+                bar.set_length(u64::try_from(total).unwrap_or(0));
+                bar.set_position(u64::try_from(done).unwrap_or(0));
+            },
+        )
+    })?;
+    bar.finish_and_clear();
+    println!(
+        "moved {} rows in {} tables to {}, each table verified.\n\
+         Now set `database.url` to it (config/<environment>.toml, or JIESU_DATABASE__URL={}) \
+         and start jiesu; the photos stay in {}.",
+        moved.values().sum::<i64>(),
+        moved.len(),
+        target.redacted(),
+        target.redacted(),
+        settings.data_dir.display()
     );
     Ok(())
 }

@@ -988,6 +988,207 @@ async fn a_backup_under_load_restores_every_ticket_acknowledged_before_it(store:
     );
 }
 
+/// Every answer of a list, page after page, and of each ticket: what a move must keep.
+/// `overdue` is left out (it is judged at the instant of the read).
+async fn every_answer(client: &reqwest::Client, url: &str, token: &str) -> Vec<(String, Value)> {
+    fn without_instant(mut v: Value) -> Value {
+        match &mut v {
+            Value::Object(map) => {
+                map.remove("overdue");
+                for value in map.values_mut() {
+                    *value = without_instant(value.take());
+                }
+            }
+            Value::Array(items) => {
+                for value in items.iter_mut() {
+                    *value = without_instant(value.take());
+                }
+            }
+            _ => {}
+        }
+        v
+    }
+    let get = |path: String| {
+        let (client, url, token) = (client.clone(), url.to_owned(), token.to_owned());
+        async move {
+            let res = client
+                .get(format!("{url}{path}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200, "{path}");
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    let mut answers = Vec::new();
+    let mut tickets = Vec::new();
+    for list in [
+        "/api/v1/tickets",
+        "/api/v1/org-units",
+        "/api/v1/partners",
+        "/api/v1/users",
+        "/api/v1/categories",
+        "/api/v1/escalations",
+        "/api/v1/needs",
+    ] {
+        let mut cursor = String::new();
+        loop {
+            let page = get(format!("{list}?limit=200&cursor={cursor}")).await;
+            if list == "/api/v1/tickets" {
+                tickets.extend(
+                    page["items"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|t| t["id"].as_i64().unwrap()),
+                );
+            }
+            answers.push((
+                format!("{list}?cursor={cursor}"),
+                without_instant(page.clone()),
+            ));
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = next.to_owned(),
+                None => break,
+            }
+        }
+    }
+    for id in tickets {
+        let path = format!("/api/v1/tickets/{id}");
+        answers.push((path.clone(), without_instant(get(path).await)));
+    }
+    answers
+}
+
+/// A SQLite installation moved to PostgreSQL (the demo city, 240 generated tickets with
+/// their trails, a photo): the API answers every list and every ticket the same before and
+/// after, the photo included; a second move into the now full database is refused, a
+/// database left by an interrupted move is refused by `serve` and started over by the next
+/// move.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_move_from_sqlite_to_postgres_keeps_every_answer() {
+    let db = TestDb::new(Store::Sqlite);
+    let dir = db.dir.path();
+    let env = vec![("JIESU_SCHEDULER__ENABLED", "false".to_owned())];
+    let (ok, stderr) = admin(dir, &env, &["load-demo"]);
+    assert!(ok, "{stderr}");
+    let (ok, stderr) = admin(
+        dir,
+        &env,
+        &[
+            "generate", "--closed", "200", "--open", "40", "--due", "5", "--trails",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    let client = reqwest::Client::new();
+    let (mut server, url) = serve(dir, &env);
+    let admin_token = login(&client, &url, dir, "demo-admin").await;
+    let grid = login(&client, &url, dir, "demo-grid").await;
+    let mut photo = vec![
+        0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, b'I', b'H', b'D', b'R',
+    ];
+    photo.resize(1024, 3);
+    let res = client
+        .post(format!("{url}/api/v1/tickets/1/attachments"))
+        .bearer_auth(&grid)
+        .multipart(
+            reqwest::multipart::Form::new().part(
+                "file",
+                reqwest::multipart::Part::bytes(photo.clone())
+                    .file_name("moved.png")
+                    .mime_str("image/png")
+                    .unwrap(),
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let attachment: Value = res.json().await.unwrap();
+    let before = every_answer(&client, &url, &admin_token).await;
+    assert!(before.len() > 240, "{} answers", before.len());
+    kill_9(&mut server);
+
+    let target = TestDb::new(Store::Postgres);
+    let (ok, stderr) = admin(dir, &env, &["move-to", &target.url_string()]);
+    assert!(ok, "{stderr}");
+    let (ok, stderr) = admin(dir, &env, &["move-to", &target.url_string()]);
+    assert!(
+        !ok && stderr.contains("has tables"),
+        "a second move is refused: {stderr}"
+    );
+
+    let moved_env = vec![
+        ("JIESU_SCHEDULER__ENABLED", "false".to_owned()),
+        ("JIESU_DATABASE__URL", target.url_string()),
+    ];
+    let (mut server, url) = serve(dir, &moved_env);
+    let admin_token = login(&client, &url, dir, "demo-admin").await;
+    let after = every_answer(&client, &url, &admin_token).await;
+    assert_eq!(before.len(), after.len());
+    for ((path, b), (_, a)) in before.iter().zip(&after) {
+        if a != b {
+            let (b, a) = (b.to_string(), a.to_string());
+            let at = b.bytes().zip(a.bytes()).take_while(|(x, y)| x == y).count();
+            let from = b[..at].char_indices().rev().nth(80).map_or(0, |(i, _)| i);
+            panic!(
+                "{path} differs after the move:\n before …{}\n after  …{}",
+                b[from..].chars().take(200).collect::<String>(),
+                a[from..].chars().take(200).collect::<String>()
+            );
+        }
+    }
+    let res = client
+        .get(format!(
+            "{url}/api/v1/tickets/1/attachments/{}",
+            attachment["id"]
+        ))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.bytes().await.unwrap().as_ref(), photo.as_slice());
+    // New ids and numbers follow the moved ones.
+    let res = client
+        .post(format!("{url}/api/v1/tickets"))
+        .bearer_auth(&login(&client, &url, dir, "demo-grid").await)
+        .json(&ticket("搬家之后"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let logged: Value = res.json().await.unwrap();
+    let last = before
+        .iter()
+        .filter_map(|(path, _)| path.strip_prefix("/api/v1/tickets/")?.parse::<i64>().ok())
+        .max()
+        .unwrap();
+    assert_eq!(logged["id"].as_i64().unwrap(), last + 1, "{logged}");
+    let first = &before
+        .iter()
+        .find(|(path, _)| path == "/api/v1/tickets/1")
+        .unwrap()
+        .1["number"];
+    let district_year = first.as_str().unwrap().rsplit_once('-').unwrap().0;
+    assert_eq!(
+        logged["number"].as_str().unwrap(),
+        format!("{district_year}-000004"),
+        "numbered after the demo's three"
+    );
+    kill_9(&mut server);
+
+    // An interrupted move: `serve` refuses the database, the next move starts it over.
+    let mut pg = diesel::PgConnection::establish(&target.url_string()).unwrap();
+    diesel::sql_query("CREATE TABLE jiesu_move_incomplete (started_at timestamp)")
+        .execute(&mut pg)
+        .unwrap();
+    let (ok, stderr) = admin(dir, &moved_env, &["explain-rates", "--org-unit-id", "1"]);
+    assert!(!ok && stderr.contains("move-to"), "{stderr}");
+    let (ok, stderr) = admin(dir, &env, &["move-to", &target.url_string()]);
+    assert!(ok, "{stderr}");
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {

@@ -385,8 +385,23 @@ pub fn connect(url: &DatabaseUrl, max_size: u32) -> CoreResult<Pool> {
 }
 
 /// Applies pending migrations; returns the names of those applied (empty when up to date).
-/// On PostgreSQL an advisory lock lets several processes start side by side.
+/// On PostgreSQL an advisory lock lets several processes start side by side. A PostgreSQL
+/// database that holds a move from SQLite not yet verified is refused.
 pub fn run_migrations(conn: &mut DbConnection) -> CoreResult<Vec<String>> {
+    if let DbConnection::Postgres(pg) = conn {
+        if crate::moving::interrupted(pg)? {
+            return Err(CoreError::invalid(
+                "database.url",
+                "incomplete_move",
+                "this database holds a move from SQLite that did not finish: run `jiesu admin move-to` again",
+            ));
+        }
+    }
+    apply_migrations(conn)
+}
+
+/// `run_migrations` without the check for an unfinished move (the move's own).
+pub(crate) fn apply_migrations(conn: &mut DbConnection) -> CoreResult<Vec<String>> {
     let applied = match conn {
         DbConnection::Postgres(pg) => {
             pg.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;

@@ -19,6 +19,7 @@ pub mod ids;
 pub mod lists;
 pub mod loadgen;
 pub mod mail;
+pub mod moving;
 pub mod open311;
 pub mod org;
 pub mod outbox;

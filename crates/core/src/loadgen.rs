@@ -314,6 +314,11 @@ pub fn generate(
     batch: i64,
     mut progress: impl FnMut(u64),
 ) -> CoreResult<()> {
+    // Stored to the microsecond on both stores, as every write is (`truncate_to_micros`).
+    let spec = Spec {
+        as_of: crate::db::truncate_to_micros(spec.as_of),
+        ..spec
+    };
     if spec.due > spec.open || spec.open < 0 || spec.closed < 0 || batch < 1 {
         return Err(CoreError::invalid(
             "due",
