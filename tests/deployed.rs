@@ -377,6 +377,55 @@ async fn production_on_postgres_mails_supervisors_through_smtp_and_loses_none_wh
 }
 
 /// Production refuses to start with settings that would expose residents' data.
+/// Scheduled backups inside `serve` with production settings on PostgreSQL: `pg_dump` of
+/// one snapshot, on the schedule, each checking out against its manifest, only the newest
+/// kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_takes_scheduled_backups_in_production() {
+    let db = TestDb::new(Store::Postgres);
+    let dir = db.dir.path();
+    let url = db.url_string();
+    load_demo(dir, &url);
+    let backups = dir.join("backups");
+    let mut env = production(&url, free_port());
+    env.push(("JIESU_SCHEDULER__BACKUP_CRON", "*/2 * * * * *".to_owned()));
+    env.push(("JIESU_SCHEDULER__BACKUP_DIR", backups.display().to_string()));
+    env.push(("JIESU_SCHEDULER__BACKUP_KEEP", "2".to_owned()));
+    let (server, _) = serve(dir, &env);
+    let taken = || -> Vec<std::path::PathBuf> {
+        let mut found: Vec<_> = std::fs::read_dir(&backups)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        found.retain(|p| p.join("manifest.json").exists());
+        found.sort();
+        found
+    };
+    // Three ticks at least: two kept, the first deleted.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let first = loop {
+        if let Some(first) = taken().first().cloned() {
+            break first;
+        }
+        assert!(Instant::now() < deadline, "no backup was taken");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    while first.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the oldest backup was not deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    sigterm(server);
+    let kept = taken();
+    assert!(!kept.is_empty() && kept.len() <= 2, "{kept:?}");
+    for backup in kept {
+        let manifest = jiesu_core::backup::verify(&backup).unwrap();
+        assert_eq!(manifest.backend, "postgres");
+        assert!(manifest.tables["users"] >= 5);
+    }
+}
+
 #[test]
 fn production_refuses_plain_http_and_plaintext_smtp_unless_allowed() {
     let dir = tempfile::tempdir().unwrap();

@@ -497,3 +497,26 @@ pub fn restore(
     }
     Ok(manifest)
 }
+
+/// Deletes all but the `keep` newest backups under `dir` (folders `jiesu-<instant>` with a
+/// manifest, by name: the instant sorts); returns how many were deleted. Anything else in
+/// the folder is left alone.
+pub fn keep_newest(dir: &Path, keep: usize) -> CoreResult<usize> {
+    let mut backups: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io_error(format!("reading {}", dir.display())))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("jiesu-") && !n.ends_with(".partial"))
+                && p.join(MANIFEST).is_file()
+        })
+        .collect();
+    backups.sort();
+    let old = backups.len().saturating_sub(keep);
+    for path in &backups[..old] {
+        std::fs::remove_dir_all(path).map_err(io_error(format!("removing {}", path.display())))?;
+    }
+    Ok(old)
+}

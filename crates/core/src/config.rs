@@ -349,6 +349,12 @@ pub struct SchedulerSettings {
     pub cron: String,
     /// How often the sender looks for mail to deliver or retry.
     pub deliver_every_secs: u64,
+    /// When to take a backup (`jiesu admin backup`), seconds first like `cron`; empty: never.
+    pub backup_cron: String,
+    /// Where scheduled backups go, each in a folder `jiesu-<UTC instant>`.
+    pub backup_dir: PathBuf,
+    /// How many scheduled backups to keep; older ones are deleted after each new one.
+    pub backup_keep: usize,
 }
 
 impl Default for Settings {
@@ -438,6 +444,9 @@ impl Default for SchedulerSettings {
             enabled: true,
             cron: "0 */5 * * * *".into(),
             deliver_every_secs: 15,
+            backup_cron: String::new(),
+            backup_dir: PathBuf::from("backups"),
+            backup_keep: 7,
         }
     }
 }

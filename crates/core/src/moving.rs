@@ -380,21 +380,37 @@ mod tests {
         for (ty, sqlite, postgres) in [
             ("boolean", "1", "true"),
             ("boolean", "0", "false"),
-            ("timestamp without time zone", "2026-12-07 06:50:26", "2026-12-07 06:50:26"),
+            (
+                "timestamp without time zone",
+                "2026-12-07 06:50:26",
+                "2026-12-07 06:50:26",
+            ),
             (
                 "timestamp without time zone",
                 "2026-12-07 06:50:26.2143",
                 "2026-12-07 06:50:26.2143",
             ),
-            ("timestamp without time zone", "2026-12-07T06:50:26.5", "2026-12-07 06:50:26.5"),
+            (
+                "timestamp without time zone",
+                "2026-12-07T06:50:26.5",
+                "2026-12-07 06:50:26.5",
+            ),
             ("double precision", "39.899999999999999", "39.9"),
             ("bigint", "42", "42"),
         ] {
-            assert_eq!(canonical(ty, sqlite), canonical(ty, postgres), "{ty} {sqlite}");
+            assert_eq!(
+                canonical(ty, sqlite),
+                canonical(ty, postgres),
+                "{ty} {sqlite}"
+            );
         }
         for (ty, a, b) in [
             ("boolean", "1", "false"),
-            ("timestamp without time zone", "2026-12-07 06:50:26.000001", "2026-12-07 06:50:26"),
+            (
+                "timestamp without time zone",
+                "2026-12-07 06:50:26.000001",
+                "2026-12-07 06:50:26",
+            ),
             ("double precision", "39.9", "39.900000000000006"),
             ("text", "a", "A"),
         ] {

@@ -22,10 +22,15 @@ use tokio::sync::OnceCell;
 
 /// Parses the sweep's cron expression, saying plainly what is wrong with a bad one.
 pub fn parse_cron(expression: &str) -> CoreResult<cron::Schedule> {
+    parse_cron_of("scheduler.cron", expression)
+}
+
+/// Parses the cron expression of the setting `field`.
+fn parse_cron_of(field: &'static str, expression: &str) -> CoreResult<cron::Schedule> {
     let fields = expression.split_whitespace().count();
     if fields == 5 {
         return Err(CoreError::invalid(
-            "scheduler.cron",
+            field,
             "invalid",
             format!(
                 "{expression:?} is a five-field crontab line; this schedule has seconds first \
@@ -35,7 +40,7 @@ pub fn parse_cron(expression: &str) -> CoreResult<cron::Schedule> {
     }
     cron::Schedule::from_str(expression).map_err(|e| {
         CoreError::invalid(
-            "scheduler.cron",
+            field,
             "invalid",
             format!(
                 "{expression:?}: {e} (six or seven fields, seconds first, e.g. \"0 */5 * * * *\")"
@@ -276,6 +281,10 @@ pub struct Scheduler {
 impl Scheduler {
     pub fn new(settings: Settings, pool: Pool) -> CoreResult<Self> {
         parse_cron(&settings.scheduler.cron)?;
+        if !settings.scheduler.backup_cron.trim().is_empty() {
+            parse_cron_of("scheduler.backup_cron", &settings.scheduler.backup_cron)?;
+            settings.database_url()?;
+        }
         let calendar =
             WorkingCalendar::load(&settings.calendar, &settings.config_dir.join("calendar"))?;
         let mailer = Mailer::from_settings(&settings)?;
@@ -343,7 +352,63 @@ impl Scheduler {
     /// Runs until the task is dropped: a sweep at every cron tick, deliveries in between;
     /// and every hour, the rates of the periods supervisors open most stored.
     pub async fn run(self) {
-        tokio::join!(self.clone().sweeps(), self.statements());
+        tokio::join!(
+            self.clone().sweeps(),
+            self.clone().statements(),
+            self.backups()
+        );
+    }
+
+    /// A backup now into `scheduler.backup_dir/jiesu-<now>`, then the oldest deleted so
+    /// that `backup_keep` remain. Returns the new backup's folder.
+    pub async fn backup_now(&self, now: chrono::DateTime<Utc>) -> CoreResult<std::path::PathBuf> {
+        let settings = self.settings.clone();
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let url = settings.database_url()?;
+            let dir = &settings.scheduler.backup_dir;
+            jiesu_core::fsutil::create_private_dir(dir).map_err(|e| {
+                CoreError::internal_because(format!("creating {}", dir.display()), e)
+            })?;
+            let dest = dir.join(format!("jiesu-{}", now.format("%Y%m%dT%H%M%SZ")));
+            jiesu_core::backup::backup(&url, &pool, &settings.data_dir, &dest, now, |_, _| {})?;
+            jiesu_core::backup::keep_newest(dir, settings.scheduler.backup_keep.max(1))?;
+            Ok(dest)
+        })
+        .await
+        .map_err(|e| CoreError::internal_because("blocking task", e))?
+    }
+
+    /// At every tick of `scheduler.backup_cron` (if set), `backup_now`.
+    async fn backups(self) {
+        let expression = self.settings.scheduler.backup_cron.trim().to_owned();
+        if expression.is_empty() {
+            return;
+        }
+        let schedule = match parse_cron_of("scheduler.backup_cron", &expression) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e.chain(), "scheduled backups cannot start");
+                return;
+            }
+        };
+        tracing::info!(cron = %expression, dir = %self.settings.scheduler.backup_dir.display(), "scheduled backups");
+        loop {
+            let now = Utc::now();
+            let Some(next) = schedule.after(&now).next() else {
+                return;
+            };
+            tokio::time::sleep((next - now).to_std().unwrap_or_default()).await;
+            let started = std::time::Instant::now();
+            match self.backup_now(next).await {
+                Ok(dest) => tracing::info!(
+                    dest = %dest.display(),
+                    secs = started.elapsed().as_secs(),
+                    "backup taken"
+                ),
+                Err(e) => tracing::error!(error = %e.chain(), at = %e.place(), "backup failed"),
+            }
+        }
     }
 
     /// Every hour once it has settled (and at start), computes and stores the rates of the

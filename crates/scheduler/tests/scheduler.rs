@@ -889,6 +889,50 @@ async fn idempotency_keys_and_ended_sessions_expire_and_are_forgotten(store: Sto
     assert_eq!(count("idempotency_keys"), 0);
 }
 
+/// Scheduled backups: each a complete backup (its manifest checks out file by file) in a
+/// folder named by its instant, and only the newest `backup_keep` kept.
+async fn scheduled_backups_keep_the_newest(store: Store) {
+    let mut world = World::new(store, None);
+    world.settings.database.url = world.db.url_string();
+    let backups = world.db.dir.path().join("backups");
+    world.settings.scheduler.backup_cron = "0 30 2 * * *".into();
+    world.settings.scheduler.backup_dir = backups.clone();
+    world.settings.scheduler.backup_keep = 2;
+    let scheduler = world.scheduler();
+    let t0 = chrono::Utc::now();
+    let mut taken = Vec::new();
+    for day in 0..3 {
+        taken.push(
+            scheduler
+                .backup_now(t0 + Duration::days(day))
+                .await
+                .unwrap(),
+        );
+    }
+    let mut kept: Vec<_> = std::fs::read_dir(&backups)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    kept.sort();
+    assert_eq!(kept, taken[1..].to_vec(), "the two newest");
+    let users: i64 = {
+        let mut conn = world.pool.get().unwrap();
+        users::table.count().get_result(&mut *conn).unwrap()
+    };
+    assert!(users >= 5, "the demo's accounts");
+    for backup in &kept {
+        let manifest = jiesu_core::backup::verify(backup).unwrap();
+        assert_eq!(manifest.tables["users"], users);
+    }
+    let mut bad = world.settings.clone();
+    bad.scheduler.backup_cron = "30 2 * * *".into();
+    let err = Scheduler::new(bad, world.pool.clone())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("scheduler.backup_cron"), "{err}");
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
@@ -916,4 +960,5 @@ on_both_stores!(
     a_replayed_sweep_does_not_strand_real_mail,
     deliver_retries_waiting_mail_at_once,
     idempotency_keys_and_ended_sessions_expire_and_are_forgotten,
+    scheduled_backups_keep_the_newest,
 );
