@@ -549,11 +549,12 @@ fn backup(settings: &Settings, args: &BackupArgs) -> Result<(), CoreError> {
         .map_err(|e| CoreError::internal_because("the progress bar", e))?
         .progress_chars("=> "),
     );
+    let photos = jiesu_core::photos::Photos::from_settings(settings)?;
     let manifest = with_database(settings, one_shot(settings), |pool| {
         jiesu_core::backup::backup(
             &url,
             pool,
-            &settings.data_dir,
+            &photos,
             &args.dest,
             chrono::Utc::now(),
             |done, total| {
@@ -580,7 +581,8 @@ fn restore(settings: &Settings, args: &RestoreArgs) -> Result<(), CoreError> {
     let url = settings.database_url()?;
     let known = db::latest_known_migration(url.backend())?;
     // Not through `with_database`: opening the pool would create and migrate the target.
-    let manifest = jiesu_core::backup::restore(&args.src, &url, &settings.data_dir, &known)?;
+    let photos = jiesu_core::photos::Photos::from_settings(settings)?;
+    let manifest = jiesu_core::backup::restore(&args.src, &url, &photos, &known)?;
     println!(
         "restored the backup of {} ({} rows in {} tables, migration {}) into {}; start jiesu as usual",
         manifest.taken_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),

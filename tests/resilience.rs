@@ -16,7 +16,7 @@ use jiesu_core::testing::{Store, TestDb};
 use serde_json::{json, Value};
 
 mod common;
-use common::{jiesu, load_demo, login, run, serve};
+use common::{get_json, jiesu, load_demo, login, run, serve};
 
 fn ticket(title: &str) -> Value {
     json!({"category": "property_management", "title": title, "description": "压力下登记",
@@ -131,14 +131,22 @@ fn kill_9(child: &mut Child) {
     child.wait().unwrap();
 }
 
-async fn a_crash_under_load_loses_no_acknowledged_ticket(store: Store) {
+/// A store with the demo city and the settings to serve it with the scheduler off: on
+/// PostgreSQL loaded now, on SQLite the embedded default in `<dir>/data`, seeded when
+/// `serve` first starts.
+fn demo_store(store: Store) -> (TestDb, Vec<(&'static str, String)>) {
     let db = TestDb::new(store);
-    let dir = db.dir.path();
     let mut env = vec![("JIESU_SCHEDULER__ENABLED", "false".to_owned())];
     if store == Store::Postgres {
-        load_demo(dir, &db.url_string());
+        load_demo(db.dir.path(), &db.url_string());
         env.push(("JIESU_DATABASE__URL", db.url_string()));
-    } // SQLite: the embedded default in <dir>/data, seeded on first start
+    }
+    (db, env)
+}
+
+async fn a_crash_under_load_loses_no_acknowledged_ticket(store: Store) {
+    let (db, env) = demo_store(store);
+    let dir = db.dir.path();
 
     let (mut server, url) = serve(dir, &env);
     let client = reqwest::Client::new();
@@ -818,6 +826,46 @@ async fn a_sign_in_flood_leaves_signed_in_reads_working_and_memory_flat(store: S
     kill_9(&mut server);
 }
 
+/// A PNG (by its signature) of `len` bytes filled with `fill`.
+fn png(len: usize, fill: u8) -> Vec<u8> {
+    let mut photo = vec![
+        0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, b'I', b'H', b'D', b'R',
+    ];
+    photo.resize(len, fill);
+    photo
+}
+
+/// `photo` uploaded to ticket 1 through `url`: the attachment (201 required).
+async fn upload_photo(client: &reqwest::Client, url: &str, token: &str, photo: &[u8]) -> Value {
+    let res = upload(client, url, token, photo).await;
+    assert_eq!(res.status(), 201);
+    res.json().await.unwrap()
+}
+
+/// `photo` uploaded to ticket 1 through `url`: the answer.
+async fn upload(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    photo: &[u8],
+) -> reqwest::Response {
+    client
+        .post(format!("{url}/api/v1/tickets/1/attachments"))
+        .bearer_auth(token)
+        .multipart(
+            reqwest::multipart::Form::new().part(
+                "file",
+                reqwest::multipart::Part::bytes(photo.to_vec())
+                    .file_name("photo.png")
+                    .mime_str("image/png")
+                    .unwrap(),
+            ),
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
 /// `jiesu admin` with the test's settings, in `dir`: its exit status and stderr.
 fn admin(dir: &Path, env: &[(&str, String)], args: &[&str]) -> (bool, String) {
     let mut cmd = jiesu(dir);
@@ -834,37 +882,14 @@ fn admin(dir: &Path, env: &[(&str, String)], args: &[&str]) -> (bool, String) {
 /// served with the same bytes, and the manifest's counts are the restored rows. A restore
 /// over data, or of a damaged backup, is refused naming why, and changes nothing.
 async fn a_backup_under_load_restores_every_ticket_acknowledged_before_it(store: Store) {
-    let db = TestDb::new(store);
+    let (db, env) = demo_store(store);
     let dir = db.dir.path();
-    let mut env = vec![("JIESU_SCHEDULER__ENABLED", "false".to_owned())];
-    if store == Store::Postgres {
-        load_demo(dir, &db.url_string());
-        env.push(("JIESU_DATABASE__URL", db.url_string()));
-    }
     let (mut server, url) = serve(dir, &env);
     let client = reqwest::Client::new();
     let token = login(&client, &url, dir, "demo-grid").await;
     // A photo on the demo's first ticket.
-    let mut photo = vec![
-        0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, b'I', b'H', b'D', b'R',
-    ];
-    photo.resize(2048, 7);
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(photo.clone())
-            .file_name("before.png")
-            .mime_str("image/png")
-            .unwrap(),
-    );
-    let res = client
-        .post(format!("{url}/api/v1/tickets/1/attachments"))
-        .bearer_auth(&token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let attachment: Value = res.json().await.unwrap();
+    let photo = png(2048, 7);
+    let attachment = upload_photo(&client, &url, &token, &photo).await;
 
     let load = Load::start(std::slice::from_ref(&url), &token, 4);
     load.until(60).await;
@@ -1085,27 +1110,8 @@ async fn a_move_from_sqlite_to_postgres_keeps_every_answer() {
     let (mut server, url) = serve(dir, &env);
     let admin_token = login(&client, &url, dir, "demo-admin").await;
     let grid = login(&client, &url, dir, "demo-grid").await;
-    let mut photo = vec![
-        0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, b'I', b'H', b'D', b'R',
-    ];
-    photo.resize(1024, 3);
-    let res = client
-        .post(format!("{url}/api/v1/tickets/1/attachments"))
-        .bearer_auth(&grid)
-        .multipart(
-            reqwest::multipart::Form::new().part(
-                "file",
-                reqwest::multipart::Part::bytes(photo.clone())
-                    .file_name("moved.png")
-                    .mime_str("image/png")
-                    .unwrap(),
-            ),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let attachment: Value = res.json().await.unwrap();
+    let photo = png(1024, 3);
+    let attachment = upload_photo(&client, &url, &grid, &photo).await;
     let before = every_answer(&client, &url, &admin_token).await;
     assert!(before.len() > 240, "{} answers", before.len());
     kill_9(&mut server);
@@ -1187,6 +1193,135 @@ async fn a_move_from_sqlite_to_postgres_keeps_every_answer() {
     assert!(!ok && stderr.contains("move-to"), "{stderr}");
     let (ok, stderr) = admin(dir, &env, &["move-to", &target.url_string()]);
     assert!(ok, "{stderr}");
+}
+
+/// Photos in an S3-compatible bucket, served by the binary with production settings: two
+/// `serve` processes with data folders of their own and one bucket, as on two machines; a
+/// photo uploaded through one is served by the other, a backup holds it and restores it
+/// into another database and bucket. A bucket that does not answer fails an upload with
+/// 503 naming the photos' store, and no attachment is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn photos_in_a_bucket_are_served_by_every_process_and_backed_up() {
+    let db = TestDb::new(Store::Postgres);
+    let dir = db.dir.path();
+    load_demo(dir, &db.url_string());
+    let buckets = tempfile::tempdir().unwrap();
+    let endpoint = common::s3_server(buckets.path(), "photos");
+    let production = |url: String, endpoint: &str, bucket: &str| {
+        let mut env = vec![
+            ("JIESU_ENVIRONMENT", "production".to_owned()),
+            ("JIESU_DATABASE__URL", url),
+            // Processes behind one balancer share the signing key, from the environment.
+            (
+                "JIESU_AUTH__JWT_SECRET",
+                "k3Jq9-production-secret-of-forty-bytes-x".to_owned(),
+            ),
+            (
+                "JIESU_SERVER__PUBLIC_URL",
+                "https://jiesu.example.test".to_owned(),
+            ),
+            ("JIESU_SCHEDULER__ENABLED", "false".to_owned()),
+            ("JIESU_MAIL__SMTP__HOST", "127.0.0.1".to_owned()),
+            ("JIESU_MAIL__SMTP__TLS", "none".to_owned()),
+            ("JIESU_MAIL__SMTP__ALLOW_PLAINTEXT", "true".to_owned()),
+        ];
+        env.extend(common::s3_env(endpoint, bucket));
+        env
+    };
+    let env = production(db.url_string(), &endpoint, "photos");
+    let (mut one, url_one) = serve(dir, &env);
+    let elsewhere = tempfile::tempdir().unwrap(); // the other machine's data folder
+    let (mut two, url_two) = serve(elsewhere.path(), &env);
+    let client = reqwest::Client::new();
+    let token = login(&client, &url_one, dir, "demo-grid").await;
+    let photo = png(4096, 9);
+    let attachment = upload_photo(&client, &url_one, &token, &photo).await;
+    let sha256 = attachment["sha256"].as_str().unwrap();
+    assert!(
+        !dir.join("data/attachments")
+            .join(&sha256[..2])
+            .join(sha256)
+            .exists(),
+        "not on the receiving machine's disk"
+    );
+    let photo_at = |url: String, token: String| {
+        let (client, id) = (client.clone(), attachment["id"].clone());
+        async move {
+            let res = client
+                .get(format!("{url}/api/v1/tickets/1/attachments/{id}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            assert_eq!(res.headers()["content-type"], "image/png");
+            res.bytes().await.unwrap().to_vec()
+        }
+    };
+    assert_eq!(
+        photo_at(url_two.clone(), token.clone()).await,
+        photo,
+        "served by the other process"
+    );
+    kill_9(&mut one);
+    kill_9(&mut two);
+
+    // A bucket that does not answer: the upload is refused as unavailable, nothing recorded.
+    let nowhere = format!("http://127.0.0.1:{}", jiesu_core::testing::free_port());
+    let (mut cut_off, url) = serve(dir, &production(db.url_string(), &nowhere, "photos"));
+    let mut other = photo.clone();
+    other[100] = 1;
+    let res = upload(&client, &url, &token, &other).await;
+    assert_eq!(res.status(), 503);
+    assert!(res.headers().contains_key("retry-after"));
+    let problem: Value = res.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("photos' store"),
+        "{problem}"
+    );
+    let ticket = get_json(&client, &url, "/api/v1/tickets/1", &token).await;
+    assert_eq!(
+        ticket["attachments"].as_array().unwrap().len(),
+        1,
+        "only the first photo is recorded: {ticket}"
+    );
+    kill_9(&mut cut_off);
+
+    // Backed up from the bucket, restored into another database and bucket.
+    let backup = dir.join("backup");
+    let (ok, stderr) = admin(dir, &env, &["backup", &backup.display().to_string()]);
+    assert!(ok, "{stderr}");
+    assert!(backup
+        .join("attachments")
+        .join(&sha256[..2])
+        .join(sha256)
+        .exists());
+    let target = TestDb::new(Store::Postgres);
+    let target_env = production(target.url_string(), &endpoint, "restored");
+    std::fs::create_dir_all(buckets.path().join("restored")).unwrap();
+    let (ok, stderr) = admin(
+        target.dir.path(),
+        &target_env,
+        &["restore", &backup.display().to_string()],
+    );
+    assert!(ok, "{stderr}");
+    assert!(buckets
+        .path()
+        .join("restored")
+        .join(&sha256[..2])
+        .join(sha256)
+        .exists());
+    let (mut restored, url) = serve(target.dir.path(), &target_env);
+    let token = login(&client, &url, dir, "demo-grid").await;
+    assert_eq!(
+        photo_at(url, token).await,
+        photo,
+        "served after the restore"
+    );
+    kill_9(&mut restored);
 }
 
 macro_rules! on_both_stores {

@@ -136,3 +136,56 @@ pub async fn login(client: &reqwest::Client, url: &str, dir: &Path, username: &s
     let body: serde_json::Value = res.json().await.expect("a JSON answer");
     body["token"].as_str().expect("a token").to_owned()
 }
+
+const S3_KEY_ID: &str = "jiesu-test";
+const S3_SECRET: &str = "jiesu-test-secret-key";
+
+/// An S3-compatible server on a free loopback port (s3s-fs over `root`) with the bucket
+/// `bucket`, running until the test process ends; returns its endpoint URL.
+pub fn s3_server(root: &Path, bucket: &str) -> String {
+    std::fs::create_dir_all(root.join(bucket)).expect("the bucket's folder");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let endpoint = format!("http://{}", listener.local_addr().expect("its address"));
+    let root = root.to_owned();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async move {
+            let fs = s3s_fs::FileSystem::new(&root).expect("the bucket's root");
+            let mut builder = s3s::service::S3ServiceBuilder::new(fs);
+            builder.set_auth(s3s::auth::SimpleAuth::from_single(S3_KEY_ID, S3_SECRET));
+            let service = builder.build();
+            listener.set_nonblocking(true).expect("nonblocking");
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            loop {
+                let Ok((socket, _)) = listener.accept().await else {
+                    continue;
+                };
+                let service = service.clone();
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(socket), service)
+                        .await;
+                });
+            }
+        });
+    });
+    endpoint
+}
+
+/// The settings that keep photos in the bucket `bucket` at `endpoint`.
+pub fn s3_env(endpoint: &str, bucket: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("JIESU_ATTACHMENTS__S3__BUCKET", bucket.to_owned()),
+        ("JIESU_ATTACHMENTS__S3__ENDPOINT", endpoint.to_owned()),
+        ("JIESU_ATTACHMENTS__S3__ALLOW_HTTP", "true".to_owned()),
+        ("JIESU_ATTACHMENTS__S3__ACCESS_KEY_ID", S3_KEY_ID.to_owned()),
+        (
+            "JIESU_ATTACHMENTS__S3__SECRET_ACCESS_KEY",
+            S3_SECRET.to_owned(),
+        ),
+    ]
+}

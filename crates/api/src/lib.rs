@@ -54,7 +54,9 @@ impl Application {
         let port = listener.local_addr().map_err(listen_error)?.port();
         let workers = settings.server.workers;
         let shutdown = settings.server.shutdown_timeout_secs;
+        let photos = jiesu_core::photos::Photos::from_settings(&settings)?;
         let state = web::Data::new(AppState {
+            photos,
             accounts: accounts::Accounts::default(),
             reference: Default::default(),
             passwords: signin::PasswordChecks::new(&settings),

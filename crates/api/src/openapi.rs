@@ -78,7 +78,7 @@ const ALWAYS: &[(&str, &str)] = &[
     ("500", "An internal error; logged with the request's id"),
     (
         "503",
-        "The database is unavailable; retry after `Retry-After`",
+        "The database, the photos' store or the password checks are busy or unreachable; retry after `Retry-After`",
     ),
 ];
 const WRITES: &[(&str, &str)] = &[
@@ -135,7 +135,7 @@ fn add_open311_errors(op: &mut Operation) {
             "No such service, request or token, or an unsupported format",
         ),
         ("500", "An internal error"),
-        ("503", "The database is unavailable"),
+        ("503", "The service is unavailable; retry"),
     ] {
         let list = RefOr::T(utoipa::openapi::schema::Schema::Array(
             utoipa::openapi::schema::ArrayBuilder::new()

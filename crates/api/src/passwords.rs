@@ -81,7 +81,9 @@ impl PasswordChecks {
 }
 
 fn busy() -> ApiError {
-    ApiError::Core(CoreError::unavailable(
-        "too many sign-ins at once; try again in a moment",
+    ApiError::Core(CoreError::unavailable_service(
+        "sign-in",
+        "too many sign-ins at once",
+        None,
     ))
 }

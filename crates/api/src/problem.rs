@@ -134,11 +134,11 @@ impl ResponseError for ApiError {
             ApiError::Core(CoreError::Throttled { retry_after_secs }) => {
                 problem_response(status, self.to_string(), &[], None, Some(*retry_after_secs))
             }
-            ApiError::Core(e @ CoreError::Unavailable { .. }) => {
-                tracing::error!(error = %e.chain(), at = %e.place(), "database unavailable");
+            ApiError::Core(e @ CoreError::Unavailable { what, .. }) => {
+                tracing::error!(error = %e.chain(), at = %e.place(), "{what} unavailable");
                 problem_response(
                     status,
-                    "the database is unavailable; try again shortly".into(),
+                    format!("{what} is unavailable; try again shortly"),
                     &[],
                     None,
                     Some(5),

@@ -25,6 +25,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub keys: JwtKeys,
     pub calendar: Arc<WorkingCalendar>,
+    /// Where the photos are kept: the data folder or a bucket.
+    pub photos: jiesu_core::photos::Photos,
 }
 
 /// What the ticket calls need besides a connection and an actor: the working calendar

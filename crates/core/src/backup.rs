@@ -133,6 +133,20 @@ fn sha256_of(path: &Path) -> CoreResult<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
+/// Writes `bytes` to `to` (creating its folder) and flushes it to disk.
+fn write_synced(to: &Path, bytes: &[u8]) -> CoreResult<()> {
+    use std::io::Write;
+    if let Some(dir) = to.parent() {
+        crate::fsutil::create_private_dir(dir)
+            .map_err(io_error(format!("creating {}", dir.display())))?;
+    }
+    let mut file = crate::fsutil::create_private_file(to)
+        .map_err(io_error(format!("writing {}", to.display())))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(io_error(format!("writing {}", to.display())))
+}
+
 /// Copies `from` to `to` (creating its folder) and flushes it to disk.
 fn copy_synced(from: &Path, to: &Path) -> CoreResult<()> {
     if let Some(dir) = to.parent() {
@@ -211,7 +225,7 @@ fn run_tool(mut cmd: Command, what: &str) -> CoreResult<()> {
 pub fn backup(
     url: &DatabaseUrl,
     pool: &Pool,
-    data_dir: &Path,
+    photos: &crate::photos::Photos,
     dest: &Path,
     now: DateTime<Utc>,
     mut progress: impl FnMut(u64, u64),
@@ -225,7 +239,7 @@ pub fn backup(
     crate::fsutil::create_private_dir(&partial)
         .map_err(io_error(format!("creating {}", partial.display())))?;
     let made = (|| {
-        let (backend, tables, migration, photos) = match url {
+        let (backend, tables, migration, names) = match url {
             DatabaseUrl::Sqlite(_) => {
                 let copy = partial.join(SQLITE_FILE);
                 let path = copy.to_str().ok_or_else(|| {
@@ -277,17 +291,16 @@ pub fn backup(
                 ("postgres", tables, migration, photos)
             }
         };
-        let total = photos.len() as u64;
-        for (i, sha256) in photos.iter().enumerate() {
-            let from = photo_path(data_dir, sha256);
-            if !from.exists() {
-                return Err(CoreError::internal(format!(
-                    "the photo {} a ticket refers to is missing from {}",
-                    sha256,
-                    data_dir.join(PHOTOS).display()
-                )));
-            }
-            copy_synced(&from, &photo_path(&partial, sha256))?;
+        let total = names.len() as u64;
+        for (i, sha256) in names.iter().enumerate() {
+            let bytes = photos.get_blocking(sha256).map_err(|e| match e {
+                CoreError::NotFound(_) => CoreError::internal(format!(
+                    "the photo {sha256} a ticket refers to is missing from {}",
+                    photos.location
+                )),
+                e => e,
+            })?;
+            write_synced(&photo_path(&partial, sha256), &bytes)?;
             progress(i as u64 + 1, total);
         }
         let mut files = BTreeMap::new();
@@ -400,14 +413,15 @@ pub fn verify(src: &Path) -> CoreResult<Manifest> {
     Ok(manifest)
 }
 
-/// Restores the backup at `src` into the database at `url` and the photos into `data_dir`.
-/// Checks the whole backup first, and refuses a target that holds data: a SQLite file that
-/// exists, a PostgreSQL database with tables, photos already in `data_dir`. Checks the
-/// restored rows against the manifest.
+/// Restores the backup at `src` into the database at `url` and the photos into `photos`.
+/// Checks the whole backup first, and refuses a target database that holds data: a SQLite
+/// file that exists, a PostgreSQL database with tables. (Photos are kept under their
+/// checksum, so one already in the store is the same photo.) Checks the restored rows
+/// against the manifest.
 pub fn restore(
     src: &Path,
     url: &DatabaseUrl,
-    data_dir: &Path,
+    photos: &crate::photos::Photos,
     known_migration: &str,
 ) -> CoreResult<Manifest> {
     let manifest = verify(src)?;
@@ -421,7 +435,6 @@ pub fn restore(
             ),
         ));
     }
-    must_be_empty(&data_dir.join(PHOTOS), "data_dir")?;
     let mut restored = match (url, manifest.backend.as_str()) {
         (DatabaseUrl::Sqlite(path), "sqlite") => {
             if path.exists() && std::fs::metadata(path).map(|m| m.len() > 0).unwrap_or(true) {
@@ -486,7 +499,9 @@ pub fn restore(
         .filter_map(|n| n.strip_prefix(&format!("{PHOTOS}/")).map(|rest| (n, rest)))
     {
         let sha256 = file.rsplit('/').next().unwrap_or(file);
-        copy_synced(&src.join(name), &photo_path(data_dir, sha256))?;
+        let bytes = std::fs::read(src.join(name))
+            .map_err(io_error(format!("reading {}", src.join(name).display())))?;
+        photos.put(sha256, bytes)?;
     }
     let tables = count_rows(&mut restored)?;
     if tables != manifest.tables {

@@ -261,12 +261,45 @@ impl Default for CalendarSettings {
 pub struct AttachmentSettings {
     /// Largest photo accepted on a ticket.
     pub max_bytes: usize,
+    /// An S3-compatible bucket for the photos; without a bucket they are files under
+    /// `<data_dir>/attachments`.
+    pub s3: S3Settings,
 }
 
 impl Default for AttachmentSettings {
     fn default() -> Self {
         Self {
             max_bytes: 5 * 1024 * 1024,
+            s3: S3Settings::default(),
+        }
+    }
+}
+
+/// An S3-compatible bucket (MinIO, Ceph, a cloud provider's).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct S3Settings {
+    /// Empty: photos stay in the data folder.
+    pub bucket: String,
+    /// The service's URL, e.g. `https://minio.example.gov.cn:9000`; empty: AWS's own.
+    pub endpoint: String,
+    pub region: String,
+    pub access_key_id: String,
+    /// From the environment: JIESU_ATTACHMENTS__S3__SECRET_ACCESS_KEY.
+    pub secret_access_key: String,
+    /// Allow an `http://` endpoint (a service on the same host or network).
+    pub allow_http: bool,
+}
+
+impl Default for S3Settings {
+    fn default() -> Self {
+        Self {
+            bucket: String::new(),
+            endpoint: String::new(),
+            region: "us-east-1".into(),
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            allow_http: false,
         }
     }
 }

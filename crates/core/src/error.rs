@@ -59,9 +59,12 @@ pub enum CoreError {
         source: diesel::result::Error,
         at: At,
     },
-    /// The database (or its pool) cannot be reached now; retrying later may work.
-    #[error("database unavailable: {context}")]
+    /// Something the request needs (the database or its pool, the photos' store, the
+    /// password checks) cannot serve it now; retrying later may work.
+    #[error("{what} unavailable: {context}")]
     Unavailable {
+        /// What is unavailable, as the answer names it: "the database", "the photos' store".
+        what: &'static str,
         context: String,
         #[source]
         cause: Option<Cause>,
@@ -115,6 +118,7 @@ impl CoreError {
     #[track_caller]
     pub fn unavailable(context: impl Into<String>) -> Self {
         CoreError::Unavailable {
+            what: "the database",
             context: context.into(),
             cause: None,
             at: Location::caller(),
@@ -139,8 +143,24 @@ impl CoreError {
     #[track_caller]
     pub fn unavailable_because(context: impl Into<String>, cause: impl Into<Cause>) -> Self {
         CoreError::Unavailable {
+            what: "the database",
             context: context.into(),
             cause: Some(cause.into()),
+            at: Location::caller(),
+        }
+    }
+
+    /// `what` (not the database) cannot serve the request now: 503, retry later.
+    #[track_caller]
+    pub fn unavailable_service(
+        what: &'static str,
+        context: impl Into<String>,
+        cause: Option<Cause>,
+    ) -> Self {
+        CoreError::Unavailable {
+            what,
+            context: context.into(),
+            cause,
             at: Location::caller(),
         }
     }
@@ -210,6 +230,7 @@ impl From<diesel::result::Error> for CoreError {
             }
             lost @ Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
                 CoreError::Unavailable {
+                    what: "the database",
                     context: "the database connection was lost".to_owned(),
                     cause: Some(Box::new(lost)),
                     at: Location::caller(),

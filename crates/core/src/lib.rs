@@ -26,6 +26,7 @@ pub mod outbox;
 pub mod pagination;
 pub mod partners;
 pub mod phone;
+pub mod photos;
 pub mod reference;
 pub mod schema;
 pub mod scope;

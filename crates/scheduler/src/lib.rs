@@ -276,6 +276,8 @@ pub struct Scheduler {
     pub calendar: Arc<WorkingCalendar>,
     pub settings: Arc<Settings>,
     pub mailer: Arc<Mailer>,
+    /// Where the photos are, for backups.
+    pub photos: jiesu_core::photos::Photos,
 }
 
 impl Scheduler {
@@ -288,7 +290,9 @@ impl Scheduler {
         let calendar =
             WorkingCalendar::load(&settings.calendar, &settings.config_dir.join("calendar"))?;
         let mailer = Mailer::from_settings(&settings)?;
+        let photos = jiesu_core::photos::Photos::from_settings(&settings)?;
         Ok(Self {
+            photos,
             pool,
             calendar: Arc::new(calendar),
             settings: Arc::new(settings),
@@ -364,6 +368,7 @@ impl Scheduler {
     pub async fn backup_now(&self, now: chrono::DateTime<Utc>) -> CoreResult<std::path::PathBuf> {
         let settings = self.settings.clone();
         let pool = self.pool.clone();
+        let photos = self.photos.clone();
         tokio::task::spawn_blocking(move || {
             let url = settings.database_url()?;
             let dir = &settings.scheduler.backup_dir;
@@ -371,7 +376,7 @@ impl Scheduler {
                 CoreError::internal_because(format!("creating {}", dir.display()), e)
             })?;
             let dest = dir.join(format!("jiesu-{}", now.format("%Y%m%dT%H%M%SZ")));
-            jiesu_core::backup::backup(&url, &pool, &settings.data_dir, &dest, now, |_, _| {})?;
+            jiesu_core::backup::backup(&url, &pool, &photos, &dest, now, |_, _| {})?;
             jiesu_core::backup::keep_newest(dir, settings.scheduler.backup_keep.max(1))?;
             Ok(dest)
         })

@@ -487,7 +487,7 @@ pub async fn attach(
         )]))
     })?;
     let id = TicketId(id.into_inner());
-    let data_dir = state.settings.data_dir.clone();
+    let photos = state.photos.clone();
     state
         .respond(auth, StatusCode::CREATED, move |conn, actor, now| {
             attachments::add(
@@ -499,7 +499,7 @@ pub async fn attach(
                     bytes: &bytes,
                 },
                 attachments::PhotoStore {
-                    data_dir: &data_dir,
+                    photos: &photos,
                     max_bytes: max,
                 },
                 now,
@@ -518,34 +518,45 @@ pub async fn attachment(
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (ticket, id) = path.into_inner();
-    let data_dir = state.settings.data_dir.clone();
-    let (meta, file) = state
+    let meta = state
         .as_actor(auth, move |conn, actor, _| {
-            attachments::open(conn, actor, TicketId(ticket), AttachmentId(id), &data_dir)
+            attachments::open(conn, actor, TicketId(ticket), AttachmentId(id))
         })
         .await?;
-    Ok(photo_response(&meta, &file, &req).await?)
+    Ok(photo_response(&state.photos, &meta, &req).await?)
 }
 
-/// A stored photo as a response, with its stored type and an ETag (the API and the console).
+/// A stored photo as a response, with its stored type and its SHA-256 as the ETag (the
+/// bytes never change under a name): 304 to a client that has it (the API and the console).
 pub(crate) async fn photo_response(
+    photos: &jiesu_core::photos::Photos,
     meta: &attachments::Attachment,
-    file: &std::path::Path,
     req: &HttpRequest,
 ) -> Result<HttpResponse, CoreError> {
-    let named = actix_files::NamedFile::open_async(file)
-        .await
-        .map_err(|e| {
-            CoreError::internal_because(format!("attachment {} missing on disk", meta.sha256), e)
-        })?;
-    let content_type: actix_web::mime::Mime = meta
-        .content_type
-        .parse()
-        .map_err(|_| CoreError::internal("bad stored content type"))?;
-    Ok(named
-        .set_content_type(content_type)
-        .use_etag(true)
-        .into_response(req))
+    use actix_web::http::header::{ETag, EntityTag, IfNoneMatch};
+    use actix_web::HttpMessage;
+    let etag = EntityTag::new_strong(meta.sha256.clone());
+    let cached = match req.get_header::<IfNoneMatch>() {
+        Some(IfNoneMatch::Any) => true,
+        Some(IfNoneMatch::Items(tags)) => tags.iter().any(|t| t.weak_eq(&etag)),
+        None => false,
+    };
+    if cached {
+        return Ok(HttpResponse::NotModified()
+            .insert_header(ETag(etag))
+            .finish());
+    }
+    let bytes = photos.get(&meta.sha256).await.map_err(|e| match e {
+        CoreError::NotFound(_) => CoreError::internal(format!(
+            "the photo {} is missing from {}",
+            meta.sha256, photos.location
+        )),
+        e => e,
+    })?;
+    Ok(HttpResponse::Ok()
+        .content_type(meta.content_type.as_str())
+        .insert_header(ETag(etag))
+        .body(bytes))
 }
 
 /// `GET /escalations`: the escalated tickets of the caller's scope with their rises.

@@ -884,6 +884,25 @@ async fn photos_are_checked_by_content_and_served_only_in_scope(store: Store) {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-type"], "image/png");
+    let etag = res.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(etag, format!("\"{}\"", photo["sha256"].as_str().unwrap()));
+    assert_eq!(res.bytes().await.unwrap().to_vec(), png(2048));
+    // A client that has these bytes is told so, without them.
+    let again = |tag: String| {
+        app.client
+            .get(format!(
+                "{}/api/v1/tickets/{id}/attachments/{photo_id}",
+                app.address
+            ))
+            .bearer_auth(&grid)
+            .header("if-none-match", tag)
+            .send()
+    };
+    let res = again(etag.clone()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    assert!(res.bytes().await.unwrap().is_empty());
+    let res = again("\"an-older-version\"".to_owned()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.bytes().await.unwrap().to_vec(), png(2048));
 
     let (status, body) = upload(

@@ -68,7 +68,7 @@ impl From<CoreError> for Refusal {
             CoreError::NotFound(what) => Refusal::new(404, format!("{what} not found")),
             CoreError::Forbidden(why) | CoreError::Unauthenticated(why) => Refusal::new(403, why),
             CoreError::Unavailable { .. } => {
-                tracing::error!(error = %e.chain(), at = %e.place(), "open311: database unavailable");
+                tracing::error!(error = %e.chain(), at = %e.place(), "open311: unavailable");
                 Refusal::new(503, "the service is unavailable; retry")
             }
             CoreError::Conflict { message, .. } => Refusal::new(409, message),

@@ -1,9 +1,6 @@
 //! Photos on a ticket: JPEG, PNG or WebP, recognised by their bytes (not their name),
-//! stored once per content under `<data_dir>/attachments/<2 hex>/<sha256>` and served
-//! only to those who may see the ticket.
-
-use std::io::Write;
-use std::path::{Path, PathBuf};
+//! stored once per content under `<2 hex>/<sha256>` in the photos' store (the data folder
+//! or a bucket, `crate::photos`) and served only to those who may see the ticket.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -44,35 +41,10 @@ pub fn list(conn: &mut DbConnection, ticket: TicketId) -> CoreResult<Vec<Attachm
         .load(conn)?)
 }
 
-fn stored_path(data_dir: &Path, sha256: &str) -> PathBuf {
-    data_dir.join("attachments").join(&sha256[..2]).join(sha256)
-}
-
-/// Writes the bytes under their hash, atomically (a temp file renamed into place).
-fn store_file(data_dir: &Path, sha256: &str, bytes: &[u8]) -> CoreResult<()> {
-    let path = stored_path(data_dir, sha256);
-    if path.exists() {
-        return Ok(());
-    }
-    let dir = path
-        .parent()
-        .ok_or_else(|| CoreError::internal("attachment path has no folder"))?;
-    let io = |e: std::io::Error| {
-        CoreError::internal_because(format!("storing attachment in {}", dir.display()), e)
-    };
-    crate::fsutil::create_private_dir(dir).map_err(io)?;
-    let tmp = dir.join(format!(".{sha256}.{}.tmp", std::process::id()));
-    let mut file = crate::fsutil::create_private_file(&tmp).map_err(io)?;
-    file.write_all(bytes)
-        .and_then(|_| file.sync_all())
-        .map_err(io)?;
-    std::fs::rename(&tmp, &path).map_err(io)
-}
-
 /// Where photos are kept and how large one may be.
 #[derive(Debug, Clone, Copy)]
 pub struct PhotoStore<'a> {
-    pub data_dir: &'a Path,
+    pub photos: &'a crate::photos::Photos,
     pub max_bytes: usize,
 }
 
@@ -119,10 +91,7 @@ pub fn add(
     now: NaiveDateTime,
 ) -> CoreResult<Attachment> {
     let Upload { file_name, bytes } = upload;
-    let PhotoStore {
-        data_dir,
-        max_bytes,
-    } = store;
+    let PhotoStore { photos, max_bytes } = store;
     let ticket = load_visible(conn, actor, ticket_id)?;
     let allowed = match (&actor.scope, actor.role) {
         (Scope::Partner { partner }, _) => ticket.partner_id == Some(*partner),
@@ -142,7 +111,7 @@ pub fn add(
     }
     let content_type = check_photo(bytes, max_bytes)?;
     let sha256 = hex::encode(Sha256::digest(bytes));
-    store_file(data_dir, &sha256, bytes)?;
+    photos.put(&sha256, bytes.to_vec())?;
     let name: String = file_name
         .trim()
         .chars()
@@ -181,14 +150,14 @@ pub fn add(
         .first(conn)?)
 }
 
-/// An attachment of a ticket the actor may see, with the path of its bytes.
+/// An attachment of a ticket the actor may see (its bytes are in `Photos` under its
+/// `sha256`).
 pub fn open(
     conn: &mut DbConnection,
     actor: &Actor,
     ticket_id: TicketId,
     id: AttachmentId,
-    data_dir: &Path,
-) -> CoreResult<(Attachment, PathBuf)> {
+) -> CoreResult<Attachment> {
     load_visible(conn, actor, ticket_id)?;
     let attachment: Attachment = attachments::table
         .filter(
@@ -200,6 +169,5 @@ pub fn open(
         .first(conn)
         .optional()?
         .ok_or(CoreError::NotFound("attachment"))?;
-    let path = stored_path(data_dir, &attachment.sha256);
-    Ok((attachment, path))
+    Ok(attachment)
 }

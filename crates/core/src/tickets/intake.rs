@@ -38,9 +38,9 @@ pub struct Reporter {
     pub account_id: Option<String>,
 }
 
-/// The columns `RequestData` is made of, on `open311_requests` joined to its key.
-#[allow(clippy::type_complexity)]
-pub(crate) fn request_columns() -> (
+/// The columns `RequestData` is made of, on `open311_requests` joined to its key
+/// (`RequestColumns::default()` selects them).
+pub(crate) type RequestColumns = (
     open311_keys::channel,
     open311_requests::attributes,
     open311_requests::media_url,
@@ -50,21 +50,9 @@ pub(crate) fn request_columns() -> (
     open311_requests::email,
     open311_requests::device_id,
     open311_requests::account_id,
-) {
-    (
-        open311_keys::channel,
-        open311_requests::attributes,
-        open311_requests::media_url,
-        open311_requests::address_id,
-        open311_requests::first_name,
-        open311_requests::last_name,
-        open311_requests::email,
-        open311_requests::device_id,
-        open311_requests::account_id,
-    )
-}
+);
 
-/// A row of `request_columns`.
+/// A row of `RequestColumns`.
 pub(crate) type RequestRow = (
     String,
     String,
@@ -87,7 +75,7 @@ pub fn request_data(
     let row: Option<RequestRow> = open311_requests::table
         .inner_join(open311_keys::table)
         .filter(open311_requests::ticket_id.eq(id))
-        .select(request_columns())
+        .select(RequestColumns::default())
         .first(conn)
         .optional()?;
     Ok(row.map(|row| RequestData::from_row(row, show_reporter)))

@@ -65,7 +65,7 @@ pub fn get(
             TicketRow::as_select(),
             (ticket_pauses::paused_at, ticket_pauses::reason).nullable(),
             need_tickets::need_id.nullable(),
-            super::intake::request_columns().nullable(),
+            super::intake::RequestColumns::default().nullable(),
         ));
     type Row = (
         TicketRow,

@@ -427,7 +427,7 @@ pub async fn act(
     let outcome: Result<&'static str, ConsoleError> = match body {
         ActBody::Photo(posted) => {
             let WithPhoto { photo, .. } = *posted;
-            let data_dir = state.settings.data_dir.clone();
+            let photos = state.photos.clone();
             match photo {
                 None => Err(CoreError::invalid("file", "required", "choose a photo").into()),
                 Some(p) => session
@@ -441,7 +441,7 @@ pub async fn act(
                                 bytes: &p.bytes,
                             },
                             attachments::PhotoStore {
-                                data_dir: &data_dir,
+                                photos: &photos,
                                 max_bytes: max,
                             },
                             now,
@@ -497,17 +497,10 @@ pub async fn photo(
     path: web::Path<(i64, i64)>,
 ) -> ConsoleResult {
     let (ticket, photo) = path.into_inner();
-    let data_dir = state.settings.data_dir.clone();
-    let (meta, file) = session
+    let meta = session
         .run(&state, move |conn, actor, _| {
-            attachments::open(
-                conn,
-                actor,
-                TicketId(ticket),
-                AttachmentId(photo),
-                &data_dir,
-            )
+            attachments::open(conn, actor, TicketId(ticket), AttachmentId(photo))
         })
         .await?;
-    Ok(crate::routes::tickets::photo_response(&meta, &file, &req).await?)
+    Ok(crate::routes::tickets::photo_response(&state.photos, &meta, &req).await?)
 }

@@ -260,6 +260,7 @@ pub async fn create(
             window: state.settings.idempotency.window(),
         });
     let env = state.ticket_env();
+    let photos = state.photos.clone();
     let outcome = session
         .run(&state, move |conn, actor, now| {
             let ctx = env.at(now);
@@ -274,7 +275,7 @@ pub async fn create(
                         bytes: &photo.bytes,
                     },
                     attachments::PhotoStore {
-                        data_dir: &env.settings.data_dir,
+                        photos: &photos,
                         max_bytes: env.settings.attachments.max_bytes,
                     },
                     now,
