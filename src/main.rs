@@ -477,6 +477,21 @@ fn scheduler(settings: Settings, action: SchedulerCommand) -> Result<(), CoreErr
                         );
                     }
                     println!(
+                        "warnings: {} ticket(s) near a deadline, {} mail(s) queued",
+                        report.warnings.warned.len(),
+                        report.warnings.mails
+                    );
+                    for w in &report.warnings.warned {
+                        println!(
+                            "  {}  {} deadline {}Z, {}% of it gone  to {}",
+                            w.number,
+                            w.deadline,
+                            w.due_at,
+                            w.point,
+                            w.recipients.join(", ")
+                        );
+                    }
+                    println!(
                         "mail: {} sent, {} failed (retried later)",
                         delivery.sent, delivery.failed
                     );

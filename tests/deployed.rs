@@ -334,6 +334,26 @@ async fn production_on_postgres_mails_supervisors_through_smtp_and_loses_none_wh
         ours[0]
     );
 
+    // A minute before its response deadline the unit holding it has been warned (临期预警)
+    // over SMTP, by a sweep the operator replays at that instant.
+    let respond_by = chrono::DateTime::parse_from_rfc3339(created["respond_by"].as_str().unwrap())
+        .unwrap()
+        - chrono::Duration::minutes(1);
+    let out = scheduler(dir, &env, &["sweep", "--as-of", &respond_by.to_rfc3339()]);
+    let number = created["number"].as_str().unwrap();
+    assert!(
+        out.lines()
+            .any(|l| l.contains(number) && l.contains("response deadline")),
+        "{out}"
+    );
+    let warnings = until_mail(&inbox, "【预警】", 1).await;
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("生产环境派单") && w.contains("响应时限")),
+        "{warnings:?}"
+    );
+
     // The operator replays a sweep a quarter of a year on: every open ticket rises and
     // the street's supervisors get their digest over SMTP.
     let out = scheduler(dir, &env, &["sweep", "--as-of", &days_ahead(90)]);

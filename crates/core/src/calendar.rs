@@ -265,6 +265,50 @@ impl WorkingCalendar {
         start + Duration::minutes(minutes)
     }
 
+    /// The instant `minutes` working minutes before `end` (UTC): where the stretch of that
+    /// much working time that ends at `end` (or at the last working instant before it)
+    /// begins. With 0, `end` itself.
+    pub fn sub_working_minutes(&self, end: NaiveDateTime, minutes: i64) -> NaiveDateTime {
+        if minutes <= 0 {
+            return end;
+        }
+        let mut remaining = Duration::minutes(minutes);
+        let local = self.local(end);
+        let days = std::iter::successors(Some(local.date()), |d| d.pred_opt())
+            .take(MAX_DAYS_AHEAD as usize)
+            .filter(|d| self.is_working_day(*d));
+        for day in days {
+            for (s, e) in self.periods.iter().rev() {
+                let (s, e) = (day.and_time(*s), day.and_time(*e));
+                if s >= local {
+                    continue;
+                }
+                let to = e.min(local);
+                if remaining <= to - s {
+                    return self.utc(to - remaining);
+                }
+                remaining -= to - s;
+            }
+        }
+        // No working time within three years: the calendar is misconfigured.
+        end - Duration::minutes(minutes)
+    }
+
+    /// The instant `minutes` before the deadline `end` on an SLA clock: how far ahead of a
+    /// deadline its warnings go.
+    pub fn before(
+        &self,
+        clock: crate::types::ClockKind,
+        end: NaiveDateTime,
+        minutes: i32,
+    ) -> NaiveDateTime {
+        let start = match clock {
+            crate::types::ClockKind::Calendar => end - Duration::minutes(minutes.into()),
+            crate::types::ClockKind::Working => self.sub_working_minutes(end, minutes.into()),
+        };
+        crate::db::truncate_to_micros(start)
+    }
+
     /// The deadline `minutes` after `start` on an SLA clock.
     pub fn deadline(
         &self,
@@ -484,5 +528,64 @@ mod tests {
             let time = local.time();
             prop_assert!(c.periods.iter().any(|(s, e)| time > *s && time <= *e), "{}", local);
         }
+
+        #[test]
+        fn going_back_from_a_deadline_and_forward_again_lands_on_it(t in instant(), n in 1i64..30_000, back in 0i64..30_000) {
+            let c = calendar();
+            let deadline = c.add_working_minutes(t, n);
+            let back = back.min(n);
+            let warn = c.sub_working_minutes(deadline, back);
+            prop_assert_eq!(c.working_minutes_between(warn, deadline), back);
+            if back > 0 {
+                prop_assert_eq!(c.add_working_minutes(warn, back), deadline);
+            }
+        }
+    }
+
+    #[test]
+    fn going_back_skips_lunch_nights_holidays_and_counts_make_up_days() {
+        let c = calendar();
+        // Within a morning; across lunch; to the evening before.
+        assert_eq!(
+            c.sub_working_minutes(bj("2026-11-24 11:00"), 60),
+            bj("2026-11-24 10:00")
+        );
+        assert_eq!(
+            c.sub_working_minutes(bj("2026-11-24 14:00"), 90),
+            bj("2026-11-24 11:00")
+        );
+        assert_eq!(
+            c.sub_working_minutes(bj("2026-11-24 09:30"), 60),
+            bj("2026-11-23 17:30")
+        );
+        // Thursday 8 October 2026 10:00, after National Day (1–7 October): two working hours
+        // back are its first hour and the last of Wednesday 30 September.
+        assert_eq!(
+            c.sub_working_minutes(bj("2026-10-08 10:00"), 120),
+            bj("2026-09-30 17:00")
+        );
+        // Monday 12 October 09:30: an hour back is Saturday 10 October, a make-up working
+        // day, at 17:30 — not Friday 9 October.
+        assert_eq!(
+            c.sub_working_minutes(bj("2026-10-12 09:30"), 60),
+            bj("2026-10-10 17:30")
+        );
+        // On the calendar clock, plain minutes.
+        assert_eq!(
+            c.before(
+                crate::types::ClockKind::Calendar,
+                bj("2026-10-08 10:00"),
+                120
+            ),
+            bj("2026-10-08 08:00")
+        );
+        assert_eq!(
+            c.before(
+                crate::types::ClockKind::Working,
+                bj("2026-10-08 10:00"),
+                120
+            ),
+            bj("2026-09-30 17:00")
+        );
     }
 }

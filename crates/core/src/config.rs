@@ -31,6 +31,7 @@ pub struct Settings {
     pub calendar: CalendarSettings,
     pub mail: MailSettings,
     pub hotspots: HotspotSettings,
+    pub warnings: WarningSettings,
     pub open311: Open311Settings,
     pub idempotency: IdempotencySettings,
     pub metrics: MetricsSettings,
@@ -121,6 +122,31 @@ pub struct HotspotSettings {
 impl Default for HotspotSettings {
     fn default() -> Self {
         Self { threshold: 5 }
+    }
+}
+
+/// Warnings before deadlines (临期预警).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct WarningSettings {
+    /// Points of each running window, in percent of it (1–99), at which the holder is
+    /// warned; empty: no warnings.
+    pub points: Vec<u8>,
+}
+
+impl Default for WarningSettings {
+    fn default() -> Self {
+        Self { points: vec![75] }
+    }
+}
+
+impl WarningSettings {
+    /// The points in order, each once.
+    pub fn sorted_points(&self) -> Vec<u8> {
+        let mut points = self.points.clone();
+        points.sort_unstable();
+        points.dedup();
+        points
     }
 }
 
@@ -405,6 +431,7 @@ impl Default for Settings {
             calendar: CalendarSettings::default(),
             mail: MailSettings::default(),
             hotspots: HotspotSettings::default(),
+            warnings: WarningSettings::default(),
             open311: Open311Settings::default(),
             idempotency: IdempotencySettings::default(),
             metrics: MetricsSettings::default(),
@@ -537,6 +564,13 @@ impl Settings {
                 "mail.transport",
                 "invalid",
                 "production mails supervisors through SMTP: set JIESU_MAIL__TRANSPORT=smtp",
+            ));
+        }
+        if self.warnings.points.iter().any(|p| !(1..=99).contains(p)) {
+            problems.push(crate::FieldError::new(
+                "warnings.points",
+                "range",
+                "each point is a percentage of the window from 1 to 99",
             ));
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {

@@ -35,7 +35,8 @@ pub use crate::tickets::due::CITY_LEVEL;
 const BATCH: i64 = 20_000;
 /// Ids per `IN (…)` list, well under SQLite's limit on bound parameters.
 const CHUNK: usize = 5_000;
-const SWEEP_LOCK_KEY: i64 = 0x006a_6965_7375_0001;
+/// Held by escalation and warning sweeps alike, for their transaction.
+pub(crate) const SWEEP_LOCK_KEY: i64 = 0x006a_6965_7375_0001;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -61,6 +62,9 @@ pub struct SweepReport {
     pub escalated: Vec<Escalated>,
     /// Digest mails written to the outbox.
     pub digests: usize,
+    /// The warnings before deadlines of the same sweep (`warnings::sweep`, which the
+    /// scheduler runs right after escalation).
+    pub warnings: crate::warnings::WarningReport,
 }
 
 /// What the digest needs beyond the ticket.
@@ -83,7 +87,7 @@ impl SweepContext<'_> {
 }
 
 /// The ancestor of a community at an escalation level: path `/city/district/street/community/`.
-fn node_at_level(org_path: &str, level: i32) -> Option<OrgUnitId> {
+pub(crate) fn node_at_level(org_path: &str, level: i32) -> Option<OrgUnitId> {
     let ids: Vec<&str> = org_path.trim_matches('/').split('/').collect();
     let index = match level {
         0 => 3,
@@ -96,7 +100,10 @@ fn node_at_level(org_path: &str, level: i32) -> Option<OrgUnitId> {
 }
 
 /// The names of some org units.
-fn names_of(conn: &mut DbConnection, ids: &[OrgUnitId]) -> CoreResult<BTreeMap<OrgUnitId, String>> {
+pub(crate) fn names_of(
+    conn: &mut DbConnection,
+    ids: &[OrgUnitId],
+) -> CoreResult<BTreeMap<OrgUnitId, String>> {
     let mut names = BTreeMap::new();
     for chunk in ids.chunks(CHUNK) {
         names.extend(
@@ -110,7 +117,7 @@ fn names_of(conn: &mut DbConnection, ids: &[OrgUnitId]) -> CoreResult<BTreeMap<O
 }
 
 /// Who is told at a node: its listed supervisor emails and its active supervisors' accounts.
-fn supervisors_of(conn: &mut DbConnection, node: OrgUnitId) -> CoreResult<Vec<String>> {
+pub(crate) fn supervisors_of(conn: &mut DbConnection, node: OrgUnitId) -> CoreResult<Vec<String>> {
     let mut emails: BTreeSet<String> = org_unit_emails::table
         .filter(org_unit_emails::org_unit_id.eq(node))
         .select(org_unit_emails::email)
@@ -296,12 +303,15 @@ fn plan(
             None => mail::Holder::Undispatched,
         };
         let line = mail::DigestLine {
-            id,
-            number: t.number.clone(),
-            title: t.title.clone(),
-            community,
-            category: (category.name_zh.clone(), category.name_en.clone()),
-            priority: t.priority,
+            ticket: mail::MailTicket {
+                id,
+                number: t.number.clone(),
+                title: t.title.clone(),
+                community,
+                category: (category.name_zh.clone(), category.name_en.clone()),
+                priority: t.priority,
+                holder,
+            },
             missed: if t.responded_at.is_some() {
                 mail::Missed::Resolution
             } else {
@@ -309,7 +319,6 @@ fn plan(
             },
             was_due,
             late_minutes: (as_of - was_due).num_minutes(),
-            holder,
         };
         let entry = match plan.digests.entry(node) {
             std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),

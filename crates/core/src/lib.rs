@@ -40,6 +40,7 @@ pub mod time;
 pub mod types;
 pub mod users;
 pub mod validate;
+pub mod warnings;
 
 pub use error::{CoreError, CoreResult, FieldError};
 pub use scope::{Actor, Scope};

@@ -15,7 +15,7 @@ use crate::error::{CoreError, CoreResult, FieldError};
 use crate::ids::{CategoryId, OrgUnitId, PartnerId};
 use crate::pagination::{Page, PageRequest, Towards, Window};
 use crate::schema::{
-    categories as categories_t, org_units, partner_categories, partner_communities, partners,
+    categories as categories_t, org_units, partner_categories, partner_communities, partners, users,
 };
 use crate::scope::{can_see_org_unit, in_subtree, Actor, Scope};
 use crate::types::{OrgKind, PartnerKind, Role};
@@ -361,6 +361,27 @@ pub fn update(
         Ok(())
     })?;
     get(conn, actor, id)
+}
+
+/// A unit's name and who its mail goes to: its contact address and its active staff's.
+pub fn recipients(
+    conn: &mut DbConnection,
+    partner: PartnerId,
+) -> CoreResult<(String, Vec<String>)> {
+    let (name, contact): (String, String) = partners::table
+        .find(partner)
+        .select((partners::name, partners::contact_email))
+        .first(conn)?;
+    let mut recipients: BTreeSet<String> = users::table
+        .filter(users::partner_id.eq(partner).and(users::active.eq(true)))
+        .select(users::email)
+        .load::<Option<String>>(conn)?
+        .into_iter()
+        .flatten()
+        .map(|e| e.to_lowercase())
+        .collect();
+    recipients.insert(contact.to_lowercase());
+    Ok((name, recipients.into_iter().collect()))
 }
 
 pub fn get(conn: &mut DbConnection, actor: &Actor, id: PartnerId) -> CoreResult<Partner> {

@@ -47,6 +47,10 @@ diesel::table! {
         ticket_id -> Int8,
         due_at -> Timestamp,
         window_due_at -> Nullable<Timestamp>,
+        warn_for_due -> Nullable<Timestamp>,
+        warn_from -> Nullable<Timestamp>,
+        warn_at -> Nullable<Timestamp>,
+        warn_point -> Nullable<Int4>,
     }
 }
 

@@ -211,7 +211,7 @@ impl TicketStatus {
 text_enum!(
     /// What an entry of a ticket's audit trail records. `absorbed` is on the surviving
     /// ticket of a merge; `partner_notice` asks the mail outbox to tell a unit that a ticket
-    /// was dispatched to it.
+    /// was dispatched to it; `warned` records a warning before a deadline (临期预警).
     EventKind, "event kind" {
         Logged => "logged",
         Dispatched => "dispatched",
@@ -230,6 +230,7 @@ text_enum!(
         Escalated => "escalated",
         Paused => "paused",
         Resumed => "resumed",
+        Warned => "warned",
     }
 );
 

@@ -13,6 +13,7 @@ use jiesu_core::config::{MailTransport, Settings, SmtpTls};
 use jiesu_core::db::Pool;
 use jiesu_core::escalation::{self, SweepContext, SweepReport};
 use jiesu_core::outbox::{self, Mail, Take};
+use jiesu_core::warnings;
 use jiesu_core::{CoreError, CoreResult};
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
@@ -310,19 +311,22 @@ impl Scheduler {
     ) -> CoreResult<(SweepReport, DeliveryReport)> {
         let (calendar, settings) = (self.calendar.clone(), self.settings.clone());
         let report = blocking(&self.pool, move |conn| {
-            escalation::sweep(
-                conn,
-                as_of,
-                &SweepContext {
-                    calendar: &calendar,
-                    public_url: &settings.server.public_url,
-                    mail_language: settings.mail.language,
-                },
-            )
+            let ctx = SweepContext {
+                calendar: &calendar,
+                public_url: &settings.server.public_url,
+                mail_language: settings.mail.language,
+            };
+            let mut report = escalation::sweep(conn, as_of, &ctx)?;
+            let points = settings.warnings.sorted_points();
+            report.warnings = warnings::sweep(conn, as_of, &ctx, &points)?;
+            Ok::<_, jiesu_core::CoreError>(report)
         })
         .await?;
         for e in &report.escalated {
             tracing::info!(ticket = %e.number, from = e.from_level, to = e.to_level, node = %e.node_name, "escalated");
+        }
+        for w in &report.warnings.warned {
+            tracing::info!(ticket = %w.number, deadline = w.deadline, point = w.point, "warned");
         }
         self.forget_expired(now).await?;
         let delivery = self.mailer.deliver_due(&self.pool, now).await?;
@@ -493,6 +497,7 @@ impl Scheduler {
                 Ok((report, delivery)) => tracing::info!(
                     escalated = report.escalated.len(),
                     digests = report.digests,
+                    warned = report.warnings.warned.len(),
                     sent = delivery.sent,
                     failed = delivery.failed,
                     "sweep done"

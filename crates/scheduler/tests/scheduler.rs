@@ -181,12 +181,13 @@ impl World {
             .unwrap()
     }
 
-    fn escalation_events(&self, id: TicketId) -> Vec<String> {
+    /// The details of a ticket's events of one kind, oldest first.
+    fn events_of(&self, id: TicketId, kind: &str) -> Vec<serde_json::Value> {
         ticket_events::table
             .filter(
                 ticket_events::ticket_id
                     .eq(id)
-                    .and(ticket_events::kind.eq("escalated")),
+                    .and(ticket_events::kind.eq(kind)),
             )
             .order(ticket_events::id)
             .select(ticket_events::detail)
@@ -194,6 +195,7 @@ impl World {
             .unwrap()
             .into_iter()
             .flatten()
+            .map(|d| serde_json::from_str(&d).unwrap())
             .collect()
     }
 
@@ -240,10 +242,9 @@ async fn an_ignored_ticket_climbs_to_the_city_at_the_right_instants_and_no_furth
         "never past the city"
     );
     assert_eq!(world.level(id), 3);
-    let events = world.escalation_events(id);
+    let events = world.events_of(id, "escalated");
     assert_eq!(events.len(), 3);
     for (i, detail) in events.iter().enumerate() {
-        let detail: serde_json::Value = serde_json::from_str(detail).unwrap();
         assert_eq!(detail["from_level"], i as i64);
         assert_eq!(detail["to_level"], i as i64 + 1);
     }
@@ -414,15 +415,20 @@ fn subject_and_body(raw: &str) -> String {
     format!("{subject}\n{}", mail.get_body().unwrap())
 }
 
-/// The escalation digests among the received mails.
-fn digests(inbox: &Inbox) -> Vec<(Vec<String>, String)> {
+/// The received mails whose subject or body carries `marker`.
+fn mails_with(inbox: &Inbox, marker: &str) -> Vec<(Vec<String>, String)> {
     inbox
         .lock()
         .unwrap()
         .iter()
-        .filter(|(_, m)| subject_and_body(m).contains("【督办】"))
+        .filter(|(_, m)| subject_and_body(m).contains(marker))
         .cloned()
         .collect()
+}
+
+/// The escalation digests among the received mails.
+fn digests(inbox: &Inbox) -> Vec<(Vec<String>, String)> {
+    mails_with(inbox, "【督办】")
 }
 
 async fn the_street_supervisor_gets_one_digest_naming_its_tickets(store: Store) {
@@ -933,6 +939,220 @@ async fn scheduled_backups_keep_the_newest(store: Store) {
     assert!(err.contains("scheduler.backup_cron"), "{err}");
 }
 
+impl World {
+    async fn warn_sweep(&self, at: &str) -> jiesu_core::warnings::WarningReport {
+        let (report, _) = self.scheduler().sweep(bj(at), bj(at)).await.unwrap();
+        report.warnings
+    }
+
+    /// The ticket as the supervisor's ticket list shows it at `at`.
+    fn listed(&self, id: TicketId, at: NaiveDateTime) -> jiesu_core::tickets::Ticket {
+        jiesu_core::tickets::queries::list(
+            &mut self.pool.get().unwrap(),
+            &Default::default(),
+            &self.actor("demo-supervisor"),
+            &Default::default(),
+            jiesu_core::pagination::PageRequest {
+                after: None,
+                limit: 200,
+            },
+            at,
+        )
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|t| t.id == id)
+        .unwrap()
+    }
+
+    fn ticket(&self, id: TicketId, at: NaiveDateTime) -> jiesu_core::tickets::Ticket {
+        jiesu_core::tickets::queries::get(
+            &mut self.pool.get().unwrap(),
+            &self.actor("demo-supervisor"),
+            id,
+            at,
+        )
+        .unwrap()
+        .ticket
+    }
+}
+
+/// Warnings at 75% of each running window on the ticket's own clock: the response window
+/// of a working-clock ticket logged the day before National Day (seven holidays inside
+/// it), the resolution window once a unit claims it, and a calendar-clock ticket on a
+/// holiday. Each warning once, to the right people, over SMTP; `warning` in the ticket
+/// from the point to the deadline.
+async fn warnings_come_at_three_quarters_of_each_window_on_its_clock(store: Store) {
+    let port = free_port();
+    let inbox = smtp_server(port);
+    let world = World::new(store, Some(port));
+    // Wednesday 30 September 10:00, one working day (450 min) to respond: due Thursday
+    // 8 October 10:00, after the holidays. A quarter of the window (112 min) before it:
+    // its first hour, and 52 minutes before 18:00 on 30 September.
+    let id = world.log(
+        "demo-grid",
+        "望京西园一区社区",
+        "节前报修",
+        bj("2026-09-30 10:00"),
+    );
+    assert!(world.warn_sweep("2026-09-30 17:07").await.warned.is_empty());
+    assert!(!world.ticket(id, bj("2026-09-30 17:07")).warning);
+    let report = world.warn_sweep("2026-09-30 17:08").await;
+    assert_eq!(report.warned.len(), 1, "{report:?}");
+    let warned = &report.warned[0];
+    assert_eq!((warned.deadline, warned.point), ("response", 75));
+    assert_eq!(warned.due_at, bj("2026-10-08 10:00"));
+    let told = warned.recipients.len();
+    assert!(
+        told > 0,
+        "nobody dispatched it: the community's supervisors are told"
+    );
+    assert!(
+        world.ticket(id, bj("2026-10-05 12:00")).warning,
+        "near, through the holidays"
+    );
+    assert!(
+        world.listed(id, bj("2026-10-05 12:00")).warning,
+        "the list says so too"
+    );
+    assert!(!world.listed(id, bj("2026-09-30 17:07")).warning);
+    assert!(
+        !world.ticket(id, bj("2026-10-08 10:01")).warning,
+        "late is not near"
+    );
+    assert!(
+        world.warn_sweep("2026-09-30 17:08").await.warned.is_empty(),
+        "once per deadline and point"
+    );
+    assert!(world.warn_sweep("2026-10-08 09:00").await.warned.is_empty());
+
+    // Dispatched and claimed on Friday 9 October: the resolution window runs (seven
+    // working days, the make-up Saturday 10 October among them) and the unit is warned.
+    let property = world.partner_of("demo-unit");
+    world.act(
+        "demo-supervisor",
+        id,
+        Action::Dispatch {
+            to: Target::Partner(property),
+            note: None,
+        },
+        bj("2026-10-09 09:30"),
+    );
+    world.act("demo-unit", id, Action::Claim, bj("2026-10-09 10:00"));
+    let resolve_by: NaiveDateTime = tickets::table
+        .find(id)
+        .select(tickets::resolve_by)
+        .first::<Option<NaiveDateTime>>(&mut *world.pool.get().unwrap())
+        .unwrap()
+        .unwrap();
+    // Seven working days (3,150 min) from the logging: 30 September's 390, then 450 on
+    // each of 8, 9, 10 (the make-up Saturday), 12, 13 and 14 October, and 60 on the 15th.
+    // A quarter (787 min) before it: 60 on the 15th, 450 on the 14th, 270 on the
+    // afternoon of the 13th and 7 before its noon — 13 October 11:53.
+    assert_eq!(resolve_by, bj("2026-10-15 10:00"));
+    assert!(world.warn_sweep("2026-10-13 11:52").await.warned.is_empty());
+    let report = world.warn_sweep("2026-10-13 11:53").await;
+    assert_eq!(report.warned.len(), 1, "{report:?}");
+    assert_eq!(report.warned[0].deadline, "resolution");
+    assert!(
+        report.warned[0]
+            .recipients
+            .iter()
+            .any(|r| r.contains("wangjing-property")),
+        "the unit holding it: {:?}",
+        report.warned[0].recipients
+    );
+    assert_eq!(world.events_of(id, "warned").len(), 2);
+    assert_eq!(world.events_of(id, "warned")[1]["deadline"], "resolution");
+
+    // Around the clock: high priority, respond in 2 hours, on a holiday.
+    let urgent = world.log_priority(
+        "demo-grid",
+        "望京西园一区社区",
+        "假日急修",
+        Some(Priority::High),
+        bj("2026-10-03 10:00"),
+    );
+    assert!(world.warn_sweep("2026-10-03 11:29").await.warned.is_empty());
+    let report = world.warn_sweep("2026-10-03 11:30").await;
+    assert_eq!(report.warned.len(), 1);
+    assert_eq!(report.warned[0].ticket_id, urgent);
+
+    // Every warning arrived over SMTP, each once.
+    let scheduler = world.scheduler();
+    scheduler
+        .mailer
+        .deliver_due(&world.pool, bj("2026-10-15 12:00"))
+        .await
+        .unwrap();
+    let mails = mails_with(&inbox, "【预警】");
+    let texts: Vec<String> = mails.iter().map(|(_, m)| subject_and_body(m)).collect();
+    assert!(
+        texts.iter().any(|t| t.contains("节前报修")
+            && t.contains("响应时限: 2026-10-08 10:00")
+            && t.contains("75%")),
+        "{texts:?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("办结时限: 2026-10-15 10:00") && t.contains("望京宜居物业")),
+        "{texts:?}"
+    );
+    let response_mails = texts
+        .iter()
+        .filter(|t| t.contains("节前报修") && t.contains("响应时限"))
+        .count();
+    assert_eq!(response_mails, told, "one mail to each supervisor, once");
+    drop(world.db);
+}
+
+/// Two schedulers sweeping at the same instant, at once: one warning, one set of mails.
+async fn two_schedulers_at_one_instant_warn_once(store: Store) {
+    let world = World::new(store, None);
+    let ids: Vec<TicketId> = (0..5)
+        .map(|i| {
+            world.log(
+                "demo-grid",
+                "望京西园一区社区",
+                &format!("同时巡检 {i}"),
+                bj("2026-11-23 10:00"),
+            )
+        })
+        .collect();
+    // Due Tuesday 10:00; 75% of the window was Monday 17:08.
+    let at = bj("2026-11-23 17:30");
+    let (one, two) = (world.scheduler(), world.scheduler());
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+    let run = |s: Scheduler, barrier: std::sync::Arc<tokio::sync::Barrier>| async move {
+        barrier.wait().await;
+        s.sweep(at, at).await.unwrap().0.warnings
+    };
+    let (a, b) = tokio::join!(
+        tokio::spawn(run(one, barrier.clone())),
+        tokio::spawn(run(two, barrier))
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        a.warned.len() + b.warned.len(),
+        ids.len(),
+        "each ticket warned by exactly one: {} + {}",
+        a.warned.len(),
+        b.warned.len()
+    );
+    for id in &ids {
+        assert_eq!(world.events_of(*id, "warned").len(), 1);
+    }
+    use jiesu_core::schema::outbox;
+    let mails: i64 = outbox::table
+        .filter(outbox::kind.eq("deadline_warning"))
+        .count()
+        .get_result(&mut *world.pool.get().unwrap())
+        .unwrap();
+    assert_eq!(mails as usize, a.mails + b.mails);
+    assert!(mails > 0);
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
@@ -961,4 +1181,6 @@ on_both_stores!(
     deliver_retries_waiting_mail_at_once,
     idempotency_keys_and_ended_sessions_expire_and_are_forgotten,
     scheduled_backups_keep_the_newest,
+    warnings_come_at_three_quarters_of_each_window_on_its_clock,
+    two_schedulers_at_one_instant_warn_once,
 );

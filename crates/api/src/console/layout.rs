@@ -330,6 +330,7 @@ pub fn event_name(lang: Lang, k: EventKind) -> &'static str {
         Escalated => lang.t("超时升级", "escalated"),
         Paused => lang.t("等待居民", "waiting on resident"),
         Resumed => lang.t("恢复办理", "resumed"),
+        Warned => lang.t("临期预警", "deadline warning"),
     }
 }
 

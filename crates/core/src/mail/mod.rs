@@ -80,6 +80,14 @@ static TEMPLATES: LazyLock<minijinja::Environment<'static>> = LazyLock::new(|| {
             include_str!("escalation_digest.en.txt"),
         ),
         (
+            "deadline_warning.zh",
+            include_str!("deadline_warning.zh.txt"),
+        ),
+        (
+            "deadline_warning.en",
+            include_str!("deadline_warning.en.txt"),
+        ),
+        (
             "partner_dispatch.zh",
             include_str!("partner_dispatch.zh.txt"),
         ),
@@ -115,6 +123,7 @@ fn render(kind: MailKind, language: MailLanguage, values: impl Serialize) -> Cor
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MailKind {
     EscalationDigest,
+    DeadlineWarning,
     PartnerDispatch,
 }
 
@@ -122,6 +131,7 @@ impl MailKind {
     pub fn as_str(self) -> &'static str {
         match self {
             MailKind::EscalationDigest => "escalation_digest",
+            MailKind::DeadlineWarning => "deadline_warning",
             MailKind::PartnerDispatch => "partner_dispatch",
         }
     }
@@ -168,7 +178,7 @@ pub fn ticket_link(public_url: &str, id: TicketId) -> String {
     format!("{}/console/tickets/{id}", public_url.trim_end_matches('/'))
 }
 
-/// Which deadline a ticket missed.
+/// Which deadline a ticket missed, or is near.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Missed {
     /// Nobody claimed it in time (响应时限).
@@ -209,9 +219,9 @@ impl Holder {
     }
 }
 
-/// One ticket of an escalation digest.
+/// A ticket as a digest line names it: what, where, how urgent, and who holds it.
 #[derive(Debug, Clone)]
-pub struct DigestLine {
+pub struct MailTicket {
     pub id: TicketId,
     pub number: String,
     pub title: String,
@@ -219,10 +229,37 @@ pub struct DigestLine {
     /// The category's name in Chinese and in English.
     pub category: (String, String),
     pub priority: Priority,
+    pub holder: Holder,
+}
+
+impl MailTicket {
+    /// The line's values for a template, in the letterhead's language, with `extra` (what
+    /// the digest says about the deadline) added.
+    fn values(&self, head: &Letterhead<'_>, extra: serde_json::Value) -> serde_json::Value {
+        let language = head.language;
+        let mut values = serde_json::json!({
+            "number": self.number,
+            "title": self.title,
+            "community": self.community,
+            "category": language.pick(&self.category.0, &self.category.1),
+            "priority": priority_name(self.priority, language),
+            "holder": self.holder.name(language),
+            "link": ticket_link(head.public_url, self.id),
+        });
+        if let (Some(values), serde_json::Value::Object(extra)) = (values.as_object_mut(), extra) {
+            values.extend(extra);
+        }
+        values
+    }
+}
+
+/// One ticket of an escalation digest.
+#[derive(Debug, Clone)]
+pub struct DigestLine {
+    pub ticket: MailTicket,
     pub missed: Missed,
     pub was_due: NaiveDateTime,
     pub late_minutes: i64,
-    pub holder: Holder,
 }
 
 fn priority_name(p: Priority, language: MailLanguage) -> &'static str {
@@ -242,24 +279,62 @@ pub fn escalation_digest(
     let lines: Vec<_> = lines
         .iter()
         .map(|l| {
-            serde_json::json!({
-                "number": l.number,
-                "title": l.title,
-                "community": l.community,
-                "category": language.pick(&l.category.0, &l.category.1),
-                "priority": priority_name(l.priority, language),
-                "missed": l.missed.name(language),
-                "due": local_minute(l.was_due, head.tz),
-                "late": duration(l.late_minutes, language),
-                "holder": l.holder.name(language),
-                "link": ticket_link(head.public_url, l.id),
-            })
+            l.ticket.values(
+                head,
+                serde_json::json!({
+                    "missed": l.missed.name(language),
+                    "due": local_minute(l.was_due, head.tz),
+                    "late": duration(l.late_minutes, language),
+                }),
+            )
         })
         .collect();
     render(
         MailKind::EscalationDigest,
         language,
         minijinja::context! { node, lines },
+    )
+}
+
+/// One ticket of a warning digest: a deadline near.
+#[derive(Debug, Clone)]
+pub struct WarningLine {
+    pub ticket: MailTicket,
+    pub deadline: Missed,
+    pub due: NaiveDateTime,
+    /// Minutes of wall-clock time until the deadline.
+    pub left_minutes: i64,
+    /// The warning point reached, in percent of the window.
+    pub point: u8,
+}
+
+/// The warning a unit, or a node's supervisors, get from one sweep: every ticket they
+/// hold (or must dispatch) whose deadline is near. `audience` is the unit's or the node's
+/// name.
+pub fn deadline_warning(
+    audience: &str,
+    lines: &[WarningLine],
+    head: &Letterhead<'_>,
+) -> CoreResult<Mail> {
+    let language = head.language;
+    let lines: Vec<_> = lines
+        .iter()
+        .map(|l| {
+            l.ticket.values(
+                head,
+                serde_json::json!({
+                    "deadline": l.deadline.name(language),
+                    "due": local_minute(l.due, head.tz),
+                    "left": duration(l.left_minutes, language),
+                    "point": l.point,
+                }),
+            )
+        })
+        .collect();
+    render(
+        MailKind::DeadlineWarning,
+        language,
+        minijinja::context! { audience, lines },
     )
 }
 
@@ -321,18 +396,24 @@ mod tests {
         assert_eq!(duration_in_zh(1440 + 125), "1 天 2 小时 5 分钟");
     }
 
-    fn line(holder: Holder) -> DigestLine {
-        DigestLine {
+    fn ticket(holder: Holder) -> MailTicket {
+        MailTicket {
             id: TicketId(7),
             number: "110105-2026-000007".into(),
             title: "楼道灯不亮".into(),
             community: "望京西园一区社区".into(),
             category: ("物业服务".into(), "Property management".into()),
             priority: Priority::Normal,
+            holder,
+        }
+    }
+
+    fn line(holder: Holder) -> DigestLine {
+        DigestLine {
+            ticket: ticket(holder),
             missed: Missed::Resolution,
             was_due: at("2026-11-24 02:00"),
             late_minutes: 90,
-            holder,
         }
     }
 
@@ -364,6 +445,49 @@ mod tests {
             assert!(mail.body.contains(part), "{part} in {}", mail.body);
         }
         assert!(!mail.body.contains("normal") && !mail.body.contains("/api/v1"));
+    }
+
+    #[test]
+    fn a_warning_names_the_deadline_how_long_is_left_and_the_point() {
+        let line = WarningLine {
+            ticket: ticket(Holder::Unit("望京宜居物业".into())),
+            deadline: Missed::Response,
+            due: at("2026-11-24 02:00"),
+            left_minutes: 30,
+            point: 75,
+        };
+        let mail = deadline_warning(
+            "望京宜居物业",
+            std::slice::from_ref(&line),
+            &head(MailLanguage::Zh),
+        )
+        .unwrap();
+        assert_eq!(mail.kind, MailKind::DeadlineWarning);
+        assert_eq!(mail.subject, "【预警】望京宜居物业：1 件工单即将超时");
+        for part in [
+            "响应时限: 2026-11-24 10:00，剩余 30 分钟（已过时限的 75%）",
+            "当前承办: 望京宜居物业",
+            "https://jiesu.example.gov.cn/console/tickets/7",
+        ] {
+            assert!(mail.body.contains(part), "{part} in {}", mail.body);
+        }
+        let mail = deadline_warning(
+            "Wangjing Property",
+            &[line.clone(), line],
+            &head(MailLanguage::En),
+        )
+        .unwrap();
+        assert_eq!(
+            mail.subject,
+            "[Warning] Wangjing Property: 2 tickets near their deadlines"
+        );
+        assert!(
+            mail.body.contains(
+                "Response deadline: 2026-11-24 10:00, 30 min left (75% of the time used)"
+            ),
+            "{}",
+            mail.body
+        );
     }
 
     #[test]

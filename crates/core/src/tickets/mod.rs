@@ -123,6 +123,10 @@ pub struct Ticket {
     pub closed_at: Option<NaiveDateTime>,
     /// Past a stored deadline at the instant of the read.
     pub overdue: bool,
+    /// 即将超时: not yet overdue, and past the first warning point of its running deadline
+    /// (`warnings.points`, 75% of the window by default) as the scheduler planned it at its
+    /// last sweep (`warnings::mark`).
+    pub warning: bool,
     pub merged_into_id: Option<TicketId>,
     pub reopen_count: i32,
     pub return_count: i32,
@@ -183,6 +187,7 @@ impl TicketRow {
         });
         Ticket {
             overdue: self.is_overdue(now),
+            warning: false,
             resident,
             id: self.id,
             number: self.number,

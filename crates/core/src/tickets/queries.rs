@@ -53,27 +53,38 @@ pub fn get(
     id: TicketId,
     now: NaiveDateTime,
 ) -> CoreResult<TicketDetail> {
-    use crate::schema::{need_tickets, open311_keys, open311_requests, ticket_pauses};
+    use crate::schema::{
+        escalation_due, need_tickets, open311_keys, open311_requests, ticket_pauses,
+    };
     // The ticket with what hangs on it one-to-one (a pause, its need, the Open311 request it
-    // came by) in one query; its events and photos in one each.
+    // came by, its running deadline's warning) in one query; its events and photos in one
+    // each.
     let query = tickets::table
         .left_join(ticket_pauses::table)
         .left_join(need_tickets::table)
         .left_join(open311_requests::table.inner_join(open311_keys::table))
+        .left_join(escalation_due::table)
         .filter(tickets::id.eq(id))
         .select((
             TicketRow::as_select(),
             (ticket_pauses::paused_at, ticket_pauses::reason).nullable(),
             need_tickets::need_id.nullable(),
             super::intake::RequestColumns::default().nullable(),
+            (
+                escalation_due::due_at,
+                escalation_due::warn_for_due,
+                escalation_due::warn_from,
+            )
+                .nullable(),
         ));
     type Row = (
         TicketRow,
         Option<(NaiveDateTime, String)>,
         Option<crate::ids::NeedId>,
         Option<super::intake::RequestRow>,
+        Option<crate::warnings::Planned>,
     );
-    let (row, paused, need_id, request): Row = query
+    let (row, paused, need_id, request, planned): Row = query
         .first(conn)
         .optional()?
         .ok_or(CoreError::NotFound("ticket"))?;
@@ -101,7 +112,11 @@ pub fn get(
         .map(|request| super::intake::RequestData::from_row(request, row.shows_resident_to(actor)));
     Ok(TicketDetail {
         actions,
-        ticket: row.view(actor, now),
+        ticket: {
+            let mut ticket = row.view(actor, now);
+            ticket.warning = crate::warnings::is_near(planned, ticket.overdue, now);
+            ticket
+        },
         events,
         attachments,
         waiting_on_resident,
@@ -343,12 +358,14 @@ pub fn browse(
         .limit(limit + 1)
         .load(conn)?;
     let window = Window::from_rows(rows, towards, limit, |r| r.id.0);
+    let mut items: Vec<Ticket> = window
+        .items
+        .into_iter()
+        .map(|r| r.view(actor, now))
+        .collect();
+    crate::warnings::mark(conn, &mut items, now)?;
     Ok(Window {
-        items: window
-            .items
-            .into_iter()
-            .map(|r| r.view(actor, now))
-            .collect(),
+        items,
         next: window.next,
         previous: window.previous,
     })
@@ -421,5 +438,7 @@ pub fn pool(
         query = query.filter(tickets::id.gt(TicketId(after)));
     }
     let rows = query.order(tickets::id).limit(page.fetch()).load(conn)?;
-    Ok(Page::from_rows(rows, page, |r| r.id.0).map(|r| r.view(actor, now)))
+    let mut page = Page::from_rows(rows, page, |r| r.id.0).map(|r| r.view(actor, now));
+    crate::warnings::mark(conn, &mut page.items, now)?;
+    Ok(page)
 }

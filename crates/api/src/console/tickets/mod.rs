@@ -79,6 +79,8 @@ pub(super) fn deadline_cell(lang: Lang, t: &Ticket, now: NaiveDateTime) -> Marku
             " "
             @if by < now {
                 span class="badge late" { (lang.t("超时 ", "late ")) (layout::span(lang, (now - by).num_minutes())) }
+            } @else if t.warning {
+                span class="badge warn" { (lang.t("即将超时 剩余 ", "due soon, in ")) (layout::span(lang, (by - now).num_minutes())) }
             } @else {
                 span class="badge" { (lang.t("剩余 ", "in ")) (layout::span(lang, (by - now).num_minutes())) }
             }

@@ -12,7 +12,7 @@ use super::{
 use crate::db::{truncate_to_micros, DbConnection};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{PartnerId, TicketId};
-use crate::schema::{escalation_due, partners, ticket_pauses, tickets};
+use crate::schema::{escalation_due, ticket_pauses, tickets};
 use crate::scope::Actor;
 use crate::tickets::{Context, TicketRow};
 use crate::types::{EventKind, Satisfaction, TicketStatus};
@@ -399,20 +399,8 @@ pub(super) fn mail_partner(
     partner: PartnerId,
     ctx: &Context<'_>,
 ) -> CoreResult<()> {
-    use crate::schema::{org_units, users};
-    let (name, contact): (String, String) = partners::table
-        .find(partner)
-        .select((partners::name, partners::contact_email))
-        .first(conn)?;
-    let mut recipients: std::collections::BTreeSet<String> = users::table
-        .filter(users::partner_id.eq(partner).and(users::active.eq(true)))
-        .select(users::email)
-        .load::<Option<String>>(conn)?
-        .into_iter()
-        .flatten()
-        .map(|e| e.to_lowercase())
-        .collect();
-    recipients.insert(contact.to_lowercase());
+    use crate::schema::org_units;
+    let (name, recipients) = crate::partners::recipients(conn, partner)?;
     let community: String = org_units::table
         .find(t.community_id)
         .select(org_units::name)

@@ -1,0 +1,6 @@
+DROP INDEX escalation_due_warn_idx;
+DROP INDEX escalation_due_unplanned_idx;
+ALTER TABLE escalation_due DROP COLUMN warn_point;
+ALTER TABLE escalation_due DROP COLUMN warn_at;
+ALTER TABLE escalation_due DROP COLUMN warn_from;
+ALTER TABLE escalation_due DROP COLUMN warn_for_due;
