@@ -877,6 +877,67 @@ fn admin(dir: &Path, env: &[(&str, String)], args: &[&str]) -> (bool, String) {
     (out.status.success(), stderr)
 }
 
+/// A folder nobody may write into, not even root (an immutable folder), until dropped.
+struct ReadOnly(PathBuf);
+
+impl ReadOnly {
+    fn new(path: PathBuf) -> Self {
+        std::fs::create_dir_all(&path).unwrap();
+        let root = run(Command::new("id").arg("-u")).1.trim() == "0";
+        if root {
+            let (out, _, stderr) = run(Command::new("chattr").arg("+i").arg(&path));
+            assert!(out.status.success(), "chattr +i: {stderr}");
+        } else {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o555)).unwrap();
+        }
+        assert!(
+            std::fs::create_dir(path.join("probe")).is_err(),
+            "{} is still writable",
+            path.display()
+        );
+        ReadOnly(path)
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).output();
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o755));
+    }
+}
+
+/// A backup into a folder that cannot be written fails naming it, and leaves nothing that
+/// looks like a backup (no `DEST`, no `DEST.partial`).
+async fn a_backup_to_a_read_only_destination_fails_and_leaves_nothing(store: Store) {
+    let (db, env) = demo_store(store);
+    let dir = db.dir.path();
+    if store == Store::Sqlite {
+        let (mut server, _) = serve(dir, &env); // seeds the embedded default
+        kill_9(&mut server);
+    }
+    let locked = ReadOnly::new(dir.join("locked"));
+    let dest = locked.0.join("backup");
+    let (ok, stderr) = admin(dir, &env, &["backup", &dest.display().to_string()]);
+    assert!(!ok, "the backup cannot have succeeded");
+    assert!(
+        stderr.contains(&locked.0.display().to_string()),
+        "names where it could not write: {stderr}"
+    );
+    assert!(!dest.exists());
+    assert!(!locked.0.join("backup.partial").exists());
+    drop(locked);
+    // The same store backs up fine into a folder that can be written.
+    let (ok, stderr) = admin(
+        dir,
+        &env,
+        &["backup", &dir.join("fine").display().to_string()],
+    );
+    assert!(ok, "{stderr}");
+    jiesu_core::backup::verify(&dir.join("fine")).unwrap();
+}
+
 /// A backup taken while tickets are being logged, restored into an empty store: every
 /// ticket acknowledged before the backup began is there with its events, the photo is
 /// served with the same bytes, and the manifest's counts are the restored rows. A restore
@@ -1339,6 +1400,7 @@ macro_rules! on_both_stores {
 
 on_both_stores!(
     a_backup_under_load_restores_every_ticket_acknowledged_before_it,
+    a_backup_to_a_read_only_destination_fails_and_leaves_nothing,
     a_crash_under_load_loses_no_acknowledged_ticket,
     a_sign_in_flood_leaves_signed_in_reads_working_and_memory_flat,
 );
