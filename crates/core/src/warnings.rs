@@ -35,7 +35,7 @@ use crate::schema::{
     tickets,
 };
 use crate::tickets::{Ticket, TicketRow};
-use crate::types::EventKind;
+use crate::types::{EventKind, TicketStatus};
 use crate::{mail, outbox};
 
 /// Deadlines planned, and warnings sent, in one sweep at most; the rest wait for the next.
@@ -398,26 +398,36 @@ pub fn is_near(planned: Option<Planned>, overdue: bool, now: NaiveDateTime) -> b
     })
 }
 
+/// The ids of the tickets near their running deadline at `now` (past its first warning
+/// point as planned, the deadline not passed): a subquery for lists, `tickets.id IN (…)`.
+/// A macro, as the multi-backend connection takes only plain (unboxed) subqueries.
+macro_rules! near_ids {
+    ($now:expr) => {
+        $crate::schema::escalation_due::table
+            .filter(
+                $crate::schema::escalation_due::warn_for_due
+                    .eq($crate::schema::escalation_due::due_at.nullable())
+                    .and($crate::schema::escalation_due::warn_from.le($now))
+                    .and($crate::schema::escalation_due::due_at.gt($now)),
+            )
+            .select($crate::schema::escalation_due::ticket_id)
+    };
+}
+pub(crate) use near_ids;
+
 /// Sets `warning` (即将超时) on tickets read at `now`: past the first point of their
 /// running deadline as last planned, and not yet late. One query for the lot.
 pub fn mark(conn: &mut DbConnection, tickets: &mut [Ticket], now: NaiveDateTime) -> CoreResult<()> {
     let ids: Vec<TicketId> = tickets
         .iter()
-        .filter(|t| !t.overdue && !t.status.is_final())
+        .filter(|t| !t.overdue && !t.status.is_final() && t.status != TicketStatus::Resolved)
         .map(|t| t.id)
         .collect();
     if ids.is_empty() {
         return Ok(());
     }
-    let near: BTreeSet<TicketId> = escalation_due::table
-        .filter(
-            escalation_due::ticket_id
-                .eq_any(&ids)
-                .and(escalation_due::warn_for_due.eq(escalation_due::due_at.nullable()))
-                .and(escalation_due::warn_from.le(now))
-                .and(escalation_due::due_at.gt(now)),
-        )
-        .select(escalation_due::ticket_id)
+    let near: BTreeSet<TicketId> = near_ids!(now)
+        .filter(escalation_due::ticket_id.eq_any(&ids))
         .load::<TicketId>(conn)?
         .into_iter()
         .collect();

@@ -947,11 +947,23 @@ impl World {
 
     /// The ticket as the supervisor's ticket list shows it at `at`.
     fn listed(&self, id: TicketId, at: NaiveDateTime) -> jiesu_core::tickets::Ticket {
+        self.list(&Default::default(), at)
+            .into_iter()
+            .find(|t| t.id == id)
+            .unwrap()
+    }
+
+    /// The supervisor's ticket list with `filter` at `at`.
+    fn list(
+        &self,
+        filter: &jiesu_core::tickets::queries::TicketFilter,
+        at: NaiveDateTime,
+    ) -> Vec<jiesu_core::tickets::Ticket> {
         jiesu_core::tickets::queries::list(
             &mut self.pool.get().unwrap(),
             &Default::default(),
             &self.actor("demo-supervisor"),
-            &Default::default(),
+            filter,
             jiesu_core::pagination::PageRequest {
                 after: None,
                 limit: 200,
@@ -960,9 +972,6 @@ impl World {
         )
         .unwrap()
         .items
-        .into_iter()
-        .find(|t| t.id == id)
-        .unwrap()
     }
 
     fn ticket(&self, id: TicketId, at: NaiveDateTime) -> jiesu_core::tickets::Ticket {
@@ -1016,6 +1025,25 @@ async fn warnings_come_at_three_quarters_of_each_window_on_its_clock(store: Stor
         "the list says so too"
     );
     assert!(!world.listed(id, bj("2026-09-30 17:07")).warning);
+    let near_only = jiesu_core::tickets::queries::TicketFilter {
+        warning: Some(true),
+        ..Default::default()
+    };
+    let ids = |tickets: Vec<jiesu_core::tickets::Ticket>| -> Vec<TicketId> {
+        tickets.into_iter().map(|t| t.id).collect()
+    };
+    assert!(ids(world.list(&near_only, bj("2026-10-05 12:00"))).contains(&id));
+    assert!(!ids(world.list(&near_only, bj("2026-09-30 17:07"))).contains(&id));
+    assert!(
+        !ids(world.list(&near_only, bj("2026-10-08 10:01"))).contains(&id),
+        "late"
+    );
+    let not_near = jiesu_core::tickets::queries::TicketFilter {
+        warning: Some(false),
+        ..Default::default()
+    };
+    assert!(!ids(world.list(&not_near, bj("2026-10-05 12:00"))).contains(&id));
+    assert!(ids(world.list(&not_near, bj("2026-09-30 17:07"))).contains(&id));
     assert!(
         !world.ticket(id, bj("2026-10-08 10:01")).warning,
         "late is not near"

@@ -98,6 +98,8 @@ pub struct ListQuery {
     org_unit_id: Option<OrgUnitId>,
     partner_id: Option<PartnerId>,
     overdue: Option<bool>,
+    /// 即将超时: past the first warning point of the running deadline, not yet late.
+    warning: Option<bool>,
     level: Option<i32>,
     created_from: Option<DateTime<Utc>>,
     created_to: Option<DateTime<Utc>>,
@@ -139,6 +141,7 @@ impl ListQuery {
             org_unit_id: q.org_unit_id,
             partner_id: q.partner_id,
             overdue: q.overdue,
+            warning: q.warning,
             level: q.level,
             created_from: q.created_from.map(|t| t.naive_utc()),
             created_to: q.created_to.map(|t| t.naive_utc()),

@@ -688,6 +688,18 @@ async fn filters_and_pages_lose_and_repeat_nothing_while_tickets_arrive(store: S
             .is_empty(),
         "nothing is late yet"
     );
+    // Nothing is near its deadline before a sweep has planned the warnings; every ticket
+    // says so.
+    assert!(app
+        .all("/api/v1/tickets?warning=true", &supervisor)
+        .await
+        .is_empty());
+    let not_near = app.all("/api/v1/tickets?warning=false", &supervisor).await;
+    assert_eq!(not_near.len(), 12 + extra);
+    assert!(
+        not_near.iter().all(|t| t["warning"] == false),
+        "{not_near:?}"
+    );
     assert_eq!(
         app.all(
             "/api/v1/tickets?created_from=2000-01-01T00:00:00Z",

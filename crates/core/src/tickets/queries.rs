@@ -135,6 +135,9 @@ pub struct TicketFilter {
     pub partner_id: Option<PartnerId>,
     /// Past a stored deadline (`true`) or not (`false`) at the instant of the read.
     pub overdue: Option<bool>,
+    /// 即将超时 (`true`: past the first warning point of the running deadline, not yet
+    /// late) or not (`false`), as `Ticket::warning` reads.
+    pub warning: Option<bool>,
     pub level: Option<i32>,
     pub created_from: Option<NaiveDateTime>,
     pub created_to: Option<NaiveDateTime>,
@@ -241,6 +244,19 @@ fn filtered(
     match filter.overdue {
         Some(true) => query = query.filter(overdue_expr(now)),
         Some(false) => query = query.filter(not_overdue_expr(now)),
+        None => {}
+    }
+    match filter.warning {
+        Some(true) => {
+            query = query
+                .filter(tickets::id.eq_any(crate::warnings::near_ids!(now)))
+                .filter(not_overdue_expr(now))
+        }
+        Some(false) => {
+            query = query.filter(diesel::dsl::not(
+                tickets::id.eq_any(crate::warnings::near_ids!(now)),
+            ))
+        }
         None => {}
     }
     if let Some(level) = filter.level {

@@ -6,6 +6,7 @@ use super::*;
 pub struct ListQuery {
     pub(super) status: Option<String>,
     pub(super) overdue: Option<String>,
+    pub(super) warning: Option<String>,
     pub(super) q: Option<String>,
     pub(super) cursor: Option<String>,
     /// The first ticket of the page after the one asked for (the "previous page" link).
@@ -38,9 +39,11 @@ pub async fn list(
         })?
         .unwrap_or_default();
     let overdue = q.overdue.as_deref() == Some("1");
+    let warning = q.warning.as_deref() == Some("1");
     let filter = TicketFilter {
         statuses: status.clone(),
         overdue: overdue.then_some(true),
+        warning: warning.then_some(true),
         q: q.q.clone().filter(|s| !s.trim().is_empty()),
         ..TicketFilter::default()
     };
@@ -81,6 +84,8 @@ pub async fn list(
             }
             div {
                 label { input type="checkbox" name="overdue" value="1" checked[overdue]; " " (lang.t("只看超时", "Overdue only")) }
+                " "
+                label { input type="checkbox" name="warning" value="1" checked[warning]; " " (lang.t("只看即将超时", "Due soon only")) }
                 button type="submit" class="secondary" { (lang.t("筛选", "Filter")) }
             }
         }
