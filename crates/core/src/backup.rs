@@ -293,13 +293,7 @@ pub fn backup(
         };
         let total = names.len() as u64;
         for (i, sha256) in names.iter().enumerate() {
-            let bytes = photos.get_blocking(sha256).map_err(|e| match e {
-                CoreError::NotFound(_) => CoreError::internal(format!(
-                    "the photo {sha256} a ticket refers to is missing from {}",
-                    photos.location
-                )),
-                e => e,
-            })?;
+            let bytes = photos.get_blocking(sha256)?;
             write_synced(&photo_path(&partial, sha256), &bytes)?;
             progress(i as u64 + 1, total);
         }

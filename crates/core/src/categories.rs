@@ -282,6 +282,16 @@ pub fn update(
     get(conn, id)
 }
 
+/// Each of these categories with its rules, read once each (the sweeps' tickets name a
+/// few categories many times over).
+pub fn get_each(
+    conn: &mut DbConnection,
+    ids: impl IntoIterator<Item = CategoryId>,
+) -> CoreResult<std::collections::BTreeMap<CategoryId, Category>> {
+    let ids: std::collections::BTreeSet<CategoryId> = ids.into_iter().collect();
+    ids.into_iter().map(|id| Ok((id, get(conn, id)?))).collect()
+}
+
 /// Categories are read by every signed-in role: they are what a ticket is about.
 pub fn get(conn: &mut DbConnection, id: CategoryId) -> CoreResult<Category> {
     let row = categories::table

@@ -196,11 +196,7 @@ fn read_facts(conn: &mut DbConnection, due: &[(TicketId, NaiveDateTime)]) -> Cor
     }
     let places: Vec<OrgUnitId> = places.into_iter().collect();
     let place_names = names_of(conn, &places)?;
-    let category_ids: BTreeSet<_> = rows.values().map(|t| t.category_id).collect();
-    let mut category_info = BTreeMap::new();
-    for id in category_ids {
-        category_info.insert(id, categories::get(conn, id)?);
-    }
+    let category_info = categories::get_each(conn, rows.values().map(|t| t.category_id))?;
     let partner_ids: Vec<_> = rows
         .values()
         .filter_map(|t| t.partner_id)

@@ -119,12 +119,16 @@ impl Photos {
             .map_err(|_| CoreError::internal("the photos' store did not answer"))?
     }
 
-    /// A missing photo is 404; a store that does not answer (a bucket down, a disk that
-    /// fails) is 503, retry later; a refusal (credentials, permissions) is jiesu's fault.
+    /// A store that does not answer (a bucket down, a disk that fails) is 503, retry
+    /// later; a photo a ticket refers to that is missing, or a refusal (credentials,
+    /// permissions), is a fault of the installation.
     fn failed(&self, what: &str, e: object_store::Error) -> CoreError {
         let context = format!("{what} in {}", self.location);
         match e {
-            object_store::Error::NotFound { .. } => CoreError::NotFound("photo"),
+            object_store::Error::NotFound { path, .. } => CoreError::internal(format!(
+                "the photo {path} a ticket refers to is missing from {}",
+                self.location
+            )),
             e @ object_store::Error::Generic { .. } => {
                 CoreError::unavailable_service("the photos' store", context, Some(Box::new(e)))
             }

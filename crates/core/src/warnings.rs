@@ -98,19 +98,6 @@ fn instants(
         .collect()
 }
 
-/// The categories of these tickets, read once each.
-fn categories_of<'a>(
-    conn: &mut DbConnection,
-    rows: impl Iterator<Item = &'a TicketRow>,
-) -> CoreResult<BTreeMap<CategoryId, Category>> {
-    let ids: BTreeSet<CategoryId> = rows.map(|t| t.category_id).collect();
-    let mut found = BTreeMap::new();
-    for id in ids {
-        found.insert(id, categories::get(conn, id)?);
-    }
-    Ok(found)
-}
-
 fn category(categories: &BTreeMap<CategoryId, Category>, id: CategoryId) -> CoreResult<&Category> {
     categories
         .get(&id)
@@ -149,7 +136,7 @@ fn plan(conn: &mut DbConnection, calendar: &WorkingCalendar, points: &[u8]) -> C
         .limit(BATCH)
         .select((escalation_due::due_at, TicketRow::as_select()))
         .load(conn)?;
-    let categories = categories_of(conn, unplanned.iter().map(|(_, t)| t))?;
+    let categories = categories::get_each(conn, unplanned.iter().map(|(_, t)| t.category_id))?;
     for (due, t) in &unplanned {
         let first = instants(
             t,
@@ -259,7 +246,7 @@ fn warn(
         .limit(BATCH)
         .select((escalation_due::due_at, TicketRow::as_select()))
         .load(conn)?;
-    let categories = categories_of(conn, due.iter().map(|(_, t)| t))?;
+    let categories = categories::get_each(conn, due.iter().map(|(_, t)| t.category_id))?;
     let places: Vec<OrgUnitId> = due
         .iter()
         .map(|(_, t)| t.community_id)

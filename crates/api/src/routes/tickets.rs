@@ -549,13 +549,7 @@ pub(crate) async fn photo_response(
             .insert_header(ETag(etag))
             .finish());
     }
-    let bytes = photos.get(&meta.sha256).await.map_err(|e| match e {
-        CoreError::NotFound(_) => CoreError::internal(format!(
-            "the photo {} is missing from {}",
-            meta.sha256, photos.location
-        )),
-        e => e,
-    })?;
+    let bytes = photos.get(&meta.sha256).await?;
     Ok(HttpResponse::Ok()
         .content_type(meta.content_type.as_str())
         .insert_header(ETag(etag))
