@@ -11,6 +11,7 @@ use jiesu_core::calendar::WorkingCalendar;
 use jiesu_core::config::Settings;
 use jiesu_core::db::{self, Database, DatabaseUrl, Pool, PoolOptions};
 use jiesu_core::ids::{OrgUnitId, PartnerId};
+use jiesu_core::replicas::Replicas;
 use jiesu_core::tickets::Context;
 use jiesu_core::types::Role;
 use jiesu_core::users::{self, NewUser};
@@ -275,9 +276,18 @@ fn with_database<T>(
     options: PoolOptions,
     work: impl FnOnce(&Pool) -> Result<T, CoreError>,
 ) -> Result<T, CoreError> {
+    with_the_database(settings, options, |database| work(&database.pool))
+}
+
+/// `with_database`, for work that needs more of the database than its pool.
+fn with_the_database<T>(
+    settings: &Settings,
+    options: PoolOptions,
+    work: impl FnOnce(&Database) -> Result<T, CoreError>,
+) -> Result<T, CoreError> {
     let url = settings.database_url()?;
     let database = Database::open(&url, options)?;
-    let result = migrate_and_report(&database.pool, &url).and_then(|()| work(&database.pool));
+    let result = migrate_and_report(&database.pool, &url).and_then(|()| work(&database));
     if !database.close(CLOSE_TIMEOUT) {
         tracing::warn!("database connections were still busy at exit");
     }
@@ -327,7 +337,8 @@ fn migrate(settings: &Settings) -> Result<(), CoreError> {
 }
 
 fn serve(settings: Settings) -> Result<(), CoreError> {
-    with_database(&settings.clone(), long_running(&settings)?, |pool| {
+    with_the_database(&settings.clone(), long_running(&settings)?, |database| {
+        let pool = &database.pool;
         first_start(&settings, pool)?;
         let scheduler = if settings.scheduler.enabled {
             Some(Scheduler::new(settings.clone(), pool.clone())?)
@@ -335,12 +346,13 @@ fn serve(settings: Settings) -> Result<(), CoreError> {
             tracing::info!("the scheduler is off here (scheduler.enabled = false)");
             None
         };
+        let replicas = Replicas::open(&settings, database)?;
         let system = actix_web::rt::System::new();
         // The server and the scheduler are built inside the runtime that runs them: the
         // SMTP transport's connection pool starts a task on it.
-        system
-            .block_on(async move {
-                let app = Application::build(settings.clone(), pool.clone())
+        let served = system
+            .block_on(async {
+                let app = Application::build(settings.clone(), pool.clone(), replicas.clone())
                     .map_err(|e| CoreError::internal_because("starting the server", e))?;
                 let (host, _) = settings
                     .server
@@ -356,7 +368,11 @@ fn serve(settings: Settings) -> Result<(), CoreError> {
                     let _ = task.await;
                 }
                 served.map_err(|e| CoreError::internal_because("server", e))
-            })?;
+            });
+        if !replicas.close(CLOSE_TIMEOUT) {
+            tracing::warn!("replica connections were still busy at exit");
+        }
+        served?;
         tracing::info!("stopped");
         Ok(())
     })

@@ -204,22 +204,22 @@ impl Cluster {
         assert!(status.success(), "{command}");
     }
 
-    fn start_new() -> Cluster {
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+    /// A folder and a port for a cluster, nothing in them yet.
+    fn unmade() -> Cluster {
         let cluster = Cluster {
             bin: Self::pg_bin(),
-            dir,
-            port,
+            dir: tempfile::tempdir().unwrap(),
+            port: jiesu_core::testing::free_port(),
         };
         Command::new("chmod")
             .args(["777", &cluster.dir.path().display().to_string()])
             .status()
             .unwrap();
+        cluster
+    }
+
+    fn start_new() -> Cluster {
+        let cluster = Self::unmade();
         cluster.shell(&format!(
             "'{}/initdb' -D '{}/data' -U postgres --auth=trust >/dev/null",
             cluster.bin.display(),
@@ -248,6 +248,53 @@ impl Cluster {
 
     fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// A cluster whose statements are counted, on its standbys too (`pg_stat_statements`).
+    fn start_counting() -> Cluster {
+        let cluster = Self::start_new();
+        cluster.stop();
+        std::fs::write(
+            cluster.dir.path().join("data/postgresql.auto.conf"),
+            "shared_preload_libraries = 'pg_stat_statements'\n",
+        )
+        .unwrap();
+        cluster.start();
+        let mut conn = diesel::PgConnection::establish(&cluster.url()).unwrap();
+        diesel::sql_query("CREATE EXTENSION pg_stat_statements")
+            .execute(&mut conn)
+            .unwrap();
+        cluster
+    }
+
+    /// A streaming standby of `primary` (`pg_basebackup -R`), started.
+    fn standby_of(primary: &Cluster) -> Cluster {
+        let cluster = Self::unmade();
+        cluster.shell(&format!(
+            "'{}/pg_basebackup' -h 127.0.0.1 -p {} -U postgres -D '{}/data' -R -X stream",
+            cluster.bin.display(),
+            primary.port,
+            cluster.dir.path().display()
+        ));
+        cluster.start();
+        cluster
+    }
+
+    /// Calls this server answered of statements reading a page of the tickets' list.
+    fn list_reads(&self) -> i64 {
+        #[derive(QueryableByName)]
+        struct Calls {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            calls: i64,
+        }
+        let mut conn = diesel::PgConnection::establish(&self.url()).unwrap();
+        diesel::sql_query(
+            "SELECT coalesce(sum(calls), 0)::bigint AS calls FROM pg_stat_statements \
+             WHERE query LIKE '%FROM \"tickets\"%' AND query LIKE '%LIMIT%'",
+        )
+        .get_result::<Calls>(&mut conn)
+        .unwrap()
+        .calls
     }
 }
 
@@ -1256,6 +1303,39 @@ async fn a_move_from_sqlite_to_postgres_keeps_every_answer() {
     assert!(ok, "{stderr}");
 }
 
+/// Production settings with photos in `bucket` at `endpoint`.
+fn production_with_bucket(
+    url: String,
+    endpoint: &str,
+    bucket: &str,
+) -> Vec<(&'static str, String)> {
+    let mut env = production(url);
+    env.extend(common::s3_env(endpoint, bucket));
+    env
+}
+
+/// Production settings on the PostgreSQL at `url`, with no scheduler (the tests that use
+/// them look at the API only).
+fn production(url: String) -> Vec<(&'static str, String)> {
+    vec![
+        ("JIESU_ENVIRONMENT", "production".to_owned()),
+        ("JIESU_DATABASE__URL", url),
+        // Processes behind one balancer share the signing key, from the environment.
+        (
+            "JIESU_AUTH__JWT_SECRET",
+            "k3Jq9-production-secret-of-forty-bytes-x".to_owned(),
+        ),
+        (
+            "JIESU_SERVER__PUBLIC_URL",
+            "https://jiesu.example.test".to_owned(),
+        ),
+        ("JIESU_SCHEDULER__ENABLED", "false".to_owned()),
+        ("JIESU_MAIL__SMTP__HOST", "127.0.0.1".to_owned()),
+        ("JIESU_MAIL__SMTP__TLS", "none".to_owned()),
+        ("JIESU_MAIL__SMTP__ALLOW_PLAINTEXT", "true".to_owned()),
+    ]
+}
+
 /// Photos in an S3-compatible bucket, served by the binary with production settings: two
 /// `serve` processes with data folders of their own and one bucket, as on two machines; a
 /// photo uploaded through one is served by the other, a backup holds it and restores it
@@ -1268,28 +1348,7 @@ async fn photos_in_a_bucket_are_served_by_every_process_and_backed_up() {
     load_demo(dir, &db.url_string());
     let buckets = tempfile::tempdir().unwrap();
     let endpoint = common::s3_server(buckets.path(), "photos");
-    let production = |url: String, endpoint: &str, bucket: &str| {
-        let mut env = vec![
-            ("JIESU_ENVIRONMENT", "production".to_owned()),
-            ("JIESU_DATABASE__URL", url),
-            // Processes behind one balancer share the signing key, from the environment.
-            (
-                "JIESU_AUTH__JWT_SECRET",
-                "k3Jq9-production-secret-of-forty-bytes-x".to_owned(),
-            ),
-            (
-                "JIESU_SERVER__PUBLIC_URL",
-                "https://jiesu.example.test".to_owned(),
-            ),
-            ("JIESU_SCHEDULER__ENABLED", "false".to_owned()),
-            ("JIESU_MAIL__SMTP__HOST", "127.0.0.1".to_owned()),
-            ("JIESU_MAIL__SMTP__TLS", "none".to_owned()),
-            ("JIESU_MAIL__SMTP__ALLOW_PLAINTEXT", "true".to_owned()),
-        ];
-        env.extend(common::s3_env(endpoint, bucket));
-        env
-    };
-    let env = production(db.url_string(), &endpoint, "photos");
+    let env = production_with_bucket(db.url_string(), &endpoint, "photos");
     let (mut one, url_one) = serve(dir, &env);
     let elsewhere = tempfile::tempdir().unwrap(); // the other machine's data folder
     let (mut two, url_two) = serve(elsewhere.path(), &env);
@@ -1329,7 +1388,10 @@ async fn photos_in_a_bucket_are_served_by_every_process_and_backed_up() {
 
     // A bucket that does not answer: the upload is refused as unavailable, nothing recorded.
     let nowhere = format!("http://127.0.0.1:{}", jiesu_core::testing::free_port());
-    let (mut cut_off, url) = serve(dir, &production(db.url_string(), &nowhere, "photos"));
+    let (mut cut_off, url) = serve(
+        dir,
+        &production_with_bucket(db.url_string(), &nowhere, "photos"),
+    );
     let mut other = photo.clone();
     other[100] = 1;
     let res = upload(&client, &url, &token, &other).await;
@@ -1361,7 +1423,7 @@ async fn photos_in_a_bucket_are_served_by_every_process_and_backed_up() {
         .join(sha256)
         .exists());
     let target = TestDb::new(Store::Postgres);
-    let target_env = production(target.url_string(), &endpoint, "restored");
+    let target_env = production_with_bucket(target.url_string(), &endpoint, "restored");
     std::fs::create_dir_all(buckets.path().join("restored")).unwrap();
     let (ok, stderr) = admin(
         target.dir.path(),
@@ -1383,6 +1445,221 @@ async fn photos_in_a_bucket_are_served_by_every_process_and_backed_up() {
         "served after the restore"
     );
     kill_9(&mut restored);
+}
+
+/// An upload waits for the photos' store with no database connection held: with a pool
+/// of two connections and a bucket that takes requests but never answers, three uploads
+/// hanging on the bucket leave the database free, so reads are answered meanwhile (they
+/// would wait for a connection and get 503 if the uploads held the pool). When the bucket
+/// goes, the uploads fail with 503 and record nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn uploads_waiting_on_a_silent_bucket_hold_no_database_connection() {
+    const UPLOADS: usize = 3;
+    let db = TestDb::new(Store::Postgres);
+    let dir = db.dir.path();
+    load_demo(dir, &db.url_string());
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    let (accepted, held) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for socket in silent.incoming() {
+            if accepted.send(socket).is_err() {
+                break;
+            }
+        }
+    });
+    let mut env = production_with_bucket(db.url_string(), &endpoint, "photos");
+    env.push(("JIESU_DATABASE__POOL_SIZE", "2".to_owned()));
+    let (mut server, url) = serve(dir, &env);
+    let client = reqwest::Client::new();
+    let token = login(&client, &url, dir, "demo-grid").await;
+    let uploads: Vec<_> = (0..UPLOADS)
+        .map(|i| {
+            let (client, url, token) = (client.clone(), url.clone(), token.clone());
+            tokio::spawn(async move { upload(&client, &url, &token, &png(2048, i as u8)).await })
+        })
+        .collect();
+    // Every upload has reached the bucket and waits for its answer.
+    let sockets: Vec<_> = (0..UPLOADS)
+        .map(|_| {
+            held.recv_timeout(Duration::from_secs(60))
+                .expect("an upload reached the bucket")
+        })
+        .collect();
+    for _ in 0..4 {
+        let res = client
+            .get(format!("{url}/api/v1/tickets?limit=5"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            200,
+            "a read while uploads wait on the bucket: {}",
+            res.text().await.unwrap()
+        );
+    }
+    assert!(
+        uploads.iter().all(|u| !u.is_finished()),
+        "the uploads were still waiting on the bucket"
+    );
+    drop(sockets);
+    drop(held);
+    for upload in uploads {
+        assert_eq!(upload.await.unwrap().status(), 503);
+    }
+    let ticket = get_json(&client, &url, "/api/v1/tickets/1", &token).await;
+    assert_eq!(ticket["attachments"], serde_json::json!([]), "{ticket}");
+    kill_9(&mut server);
+}
+
+/// One value of `/metrics` (a line starting with `series`).
+async fn metric(client: &reqwest::Client, url: &str, series: &str) -> Option<f64> {
+    let text = client
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// Reads from a streaming replica, through the release binary with production settings, on
+/// a primary and a standby the test starts itself: ticket lists and the rates are served
+/// by the standby (counted in its own `pg_stat_statements`); under a load of creates each
+/// creator finds their new ticket in the list they read at once; with the standby stopped
+/// under a read load no request fails and the reads move to the primary; started again,
+/// it is used again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_reads_go_to_a_streaming_standby_and_fall_back_to_the_primary() {
+    let primary = Cluster::start_counting();
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    load_demo(dir, &primary.url());
+    let standby = Cluster::standby_of(&primary);
+    let mut env = production(primary.url());
+    env.push(("JIESU_DATABASE__REPLICA_URLS", standby.url()));
+    let (mut server, url) = serve(dir, &env);
+    let client = reqwest::Client::new();
+    let in_use = format!("jiesu_db_replica_in_use{{database=\"{}\"}}", standby.url());
+    let wait_for = |want: f64| {
+        let (client, url, in_use) = (client.clone(), url.clone(), in_use.clone());
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while metric(&client, &url, &in_use).await != Some(want) {
+                assert!(Instant::now() < deadline, "{in_use} never became {want}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    wait_for(1.0).await;
+
+    // Lists and the rates are read on the standby.
+    let admin = login(&client, &url, dir, "demo-admin").await;
+    let before = standby.list_reads();
+    for _ in 0..20 {
+        get_json(&client, &url, "/api/v1/tickets?limit=5", &admin).await;
+    }
+    assert!(
+        standby.list_reads() >= before + 20,
+        "the standby served the lists: {} then {}",
+        before,
+        standby.list_reads()
+    );
+    get_json(&client, &url, "/api/v1/stats", &admin).await;
+    let replica_reads = format!("jiesu_db_reads_total{{database=\"{}\"}}", standby.url());
+    assert!(metric(&client, &url, &replica_reads).await.unwrap_or(0.0) >= 21.0);
+
+    // Read-your-writes under a load of creates: each creator lists their new ticket at once.
+    let grid = login(&client, &url, dir, "demo-grid").await;
+    let creators: Vec<_> = (0..4)
+        .map(|c| {
+            let (client, url, grid) = (client.clone(), url.clone(), grid.clone());
+            tokio::spawn(async move {
+                for n in 0..15 {
+                    let res = client
+                        .post(format!("{url}/api/v1/tickets"))
+                        .bearer_auth(&grid)
+                        .json(&ticket(&format!("副本{c}-{n}")))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(res.status(), 201);
+                    let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+                    let page = get_json(&client, &url, "/api/v1/tickets?limit=100", &grid).await;
+                    assert!(
+                        page["items"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .any(|t| t["id"].as_i64() == Some(id)),
+                        "ticket {id} is in its creator's list at once"
+                    );
+                }
+            })
+        })
+        .collect();
+    for creator in creators {
+        creator.await.unwrap();
+    }
+
+    // The standby stopped under a read load: no read fails, they move to the primary.
+    let stop = Arc::new(AtomicBool::new(false));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let served = Arc::new(AtomicUsize::new(0));
+    let readers: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, url, admin) = (client.clone(), url.clone(), admin.clone());
+            let (stop, failed, served) = (stop.clone(), failed.clone(), served.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::SeqCst) {
+                    let res = client
+                        .get(format!("{url}/api/v1/tickets?limit=5"))
+                        .bearer_auth(&admin)
+                        .send()
+                        .await;
+                    match res {
+                        Ok(r) if r.status() == 200 => served.fetch_add(1, Ordering::SeqCst),
+                        _ => failed.fetch_add(1, Ordering::SeqCst),
+                    };
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    standby.stop();
+    wait_for(0.0).await;
+    let on_primary = served.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        served.load(Ordering::SeqCst) > on_primary,
+        "reads go on, on the primary"
+    );
+    // Started again, it is used again.
+    standby.start();
+    wait_for(1.0).await;
+    let again = standby.list_reads();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::SeqCst);
+    for reader in readers {
+        reader.await.unwrap();
+    }
+    assert_eq!(
+        failed.load(Ordering::SeqCst),
+        0,
+        "no read failed ({} served)",
+        served.load(Ordering::SeqCst)
+    );
+    assert!(
+        standby.list_reads() > again,
+        "the standby serves reads again"
+    );
+    kill_9(&mut server);
 }
 
 macro_rules! on_both_stores {

@@ -12,6 +12,7 @@ pub mod open311;
 pub mod openapi;
 pub mod passwords;
 pub mod problem;
+pub mod reads;
 pub mod request_log;
 pub mod routes;
 pub mod signin;
@@ -29,6 +30,7 @@ use actix_web::{web, App, HttpMessage, HttpServer};
 use jiesu_core::calendar::WorkingCalendar;
 use jiesu_core::config::Settings;
 use jiesu_core::db::Pool;
+use jiesu_core::replicas::Replicas;
 use tracing_actix_web::{RequestId, TracingLogger};
 
 use crate::auth::JwtKeys;
@@ -37,12 +39,14 @@ use crate::state::AppState;
 pub struct Application {
     port: u16,
     server: Server,
+    /// The replicas and the primary they are measured against, checked while serving.
+    checks: Option<(Replicas, Pool)>,
 }
 
 impl Application {
     /// Binds `settings.server.bind` and prepares the server; nothing is served until
     /// `run_until_stopped`.
-    pub fn build(settings: Settings, pool: Pool) -> Result<Self, StartError> {
+    pub fn build(settings: Settings, pool: Pool, replicas: Replicas) -> Result<Self, StartError> {
         let secret = settings.jwt_secret()?;
         let calendar =
             WorkingCalendar::load(&settings.calendar, &settings.config_dir.join("calendar"))?;
@@ -60,7 +64,13 @@ impl Application {
             accounts: accounts::Accounts::default(),
             reference: Default::default(),
             passwords: signin::PasswordChecks::new(&settings),
-            pool,
+            writes: moka::sync::CacheBuilder::new(200_000)
+                .time_to_live(std::time::Duration::from_secs_f64(
+                    settings.database.replica_max_lag_secs + 2.0,
+                ))
+                .build(),
+            replicas: replicas.clone(),
+            pool: pool.clone(),
             keys: JwtKeys::new(&secret, settings.auth.token_ttl_minutes),
             calendar: Arc::new(calendar),
             settings: Arc::new(settings),
@@ -70,6 +80,15 @@ impl Application {
             .endpoint("/metrics")
             .mask_unmatched_patterns("UNMATCHED")
             .build()
+            .map_err(|e| {
+                StartError::Config(jiesu_core::CoreError::internal_because("metrics", e))
+            })?;
+        metrics
+            .registry
+            .register(Box::new(reads::DatabaseMetrics::new(
+                pool.clone(),
+                replicas.clone(),
+            )))
             .map_err(|e| {
                 StartError::Config(jiesu_core::CoreError::internal_because("metrics", e))
             })?;
@@ -105,6 +124,7 @@ impl Application {
                     actix_web::middleware::DefaultHeaders::new()
                         .add(("x-content-type-options", "nosniff")),
                 )
+                .wrap(actix_web::middleware::from_fn(reads::route))
                 .wrap(TracingLogger::<request_log::PrivateRootSpan>::new())
                 .route("/healthz", web::get().to(routes::health::healthz))
                 .route("/readyz", web::get().to(routes::health::readyz))
@@ -151,7 +171,11 @@ impl Application {
                 source,
             })?
             .run();
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            checks: (!replicas.is_empty()).then_some((replicas, pool)),
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -159,7 +183,23 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let checks = self.checks.map(|(replicas, pool)| {
+            actix_web::rt::spawn(async move {
+                let mut every = actix_web::rt::time::interval(jiesu_core::replicas::CHECK_EVERY);
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    every.tick().await;
+                    let (replicas, pool) = (replicas.clone(), pool.clone());
+                    let at = jiesu_core::replicas::millis(state::now());
+                    let _ = web::block(move || replicas.check(&pool, at)).await;
+                }
+            })
+        });
+        let served = self.server.await;
+        if let Some(task) = checks {
+            task.abort();
+        }
+        served
     }
 }
 

@@ -222,6 +222,20 @@ where
     .map_err(|_| Refusal::from(CoreError::internal("blocking task failed")))?
 }
 
+/// `run` for a read that tolerates a little lag: on a replica when one is fit
+/// (`AppState::read_db`).
+async fn read<T, F>(state: &AppState, f: F) -> Result<T, Refusal>
+where
+    F: Fn(&mut jiesu_core::db::DbConnection) -> Result<T, Refusal> + Send + Sync + 'static,
+    T: Send + 'static,
+{
+    match state.read_db(move |conn| Ok(f(conn))).await {
+        Ok(outcome) => outcome,
+        Err(crate::problem::ApiError::Core(e)) => Err(Refusal::from(e)),
+        Err(_) => Err(Refusal::from(CoreError::internal("a read failed"))),
+    }
+}
+
 fn policy(s: &jiesu_core::config::Open311Settings) -> Policy<'_> {
     Policy {
         intake_community: &s.intake_community,
@@ -625,7 +639,7 @@ async fn requests(
         Err(r) => return refusal(format, &r),
     };
     let (settings, at) = (state.settings.clone(), now());
-    let found = run(&state, move |conn| {
+    let found = read(&state, move |conn| {
         let policy = policy(&settings.open311);
         open311::requests(conn, &filter, &policy, at)
     })
@@ -659,7 +673,7 @@ async fn request(state: web::Data<AppState>, path: web::Path<(String, String)>) 
         return unsupported();
     };
     let settings = state.settings.clone();
-    let found = run(&state, move |conn| {
+    let found = read(&state, move |conn| {
         let policy = policy(&settings.open311);
         open311::request(conn, &id, &policy)
     })
@@ -690,7 +704,7 @@ async fn token(state: web::Data<AppState>, path: web::Path<(String, String)>) ->
         return unsupported();
     };
     let t = token.clone();
-    match run(&state, move |conn| open311::token(conn, &t)).await {
+    match read(&state, move |conn| open311::token(conn, &t)).await {
         Ok(id) => {
             let rec = vec![("service_request_id", V::S(id)), ("token", V::S(token))];
             render(

@@ -7,7 +7,10 @@ use actix_web::web;
 use jiesu_core::calendar::WorkingCalendar;
 use jiesu_core::config::Settings;
 use jiesu_core::db::{DbConnection, Pool};
+use jiesu_core::ids::TicketId;
 use jiesu_core::reference::Reference;
+use jiesu_core::replicas::{millis, read_again_on_primary, Replicas};
+use jiesu_core::tickets::attachments::{self, Attachment};
 use jiesu_core::tickets::Context;
 use jiesu_core::{Actor, CoreError};
 
@@ -27,6 +30,11 @@ pub struct AppState {
     pub calendar: Arc<WorkingCalendar>,
     /// Where the photos are kept: the data folder or a bucket.
     pub photos: jiesu_core::photos::Photos,
+    /// Read replicas (none: every read on the primary).
+    pub replicas: Replicas,
+    /// When each caller last wrote through this process (`reads`), for as long as a
+    /// replica may lag.
+    pub writes: moka::sync::Cache<u64, i64>,
 }
 
 /// What the ticket calls need besides a connection and an actor: the working calendar
@@ -88,6 +96,74 @@ impl AppState {
         .map_err(ApiError::Core)
     }
 
+    /// Runs a read that tolerates a little lag with a pooled connection: on a replica when
+    /// one is fit (`reads`), else on the primary. A read the replica fails in a way the
+    /// primary may not (it went down meanwhile, cancelled the read, or the read wanted to
+    /// write) is read again on the primary, so a replica's trouble fails no request.
+    pub async fn read_db<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: Fn(&mut DbConnection) -> Result<T, CoreError> + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        let Some(replica) = self.replicas.pick(millis(now()), crate::reads::wrote_at()) else {
+            return self.db(f).await;
+        };
+        let f = Arc::new(f);
+        let (pool, read) = (replica.pool().clone(), f.clone());
+        let span = tracing::Span::current();
+        let outcome = web::block(move || {
+            let _entered = span.enter();
+            jiesu_core::db::with_connection(&pool, |conn| read(conn))
+        })
+        .await
+        .map_err(|e| ApiError::Core(CoreError::internal_because("blocking task failed", e)))?;
+        match outcome {
+            Err(e) if read_again_on_primary(&e) => {
+                replica.failed(&e);
+                self.db(move |conn| f(conn)).await
+            }
+            outcome => outcome.map_err(ApiError::Core),
+        }
+    }
+
+    /// `read_db` with the signed-in account, read from the primary when it is not kept
+    /// (a sign-out or a disabled account takes effect as on the primary, never later).
+    pub async fn read_as_actor<T, F>(&self, auth: Auth, f: F) -> Result<T, ApiError>
+    where
+        F: Fn(&mut DbConnection, &Actor, chrono::NaiveDateTime) -> Result<T, CoreError>
+            + Send
+            + Sync
+            + 'static,
+        T: Send + 'static,
+    {
+        let at = now();
+        let actor = match self.accounts.kept(&auth) {
+            Some(actor) => actor,
+            None => {
+                let accounts = self.accounts.clone();
+                self.db(move |conn| accounts.load(conn, &auth)).await?
+            }
+        };
+        self.read_db(move |conn| f(conn, &actor, at)).await
+    }
+
+    /// `read_as_actor`, answered as JSON with 200.
+    pub async fn read_respond<T, F>(
+        &self,
+        auth: Auth,
+        f: F,
+    ) -> Result<actix_web::HttpResponse, ApiError>
+    where
+        F: Fn(&mut DbConnection, &Actor, chrono::NaiveDateTime) -> Result<T, CoreError>
+            + Send
+            + Sync
+            + 'static,
+        T: serde::Serialize + Send + 'static,
+    {
+        let value = self.read_as_actor(auth, f).await?;
+        Ok(actix_web::HttpResponse::Ok().json(value))
+    }
+
     /// `as_actor`, answered as JSON with `status`: what most handlers are.
     pub async fn respond<T, F>(
         &self,
@@ -122,5 +198,30 @@ impl AppState {
             f(conn, &actor, at)
         })
         .await
+    }
+
+    /// Adds a photo to a ticket without holding a database connection while the photos'
+    /// store (perhaps a bucket on another machine) is written: the actor's right to add
+    /// it checked with one, the upload checked and the photo stored with none,
+    /// then recorded (the right checked again in that transaction).
+    pub async fn add_photo(
+        &self,
+        actor: Actor,
+        ticket: TicketId,
+        file_name: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Attachment, ApiError> {
+        let asking = actor.clone();
+        self.db(move |conn| attachments::may_add(conn, &asking, ticket))
+            .await?;
+        let upload = attachments::Upload {
+            file_name,
+            bytes: &bytes,
+        };
+        let photo = attachments::Photo::of(upload, self.settings.attachments.max_bytes)?;
+        self.photos.store(&photo.sha256, bytes).await?;
+        let at = now();
+        self.db(move |conn| attachments::record(conn, &actor, ticket, &photo, at))
+            .await
     }
 }

@@ -360,6 +360,13 @@ pub struct DatabaseSettings {
     pub pool_size: u32,
     /// How long a request waits for a connection before it is answered 503.
     pub acquire_timeout_secs: u64,
+    /// PostgreSQL streaming replicas for the reads that tolerate a little lag (rates,
+    /// lists, exports, hotspots, the console's overview, Open311 reads). In the
+    /// environment, one variable with the URLs separated by commas. Ignored on SQLite.
+    pub replica_urls: Vec<String>,
+    /// A replica further behind the primary than this is skipped (its reads go to the
+    /// primary) until it catches up.
+    pub replica_max_lag_secs: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -461,6 +468,8 @@ impl Default for DatabaseSettings {
             url: String::new(),
             pool_size: 0,
             acquire_timeout_secs: 5,
+            replica_urls: Vec::new(),
+            replica_max_lag_secs: 5.0,
         }
     }
 }
@@ -532,7 +541,9 @@ impl Settings {
                 config::Environment::with_prefix("JIESU")
                     .prefix_separator("_")
                     .separator("__")
-                    .try_parsing(true),
+                    .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("database.replica_urls"),
             )
             .build()
             .and_then(|c| c.try_deserialize())
@@ -571,6 +582,15 @@ impl Settings {
                 "warnings.points",
                 "range",
                 "each point is a percentage of the window from 1 to 99",
+            ));
+        }
+        if !(self.database.replica_max_lag_secs.is_finite()
+            && self.database.replica_max_lag_secs > 0.0)
+        {
+            problems.push(crate::FieldError::new(
+                "database.replica_max_lag_secs",
+                "range",
+                "must be a positive number of seconds",
             ));
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {

@@ -3,7 +3,7 @@
 //! reports the real connection error, and the embedded migrations of each backend.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -208,6 +208,33 @@ impl PoolOptions {
     }
 }
 
+/// How the callers of a pool waited for a connection, counted since it opened (for the
+/// metrics).
+#[derive(Debug, Default)]
+pub struct PoolWaits {
+    pub checkouts: AtomicU64,
+    /// The time callers waited for those checkouts, in all.
+    pub waited_micros: AtomicU64,
+    /// Callers who waited `acquire_timeout` and were answered 503.
+    pub timeouts: AtomicU64,
+}
+
+#[derive(Debug)]
+struct WaitCounter(Arc<PoolWaits>);
+
+impl r2d2::HandleEvent for WaitCounter {
+    fn handle_checkout(&self, event: r2d2::event::CheckoutEvent) {
+        self.0.checkouts.fetch_add(1, Ordering::Relaxed);
+        self.0
+            .waited_micros
+            .fetch_add(event.duration().as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn handle_timeout(&self, _: r2d2::event::TimeoutEvent) {
+        self.0.timeouts.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Threads that open the pool's connections in the background.
 const CONNECT_THREADS: usize = 3;
 
@@ -218,6 +245,8 @@ const CONNECT_THREADS: usize = 3;
 /// a connection then crashes the process (SIGSEGV/SIGABRT) after its work is done.
 pub struct Database {
     pub pool: Pool,
+    /// How requests waited for its connections.
+    pub waits: Arc<PoolWaits>,
     connect_threads: Arc<ScheduledThreadPool>,
     closing: Arc<AtomicBool>,
 }
@@ -237,18 +266,29 @@ impl Database {
             })?;
         }
         let manager = ConnectionManager::new(url.clone());
-        let closing = manager.closing.clone();
         let first = r2d2::ManageConnection::connect(&manager).map_err(|e| {
             CoreError::unavailable_because(format!("cannot connect to {}", url.redacted()), e)
         })?;
         drop(first);
+        Self::build(manager, options, true)
+    }
+
+    /// Opens the pool without connecting first: for a server that may be down now and
+    /// come back later (a read replica), whose pool then connects when asked.
+    pub fn open_lazily(url: &DatabaseUrl, options: PoolOptions) -> CoreResult<Self> {
+        Self::build(ConnectionManager::new(url.clone()), options, false)
+    }
+
+    fn build(manager: ConnectionManager, options: PoolOptions, checked: bool) -> CoreResult<Self> {
+        let closing = manager.closing.clone();
+        let waits = Arc::new(PoolWaits::default());
         let connect_threads = Arc::new(
             ScheduledThreadPool::builder()
                 .num_threads(CONNECT_THREADS)
                 .thread_name_pattern("jiesu-db-connect-{}")
                 .build(),
         );
-        let pool = r2d2::Pool::builder()
+        let builder = r2d2::Pool::builder()
             .max_size(options.max_size.max(1))
             .min_idle(Some(options.min_idle.min(options.max_size)))
             .connection_timeout(options.acquire_timeout)
@@ -256,10 +296,17 @@ impl Database {
             // every busy request).
             .test_on_check_out(false)
             .thread_pool(connect_threads.clone())
-            .build(manager)
-            .map_err(|e| CoreError::unavailable_because("cannot open pool", e))?;
+            .event_handler(Box::new(WaitCounter(waits.clone())));
+        let pool = if checked {
+            builder
+                .build(manager)
+                .map_err(|e| CoreError::unavailable_because("cannot open pool", e))?
+        } else {
+            builder.build_unchecked(manager)
+        };
         Ok(Self {
             pool,
+            waits,
             connect_threads,
             closing,
         })
@@ -270,7 +317,7 @@ impl Database {
     /// stays parked (nothing new is connected), then every connection is closed here as it
     /// comes back idle (one still in use elsewhere is closed by its user on return).
     /// Returns false if that took longer than `timeout`.
-    pub fn close(self, timeout: Duration) -> bool {
+    pub fn close(&self, timeout: Duration) -> bool {
         let deadline = std::time::Instant::now() + timeout;
         let (parked, waiting) = std::sync::mpsc::channel::<()>();
         for _ in 0..CONNECT_THREADS {

@@ -28,6 +28,7 @@ pub mod partners;
 pub mod phone;
 pub mod photos;
 pub mod reference;
+pub mod replicas;
 pub mod schema;
 pub mod scope;
 pub mod secrets;

@@ -139,13 +139,18 @@ impl Photos {
     /// Stores `bytes` under their SHA-256 (blocking thread).
     pub fn put(&self, sha256: &str, bytes: Vec<u8>) -> CoreResult<()> {
         let (store, key, this) = (self.store.clone(), key(sha256), self.clone());
-        self.wait(async move {
-            store
-                .put(&key, PutPayload::from(bytes))
-                .await
-                .map(|_| ())
-                .map_err(|e| this.failed("storing a photo", e))
-        })
+        self.wait(async move { write(store, key, bytes, this).await })
+    }
+
+    /// Stores `bytes` under their SHA-256 (from async code on any runtime), holding
+    /// nothing else meanwhile: a request adding a photo calls it between its database
+    /// steps, so a slow bucket does not hold a pooled connection.
+    pub async fn store(&self, sha256: &str, bytes: Vec<u8>) -> CoreResult<()> {
+        let (store, key, this) = (self.store.clone(), key(sha256), self.clone());
+        self.handle()?
+            .spawn(async move { write(store, key, bytes, this).await })
+            .await
+            .map_err(|e| CoreError::internal_because("storing a photo", e))?
     }
 
     /// The bytes of a photo (blocking thread).
@@ -162,6 +167,19 @@ impl Photos {
             .await
             .map_err(|e| CoreError::internal_because("reading a photo", e))?
     }
+}
+
+async fn write(
+    store: Arc<dyn ObjectStore>,
+    key: Key,
+    bytes: Vec<u8>,
+    this: Photos,
+) -> CoreResult<()> {
+    store
+        .put(&key, PutPayload::from(bytes))
+        .await
+        .map(|_| ())
+        .map_err(|e| this.failed("storing a photo", e))
 }
 
 async fn read(store: Arc<dyn ObjectStore>, key: Key, this: Photos) -> CoreResult<Vec<u8>> {

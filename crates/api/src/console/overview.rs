@@ -66,7 +66,7 @@ pub async fn overdue(
     let towards = Towards::parse(q.escalated_cursor.as_deref(), q.escalated_before.as_deref())?;
     let reference = state.reference.clone();
     let (late, late_total, escalated, escalated_total, names, now): LatePage = session
-        .run(&state, move |conn, actor, now| {
+        .read(&state, move |conn, actor, now| {
             let late = lists::overdue(conn, &reference, actor, LATE_SHOWN, now)?;
             let only_late = TicketFilter {
                 overdue: Some(true),
@@ -329,7 +329,7 @@ pub async fn stats(
     let asked = q.org_unit_id;
     let tz = state.calendar.tz();
     let (rates, period) = session
-        .run(&state, move |conn, actor, now| {
+        .read(&state, move |conn, actor, now| {
             let period = stats::days_before_today(now, days, tz)?;
             if let Scope::Partner { partner } = actor.scope {
                 return Ok((
@@ -479,7 +479,7 @@ pub async fn lists(
 ) -> ConsoleResult {
     let lang = session.lang;
     let lists: ThreeLists = session
-        .run(&state, |conn, actor, now| {
+        .read(&state, |conn, actor, now| {
             let needs = if actor.role == Role::UnitStaff {
                 Vec::new()
             } else {

@@ -47,6 +47,21 @@ impl Session {
     }
 
     /// Runs `f` as the signed-in actor on the blocking pool, with the request's `now`.
+    /// `run` for a read that tolerates a little lag: on a replica when one is fit
+    /// (`AppState::read_db`).
+    pub async fn read<T, F>(&self, state: &AppState, f: F) -> Result<T, ConsoleError>
+    where
+        F: Fn(&mut DbConnection, &Actor, chrono::NaiveDateTime) -> CoreResult<T>
+            + Send
+            + Sync
+            + 'static,
+        T: Send + 'static,
+    {
+        let actor = self.actor.clone();
+        let at = now();
+        Ok(state.read_db(move |conn| f(conn, &actor, at)).await?)
+    }
+
     pub async fn run<T, F>(&self, state: &AppState, f: F) -> Result<T, ConsoleError>
     where
         F: FnOnce(&mut DbConnection, &Actor, chrono::NaiveDateTime) -> CoreResult<T>

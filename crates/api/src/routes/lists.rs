@@ -42,7 +42,7 @@ pub async fn list_needs(
         published: q.0.published,
     };
     state
-        .respond(auth, StatusCode::OK, move |conn, actor, _| {
+        .read_respond(auth, move |conn, actor, _| {
             lists::list_needs(conn, actor, &filter, page)
         })
         .await
@@ -132,7 +132,7 @@ pub async fn list_resources(
     let page = paging.0.page()?;
     let community = q.0.community_id;
     state
-        .respond(auth, StatusCode::OK, move |conn, actor, _| {
+        .read_respond(auth, move |conn, actor, _| {
             lists::list_resources(conn, actor, community, page)
         })
         .await
@@ -184,7 +184,7 @@ pub async fn list_projects(
     let page = paging.0.page()?;
     let overdue = q.0.overdue;
     state
-        .respond(auth, StatusCode::OK, move |conn, actor, now| {
+        .read_respond(auth, move |conn, actor, now| {
             lists::list_projects(conn, actor, overdue, page, now)
         })
         .await
@@ -449,7 +449,7 @@ pub async fn late_items(
     let limit = q.0.page()?.limit;
     let reference = state.reference.clone();
     state
-        .respond(auth, StatusCode::OK, move |conn, actor, now| {
+        .read_respond(auth, move |conn, actor, now| {
             lists::overdue(conn, &reference, actor, limit, now)
         })
         .await

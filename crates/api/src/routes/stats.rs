@@ -3,7 +3,7 @@
 //! page by page, never held whole in memory.
 
 use actix_web::get;
-use actix_web::http::{header, StatusCode};
+use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use jiesu_core::db::DbConnection;
@@ -105,7 +105,7 @@ pub async fn get_stats(
     let q = q.0;
     let tz = state.calendar.tz();
     state
-        .respond(auth, StatusCode::OK, move |conn, actor, now| {
+        .read_respond(auth, move |conn, actor, now| {
             compute(conn, actor, &q, now, tz)
         })
         .await
@@ -178,7 +178,7 @@ pub async fn stats_csv(
     let q = q.0;
     let tz = state.calendar.tz();
     let bytes = state
-        .as_actor(auth, move |conn, actor, now| {
+        .read_as_actor(auth, move |conn, actor, now| {
             let answer = compute(conn, actor, &q, now, tz)?;
             let mut head = vec!["范围 scope", "排名 rank", "名称 name"];
             head.extend(FIGURE_HEADERS);
@@ -304,12 +304,13 @@ where
     F: Fn(&mut DbConnection, &Actor, PageRequest, NaiveDateTime) -> Result<Page<T>, CoreError>
         + Clone
         + Send
+        + Sync
         + 'static,
     R: Fn(&T) -> Vec<String> + Send + 'static,
 {
     let first_fetch = fetch.clone();
     let (actor, (first, now)) = state
-        .as_actor(auth, move |conn, actor, now| {
+        .read_as_actor(auth, move |conn, actor, now| {
             let page = first_fetch(
                 conn,
                 actor,
@@ -323,6 +324,10 @@ where
         })
         .await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(4);
+    // The following pages from a replica too, when one is fit now.
+    let replica = state
+        .replicas
+        .pick(jiesu_core::replicas::millis(now), crate::reads::wrote_at());
     let pool = state.pool.clone();
     let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || {
@@ -347,17 +352,24 @@ where
             let Some(after) = next.and_then(|c| c.parse().ok()) else {
                 return;
             };
-            page = jiesu_core::db::with_connection(&pool, |conn| {
-                fetch(
-                    conn,
-                    &actor,
-                    PageRequest {
-                        after: Some(after),
-                        limit: EXPORT_PAGE,
-                    },
-                    now,
-                )
-            });
+            let next_page = |conn: &mut DbConnection| {
+                let asked = PageRequest {
+                    after: Some(after),
+                    limit: EXPORT_PAGE,
+                };
+                fetch(conn, &actor, asked, now)
+            };
+            page = match &replica {
+                Some(replica) => jiesu_core::db::with_connection(replica.pool(), next_page)
+                    .or_else(|e| {
+                        if !jiesu_core::replicas::read_again_on_primary(&e) {
+                            return Err(e);
+                        }
+                        replica.failed(&e);
+                        jiesu_core::db::with_connection(&pool, next_page)
+                    }),
+                None => jiesu_core::db::with_connection(&pool, next_page),
+            };
         }
     });
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
@@ -424,7 +436,7 @@ pub async fn hotspots(
     };
     let threshold = q.threshold.unwrap_or(state.settings.hotspots.threshold);
     state
-        .respond(auth, StatusCode::OK, move |conn, actor, now| {
+        .read_respond(auth, move |conn, actor, now| {
             let period = match (q.from, q.to) {
                 (None, None) => hotspots::default_period(now)?,
                 (from, to) => {

@@ -126,7 +126,7 @@ pub async fn list(
     let filter = q.0.filter()?;
     let reference = state.reference.clone();
     state
-        .respond(auth, StatusCode::OK, move |conn, actor, now| {
+        .read_respond(auth, move |conn, actor, now| {
             queries::list(conn, &reference, actor, &filter, page, now)
         })
         .await
@@ -174,7 +174,7 @@ pub async fn pool(
 ) -> Result<HttpResponse, ApiError> {
     let page = q.0.page()?;
     state
-        .respond(auth, StatusCode::OK, move |conn, actor, now| {
+        .read_respond(auth, move |conn, actor, now| {
             queries::pool(conn, actor, page, now)
         })
         .await
@@ -489,26 +489,13 @@ pub async fn attach(
             "send the photo as a multipart part named file",
         )]))
     })?;
-    let id = TicketId(id.into_inner());
-    let photos = state.photos.clone();
-    state
-        .respond(auth, StatusCode::CREATED, move |conn, actor, now| {
-            attachments::add(
-                conn,
-                actor,
-                id,
-                attachments::Upload {
-                    file_name: &name,
-                    bytes: &bytes,
-                },
-                attachments::PhotoStore {
-                    photos: &photos,
-                    max_bytes: max,
-                },
-                now,
-            )
-        })
-        .await
+    let actor = state
+        .as_actor(auth, |_, actor, _| Ok(actor.clone()))
+        .await?;
+    let added = state
+        .add_photo(actor, TicketId(id.into_inner()), &name, bytes)
+        .await?;
+    Ok(HttpResponse::Created().json(added))
 }
 
 /// `GET /tickets/{id}/attachments/{attachment}`: the photo, to those who may see the ticket.
@@ -566,7 +553,7 @@ pub async fn escalations(
 ) -> Result<HttpResponse, ApiError> {
     let page = q.0.page()?;
     state
-        .respond(auth, StatusCode::OK, move |conn, actor, now| {
+        .read_respond(auth, move |conn, actor, now| {
             jiesu_core::escalation::list(conn, actor, page, now)
         })
         .await

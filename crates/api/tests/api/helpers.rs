@@ -52,7 +52,8 @@ impl TestApp {
         adjust(&mut settings);
         // The store's own pool size, as `jiesu serve` runs it (one connection on SQLite).
         let pool = db::connect(&db.url, settings.pool_size_for(&db.url)).expect("connect");
-        let app = Application::build(settings.clone(), pool.clone()).expect("build app");
+        let app = Application::build(settings.clone(), pool.clone(), Default::default())
+            .expect("build app");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
         TestApp {
@@ -70,7 +71,8 @@ impl TestApp {
     pub async fn another_process(&self) -> String {
         let url = &self._db.url;
         let pool = db::connect(url, self.settings.pool_size_for(url)).expect("connect");
-        let app = Application::build(self.settings.clone(), pool).expect("build app");
+        let app =
+            Application::build(self.settings.clone(), pool, Default::default()).expect("build app");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
         address

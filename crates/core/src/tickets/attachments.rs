@@ -41,13 +41,6 @@ pub fn list(conn: &mut DbConnection, ticket: TicketId) -> CoreResult<Vec<Attachm
         .load(conn)?)
 }
 
-/// Where photos are kept and how large one may be.
-#[derive(Debug, Clone, Copy)]
-pub struct PhotoStore<'a> {
-    pub photos: &'a crate::photos::Photos,
-    pub max_bytes: usize,
-}
-
 /// A file as uploaded: the name the client gave and its bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct Upload<'a> {
@@ -80,18 +73,39 @@ pub fn check_photo(bytes: &[u8], max_bytes: usize) -> CoreResult<&'static str> {
         })
 }
 
-/// Adds a photo to a ticket the actor may see: grid members, supervisors and admins of
-/// its scope, or the unit holding it.
-pub fn add(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    ticket_id: TicketId,
-    upload: Upload<'_>,
-    store: PhotoStore<'_>,
-    now: NaiveDateTime,
-) -> CoreResult<Attachment> {
-    let Upload { file_name, bytes } = upload;
-    let PhotoStore { photos, max_bytes } = store;
+/// An acceptable photo, ready to be stored under `sha256` and recorded: what can be known
+/// of it without the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Photo {
+    pub sha256: String,
+    pub content_type: &'static str,
+    pub size_bytes: i64,
+    pub file_name: String,
+}
+
+impl Photo {
+    /// Checks an upload (`check_photo`) and names it: its SHA-256 and its file name with
+    /// control characters removed, at most 200 characters.
+    pub fn of(upload: Upload<'_>, max_bytes: usize) -> CoreResult<Self> {
+        let content_type = check_photo(upload.bytes, max_bytes)?;
+        Ok(Self {
+            sha256: hex::encode(Sha256::digest(upload.bytes)),
+            content_type,
+            size_bytes: upload.bytes.len() as i64,
+            file_name: upload
+                .file_name
+                .trim()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(200)
+                .collect(),
+        })
+    }
+}
+
+/// Whether the actor may add a photo to the ticket: grid members, supervisors and admins
+/// of its scope, or the unit holding it, while the ticket is not finished.
+pub fn may_add(conn: &mut DbConnection, actor: &Actor, ticket_id: TicketId) -> CoreResult<()> {
     let ticket = load_visible(conn, actor, ticket_id)?;
     let allowed = match (&actor.scope, actor.role) {
         (Scope::Partner { partner }, _) => ticket.partner_id == Some(*partner),
@@ -109,24 +123,33 @@ pub fn add(
             ticket.number, ticket.status
         )));
     }
-    let content_type = check_photo(bytes, max_bytes)?;
-    let sha256 = hex::encode(Sha256::digest(bytes));
-    photos.put(&sha256, bytes.to_vec())?;
-    let name: String = file_name
-        .trim()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(200)
-        .collect();
+    Ok(())
+}
+
+/// Records a photo already in the photos' store on a ticket, checking `may_add` again in
+/// the same transaction (the ticket may have been finished while the photo was stored).
+///
+/// Adding a photo is three steps so that no database connection is held while a bucket
+/// is written: `may_add`, `Photos::store` with no connection, then `record`. A photo
+/// stored and then refused here stays in the store unreferenced (stored once per
+/// content, it costs nothing the next upload of it would not).
+pub fn record(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    ticket_id: TicketId,
+    photo: &Photo,
+    now: NaiveDateTime,
+) -> CoreResult<Attachment> {
     let now = truncate_to_micros(now);
-    let id = write_tx(conn, |conn| -> CoreResult<AttachmentId> {
-        let id = diesel::insert_into(attachments::table)
+    write_tx(conn, |conn| -> CoreResult<Attachment> {
+        may_add(conn, actor, ticket_id)?;
+        let id: AttachmentId = diesel::insert_into(attachments::table)
             .values((
                 attachments::ticket_id.eq(ticket_id),
-                attachments::sha256.eq(&sha256),
-                attachments::content_type.eq(content_type),
-                attachments::size_bytes.eq(bytes.len() as i64),
-                attachments::file_name.eq(&name),
+                attachments::sha256.eq(&photo.sha256),
+                attachments::content_type.eq(photo.content_type),
+                attachments::size_bytes.eq(photo.size_bytes),
+                attachments::file_name.eq(&photo.file_name),
                 attachments::uploaded_by.eq(actor.user_id),
                 attachments::created_at.eq(now),
             ))
@@ -137,17 +160,19 @@ pub fn add(
                 ticket_events::ticket_id.eq(ticket_id),
                 ticket_events::actor_id.eq(actor.user_id),
                 ticket_events::kind.eq(EventKind::AttachmentAdded),
-                ticket_events::detail
-                    .eq(serde_json::json!({ "attachment": id, "sha256": sha256 }).to_string()),
+                ticket_events::detail.eq(serde_json::json!({
+                    "attachment": id,
+                    "sha256": photo.sha256
+                })
+                .to_string()),
                 ticket_events::created_at.eq(now),
             ))
             .execute(conn)?;
-        Ok(id)
-    })?;
-    Ok(attachments::table
-        .find(id)
-        .select(Attachment::as_select())
-        .first(conn)?)
+        Ok(attachments::table
+            .find(id)
+            .select(Attachment::as_select())
+            .first(conn)?)
+    })
 }
 
 /// An attachment of a ticket the actor may see (its bytes are in `Photos` under its

@@ -427,28 +427,13 @@ pub async fn act(
     let outcome: Result<&'static str, ConsoleError> = match body {
         ActBody::Photo(posted) => {
             let WithPhoto { photo, .. } = *posted;
-            let photos = state.photos.clone();
             match photo {
                 None => Err(CoreError::invalid("file", "required", "choose a photo").into()),
-                Some(p) => session
-                    .run(&state, move |conn, actor, now| {
-                        attachments::add(
-                            conn,
-                            actor,
-                            id,
-                            attachments::Upload {
-                                file_name: &p.name,
-                                bytes: &p.bytes,
-                            },
-                            attachments::PhotoStore {
-                                photos: &photos,
-                                max_bytes: max,
-                            },
-                            now,
-                        )
-                    })
+                Some(p) => state
+                    .add_photo(session.actor.clone(), id, &p.name, p.bytes)
                     .await
-                    .map(|_| "photo"),
+                    .map(|_| "photo")
+                    .map_err(ConsoleError::from),
             }
         }
         ActBody::Action(form) => match form.action(lang) {

@@ -50,7 +50,7 @@ pub async fn list(
     let towards = Towards::parse(q.cursor.as_deref(), q.before.as_deref())?;
     let reference = state.reference.clone();
     let (tickets, total, cats, now) = session
-        .run(&state, move |conn, actor, now| {
+        .read(&state, move |conn, actor, now| {
             let tickets =
                 queries::browse(conn, &reference, actor, &filter, towards, LIST_PAGE, now)?;
             let total = queries::count_capped(conn, &reference, actor, &filter, TOTAL_CAP, now)?;

@@ -260,30 +260,24 @@ pub async fn create(
             window: state.settings.idempotency.window(),
         });
     let env = state.ticket_env();
-    let photos = state.photos.clone();
     let outcome = session
         .run(&state, move |conn, actor, now| {
-            let ctx = env.at(now);
-            let logged = logging::log(conn, actor, &input, key.as_ref(), &ctx)?;
-            if let (Some(photo), false) = (photo, logged.replayed) {
-                attachments::add(
-                    conn,
-                    actor,
-                    logged.ticket.id,
-                    attachments::Upload {
-                        file_name: &photo.name,
-                        bytes: &photo.bytes,
-                    },
-                    attachments::PhotoStore {
-                        photos: &photos,
-                        max_bytes: env.settings.attachments.max_bytes,
-                    },
-                    now,
-                )?;
-            }
-            Ok(logged.ticket.id)
+            logging::log(conn, actor, &input, key.as_ref(), &env.at(now))
         })
         .await;
+    let outcome = match (outcome, photo) {
+        (Ok(logged), Some(photo)) if !logged.replayed => state
+            .add_photo(
+                session.actor.clone(),
+                logged.ticket.id,
+                &photo.name,
+                photo.bytes,
+            )
+            .await
+            .map(|_| logged.ticket.id)
+            .map_err(ConsoleError::from),
+        (outcome, _) => outcome.map(|logged| logged.ticket.id),
+    };
     match outcome {
         Ok(id) => Ok(see_other(&format!("/console/tickets/{id}?done=logged"))),
         Err(ConsoleError::Core(CoreError::Invalid(errors))) => {
