@@ -229,7 +229,15 @@ where
     F: Fn(&mut jiesu_core::db::DbConnection) -> Result<T, Refusal> + Send + Sync + 'static,
     T: Send + 'static,
 {
-    match state.read_db(move |conn| Ok(f(conn))).await {
+    // A replica that went away answers 503: read again on the primary (`read_db`).
+    let outcome = state.read_db(move |conn| match f(conn) {
+        Err(refusal) if refusal.status == 503 => Err(CoreError::unavailable_because(
+            "an Open311 read",
+            refusal.descriptions.join("; "),
+        )),
+        outcome => Ok(outcome),
+    });
+    match outcome.await {
         Ok(outcome) => outcome,
         Err(crate::problem::ApiError::Core(e)) => Err(Refusal::from(e)),
         Err(_) => Err(Refusal::from(CoreError::internal("a read failed"))),
