@@ -211,7 +211,8 @@ impl TicketStatus {
 text_enum!(
     /// What an entry of a ticket's audit trail records. `absorbed` is on the surviving
     /// ticket of a merge; `partner_notice` asks the mail outbox to tell a unit that a ticket
-    /// was dispatched to it; `warned` records a warning before a deadline (临期预警).
+    /// was dispatched to it; `warned` records a warning before a deadline (临期预警); `urged`
+    /// a supervisor's urging of the unit holding it (催办).
     EventKind, "event kind" {
         Logged => "logged",
         Dispatched => "dispatched",
@@ -231,6 +232,7 @@ text_enum!(
         Paused => "paused",
         Resumed => "resumed",
         Warned => "warned",
+        Urged => "urged",
     }
 );
 

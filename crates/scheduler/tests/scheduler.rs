@@ -1181,6 +1181,201 @@ async fn two_schedulers_at_one_instant_warn_once(store: Store) {
     assert!(mails > 0);
 }
 
+/// 催办: the street's supervisor urges the unit holding a ticket. The unit's contact
+/// address and its staff each get one mail over SMTP with the note and the link; the
+/// timeline has the urge; the ticket is unchanged (a unit's own change at once is not
+/// refused); the rates count it for the unit, its street and community; a community's own
+/// supervisor, unit staff and a ticket waiting in the pool are refused.
+async fn an_urging_reaches_the_unit_over_smtp_and_is_counted(store: Store) {
+    use jiesu_core::stats::{self, Period};
+    use jiesu_core::tickets::urging;
+    let port = free_port();
+    let inbox = smtp_server(port);
+    let world = World::new(store, Some(port));
+    let id = world.sent_to_the_property_company("催办的工单");
+    let scheduler = world.scheduler();
+    let reference = jiesu_core::reference::Reference::default();
+    let ctx = |at: &str| Context {
+        now: bj(at),
+        calendar: &scheduler.calendar,
+        reference: &reference,
+        public_url: "http://jiesu.test",
+        mail_language: world.settings.mail.language,
+    };
+    let mut conn = world.pool.get().unwrap();
+    let version = |conn: &mut jiesu_core::db::DbConnection| -> i32 {
+        tickets::table
+            .find(id)
+            .select(tickets::version)
+            .first(conn)
+            .unwrap()
+    };
+    let before = version(&mut conn);
+    let urged = urging::urge(
+        &mut conn,
+        &world.actor("demo-supervisor"),
+        id,
+        "请今天下午前上门处理",
+        &ctx("2026-11-23 14:00"),
+    )
+    .unwrap();
+    assert_eq!(urged.partner_id, world.partner_of("demo-unit"));
+    assert_eq!(urged.mails, 2, "the unit's contact address and its staff");
+    assert_eq!(version(&mut conn), before, "the ticket itself is unchanged");
+    // The unit claims at the same moment: not refused because of the urge.
+    drop(conn);
+    world.act("demo-unit", id, Action::Claim, bj("2026-11-23 14:01"));
+
+    // Refused: unit staff, a community's own supervisor (none in the demo: made here), a
+    // blank note, and a ticket in the pool.
+    let mut conn = world.pool.get().unwrap();
+    let refused = |conn: &mut jiesu_core::db::DbConnection, actor: &Actor, id, note| {
+        urging::urge(conn, actor, id, note, &ctx("2026-11-23 15:00")).unwrap_err()
+    };
+    let e = refused(&mut conn, &world.actor("demo-unit"), id, "催");
+    assert!(matches!(e, jiesu_core::CoreError::Forbidden(_)), "{e:?}");
+    let community = world.community("望京西园一区社区");
+    let mut own = world.actor("demo-supervisor");
+    own.scope = jiesu_core::Scope::Subtree {
+        root: community,
+        path: jiesu_core::schema::org_units::table
+            .find(community)
+            .select(jiesu_core::schema::org_units::path)
+            .first(&mut conn)
+            .unwrap(),
+    };
+    let e = refused(&mut conn, &own, id, "催");
+    assert!(matches!(e, jiesu_core::CoreError::Forbidden(_)), "{e:?}");
+    let e = refused(&mut conn, &world.actor("demo-district"), id, "  ");
+    assert!(matches!(e, jiesu_core::CoreError::Invalid(_)), "{e:?}");
+    drop(conn);
+    let pooled = world.log(
+        "demo-grid",
+        "望京西园一区社区",
+        "派单池",
+        bj("2026-11-23 10:00"),
+    );
+    world.act(
+        "demo-supervisor",
+        pooled,
+        Action::Dispatch {
+            to: Target::Pool,
+            note: None,
+        },
+        bj("2026-11-23 10:05"),
+    );
+    let mut conn = world.pool.get().unwrap();
+    let e = refused(&mut conn, &world.actor("demo-district"), pooled, "催");
+    assert!(matches!(e, jiesu_core::CoreError::Conflict { .. }), "{e:?}");
+    // A second urge, by the district, a day later.
+    urging::urge(
+        &mut conn,
+        &world.actor("demo-district"),
+        id,
+        "再次催办",
+        &ctx("2026-11-24 09:00"),
+    )
+    .unwrap();
+
+    // The timeline holds both, with the unit.
+    let urges: Vec<(Option<i64>, Option<String>)> = ticket_events::table
+        .filter(
+            ticket_events::ticket_id
+                .eq(id)
+                .and(ticket_events::kind.eq("urged")),
+        )
+        .order(ticket_events::id)
+        .select((ticket_events::partner_id, ticket_events::note))
+        .load(&mut conn)
+        .unwrap();
+    let unit = world.partner_of("demo-unit").0;
+    assert_eq!(
+        urges,
+        [
+            (Some(unit), Some("请今天下午前上门处理".to_owned())),
+            (Some(unit), Some("再次催办".to_owned())),
+        ]
+    );
+
+    // Counted: the unit's own figures, the street's ranking of units and of communities.
+    let period = Period::new(bj("2026-11-23 00:00"), bj("2026-11-25 00:00")).unwrap();
+    let now = bj("2026-11-25 08:00");
+    let admin = world.actor("demo-admin");
+    let own = stats::for_partner(
+        &mut conn,
+        &admin,
+        world.partner_of("demo-unit"),
+        period,
+        now,
+    )
+    .unwrap();
+    assert_eq!(own.urged, 2);
+    let street = world.actor("demo-supervisor");
+    let root = match &street.scope {
+        jiesu_core::Scope::Subtree { root, .. } => *root,
+        other => panic!("{other:?}"),
+    };
+    let node = stats::for_node(&mut conn, &street, root, period, now).unwrap();
+    assert_eq!(node.urged, 2);
+    let ranked_unit = node
+        .partners
+        .iter()
+        .find(|p| p.who.partner_id.0 == unit)
+        .expect("the unit is ranked");
+    assert_eq!(ranked_unit.urged, 2);
+    let child = node
+        .children
+        .iter()
+        .find(|c| c.who.id == community)
+        .expect("the community is ranked");
+    assert_eq!(child.urged, 2);
+    assert!(node
+        .children
+        .iter()
+        .filter(|c| c.who.id != community)
+        .all(|c| c.urged == 0));
+    // Only the first day: one.
+    let first_day = Period::new(bj("2026-11-23 00:00"), bj("2026-11-24 00:00")).unwrap();
+    let own = stats::for_partner(
+        &mut conn,
+        &admin,
+        world.partner_of("demo-unit"),
+        first_day,
+        now,
+    )
+    .unwrap();
+    assert_eq!(own.urged, 1);
+    drop(conn);
+
+    // The mails: one per address per urge, over SMTP.
+    let delivery = scheduler
+        .mailer
+        .deliver_due(&world.pool, bj("2026-11-24 09:01"))
+        .await
+        .unwrap();
+    assert_eq!(delivery.failed, 0);
+    let mails = inbox.lock().unwrap().clone();
+    for address in [
+        "service@wangjing-property.example.com",
+        "staff@wangjing-property.example.com",
+    ] {
+        let urgings: Vec<String> = mails
+            .iter()
+            .filter(|(to, _)| to.iter().any(|t| t.contains(address)))
+            .map(|(_, raw)| subject_and_body(raw))
+            .filter(|text| text.contains("【催办】"))
+            .collect();
+        assert_eq!(urgings.len(), 2, "{address}: {urgings:?}");
+        assert!(
+            urgings.iter().any(|u| u.contains("请今天下午前上门处理")
+                && u.contains("催办的工单")
+                && u.contains("望京街道 王主任")
+                && u.contains(&format!("/console/tickets/{id}"))),
+            "{urgings:?}"
+        );
+    }
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
@@ -1211,4 +1406,5 @@ on_both_stores!(
     scheduled_backups_keep_the_newest,
     warnings_come_at_three_quarters_of_each_window_on_its_clock,
     two_schedulers_at_one_instant_warn_once,
+    an_urging_reaches_the_unit_over_smtp_and_is_counted,
 );

@@ -331,6 +331,7 @@ pub fn event_name(lang: Lang, k: EventKind) -> &'static str {
         Paused => lang.t("等待居民", "waiting on resident"),
         Resumed => lang.t("恢复办理", "resumed"),
         Warned => lang.t("临期预警", "deadline warning"),
+        Urged => lang.t("催办", "urged"),
     }
 }
 

@@ -265,6 +265,7 @@ fn ranking<T>(
                 td data-label=(lang.t("响应率", "Response")) class="num" { (pct(r.figures.response_rate)) }
                 td data-label=(lang.t("解决率", "Resolution")) class="num" { (pct(r.figures.resolution_rate)) }
                 td data-label=(lang.t("满意率", "Satisfaction")) class="num" { (pct(r.figures.satisfaction_rate)) }
+                td data-label=(lang.t("催办次数", "Urged")) class="num" { (r.urged) }
             }
         }
     };
@@ -278,12 +279,13 @@ fn ranking<T>(
                 th scope="col" class="num" { (lang.t("响应率", "Response")) }
                 th scope="col" class="num" { (lang.t("解决率", "Resolution")) }
                 th scope="col" class="num" { (lang.t("满意率", "Satisfaction")) }
+                th scope="col" class="num" { (lang.t("催办次数", "Urged")) }
             } }
             tbody {
                 @for r in best { (row(r)) }
                 @if between > 0 {
                     tr class="gap" {
-                        td colspan="6" class="muted" {
+                        td colspan="7" class="muted" {
                             (lang.t(
                                 &format!("…… 中间 {between} 个未列出，完整排名见三率排名 CSV ……"),
                                 &format!("… {between} more in between: the whole ranking is in the rates CSV …"),

@@ -90,6 +90,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(tickets::claim)
         .service(tickets::give_back)
         .service(tickets::progress)
+        .service(tickets::urge)
         .service(tickets::resolve)
         .service(tickets::feedback)
         .service(tickets::cancel)

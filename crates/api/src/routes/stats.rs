@@ -182,29 +182,49 @@ pub async fn stats_csv(
             let answer = compute(conn, actor, &q, now, tz)?;
             let mut head = vec!["范围 scope", "排名 rank", "名称 name"];
             head.extend(FIGURE_HEADERS);
-            let row = |scope: &str, rank: String, name: &str, f: &Figures| {
+            head.push("催办次数 urged");
+            let row = |scope: &str, rank: String, name: &str, f: &Figures, urged: i64| {
                 let mut cells = vec![scope.to_owned(), rank, name.to_owned()];
                 cells.extend(figure_cells(f));
+                cells.push(urged.to_string());
                 cells
             };
             let mut rows = Vec::new();
             match &answer {
                 Answer::Node(n) => {
-                    rows.push(row("node", String::new(), &n.node.name, &n.figures));
-                    rows.extend(
-                        n.children
-                            .iter()
-                            .map(|c| row("child", c.rank.to_string(), &c.who.name, &c.figures)),
-                    );
-                    rows.extend(
-                        n.partners
-                            .iter()
-                            .map(|p| row("partner", p.rank.to_string(), &p.who.name, &p.figures)),
-                    );
+                    rows.push(row(
+                        "node",
+                        String::new(),
+                        &n.node.name,
+                        &n.figures,
+                        n.urged,
+                    ));
+                    rows.extend(n.children.iter().map(|c| {
+                        row(
+                            "child",
+                            c.rank.to_string(),
+                            &c.who.name,
+                            &c.figures,
+                            c.urged,
+                        )
+                    }));
+                    rows.extend(n.partners.iter().map(|p| {
+                        row(
+                            "partner",
+                            p.rank.to_string(),
+                            &p.who.name,
+                            &p.figures,
+                            p.urged,
+                        )
+                    }));
                 }
-                Answer::Partner(p) => {
-                    rows.push(row("partner", String::new(), &p.partner.name, &p.figures))
-                }
+                Answer::Partner(p) => rows.push(row(
+                    "partner",
+                    String::new(),
+                    &p.partner.name,
+                    &p.figures,
+                    p.urged,
+                )),
             }
             csv_bytes(Some(&head), rows)
         })

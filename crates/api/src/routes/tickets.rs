@@ -295,6 +295,25 @@ pub async fn progress(
     .await
 }
 
+/// `POST /tickets/{id}/urge`: a supervisor above the ticket's community urges the unit
+/// holding it (催办): a timeline event and a mail to the unit; the ticket is unchanged.
+#[utoipa::path(tag = "tickets", request_body = NoteBody, responses((status = 201, description = "Urged; the unit is mailed", body = jiesu_core::tickets::urging::Urged)))]
+#[post("/tickets/{id}/urge")]
+pub async fn urge(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<i64>,
+    body: ValidJson<NoteBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, note) = (TicketId(id.into_inner()), body.0.note);
+    let env = state.ticket_env();
+    state
+        .respond(auth, StatusCode::CREATED, move |conn, actor, now| {
+            jiesu_core::tickets::urging::urge(conn, actor, id, &note, &env.at(now))
+        })
+        .await
+}
+
 #[utoipa::path(tag = "tickets", request_body = NoteBody, responses((status = 200, description = "Resolved, awaiting the return visit", body = Ticket)))]
 #[post("/tickets/{id}/resolve")]
 pub async fn resolve(

@@ -1171,6 +1171,111 @@ async fn a_search_finds_the_titles_that_hold_the_text_as_typed(store: Store) {
     assert!(titles("暖水").await.is_empty());
 }
 
+/// 催办 over HTTP: offered in a ticket's `actions` exactly to those who may (the street's
+/// supervisor, not the unit nor the grid member); a blank note is 422 naming `note`; a
+/// refused urge writes nothing; an accepted one is 201 and in the timeline with the unit,
+/// and the ticket's version does not move.
+async fn the_street_urges_the_unit_holding_a_ticket(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let grid = app.login("demo-grid").await;
+    let supervisor = app.login("demo-supervisor").await;
+    let unit = app.login("demo-unit").await;
+    let id = log(&app, &grid, "催办测试").await["id"].as_i64().unwrap();
+    let offered = |token: String| {
+        let app = &app;
+        async move {
+            let (_, t) = app.get(&format!("/api/v1/tickets/{id}"), &token).await;
+            t["actions"].as_array().unwrap().iter().any(|a| a == "urge")
+        }
+    };
+    // Not yet with a unit: nobody to urge.
+    assert!(!offered(supervisor.clone()).await);
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/urge"),
+            &supervisor,
+            json!({"note": "快"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, body) = app.get("/api/v1/partners?limit=100", &supervisor).await;
+    assert_eq!(status, StatusCode::OK);
+    let property = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"].as_str().unwrap_or("").contains("物业"))
+        .expect("the demo's property company")["id"]
+        .clone();
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/dispatch"),
+            &supervisor,
+            json!({"partner_id": property}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let version = body["updated_at"].clone();
+    assert!(version.is_string(), "{body}");
+    assert!(offered(supervisor.clone()).await);
+    assert!(!offered(unit.clone()).await);
+    assert!(!offered(grid.clone()).await);
+
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/urge"),
+            &supervisor,
+            json!({"note": "  "}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["field"], "note", "{body}");
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/urge"),
+            &unit,
+            json!({"note": "催"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/urge"),
+            &grid,
+            json!({"note": "催"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let urges = |t: &Value| {
+        t["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "urged")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let (_, t) = app.get(&format!("/api/v1/tickets/{id}"), &supervisor).await;
+    assert!(urges(&t).is_empty(), "refusals wrote nothing");
+
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tickets/{id}/urge"),
+            &supervisor,
+            json!({"note": "请今天处理"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["partner_id"], property);
+    assert_eq!(body["mails"], 2);
+    let (_, t) = app.get(&format!("/api/v1/tickets/{id}"), &supervisor).await;
+    let urged = urges(&t);
+    assert_eq!(urged.len(), 1, "{t}");
+    assert_eq!(urged[0]["note"], "请今天处理");
+    assert_eq!(urged[0]["partner_id"], property);
+    assert_eq!(t["updated_at"], version, "the ticket itself did not change");
+}
+
 crate::on_both_stores!(
     a_search_finds_the_titles_that_hold_the_text_as_typed,
     a_unit_waits_on_the_resident_and_nothing_else_moves_meanwhile,
@@ -1187,4 +1292,5 @@ crate::on_both_stores!(
     the_late_come_most_late_first_in_pages_and_the_rest_are_not_late,
     photos_are_checked_by_content_and_served_only_in_scope,
     the_audit_trail_cannot_be_rewritten,
+    the_street_urges_the_unit_holding_a_ticket,
 );

@@ -95,6 +95,8 @@ static TEMPLATES: LazyLock<minijinja::Environment<'static>> = LazyLock::new(|| {
             "partner_dispatch.en",
             include_str!("partner_dispatch.en.txt"),
         ),
+        ("urging.zh", include_str!("urging.zh.txt")),
+        ("urging.en", include_str!("urging.en.txt")),
     ] {
         // A template that does not parse fails every test that renders it.
         let _ = env.add_template(name, text);
@@ -125,6 +127,7 @@ pub enum MailKind {
     EscalationDigest,
     DeadlineWarning,
     PartnerDispatch,
+    Urging,
 }
 
 impl MailKind {
@@ -133,6 +136,7 @@ impl MailKind {
             MailKind::EscalationDigest => "escalation_digest",
             MailKind::DeadlineWarning => "deadline_warning",
             MailKind::PartnerDispatch => "partner_dispatch",
+            MailKind::Urging => "urging",
         }
     }
 }
@@ -369,6 +373,43 @@ pub fn partner_dispatch(n: &DispatchNotice<'_>, head: &Letterhead<'_>) -> CoreRe
             address => n.address,
             priority => priority_name(n.priority, language),
             respond_by,
+            link => ticket_link(head.public_url, n.id),
+        },
+    )
+}
+
+/// What an urging mail says.
+#[derive(Debug, Clone)]
+pub struct UrgingNotice<'a> {
+    pub unit: &'a str,
+    pub id: TicketId,
+    pub number: &'a str,
+    pub title: &'a str,
+    pub community: &'a str,
+    /// Who urges: the supervisor's name.
+    pub by: &'a str,
+    pub note: &'a str,
+    /// The deadline the unit works to: resolution once it holds the ticket, else response.
+    pub due: Option<NaiveDateTime>,
+}
+
+/// Tells a unit that a supervisor urges it on a ticket it holds (催办).
+pub fn urging(n: &UrgingNotice<'_>, head: &Letterhead<'_>) -> CoreResult<Mail> {
+    let due = n
+        .due
+        .map(|t| local_minute(t, head.tz))
+        .unwrap_or_else(|| "—".into());
+    render(
+        MailKind::Urging,
+        head.language,
+        minijinja::context! {
+            unit => n.unit,
+            number => n.number,
+            title => n.title,
+            community => n.community,
+            by => n.by,
+            note => n.note,
+            due,
             link => ticket_link(head.public_url, n.id),
         },
     )

@@ -100,6 +100,8 @@ pub struct Ranked<T> {
     #[serde(flatten)]
     pub who: T,
     pub figures: Figures,
+    /// Urgings (催办次数) in the period: of the unit, or of tickets under the node.
+    pub urged: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -127,6 +129,8 @@ pub struct NodeStats {
     pub children: Vec<Ranked<NodeRef>>,
     /// The partner units that held the node's tickets, best first.
     pub partners: Vec<Ranked<PartnerRef>>,
+    /// Urgings (催办) in the period of tickets under the node, by when they were made.
+    pub urged: i64,
     /// When these figures were stored, if they were read from storage: a period that
     /// ended at least ten minutes ago is computed once and stored (its figures are taken
     /// as of its end); null when computed for this answer.
@@ -140,6 +144,8 @@ pub struct PartnerStats {
     pub partner: PartnerRef,
     pub period: Period,
     pub figures: Figures,
+    /// Urgings (催办次数) the unit received in the period.
+    pub urged: i64,
     /// As `NodeStats::stored_at`.
     #[serde(serialize_with = "crate::time::utc_opt")]
     pub stored_at: Option<NaiveDateTime>,
@@ -163,7 +169,7 @@ fn rate(n: i64, d: i64) -> Option<f64> {
 
 /// Best first: resolution rate, then response rate, then satisfaction rate (no figure
 /// ranks below any figure), then more tickets received; ties keep id order.
-fn rank<T>(mut rows: Vec<(i64, T, Figures)>) -> Vec<Ranked<T>> {
+fn rank<T>(mut rows: Vec<(i64, T, Figures, i64)>) -> Vec<Ranked<T>> {
     let key = |f: &Figures| {
         let r = |x: Option<f64>| x.map_or(-1, |v| (v * 10_000.0).round() as i64);
         (
@@ -176,10 +182,11 @@ fn rank<T>(mut rows: Vec<(i64, T, Figures)>) -> Vec<Ranked<T>> {
     rows.sort_by(|a, b| key(&b.2).cmp(&key(&a.2)).then(a.0.cmp(&b.0)));
     rows.into_iter()
         .enumerate()
-        .map(|(i, (_, who, figures))| Ranked {
+        .map(|(i, (_, who, figures, urged))| Ranked {
             rank: i + 1,
             who,
             figures,
+            urged,
         })
         .collect()
 }
@@ -230,7 +237,9 @@ pub fn for_node(
         .find(node)
         .select((org_units::name, org_units::kind, org_units::path))
         .first(conn)?;
-    let (mut groups, stored_at) = statements::groups(conn, &Cohort::Subtree(path), period, now)?;
+    let cohort = Cohort::Subtree(path);
+    let (mut groups, stored_at) = statements::groups(conn, &cohort, period, now)?;
+    let urged = urgings(conn, &cohort, period)?;
     let children: Vec<(OrgUnitId, String, OrgKind, String)> = org_units::table
         .filter(org_units::parent_id.eq(node))
         .order(org_units::id)
@@ -245,7 +254,8 @@ pub fn for_node(
         .into_iter()
         .map(|(id, name, kind, child_path)| {
             let f = groups.children.remove(&child_path).unwrap_or_default();
-            (id.0, NodeRef { id, name, kind }, f)
+            let n = urged.children.get(&child_path).copied().unwrap_or(0);
+            (id.0, NodeRef { id, name, kind }, f, n)
         })
         .collect();
     let names: HashMap<PartnerId, String> = partners::table
@@ -266,6 +276,7 @@ pub fn for_node(
                     name,
                 },
                 figures,
+                urged.partners.get(&id).copied().unwrap_or(0),
             )
         })
         .collect();
@@ -279,6 +290,7 @@ pub fn for_node(
         figures: groups.all,
         children: rank(child_rows),
         partners: rank(partner_rows),
+        urged: urged.all,
         stored_at,
     })
 }
@@ -304,7 +316,8 @@ pub fn for_partner(
         _ => {}
     }
     let unit = crate::partners::get(conn, actor, partner)?;
-    let (groups, stored_at) = statements::groups(conn, &Cohort::Partner(partner), period, now)?;
+    let cohort = Cohort::Partner(partner);
+    let (groups, stored_at) = statements::groups(conn, &cohort, period, now)?;
     Ok(PartnerStats {
         partner: PartnerRef {
             partner_id: unit.id,
@@ -312,8 +325,57 @@ pub fn for_partner(
         },
         period,
         figures: groups.all,
+        urged: urgings(conn, &cohort, period)?.all,
         stored_at,
     })
+}
+
+/// Urgings (催办) made in a period: in all, by the child node the ticket lies under, and by
+/// the unit urged.
+#[derive(Debug, Default)]
+struct Urgings {
+    all: i64,
+    children: HashMap<String, i64>,
+    partners: HashMap<PartnerId, i64>,
+}
+
+/// The urgings of a cohort made in the period: of tickets under the node, or of the unit.
+/// Counted by when each was made, from the events themselves (a handful a day; the
+/// events' `(kind, created_at)` index finds them), so not part of a stored statement.
+fn urgings(conn: &mut DbConnection, cohort: &Cohort, period: Period) -> CoreResult<Urgings> {
+    use crate::schema::{ticket_events, tickets};
+    let made = ticket_events::table
+        .inner_join(tickets::table)
+        .filter(ticket_events::kind.eq(crate::types::EventKind::Urged))
+        .filter(ticket_events::created_at.ge(period.from))
+        .filter(ticket_events::created_at.lt(period.to))
+        .select((ticket_events::partner_id, tickets::org_path));
+    let (rows, node): (Vec<(Option<PartnerId>, String)>, Option<&str>) = match cohort {
+        Cohort::Subtree(path) => {
+            let (lower, upper) = crate::scope::subtree_bounds(path);
+            let rows = made
+                .filter(tickets::org_path.ge(lower))
+                .filter(tickets::org_path.lt(upper))
+                .load(conn)?;
+            (rows, Some(path.as_str()))
+        }
+        Cohort::Partner(partner) => (
+            made.filter(ticket_events::partner_id.eq(*partner))
+                .load(conn)?,
+            None,
+        ),
+    };
+    let mut urged = Urgings::default();
+    for (partner, org_path) in rows {
+        urged.all += 1;
+        if let Some(partner) = partner {
+            *urged.partners.entry(partner).or_default() += 1;
+        }
+        if let Some(child) = node.and_then(|n| child_key(&org_path, n)) {
+            *urged.children.entry(child.to_owned()).or_default() += 1;
+        }
+    }
+    Ok(urged)
 }
 
 /// The periods the console offers, in days.
@@ -452,10 +514,10 @@ mod tests {
             ..Figures::default()
         };
         let ranked = rank(vec![
-            (3, "c", f(Some(0.5), 2)),
-            (1, "a", f(None, 9)),
-            (2, "b", f(Some(0.5), 2)),
-            (4, "d", f(Some(0.5), 5)),
+            (3, "c", f(Some(0.5), 2), 0),
+            (1, "a", f(None, 9), 0),
+            (2, "b", f(Some(0.5), 2), 0),
+            (4, "d", f(Some(0.5), 5), 0),
         ]);
         let order: Vec<_> = ranked.iter().map(|r| (r.rank, r.who)).collect();
         assert_eq!(order, [(1, "d"), (2, "b"), (3, "c"), (4, "a")]);

@@ -8,6 +8,7 @@ pub mod intake;
 pub mod lifecycle;
 pub mod logging;
 pub mod queries;
+pub mod urging;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;

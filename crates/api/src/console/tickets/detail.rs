@@ -187,6 +187,9 @@ fn actions(session: &Session, shown: &Shown) -> Markup {
             @if can(ActionKind::Return) {
                 (note_form("return", "reason", ("退单原因", "Why it is returned"), ("退单", "Return"), true))
             }
+            @if can(ActionKind::Urge) {
+                (note_form("urge", "note", ("催办意见", "What the unit is urged to do"), ("催办", "Urge the unit"), true))
+            }
             @if can(ActionKind::Feedback) {
                 details open {
                     summary { (lang.t("回访", "Return visit")) }
@@ -435,6 +438,16 @@ pub async fn act(
                     .map(|_| "photo")
                     .map_err(ConsoleError::from),
             }
+        }
+        ActBody::Action(form) if form.action == "urge" => {
+            let env = state.ticket_env();
+            let note = form.note.unwrap_or_default();
+            session
+                .run(&state, move |conn, actor, now| {
+                    jiesu_core::tickets::urging::urge(conn, actor, id, &note, &env.at(now))
+                })
+                .await
+                .map(|_| "urged")
         }
         ActBody::Action(form) => match form.action(lang) {
             Err(e) => Err(e.into()),

@@ -20,7 +20,7 @@ use crate::types::{EventKind, Satisfaction, TicketStatus};
 /// A wait on the resident: since when, and where the ticket stood in the due queue.
 pub(super) type Pause = (NaiveDateTime, Option<NaiveDateTime>, Option<NaiveDateTime>);
 
-pub(super) fn pause_of(conn: &mut DbConnection, id: TicketId) -> CoreResult<Option<Pause>> {
+pub(crate) fn pause_of(conn: &mut DbConnection, id: TicketId) -> CoreResult<Option<Pause>> {
     Ok(ticket_pauses::table
         .find(id)
         .select((
@@ -391,6 +391,22 @@ pub(super) fn merge(
     })
 }
 
+/// What a mail to a unit about a ticket needs: the unit's name, its addresses (contact and
+/// active staff) and the ticket's community's name.
+pub(crate) fn unit_and_place(
+    conn: &mut DbConnection,
+    t: &TicketRow,
+    partner: PartnerId,
+) -> CoreResult<(String, Vec<String>, String)> {
+    use crate::schema::org_units;
+    let (name, recipients) = crate::partners::recipients(conn, partner)?;
+    let community: String = org_units::table
+        .find(t.community_id)
+        .select(org_units::name)
+        .first(conn)?;
+    Ok((name, recipients, community))
+}
+
 /// Tells a unit, through the outbox, that a ticket was dispatched to it: its contact
 /// address and its active staff.
 pub(super) fn mail_partner(
@@ -399,12 +415,7 @@ pub(super) fn mail_partner(
     partner: PartnerId,
     ctx: &Context<'_>,
 ) -> CoreResult<()> {
-    use crate::schema::org_units;
-    let (name, recipients) = crate::partners::recipients(conn, partner)?;
-    let community: String = org_units::table
-        .find(t.community_id)
-        .select(org_units::name)
-        .first(conn)?;
+    let (name, recipients, community) = unit_and_place(conn, t, partner)?;
     let notice = crate::mail::partner_dispatch(
         &crate::mail::DispatchNotice {
             unit: &name,

@@ -8,6 +8,7 @@
 //! console and for API clients.
 
 mod actions;
+pub(crate) use actions::{pause_of, unit_and_place};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -86,10 +87,12 @@ pub enum ActionKind {
     Merge,
     Pause,
     Resume,
+    /// 催办: not a change of the ticket (`tickets::urging`), but asked of the same table.
+    Urge,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 11] = [
+    pub const ALL: [ActionKind; 12] = [
         ActionKind::Dispatch,
         ActionKind::Reassign,
         ActionKind::Claim,
@@ -101,6 +104,7 @@ impl ActionKind {
         ActionKind::Merge,
         ActionKind::Pause,
         ActionKind::Resume,
+        ActionKind::Urge,
     ];
 
     /// Who may: the roles, and the sentence a refused caller reads.
@@ -122,6 +126,10 @@ impl ActionKind {
             Pause | Resume => (
                 &[Role::UnitStaff, Role::Supervisor, Role::Admin],
                 "only the unit holding the ticket or a supervisor pauses or resumes it",
+            ),
+            Urge => (
+                &[Role::Supervisor, Role::Admin],
+                "only a supervisor above the ticket's community urges it",
             ),
         }
     }
@@ -146,6 +154,7 @@ impl ActionKind {
                 Reopened,
                 Resolved,
             ],
+            Urge => &[TicketStatus::Dispatched, Claimed, InProgress, Reopened],
             Pause | Resume => &[
                 Reported,
                 TicketStatus::Dispatched,
@@ -191,6 +200,7 @@ impl ActionKind {
             Merge => "merge",
             Pause => "pause",
             Resume => "resume",
+            Urge => "urge",
         }
     }
 }
@@ -265,6 +275,19 @@ fn guard(kind: ActionKind, actor: &Actor, t: &TicketRow, paused: bool) -> Result
             )))
         }
         _ => {}
+    }
+    if kind == ActionKind::Urge {
+        if matches!(&actor.scope, Scope::Subtree { root, .. } if *root == t.community_id) {
+            return Err(Refusal::Role(
+                "a community's own supervisors do not urge its tickets: the street or above does",
+            ));
+        }
+        if t.partner_id.is_none() {
+            return Err(Refusal::State(format!(
+                "ticket {} waits in the pool, held by no unit: there is nobody to urge",
+                t.number
+            )));
+        }
     }
     if let Scope::Partner { partner } = actor.scope {
         if kind.holder_only() && t.partner_id != Some(partner) {
@@ -430,7 +453,7 @@ fn conflict(row: TicketRow, actor: &Actor, now: NaiveDateTime, message: String) 
     CoreError::Conflict { message, current }
 }
 
-fn required_text(field: &str, value: &str) -> CoreResult<String> {
+pub(crate) fn required_text(field: &str, value: &str) -> CoreResult<String> {
     let value = value.trim();
     if value.is_empty() {
         return Err(CoreError::invalid(field, "required", "must not be blank"));
@@ -562,6 +585,25 @@ pub fn transition(
     Ok(row.view(actor, now))
 }
 
+/// The table asked for `kind` on `t` (read by the caller with its pause): the ticket back
+/// if allowed, else the refusal as the API answers it (403, or 409 with the ticket).
+pub(crate) fn allowed(
+    kind: ActionKind,
+    actor: &Actor,
+    t: TicketRow,
+    paused: bool,
+    now: NaiveDateTime,
+) -> CoreResult<TicketRow> {
+    match guard(kind, actor, &t, paused) {
+        Ok(()) => Ok(t),
+        Err(Refusal::Role(why)) => Err(CoreError::Forbidden(why)),
+        Err(Refusal::NotHolder) => Err(CoreError::Forbidden(
+            "only the unit holding the ticket may do this",
+        )),
+        Err(Refusal::State(message)) => Err(conflict(t, actor, now, message)),
+    }
+}
+
 /// Scope, the table, the action's own plan, then the versioned write and the events.
 fn apply(
     conn: &mut DbConnection,
@@ -578,16 +620,7 @@ fn apply(
         load_visible(conn, actor, id)?
     };
     let pause = actions::pause_of(conn, t.id)?;
-    match guard(kind, actor, &t, pause.is_some()) {
-        Ok(()) => {}
-        Err(Refusal::Role(why)) => return Err(CoreError::Forbidden(why)),
-        Err(Refusal::NotHolder) => {
-            return Err(CoreError::Forbidden(
-                "only the unit holding the ticket may do this",
-            ))
-        }
-        Err(Refusal::State(message)) => return Err(conflict(t, actor, now, message)),
-    }
+    let t = allowed(kind, actor, t, pause.is_some(), now)?;
     let plan = match action {
         Action::Dispatch { to, note } | Action::Reassign { to, note } => {
             actions::dispatch(conn, &t, kind, *to, note)?
