@@ -556,6 +556,18 @@ async fn people_run_a_ticket_from_logged_to_closed_in_a_real_browser() {
     );
     b.shoot("ticket-escalated").await;
 
+    // The street urges the unit holding it (催办): a note, the notice, the timeline.
+    b.open_section("催办").await;
+    b.fill("#urge-note", "请今日内修好楼道灯").await;
+    b.click("form[action$='/act'] input[value=urge] ~ button[type=submit]")
+        .await;
+    let text = b.text_with("已催办").await;
+    assert!(
+        text.contains("已催办") && text.contains("请今日内修好楼道灯"),
+        "the urge is done and in the timeline: {text}"
+    );
+    b.shoot("ticket-urged").await;
+
     // The supervisor reads the charts: the street's communities as bars, and this
     // week's volume on the line, with the same figures in tables.
     b.go("/console/stats").await;

@@ -152,24 +152,31 @@ async fn rates_are_stored_by_the_scheduler(
             .unwrap()
             .n;
     assert!(nodes >= 2, "{nodes} city and district nodes");
-    let stored_to =
-        |conn: &mut jiesu_core::db::DbConnection, from: NaiveDateTime, to: NaiveDateTime| {
-            diesel::sql_query(
-                "SELECT count(*) AS n FROM rates_statements \
-             WHERE cohort LIKE 's%' AND period_from >= $1 AND period_to = $2",
-            )
-            .bind::<Timestamp, _>(from)
-            .bind::<Timestamp, _>(to)
-            .get_result::<Count>(conn)
-            .unwrap()
-            .n
-        };
+    // Statements of the city and districts ending at `to` and starting at `from` or after
+    // (`exactly`: at `from`). Just after midnight in Beijing the hour's period ends at
+    // midnight too, and is then the console's 30 days: counted by its own start only.
+    let stored_to = |conn: &mut jiesu_core::db::DbConnection,
+                     from: NaiveDateTime,
+                     to: NaiveDateTime,
+                     exactly: bool| {
+        let start = if exactly { "=" } else { ">=" };
+        diesel::sql_query(format!(
+            "SELECT count(*) AS n FROM rates_statements \
+             WHERE cohort LIKE 's%' AND period_from {start} $1 AND period_to = $2"
+        ))
+        .bind::<Timestamp, _>(from)
+        .bind::<Timestamp, _>(to)
+        .get_result::<Count>(conn)
+        .unwrap()
+        .n
+    };
     let midnight_utc = midnight.with_timezone(&Utc).naive_utc();
     loop {
         let daily = stored_to(
             &mut conn,
             midnight_utc - chrono::Duration::days(365),
             midnight_utc,
+            false,
         );
         let hour = stats::days_to_the_hour(
             Utc::now().naive_utc(),
@@ -177,7 +184,7 @@ async fn rates_are_stored_by_the_scheduler(
             chrono_tz::Asia::Shanghai,
         )
         .unwrap();
-        let hourly = stored_to(&mut conn, hour.from, hour.to);
+        let hourly = stored_to(&mut conn, hour.from, hour.to, true);
         if daily == 4 * nodes && hourly == nodes {
             break;
         }
