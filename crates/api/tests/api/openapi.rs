@@ -470,6 +470,8 @@ fn steps() -> Vec<Step> {
         step("post", "/tickets/{id}/claim", "/tickets/$t/claim", "unit", Empty),
         step("post", "/tickets/{id}/claim", "/tickets/$t/claim", "unit", Empty).answers(StatusCode::CONFLICT),
         step("post", "/tickets/{id}/progress", "/tickets/$t/progress", "unit", Json(json!({"note": "已派电工"}))),
+        step("post", "/tickets/{id}/urge", "/tickets/$t/urge", "street", Json(json!({"note": "请今天处理"}))),
+        step("post", "/tickets/{id}/urge", "/tickets/$t/urge", "unit", Json(json!({"note": "催"}))).answers(StatusCode::FORBIDDEN),
         step("post", "/tickets/{id}/pause", "/tickets/$t/pause", "unit", Json(json!({"reason": "等居民在家"}))),
         step("post", "/tickets/{id}/resume", "/tickets/$t/resume", "unit", Json(json!({"note": "居民已回"}))),
         step("post", "/tickets/{id}/resolve", "/tickets/$t/resolve", "unit", Json(json!({"note": "已更换灯具"}))),
