@@ -12,7 +12,7 @@
 use std::hash::{Hash, Hasher};
 
 use actix_web::body::MessageBody;
-use actix_web::cookie::{time::Duration as CookieAge, Cookie, SameSite};
+use actix_web::cookie::time::Duration as CookieAge;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method};
 use actix_web::middleware::Next;
@@ -61,7 +61,8 @@ pub async fn route(
         .filter(|s| !s.replicas.is_empty())
         .cloned()
     else {
-        return WROTE_AT.scope(0, next.call(req)).await;
+        // Without replicas every read is on the primary: nothing to note (`wrote_at` is 0).
+        return next.call(req).await;
     };
     let who = caller(&req);
     let from_cookie = req
@@ -79,13 +80,8 @@ pub async fn route(
             state.writes.insert(who, at);
         }
         let age = state.settings.database.replica_max_lag_secs.ceil() as i64 + 2;
-        let cookie = Cookie::build(WROTE_COOKIE, at.to_string())
-            .path("/")
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .secure(state.settings.server.public_url.starts_with("https://"))
-            .max_age(CookieAge::seconds(age))
-            .finish();
+        let mut cookie = crate::console::session::cookie(&state, WROTE_COOKIE, at.to_string());
+        cookie.set_max_age(CookieAge::seconds(age));
         let _ = res.response_mut().add_cookie(&cookie);
     }
     Ok(res)

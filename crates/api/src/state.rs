@@ -9,7 +9,7 @@ use jiesu_core::config::Settings;
 use jiesu_core::db::{DbConnection, Pool};
 use jiesu_core::ids::TicketId;
 use jiesu_core::reference::Reference;
-use jiesu_core::replicas::{millis, read_again_on_primary, Replicas};
+use jiesu_core::replicas::{millis, Replicas};
 use jiesu_core::tickets::attachments::{self, Attachment};
 use jiesu_core::tickets::Context;
 use jiesu_core::{Actor, CoreError};
@@ -108,22 +108,15 @@ impl AppState {
         let Some(replica) = self.replicas.pick(millis(now()), crate::reads::wrote_at()) else {
             return self.db(f).await;
         };
-        let f = Arc::new(f);
-        let (pool, read) = (replica.pool().clone(), f.clone());
+        let primary = self.pool.clone();
         let span = tracing::Span::current();
-        let outcome = web::block(move || {
+        web::block(move || {
             let _entered = span.enter();
-            jiesu_core::db::with_connection(&pool, |conn| read(conn))
+            replica.read(&primary, f)
         })
         .await
-        .map_err(|e| ApiError::Core(CoreError::internal_because("blocking task failed", e)))?;
-        match outcome {
-            Err(e) if read_again_on_primary(&e) => {
-                replica.failed(&e);
-                self.db(move |conn| f(conn)).await
-            }
-            outcome => outcome.map_err(ApiError::Core),
-        }
+        .map_err(|e| ApiError::Core(CoreError::internal_because("blocking task failed", e)))?
+        .map_err(ApiError::Core)
     }
 
     /// `read_db` with the signed-in account, read from the primary when it is not kept

@@ -296,21 +296,32 @@ impl ReadReplica {
         &self.replicas.inner.replicas[self.index].database.pool
     }
 
-    /// After a read on it failed in a way the primary may not (it went down, was cut off,
-    /// cancelled the read to replay WAL, or refused a write): unfit until the next check
-    /// finds it fit, so the following reads go elsewhere at once.
-    pub fn failed(&self, e: &CoreError) {
-        let replica = &self.replicas.inner.replicas[self.index];
-        if matches!(e, CoreError::Unavailable { .. }) {
-            replica.caught_up_to.store(0, Ordering::SeqCst);
-        }
-        tracing::warn!(replica = %replica.label, error = %e, "a read on a replica failed; read again on the primary");
+    /// Runs the read `f` on this replica, and again on `primary` if it failed in a way
+    /// the primary may not (`read_again_on_primary`); the replica is then unfit until the
+    /// next check finds it fit, if it was unavailable, so the following reads go elsewhere
+    /// at once. A replica's trouble fails no read.
+    pub fn read<T>(
+        &self,
+        primary: &Pool,
+        f: impl Fn(&mut DbConnection) -> CoreResult<T>,
+    ) -> CoreResult<T> {
+        crate::db::with_connection(self.pool(), &f).or_else(|e| {
+            if !read_again_on_primary(&e) {
+                return Err(e);
+            }
+            let replica = &self.replicas.inner.replicas[self.index];
+            if matches!(e, CoreError::Unavailable { .. }) {
+                replica.caught_up_to.store(0, Ordering::SeqCst);
+            }
+            tracing::warn!(replica = %replica.label, error = %e, "a read on a replica failed; read again on the primary");
+            crate::db::with_connection(primary, &f)
+        })
     }
 }
 
 /// Whether a read that failed on a replica is read again on the primary: the replica was
 /// unavailable, cancelled the read (a conflict with recovery), or the read writes.
-pub fn read_again_on_primary(e: &CoreError) -> bool {
+fn read_again_on_primary(e: &CoreError) -> bool {
     use diesel::result::{DatabaseErrorKind, Error};
     match e {
         CoreError::Unavailable { .. } => true,

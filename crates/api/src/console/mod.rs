@@ -15,7 +15,7 @@ mod admin;
 mod charts;
 mod layout;
 mod overview;
-mod session;
+pub(crate) mod session;
 mod text;
 mod tickets;
 

@@ -196,7 +196,9 @@ fn secure(state: &AppState) -> bool {
     state.settings.server.public_url.starts_with("https://")
 }
 
-fn cookie<'c>(state: &AppState, name: &'c str, value: String) -> Cookie<'c> {
+/// A cookie of ours: the whole site, not for scripts, sent on same-site navigations, and
+/// only over https when the service is reached so.
+pub(crate) fn cookie<'c>(state: &AppState, name: &'c str, value: String) -> Cookie<'c> {
     Cookie::build(name, value)
         .path("/")
         .http_only(true)

@@ -380,14 +380,7 @@ where
                 fetch(conn, &actor, asked, now)
             };
             page = match &replica {
-                Some(replica) => jiesu_core::db::with_connection(replica.pool(), next_page)
-                    .or_else(|e| {
-                        if !jiesu_core::replicas::read_again_on_primary(&e) {
-                            return Err(e);
-                        }
-                        replica.failed(&e);
-                        jiesu_core::db::with_connection(&pool, next_page)
-                    }),
+                Some(replica) => replica.read(&pool, next_page),
                 None => jiesu_core::db::with_connection(&pool, next_page),
             };
         }
