@@ -508,6 +508,10 @@ fn scheduler(settings: Settings, action: SchedulerCommand) -> Result<(), CoreErr
                         );
                     }
                     println!(
+                        "privacy: {} closed ticket(s) past the retention period reduced",
+                        report.reduced
+                    );
+                    println!(
                         "mail: {} sent, {} failed (retried later)",
                         delivery.sent, delivery.failed
                     );

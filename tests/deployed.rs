@@ -15,7 +15,7 @@ use jiesu_core::testing::{Store, TestDb};
 use serde_json::{json, Value};
 
 mod common;
-use common::{get_json, jiesu, load_demo, login, run, serve, subject_and_body};
+use common::{get_json, jiesu, load_demo, login, post_json, run, serve, subject_and_body};
 use jiesu_core::testing::{free_port, smtp_server, Inbox};
 
 const PUBLIC_URL: &str = "https://jiesu.example.test";
@@ -250,20 +250,39 @@ async fn production_on_postgres_mails_supervisors_through_smtp_and_loses_none_wh
     );
     let me = get_json(&client, &base, "/api/v1/me", &unit).await;
     let partner = me["user"]["partner_id"].as_i64().unwrap();
-    let created: Value = client
-        .post(format!("{base}/api/v1/tickets"))
-        .bearer_auth(&grid)
-        .json(
-            &json!({"category": "property_management", "title": "生产环境派单",
-                      "description": "楼道灯不亮", "address": "5号楼"}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, created) = post_json(
+        &client,
+        &base,
+        "/api/v1/tickets",
+        &grid,
+        json!({"category": "property_management", "title": "生产环境派单",
+               "description": "楼道灯不亮", "address": "5号楼"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
     let id = created["id"].as_i64().unwrap();
+    // A ticket with a resident's contact, cancelled today: its contact is kept a year.
+    let (status, cancelled) = post_json(
+        &client,
+        &base,
+        "/api/v1/tickets",
+        &grid,
+        json!({"category": "property_management", "title": "重复登记",
+               "description": "请联系13900001111", "address": "望京西园一区5号楼2单元501",
+               "resident_name": "陈阿姨", "resident_phone": "13900001111"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{cancelled}");
+    let cancelled = cancelled["id"].as_i64().unwrap();
+    let (status, body) = post_json(
+        &client,
+        &base,
+        &format!("/api/v1/tickets/{cancelled}/cancel"),
+        &supervisor,
+        json!({"reason": "重复登记"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
     let dispatched = client
         .post(format!("{base}/api/v1/tickets/{id}/dispatch"))
         .bearer_auth(&supervisor)
@@ -401,6 +420,41 @@ async fn production_on_postgres_mails_supervisors_through_smtp_and_loses_none_wh
     distinct.sort();
     distinct.dedup();
     assert_eq!(distinct.len(), received.len(), "no mail twice");
+
+    // Residents' data (PIPL retention): half a year on, the cancelled ticket's resident is
+    // whole; a year and more on, the operator's sweep has reduced it.
+    let contact = |id: i64| -> (Option<String>, Option<String>, String) {
+        use diesel::prelude::*;
+        use jiesu_core::schema::tickets;
+        let pool = jiesu_core::db::connect(&db.url, 1).unwrap();
+        tickets::table
+            .find(jiesu_core::ids::TicketId(id))
+            .select((
+                tickets::resident_name,
+                tickets::resident_phone,
+                tickets::address,
+            ))
+            .first(&mut *pool.get().unwrap())
+            .unwrap()
+    };
+    assert_eq!(contact(cancelled).1.as_deref(), Some("13900001111"));
+    let out = scheduler(dir, &env, &["sweep", "--as-of", &days_ahead(400)]);
+    let reduced: usize = out
+        .lines()
+        .find_map(|l| l.strip_prefix("privacy: "))
+        .and_then(|l| l.split(' ').next())
+        .unwrap_or_else(|| panic!("no privacy line in {out}"))
+        .parse()
+        .unwrap();
+    assert!(reduced >= 1, "{out}");
+    assert_eq!(
+        contact(cancelled),
+        (
+            Some("陈**".to_owned()),
+            Some("139****1111".to_owned()),
+            "望京西园一区5号楼".to_owned()
+        )
+    );
 }
 
 /// Production refuses to start with settings that would expose residents' data.

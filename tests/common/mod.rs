@@ -109,6 +109,25 @@ pub fn subject_and_body(raw: &str) -> String {
 
 /// Signs a demo login in over HTTP; its bearer token.
 /// A signed-in GET of `path` on the server at `url`: it must answer 200, with JSON.
+/// POSTs `body` as JSON with a bearer token: the status and the JSON answer.
+pub async fn post_json(
+    client: &reqwest::Client,
+    url: &str,
+    path: &str,
+    token: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let res = client
+        .post(format!("{url}{path}"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("the server answered");
+    let status = res.status().as_u16();
+    (status, res.json().await.expect("a JSON answer"))
+}
+
 pub async fn get_json(
     client: &reqwest::Client,
     url: &str,

@@ -32,6 +32,7 @@ pub struct Settings {
     pub mail: MailSettings,
     pub hotspots: HotspotSettings,
     pub warnings: WarningSettings,
+    pub privacy: PrivacySettings,
     pub open311: Open311Settings,
     pub idempotency: IdempotencySettings,
     pub metrics: MetricsSettings,
@@ -147,6 +148,31 @@ impl WarningSettings {
         points.sort_unstable();
         points.dedup();
         points
+    }
+}
+
+/// Residents' personal data (the Personal Information Protection Law's retention).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct PrivacySettings {
+    /// Days after a ticket is closed (or cancelled, or merged) that the scheduler reduces
+    /// its resident's name, phone and house number, and the reporter's Open311 contact,
+    /// to their masked forms (`privacy::reduce_expired`).
+    pub retention_days: u32,
+}
+
+impl Default for PrivacySettings {
+    fn default() -> Self {
+        Self {
+            retention_days: 365,
+        }
+    }
+}
+
+impl PrivacySettings {
+    /// How long after closing a ticket keeps its resident's data whole.
+    pub fn retention(&self) -> chrono::Duration {
+        chrono::Duration::days(i64::from(self.retention_days))
     }
 }
 
@@ -439,6 +465,7 @@ impl Default for Settings {
             mail: MailSettings::default(),
             hotspots: HotspotSettings::default(),
             warnings: WarningSettings::default(),
+            privacy: PrivacySettings::default(),
             open311: Open311Settings::default(),
             idempotency: IdempotencySettings::default(),
             metrics: MetricsSettings::default(),
@@ -582,6 +609,13 @@ impl Settings {
                 "warnings.points",
                 "range",
                 "each point is a percentage of the window from 1 to 99",
+            ));
+        }
+        if self.privacy.retention_days == 0 {
+            problems.push(crate::FieldError::new(
+                "privacy.retention_days",
+                "range",
+                "must be at least one day: a resident's contact is needed until the ticket is done",
             ));
         }
         if !(self.database.replica_max_lag_secs.is_finite()

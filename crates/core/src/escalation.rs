@@ -65,6 +65,9 @@ pub struct SweepReport {
     /// The warnings before deadlines of the same sweep (`warnings::sweep`, which the
     /// scheduler runs right after escalation).
     pub warnings: crate::warnings::WarningReport,
+    /// Tickets whose resident's data the same sweep reduced, their retention period over
+    /// (`privacy::reduce_expired`, run right after the warnings).
+    pub reduced: usize,
 }
 
 /// What the digest needs beyond the ticket.

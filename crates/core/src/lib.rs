@@ -27,6 +27,7 @@ pub mod pagination;
 pub mod partners;
 pub mod phone;
 pub mod photos;
+pub mod privacy;
 pub mod reference;
 pub mod replicas;
 pub mod schema;

@@ -347,6 +347,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    ticket_redactions (ticket_id) {
+        ticket_id -> Int8,
+        closed_at -> Nullable<Timestamp>,
+        reason -> Text,
+        redacted_at -> Timestamp,
+        redacted_by -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
     tickets (id) {
         id -> Int8,
         number -> Text,
@@ -442,6 +452,8 @@ diesel::joinable!(ticket_events -> users (actor_id));
 diesel::joinable!(ticket_facts -> tickets (ticket_id));
 diesel::joinable!(ticket_pauses -> tickets (ticket_id));
 diesel::joinable!(ticket_pauses -> users (paused_by));
+diesel::joinable!(ticket_redactions -> tickets (ticket_id));
+diesel::joinable!(ticket_redactions -> users (redacted_by));
 diesel::joinable!(tickets -> categories (category_id));
 diesel::joinable!(tickets -> partners (partner_id));
 diesel::joinable!(tickets -> users (reported_by));
@@ -479,6 +491,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     ticket_events,
     ticket_facts,
     ticket_pauses,
+    ticket_redactions,
     tickets,
     users,
 );

@@ -212,7 +212,8 @@ text_enum!(
     /// What an entry of a ticket's audit trail records. `absorbed` is on the surviving
     /// ticket of a merge; `partner_notice` asks the mail outbox to tell a unit that a ticket
     /// was dispatched to it; `warned` records a warning before a deadline (临期预警); `urged`
-    /// a supervisor's urging of the unit holding it (催办).
+    /// a supervisor's urging of the unit holding it (催办); `resident_erased` an
+    /// administrator's erasure of the resident's data on request (`privacy::erase`).
     EventKind, "event kind" {
         Logged => "logged",
         Dispatched => "dispatched",
@@ -233,6 +234,7 @@ text_enum!(
         Resumed => "resumed",
         Warned => "warned",
         Urged => "urged",
+        ResidentErased => "resident_erased",
     }
 );
 

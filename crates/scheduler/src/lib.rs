@@ -319,6 +319,8 @@ impl Scheduler {
             let mut report = escalation::sweep(conn, as_of, &ctx)?;
             let points = settings.warnings.sorted_points();
             report.warnings = warnings::sweep(conn, as_of, &ctx, &points)?;
+            report.reduced =
+                jiesu_core::privacy::reduce_expired(conn, as_of, settings.privacy.retention())?;
             Ok::<_, jiesu_core::CoreError>(report)
         })
         .await?;
@@ -327,6 +329,12 @@ impl Scheduler {
         }
         for w in &report.warnings.warned {
             tracing::info!(ticket = %w.number, deadline = w.deadline, point = w.point, "warned");
+        }
+        if report.reduced > 0 {
+            tracing::info!(
+                tickets = report.reduced,
+                "residents' data reduced after the retention period"
+            );
         }
         self.forget_expired(now).await?;
         let delivery = self.mailer.deliver_due(&self.pool, now).await?;

@@ -98,14 +98,6 @@ impl World {
         priority: Option<Priority>,
         at: NaiveDateTime,
     ) -> TicketId {
-        let scheduler = self.scheduler();
-        let ctx = Context {
-            now: at,
-            calendar: &scheduler.calendar,
-            reference: &Default::default(),
-            public_url: "http://jiesu.test",
-            mail_language: self.settings.mail.language,
-        };
         let input = NewTicket {
             category: "property_management".into(),
             priority,
@@ -120,16 +112,49 @@ impl World {
             resident_phone: None,
             households: 1,
         };
+        self.log_input(by, &input, at)
+    }
+
+    /// Logs `input` as `by` at `at`.
+    fn log_input(&self, by: &str, input: &NewTicket, at: NaiveDateTime) -> TicketId {
+        let scheduler = self.scheduler();
+        let ctx = Context {
+            now: at,
+            calendar: &scheduler.calendar,
+            reference: &Default::default(),
+            public_url: "http://jiesu.test",
+            mail_language: self.settings.mail.language,
+        };
         logging::log(
             &mut self.pool.get().unwrap(),
             &self.actor(by),
-            &input,
+            input,
             None,
             &ctx,
         )
         .unwrap()
         .ticket
         .id
+    }
+
+    /// Logs a property ticket in 望京西园一区社区 at `at` with a resident's contact: 陈阿姨,
+    /// 13900001111, 望京西园一区5号楼2单元501, and the phone again in the description.
+    fn log_resident(&self, title: &str, at: NaiveDateTime) -> TicketId {
+        let input = NewTicket {
+            category: "property_management".into(),
+            priority: None,
+            title: title.into(),
+            description: "楼道灯不亮，请联系13900001111".into(),
+            community_id: Some(self.community("望京西园一区社区")),
+            grid_id: None,
+            address: "望京西园一区5号楼2单元501".into(),
+            latitude: None,
+            longitude: None,
+            resident_name: Some("陈阿姨".into()),
+            resident_phone: Some("13900001111".into()),
+            households: 1,
+        };
+        self.log_input("demo-grid", &input, at)
     }
 
     /// A ticket logged by the grid member on Monday 2026-11-23 10:00 and dispatched by the
@@ -197,6 +222,27 @@ impl World {
             .flatten()
             .map(|d| serde_json::from_str(&d).unwrap())
             .collect()
+    }
+
+    /// Two schedulers sweeping as of `at`, started at the same moment on two threads.
+    async fn two_sweeps_at_once(
+        &self,
+        at: NaiveDateTime,
+    ) -> (
+        jiesu_core::escalation::SweepReport,
+        jiesu_core::escalation::SweepReport,
+    ) {
+        let (one, two) = (self.scheduler(), self.scheduler());
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let run = |s: Scheduler, barrier: std::sync::Arc<tokio::sync::Barrier>| async move {
+            barrier.wait().await;
+            s.sweep(at, at).await.unwrap().0
+        };
+        let (a, b) = tokio::join!(
+            tokio::spawn(run(one, barrier.clone())),
+            tokio::spawn(run(two, barrier))
+        );
+        (a.unwrap(), b.unwrap())
     }
 
     async fn sweep(&self, at: &str) -> Vec<(String, i32)> {
@@ -1150,17 +1196,8 @@ async fn two_schedulers_at_one_instant_warn_once(store: Store) {
         .collect();
     // Due Tuesday 10:00; 75% of the window was Monday 17:08.
     let at = bj("2026-11-23 17:30");
-    let (one, two) = (world.scheduler(), world.scheduler());
-    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
-    let run = |s: Scheduler, barrier: std::sync::Arc<tokio::sync::Barrier>| async move {
-        barrier.wait().await;
-        s.sweep(at, at).await.unwrap().0.warnings
-    };
-    let (a, b) = tokio::join!(
-        tokio::spawn(run(one, barrier.clone())),
-        tokio::spawn(run(two, barrier))
-    );
-    let (a, b) = (a.unwrap(), b.unwrap());
+    let (a, b) = world.two_sweeps_at_once(at).await;
+    let (a, b) = (a.warnings, b.warnings);
     assert_eq!(
         a.warned.len() + b.warned.len(),
         ids.len(),
@@ -1376,6 +1413,156 @@ async fn an_urging_reaches_the_unit_over_smtp_and_is_counted(store: Store) {
     }
 }
 
+/// Residents' personal data (PIPL retention): a year after a ticket is closed, the sweep
+/// masks its resident's name and phone, cuts the address to the building and masks phone
+/// numbers in the description — not a minute earlier, and never an open ticket's. Two
+/// schedulers at one instant reduce each ticket once; the rates do not change.
+async fn residents_data_is_reduced_a_year_after_closing_and_the_rates_stay(store: Store) {
+    use jiesu_core::schema::ticket_redactions;
+    use jiesu_core::stats::{self, Period};
+    let world = World::new(store, None);
+    assert_eq!(world.settings.privacy.retention_days, 365);
+    let closed_on = |title: &str, day: &str| {
+        let id = world.log_resident(title, bj(&format!("{day} 09:00")));
+        let property = world.partner_of("demo-unit");
+        let at = |time: &str| bj(&format!("{day} {time}"));
+        world.act(
+            "demo-supervisor",
+            id,
+            Action::Dispatch {
+                to: Target::Partner(property),
+                note: None,
+            },
+            at("09:30"),
+        );
+        world.act("demo-unit", id, Action::Claim, at("10:00"));
+        world.act(
+            "demo-unit",
+            id,
+            Action::Resolve {
+                note: "已更换灯泡".into(),
+            },
+            at("11:00"),
+        );
+        world.act(
+            "demo-grid",
+            id,
+            Action::Feedback {
+                satisfaction: jiesu_core::types::Satisfaction::Satisfied,
+                comment: None,
+            },
+            at("14:00"),
+        );
+        id
+    };
+    let first = closed_on("先关闭的工单", "2026-11-23");
+    let second = closed_on("后关闭的工单", "2026-11-30");
+    let open = world.log_resident("仍在办理的工单", bj("2026-11-23 09:00"));
+    type Personal = (Option<String>, Option<String>, String, String, i32);
+    let personal = |id: TicketId| -> Personal {
+        tickets::table
+            .find(id)
+            .select((
+                tickets::resident_name,
+                tickets::resident_phone,
+                tickets::address,
+                tickets::description,
+                tickets::version,
+            ))
+            .first(&mut *world.pool.get().unwrap())
+            .unwrap()
+    };
+    let whole = |id: TicketId| {
+        let (name, phone, address, description, _) = personal(id);
+        (name, phone, address, description)
+            == (
+                Some("陈阿姨".to_owned()),
+                Some("13900001111".to_owned()),
+                "望京西园一区5号楼2单元501".to_owned(),
+                "楼道灯不亮，请联系13900001111".to_owned(),
+            )
+    };
+    let street = world.actor("demo-supervisor");
+    let root = match &street.scope {
+        jiesu_core::Scope::Subtree { root, .. } => *root,
+        other => panic!("{other:?}"),
+    };
+    let rates = || {
+        let period = Period::new(bj("2026-11-23 00:00"), bj("2026-12-01 00:00")).unwrap();
+        let node = stats::for_node(
+            &mut world.pool.get().unwrap(),
+            &street,
+            root,
+            period,
+            bj("2026-12-01 00:00"),
+        )
+        .unwrap();
+        let mut node = serde_json::to_value(node).unwrap();
+        node.as_object_mut().unwrap().remove("stored_at");
+        node
+    };
+    let rates_before = rates();
+    let version_before = personal(first).4;
+    let reduce = |at: &str| {
+        let (scheduler, at) = (world.scheduler(), bj(at));
+        async move { scheduler.sweep(at, at).await.unwrap().0.reduced }
+    };
+
+    // The first closed 2026-11-23 14:00: a minute before its year is out, still whole.
+    reduce("2027-11-23 13:59").await;
+    assert!(whole(first) && whole(second) && whole(open));
+    // After it: reduced, the other two whole.
+    assert!(reduce("2027-11-24 09:00").await >= 1);
+    assert_eq!(
+        personal(first),
+        (
+            Some("陈**".to_owned()),
+            Some("139****1111".to_owned()),
+            "望京西园一区5号楼".to_owned(),
+            "楼道灯不亮，请联系139****1111".to_owned(),
+            version_before + 1,
+        )
+    );
+    assert!(whole(second) && whole(open));
+    assert_eq!(reduce("2027-11-24 09:00").await, 0, "nothing twice");
+
+    // Two schedulers at one instant after the second's year: each ticket reduced once.
+    let at = bj("2027-12-01 09:00");
+    let (a, b) = world.two_sweeps_at_once(at).await;
+    let (a, b) = (a.reduced, b.reduced);
+    assert!(a + b >= 1, "{a} + {b}");
+    assert_eq!(personal(second).1.as_deref(), Some("139****1111"));
+    assert_eq!(personal(second).4, version_before + 1, "masked once");
+    assert!(whole(open), "an open ticket keeps its resident's contact");
+    let rows: Vec<(i64, String)> = ticket_redactions::table
+        .filter(ticket_redactions::ticket_id.eq_any([first.0, second.0, open.0]))
+        .order(ticket_redactions::ticket_id)
+        .select((ticket_redactions::ticket_id, ticket_redactions::reason))
+        .load(&mut *world.pool.get().unwrap())
+        .unwrap();
+    assert_eq!(
+        rows,
+        [
+            (first.0, "retention".into()),
+            (second.0, "retention".into())
+        ]
+    );
+    let reduced: i64 = ticket_redactions::table
+        .count()
+        .get_result(&mut *world.pool.get().unwrap())
+        .unwrap();
+    let closed_by_then: i64 = tickets::table
+        .filter(tickets::closed_at.lt(at - Duration::days(365)))
+        .count()
+        .get_result(&mut *world.pool.get().unwrap())
+        .unwrap();
+    assert_eq!(
+        reduced, closed_by_then,
+        "every ticket closed a year before, once"
+    );
+    assert_eq!(rates(), rates_before, "the rates read none of it");
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
@@ -1407,4 +1594,5 @@ on_both_stores!(
     warnings_come_at_three_quarters_of_each_window_on_its_clock,
     two_schedulers_at_one_instant_warn_once,
     an_urging_reaches_the_unit_over_smtp_and_is_counted,
+    residents_data_is_reduced_a_year_after_closing_and_the_rates_stay,
 );

@@ -1,0 +1,328 @@
+//! Residents' personal data, as the Personal Information Protection Law asks: kept whole
+//! only as long as the work needs it, then reduced; erased sooner on the resident's
+//! request.
+//!
+//! - **Retention**: `privacy.retention_days` (365 by default) after a ticket is closed,
+//!   cancelled or merged, the scheduler's sweep (`reduce_expired`, replayable with
+//!   `scheduler sweep --as-of`) masks the resident's name (`陈**`) and phone
+//!   (`139****1111`), cuts the address to the building (`cut_address`), masks phone numbers
+//!   written in the description, and forgets the Open311 reporter's names, email, device
+//!   and account ids. The rates read none of these, so they do not change.
+//! - **Erasure on request** (`erase`): an administrator removes the resident's name and
+//!   phone outright (and cuts the address, masks the description, forgets the Open311
+//!   contact) with a reason; the timeline records who, when and why (`resident_erased`, an
+//!   internal note).
+//!
+//! Either way a row in `ticket_redactions` says what happened. The retention sweep walks
+//! closed tickets in closing order from the last one it reduced (`tickets_closed_idx`), so
+//! each sweep costs its batch, not the city's history.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use chrono::NaiveDateTime;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use regex::Regex;
+use serde::Serialize;
+
+use crate::db::{truncate_to_micros, write_tx, DbConnection};
+use crate::error::{CoreError, CoreResult};
+use crate::ids::TicketId;
+use crate::phone::Phone;
+use crate::schema::{open311_requests, ticket_events, ticket_redactions, tickets};
+use crate::scope::Actor;
+use crate::types::EventKind;
+
+/// Tickets reduced in one sweep at most; the rest wait for the next.
+const BATCH: i64 = 5_000;
+
+/// Held by a retention sweep's transaction on PostgreSQL, so that two schedulers do not
+/// reduce the same batch at once (a second one waits, then finds it done).
+const RETENTION_LOCK_KEY: i64 = 0x006a_6965_7375_0003;
+
+/// A resident's name as kept after the retention period: the first character, then one
+/// `*` for each other one (`陈阿姨` → `陈**`); a name of one character becomes `*`.
+/// Masking a masked name changes nothing.
+pub fn mask_name(name: &str) -> String {
+    let mut chars = name.trim().chars();
+    match chars.next() {
+        None => String::new(),
+        Some(first) => match chars.count() {
+            0 => "*".into(),
+            rest => format!("{first}{}", "*".repeat(rest)),
+        },
+    }
+}
+
+/// An address cut to the building: up to the first 号楼, 栋, 幢 or 座 (望京西园一区5号楼2单元501
+/// → 望京西园一区5号楼); else up to the first 号 (a house on a street: 望京街10号502 → 望京街10号);
+/// else up to the first digit (某小区3-2-501 → 某小区); else as it is. Cutting a cut address
+/// changes nothing.
+pub fn cut_address(address: &str) -> String {
+    let first_end = |markers: &[&str]| {
+        address
+            .char_indices()
+            .find_map(|(i, _)| {
+                markers
+                    .iter()
+                    .find(|m| address[i..].starts_with(**m))
+                    .map(|m| i + m.len())
+            })
+            .map(|end| address[..end].to_owned())
+    };
+    first_end(&["号楼", "栋", "幢", "座"])
+        .or_else(|| first_end(&["号"]))
+        .unwrap_or_else(|| match address.find(|c: char| c.is_ascii_digit()) {
+            Some(i) => address[..i].trim_end().to_owned(),
+            None => address.to_owned(),
+        })
+}
+
+/// Runs of digits (and dashes) long enough to be a phone number.
+static NUMBERS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"[0-9][0-9-]{5,}[0-9]").expect("a valid pattern"));
+
+/// `text` with every Chinese phone number in it masked (`139****1111`, `010****5678`);
+/// dates, amounts and house numbers are left alone.
+pub fn mask_phones_in(text: &str) -> Cow<'_, str> {
+    NUMBERS.replace_all(text, |found: &regex::Captures<'_>| {
+        match Phone::parse(&found[0]) {
+            Ok(phone) => Phone::masked(phone.as_str()),
+            Err(_) => found[0].to_owned(),
+        }
+    })
+}
+
+/// Forgets what an Open311 request kept of its reporter.
+fn forget_reporter(conn: &mut DbConnection, id: TicketId) -> CoreResult<()> {
+    diesel::update(open311_requests::table.find(id))
+        .set((
+            open311_requests::email.eq(None::<String>),
+            open311_requests::device_id.eq(None::<String>),
+            open311_requests::account_id.eq(None::<String>),
+            open311_requests::first_name.eq(None::<String>),
+            open311_requests::last_name.eq(None::<String>),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// (id, closed at, name, phone, address, description) of a ticket to reduce.
+type Personal = (
+    TicketId,
+    Option<NaiveDateTime>,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+);
+
+/// Reduces the personal data of tickets closed (cancelled, merged) more than `retention`
+/// before `as_of`, at most a batch of them, oldest first. Returns how many it reduced.
+pub fn reduce_expired(
+    conn: &mut DbConnection,
+    as_of: NaiveDateTime,
+    retention: chrono::Duration,
+) -> CoreResult<usize> {
+    let as_of = truncate_to_micros(as_of);
+    let cutoff = as_of - retention;
+    write_tx(conn, |conn| {
+        if let DbConnection::Postgres(pg) = conn {
+            pg.batch_execute(&format!(
+                "SELECT pg_advisory_xact_lock({RETENTION_LOCK_KEY})"
+            ))?;
+        }
+        // Where the last sweep stopped: every ticket closed before it is reduced.
+        let from: Option<NaiveDateTime> = ticket_redactions::table
+            .filter(ticket_redactions::reason.eq("retention"))
+            .select(diesel::dsl::max(ticket_redactions::closed_at))
+            .first(conn)?;
+        let mut query = tickets::table
+            .filter(tickets::closed_at.lt(cutoff))
+            .filter(diesel::dsl::not(diesel::dsl::exists(
+                ticket_redactions::table.filter(ticket_redactions::ticket_id.eq(tickets::id)),
+            )))
+            .select((
+                tickets::id,
+                tickets::closed_at,
+                tickets::resident_name,
+                tickets::resident_phone,
+                tickets::address,
+                tickets::description,
+            ))
+            .into_boxed();
+        if let Some(from) = from {
+            query = query.filter(tickets::closed_at.ge(from));
+        }
+        let due: Vec<Personal> = query
+            .order((tickets::closed_at, tickets::id))
+            .limit(BATCH)
+            .load(conn)?;
+        for (id, closed_at, name, phone, address, description) in &due {
+            diesel::update(tickets::table.find(*id))
+                .set((
+                    tickets::resident_name.eq(name.as_deref().map(mask_name)),
+                    tickets::resident_phone.eq(phone.as_deref().map(Phone::masked)),
+                    tickets::address.eq(cut_address(address)),
+                    tickets::description.eq(mask_phones_in(description).as_ref()),
+                    tickets::version.eq(tickets::version + 1),
+                ))
+                .execute(conn)?;
+            forget_reporter(conn, *id)?;
+            diesel::insert_into(ticket_redactions::table)
+                .values((
+                    ticket_redactions::ticket_id.eq(*id),
+                    ticket_redactions::closed_at.eq(*closed_at),
+                    ticket_redactions::reason.eq("retention"),
+                    ticket_redactions::redacted_at.eq(as_of),
+                ))
+                .execute(conn)?;
+        }
+        Ok(due.len())
+    })
+}
+
+/// What an erasure did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Erased {
+    pub ticket_id: TicketId,
+    #[serde(serialize_with = "crate::time::utc")]
+    pub at: NaiveDateTime,
+}
+
+/// Erases the resident's personal data from ticket `id` on the resident's request:
+/// administrators only, with a reason. The name and phone are removed (not masked), the
+/// address cut to the building, phone numbers in the description masked, the Open311
+/// reporter's contact forgotten, and a `resident_erased` event records who and why (its
+/// note is internal). A second erasure of the same ticket is a conflict.
+pub fn erase(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: TicketId,
+    reason: &str,
+    now: NaiveDateTime,
+) -> CoreResult<Erased> {
+    if !actor.is_admin() {
+        return Err(CoreError::Forbidden(
+            "erasing a resident's data is for administrators",
+        ));
+    }
+    let reason = crate::tickets::lifecycle::required_text("reason", reason)?;
+    let now = truncate_to_micros(now);
+    write_tx(conn, |conn| {
+        let (status, closed_at, address, description): (
+            crate::types::TicketStatus,
+            Option<NaiveDateTime>,
+            String,
+            String,
+        ) = tickets::table
+            .find(id)
+            .select((
+                tickets::status,
+                tickets::closed_at,
+                tickets::address,
+                tickets::description,
+            ))
+            .first(conn)
+            .optional()?
+            .ok_or(CoreError::NotFound("ticket"))?;
+        let before: Option<String> = ticket_redactions::table
+            .find(id)
+            .select(ticket_redactions::reason)
+            .first(conn)
+            .optional()?;
+        if before.as_deref() == Some("request") {
+            return Err(CoreError::conflict(
+                "the resident's data on this ticket was already erased",
+            ));
+        }
+        diesel::update(tickets::table.find(id))
+            .set((
+                tickets::resident_name.eq(None::<String>),
+                tickets::resident_phone.eq(None::<String>),
+                tickets::address.eq(cut_address(&address)),
+                tickets::description.eq(mask_phones_in(&description).as_ref()),
+                tickets::version.eq(tickets::version + 1),
+                tickets::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        forget_reporter(conn, id)?;
+        let erased = (
+            ticket_redactions::reason.eq("request"),
+            ticket_redactions::redacted_at.eq(now),
+            ticket_redactions::redacted_by.eq(Some(actor.user_id)),
+        );
+        if before.is_some() {
+            // Reduced after the retention period already: now erased on request.
+            diesel::update(ticket_redactions::table.find(id))
+                .set(erased)
+                .execute(conn)?;
+        } else {
+            diesel::insert_into(ticket_redactions::table)
+                .values((
+                    ticket_redactions::ticket_id.eq(id),
+                    ticket_redactions::closed_at.eq(closed_at),
+                    erased,
+                ))
+                .execute(conn)?;
+        }
+        diesel::insert_into(ticket_events::table)
+            .values((
+                ticket_events::ticket_id.eq(id),
+                ticket_events::actor_id.eq(actor.user_id),
+                ticket_events::kind.eq(EventKind::ResidentErased),
+                ticket_events::from_status.eq(Some(status)),
+                ticket_events::to_status.eq(Some(status)),
+                ticket_events::note.eq(Some(reason.as_str())),
+                ticket_events::created_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(Erased {
+            ticket_id: id,
+            at: now,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_keep_their_first_character() {
+        assert_eq!(mask_name("陈阿姨"), "陈**");
+        assert_eq!(mask_name(" 欧阳娜娜 "), "欧***");
+        assert_eq!(mask_name("陈"), "*");
+        assert_eq!(mask_name(""), "");
+        assert_eq!(mask_name(&mask_name("陈阿姨")), "陈**");
+    }
+
+    #[test]
+    fn addresses_are_cut_to_the_building() {
+        for (address, cut) in [
+            ("望京西园一区5号楼2单元501", "望京西园一区5号楼"),
+            ("朝阳路12号院3号楼1单元502", "朝阳路12号院3号楼"),
+            ("某小区A座1201室", "某小区A座"),
+            ("花园小区7栋302", "花园小区7栋"),
+            ("望京街10号502", "望京街10号"),
+            ("某小区3-2-501", "某小区"),
+            ("望京西园一区东门", "望京西园一区东门"),
+        ] {
+            assert_eq!(cut_address(address), cut, "{address}");
+            assert_eq!(cut_address(cut), cut, "cutting {cut} again");
+        }
+    }
+
+    #[test]
+    fn phone_numbers_in_text_are_masked_and_nothing_else() {
+        assert_eq!(
+            mask_phones_in("请联系13900001111或010-12345678，2026-12-01前上门，5号楼2单元"),
+            "请联系139****1111或010****5678，2026-12-01前上门，5号楼2单元"
+        );
+        let masked = mask_phones_in("电话 13900001111").into_owned();
+        assert_eq!(mask_phones_in(&masked), masked);
+        assert!(matches!(mask_phones_in("楼道灯不亮"), Cow::Borrowed(_)));
+    }
+}

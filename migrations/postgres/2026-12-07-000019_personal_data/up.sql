@@ -1,0 +1,16 @@
+-- Residents' personal data reduced: a ticket's row here says its resident's name and phone,
+-- its house number and the reporter's Open311 contact were cut down — after the retention
+-- period by the scheduler (`retention`, with the ticket's closing instant: the scheduler
+-- walks closed tickets in that order from the last one it reduced), or on the resident's
+-- request by an administrator (`request`, who and why also in the timeline).
+CREATE TABLE ticket_redactions (
+    ticket_id BIGINT PRIMARY KEY REFERENCES tickets (id),
+    closed_at TIMESTAMP,
+    reason TEXT NOT NULL CHECK (reason IN ('retention', 'request')),
+    redacted_at TIMESTAMP NOT NULL,
+    redacted_by BIGINT REFERENCES users (id)
+);
+CREATE INDEX ticket_redactions_retention_idx ON ticket_redactions (closed_at)
+    WHERE reason = 'retention';
+-- Closed, cancelled and merged tickets by closing instant: the retention sweep's walk.
+CREATE INDEX tickets_closed_idx ON tickets (closed_at) WHERE closed_at IS NOT NULL;

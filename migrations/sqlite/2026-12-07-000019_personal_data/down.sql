@@ -1,0 +1,2 @@
+DROP INDEX tickets_closed_idx;
+DROP TABLE ticket_redactions;
