@@ -736,6 +736,27 @@ async fn people_run_a_ticket_from_logged_to_closed_in_a_real_browser() {
     );
     b.shoot("admin").await;
 
+    // The resident asks for their data to be erased: the administrator does it on the
+    // ticket's page, with the reason; the contact is gone and the timeline says so.
+    b.go(&format!("/console/tickets/{id}")).await;
+    assert!(b.text().await.contains("13900001111"));
+    b.open_section("删除居民个人信息").await;
+    b.fill("#erase_resident-reason", "居民来电申请删除个人信息")
+        .await;
+    b.click("form[action$='/act'] input[value=erase_resident] ~ button[type=submit]")
+        .await;
+    let text = b.text_with("居民个人信息已删除").await;
+    assert!(
+        !text.contains("13900001111") && !text.contains("陈阿姨"),
+        "the contact is gone: {text}"
+    );
+    assert!(
+        text.contains("删除居民信息") && text.contains("居民来电申请删除个人信息"),
+        "the timeline records it: {text}"
+    );
+    b.shoot("ticket-resident-erased").await;
+    b.go("/console/admin").await;
+
     // 9. An account made in the page, with a password shown once; its owner signs in
     //    and sets a password of their own.
     b.fill("#new-username", "li.grid").await;

@@ -332,6 +332,7 @@ pub fn event_name(lang: Lang, k: EventKind) -> &'static str {
         Resumed => lang.t("恢复办理", "resumed"),
         Warned => lang.t("临期预警", "deadline warning"),
         Urged => lang.t("催办", "urged"),
+        ResidentErased => lang.t("删除居民信息", "resident's data erased"),
     }
 }
 

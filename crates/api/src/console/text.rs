@@ -74,6 +74,10 @@ pub(crate) fn done_message(lang: Lang, done: &str) -> Option<&'static str> {
         ),
         "cancel" => lang.t("工单已作废。", "The ticket is cancelled."),
         "photo" => lang.t("照片已上传。", "Photo added."),
+        "erased" => lang.t(
+            "居民个人信息已删除，处理记录已留痕。",
+            "The resident's data is erased; the timeline records it.",
+        ),
         "urged" => lang.t(
             "已催办，承办单位将收到邮件。",
             "Urged: the unit holding it is mailed.",

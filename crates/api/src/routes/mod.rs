@@ -91,6 +91,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(tickets::give_back)
         .service(tickets::progress)
         .service(tickets::urge)
+        .service(tickets::erase_resident)
         .service(tickets::resolve)
         .service(tickets::feedback)
         .service(tickets::cancel)

@@ -314,6 +314,27 @@ pub async fn urge(
         .await
 }
 
+/// `POST /tickets/{id}/erase-resident`: an administrator erases the resident's personal
+/// data from a ticket on the resident's request (the Personal Information Protection
+/// Law's right to deletion): name and phone removed, the address cut to the building,
+/// phone numbers in the description masked, the Open311 reporter's contact forgotten; the
+/// timeline records who and why. A second erasure is 409.
+#[utoipa::path(tag = "tickets", request_body = ReasonBody, responses((status = 200, description = "Erased; the timeline records it", body = jiesu_core::privacy::Erased)))]
+#[post("/tickets/{id}/erase-resident")]
+pub async fn erase_resident(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<i64>,
+    body: ValidJson<ReasonBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, reason) = (TicketId(id.into_inner()), body.0.reason);
+    state
+        .respond(auth, StatusCode::OK, move |conn, actor, now| {
+            jiesu_core::privacy::erase(conn, actor, id, &reason, now)
+        })
+        .await
+}
+
 #[utoipa::path(tag = "tickets", request_body = NoteBody, responses((status = 200, description = "Resolved, awaiting the return visit", body = Ticket)))]
 #[post("/tickets/{id}/resolve")]
 pub async fn resolve(

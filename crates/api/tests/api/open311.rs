@@ -881,6 +881,100 @@ async fn configured_origins_may_read_open311_from_the_browser(store: Store) {
     );
 }
 
+/// The resident asks for their data to be erased (PIPL): only an administrator may, with a
+/// reason; the name, phone and reporter's contact go, the address is cut to the building,
+/// phone numbers in the description are masked; the timeline records who and why (not
+/// on Open311's public answer); a second erasure is 409. A refusal writes nothing.
+async fn an_administrator_erases_a_residents_data_on_request(store: Store) {
+    let g = gateway(store).await;
+    let mut form = g.form(
+        "environment_sanitation",
+        INSIDE,
+        "垃圾桶满溢，请回电13800001111",
+    );
+    form.push(("email", "li.wei@example.cn".into()));
+    form.push(("address_string", "望京西园一区5号楼2单元501".into()));
+    let created = g.create(&form).await;
+    let number = created["service_request_id"].as_str().unwrap().to_owned();
+    let street = g.app.login("demo-supervisor").await;
+    let all = g.app.all("/api/v1/tickets", &street).await;
+    let tid = all.iter().find(|t| t["number"] == number.as_str()).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let detail = |token: String| {
+        let app = &g.app;
+        async move { app.get(&format!("/api/v1/tickets/{tid}"), &token).await.1 }
+    };
+    let before = detail(g.admin.clone()).await;
+    assert_eq!(before["resident"]["phone"], "13800001111", "{before}");
+    assert_eq!(before["open311"]["reporter"]["email"], "li.wei@example.cn");
+    let erase = |token: String, reason: &'static str| {
+        let app = &g.app;
+        async move {
+            app.post(
+                &format!("/api/v1/tickets/{tid}/erase-resident"),
+                &token,
+                json!({ "reason": reason }),
+            )
+            .await
+        }
+    };
+
+    // Refused, writing nothing: a supervisor; a blank reason.
+    let (status, body) = erase(street.clone(), "居民要求").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = erase(g.admin.clone(), "  ").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["field"], "reason", "{body}");
+    assert_eq!(detail(g.admin.clone()).await, before);
+
+    let (status, body) = erase(g.admin.clone(), "居民来电要求删除个人信息").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["ticket_id"], tid);
+    let after = detail(g.admin.clone()).await;
+    assert_eq!(
+        after["resident"],
+        json!({"name": null, "phone": null}),
+        "{after}"
+    );
+    assert_eq!(after["address"], "望京西园一区5号楼");
+    assert_eq!(after["description"], "垃圾桶满溢，请回电138****1111");
+    let reporter = &after["open311"]["reporter"];
+    for field in [
+        "first_name",
+        "last_name",
+        "email",
+        "device_id",
+        "account_id",
+    ] {
+        assert_eq!(reporter[field], Value::Null, "{field}: {reporter}");
+    }
+    let last = after["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["kind"], "resident_erased", "{last}");
+    assert_eq!(last["note"], "居民来电要求删除个人信息");
+    assert_eq!(last["actor_id"], admin_id(&g).await);
+    // Open311's public answer: neither the phone nor the reason.
+    let (_, public) = g.json(&format!("requests/{number}.json")).await;
+    let text = public.to_string();
+    assert!(
+        !text.contains("13800001111") && !text.contains("删除个人信息"),
+        "{text}"
+    );
+
+    let (status, body) = erase(g.admin.clone(), "再次").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let again = detail(g.admin.clone()).await;
+    assert_eq!(
+        again["events"].as_array().unwrap().len(),
+        after["events"].as_array().unwrap().len()
+    );
+}
+
+/// The signed-in administrator's account id.
+async fn admin_id(g: &Gateway) -> Value {
+    g.app.get("/api/v1/me", &g.admin).await.1["user"]["id"].clone()
+}
+
 crate::on_both_stores!(
     discovery_notices_merges_groups_cors_and_request_data,
     configured_origins_may_read_open311_from_the_browser,
@@ -889,4 +983,5 @@ crate::on_both_stores!(
     bad_requests_are_refused_in_the_specification_s_error_format_and_write_nothing,
     locations_map_to_communities_by_boundary_centre_code_or_intake,
     requests_filter_by_id_service_date_and_status,
+    an_administrator_erases_a_residents_data_on_request,
 );
