@@ -12,8 +12,11 @@
 //!   phone outright (and cuts the address, masks the description, forgets the Open311
 //!   contact) with a reason; the timeline records who, when and why (`resident_erased`, an
 //!   internal note).
+//! - **Reads**: a resident's contact is shown whole only on the ticket's own page, and
+//!   each such showing is recorded (`record_contact_read`; administrators list them with
+//!   `contact_reads`); lists, answers to actions and exports show it masked.
 //!
-//! Either way a row in `ticket_redactions` says what happened. The retention sweep walks
+//! A reduction or an erasure leaves a row in `ticket_redactions`. The retention sweep walks
 //! closed tickets in closing order from the last one it reduced (`tickets_closed_idx`), so
 //! each sweep costs its batch, not the city's history.
 
@@ -28,9 +31,12 @@ use serde::Serialize;
 
 use crate::db::{truncate_to_micros, write_tx, DbConnection};
 use crate::error::{CoreError, CoreResult};
-use crate::ids::TicketId;
+use crate::ids::{TicketId, UserId};
+use crate::pagination::{Page, PageRequest};
 use crate::phone::Phone;
-use crate::schema::{open311_requests, ticket_events, ticket_redactions, tickets};
+use crate::schema::{
+    contact_reads, open311_requests, ticket_events, ticket_redactions, tickets, users,
+};
 use crate::scope::Actor;
 use crate::types::EventKind;
 
@@ -284,6 +290,100 @@ pub fn erase(
             at: now,
         })
     })
+}
+
+/// Records that `actor` was shown the resident's whole contact on ticket `id`, through
+/// `route`, at `now`.
+pub fn record_contact_read(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: TicketId,
+    route: &'static str,
+    now: NaiveDateTime,
+) -> CoreResult<()> {
+    diesel::insert_into(contact_reads::table)
+        .values((
+            contact_reads::ticket_id.eq(id),
+            contact_reads::user_id.eq(actor.user_id),
+            contact_reads::route.eq(route),
+            contact_reads::read_at.eq(truncate_to_micros(now)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// One showing of a resident's whole contact.
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ContactRead {
+    pub id: i64,
+    pub ticket_id: TicketId,
+    /// The ticket's number.
+    pub number: String,
+    pub user_id: UserId,
+    pub username: String,
+    /// Where it was shown: `GET /api/v1/tickets/{id}` or `GET /console/tickets/{id}`.
+    pub route: String,
+    #[serde(serialize_with = "crate::time::utc")]
+    pub read_at: NaiveDateTime,
+}
+
+/// Which reads to list.
+#[derive(Debug, Clone, Default)]
+pub struct ContactReadFilter {
+    pub ticket_id: Option<TicketId>,
+    pub user_id: Option<UserId>,
+    /// Reads at or after this instant.
+    pub from: Option<NaiveDateTime>,
+    /// Reads before this instant.
+    pub to: Option<NaiveDateTime>,
+}
+
+/// The recorded reads of residents' contacts, oldest first: administrators only.
+pub fn contact_reads(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    filter: &ContactReadFilter,
+    page: PageRequest,
+) -> CoreResult<Page<ContactRead>> {
+    if !actor.is_admin() {
+        return Err(CoreError::Forbidden(
+            "who read residents' contacts is for administrators",
+        ));
+    }
+    let mut query = contact_reads::table
+        .inner_join(tickets::table)
+        .inner_join(users::table)
+        .select((
+            contact_reads::id,
+            contact_reads::ticket_id,
+            tickets::number,
+            contact_reads::user_id,
+            users::username,
+            contact_reads::route,
+            contact_reads::read_at,
+        ))
+        .into_boxed();
+    if let Some(ticket) = filter.ticket_id {
+        query = query.filter(contact_reads::ticket_id.eq(ticket));
+    }
+    if let Some(user) = filter.user_id {
+        query = query.filter(contact_reads::user_id.eq(user));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(contact_reads::read_at.ge(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(contact_reads::read_at.lt(to));
+    }
+    if let Some(after) = page.after {
+        query = query.filter(contact_reads::id.gt(after));
+    }
+    let rows: Vec<ContactRead> = query
+        .order(contact_reads::id)
+        .limit(page.fetch())
+        .load(conn)?;
+    Ok(Page::from_rows(rows, page, |r| r.id))
 }
 
 #[cfg(test)]

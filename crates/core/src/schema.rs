@@ -34,6 +34,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    contact_reads (id) {
+        id -> Int8,
+        ticket_id -> Int8,
+        user_id -> Int8,
+        route -> Text,
+        read_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     ended_sessions (sid) {
         sid -> Text,
         user_id -> Int8,
@@ -415,6 +425,8 @@ diesel::table! {
 diesel::joinable!(attachments -> tickets (ticket_id));
 diesel::joinable!(attachments -> users (uploaded_by));
 diesel::joinable!(category_attributes -> categories (category_id));
+diesel::joinable!(contact_reads -> tickets (ticket_id));
+diesel::joinable!(contact_reads -> users (user_id));
 diesel::joinable!(ended_sessions -> users (user_id));
 diesel::joinable!(escalation_due -> tickets (ticket_id));
 diesel::joinable!(idempotency_keys -> tickets (ticket_id));
@@ -464,6 +476,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     attachments,
     categories,
     category_attributes,
+    contact_reads,
     ended_sessions,
     escalation_due,
     idempotency_keys,

@@ -93,7 +93,7 @@ fn the_view_and_the_lists_agree(store: Store) {
         .map(|t| t.id)
         .collect();
         for &ticket in &all {
-            let shown = match queries::get(conn, &actor, ticket, now) {
+            let shown = match queries::get(conn, &actor, ticket, "GET /api/v1/tickets/{id}", now) {
                 Ok(detail) => {
                     assert_eq!(detail.ticket.id, ticket);
                     true

@@ -1025,6 +1025,7 @@ impl World {
             &mut self.pool.get().unwrap(),
             &self.actor("demo-supervisor"),
             id,
+            "GET /api/v1/tickets/{id}",
             at,
         )
         .unwrap()

@@ -14,3 +14,17 @@ CREATE INDEX ticket_redactions_retention_idx ON ticket_redactions (closed_at)
     WHERE reason = 'retention';
 -- Closed, cancelled and merged tickets by closing instant: the retention sweep's walk.
 CREATE INDEX tickets_closed_idx ON tickets (closed_at) WHERE closed_at IS NOT NULL;
+
+-- Who was shown a resident's whole contact (name, phone, the Open311 reporter's), on which
+-- ticket, when and where: every ticket page that showed it. Lists, answers to actions and
+-- exports show it masked and are not recorded. Administrators read it at
+-- GET /api/v1/contact-reads.
+CREATE TABLE contact_reads (
+    id BIGSERIAL PRIMARY KEY,
+    ticket_id BIGINT NOT NULL REFERENCES tickets (id),
+    user_id BIGINT NOT NULL REFERENCES users (id),
+    route TEXT NOT NULL,
+    read_at TIMESTAMP NOT NULL
+);
+CREATE INDEX contact_reads_ticket_idx ON contact_reads (ticket_id, id);
+CREATE INDEX contact_reads_user_idx ON contact_reads (user_id, id);

@@ -7,6 +7,7 @@ pub mod health;
 pub mod lists;
 pub mod org_units;
 pub mod partners;
+pub mod privacy;
 pub mod stats;
 pub mod tickets;
 pub mod users;
@@ -92,6 +93,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(tickets::progress)
         .service(tickets::urge)
         .service(tickets::erase_resident)
+        .service(privacy::contact_reads_csv)
+        .service(privacy::list_contact_reads)
         .service(tickets::resolve)
         .service(tickets::feedback)
         .service(tickets::cancel)

@@ -283,7 +283,7 @@ pub fn csv_bytes(
         .map_err(|e| CoreError::internal_because("csv", e))
 }
 
-fn time_cell(t: Option<NaiveDateTime>) -> String {
+pub(crate) fn time_cell(t: Option<NaiveDateTime>) -> String {
     t.map(|t| t.and_utc().to_rfc3339()).unwrap_or_default()
 }
 

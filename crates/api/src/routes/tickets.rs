@@ -160,7 +160,7 @@ pub async fn get(
     let id = TicketId(id.into_inner());
     state
         .respond(auth, StatusCode::OK, move |conn, actor, now| {
-            queries::get(conn, actor, id, now)
+            queries::get(conn, actor, id, "GET /api/v1/tickets/{id}", now)
         })
         .await
 }

@@ -163,6 +163,20 @@ impl TestApp {
             .await
     }
 
+    /// A GET answered 200 with text (a CSV export), its BOM left out.
+    pub async fn text(&self, path: &str, token: &str) -> String {
+        let res = self
+            .client
+            .get(format!("{}{path}", self.address))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), StatusCode::OK, "GET {path}");
+        let text = res.text().await.expect("a text answer");
+        text.trim_start_matches('\u{feff}').to_owned()
+    }
+
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
         self.call(reqwest::Method::POST, path, Some(token), Some(body))
             .await

@@ -44,7 +44,11 @@ async fn grid_member_logs_and_partner_claims_resolves_and_the_visit_closes_it(st
         ticket["number"].as_str().unwrap().starts_with("110105-"),
         "{ticket}"
     );
-    assert_eq!(ticket["resident"]["phone"], "13900001111");
+    assert_eq!(
+        ticket["resident"],
+        json!({"name": "陈**", "phone": "139****1111"}),
+        "an answer shows the contact masked; whole only on the ticket's page"
+    );
     // property_management, normal priority: respond within a working day, resolve within 7.
     assert!(ticket["respond_by"].as_str().unwrap() < ticket["resolve_by"].as_str().unwrap());
 
@@ -59,21 +63,31 @@ async fn grid_member_logs_and_partner_claims_resolves_and_the_visit_closes_it(st
     assert_eq!(body["status"], "dispatched");
     assert_eq!(body["in_pool"], true);
 
-    // The unit finds it in its pool, without the resident's contact.
+    // The unit finds it in its pool, with the phone masked and no name.
     let pool = app.all("/api/v1/pool", &unit).await;
     let pooled = pool
         .iter()
         .find(|t| t["id"] == id)
         .expect("ticket in the pool");
-    assert_eq!(pooled["resident"], Value::Null);
+    assert_eq!(
+        pooled["resident"],
+        json!({"name": null, "phone": "139****1111"})
+    );
+    let (_, page) = app.get(&format!("/api/v1/tickets/{id}"), &unit).await;
+    assert_eq!(
+        page["resident"],
+        json!({"name": null, "phone": "139****1111"})
+    );
 
     let (status, body) = app
         .post(&format!("/api/v1/tickets/{id}/claim"), &unit, json!({}))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "claimed");
+    let (_, page) = app.get(&format!("/api/v1/tickets/{id}"), &unit).await;
     assert_eq!(
-        body["resident"]["name"], "陈阿姨",
+        page["resident"],
+        json!({"name": "陈阿姨", "phone": "13900001111"}),
         "the holder may call the resident"
     );
     assert!(body["responded_at"].is_string());
@@ -481,7 +495,9 @@ async fn phones_are_checked_and_kept_in_one_form(store: Store) {
         body["resident_phone"] = given.into();
         let (status, created) = app.post("/api/v1/tickets", &grid, body).await;
         assert_eq!(status, StatusCode::CREATED, "{created}");
-        assert_eq!(created["resident"]["phone"], kept, "{given}");
+        let id = created["id"].as_i64().unwrap();
+        let (_, page) = app.get(&format!("/api/v1/tickets/{id}"), &grid).await;
+        assert_eq!(page["resident"]["phone"], kept, "{given}");
     }
     let community = app.org_id("望京西园一区社区").await;
     let unit = |phone: &str| {
@@ -565,8 +581,11 @@ async fn duplicates_merge_into_the_survivor_and_cancel_needs_a_reason(store: Sto
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "merged");
     assert_eq!(body["merged_into_id"], survivor);
+    let (_, page) = app
+        .get(&format!("/api/v1/tickets/{dup}"), &supervisor)
+        .await;
     assert_eq!(
-        body["resident"]["name"], "陈阿姨",
+        page["resident"]["name"], "陈阿姨",
         "the duplicate keeps its residents"
     );
     let (_, kept) = app
@@ -1276,6 +1295,80 @@ async fn the_street_urges_the_unit_holding_a_ticket(store: Store) {
     assert_eq!(t["updated_at"], version, "the ticket itself did not change");
 }
 
+/// A resident's contact is shown whole only on the ticket's own page, to those who may
+/// reach the resident, and each such showing is recorded (who, which ticket, where, when)
+/// for administrators to read and export; lists show it masked and are not recorded.
+async fn the_residents_contact_is_whole_only_on_the_ticket_page_and_each_read_is_recorded(
+    store: Store,
+) {
+    let app = TestApp::spawn(store).await;
+    let grid = app.login("demo-grid").await;
+    let supervisor = app.login("demo-supervisor").await;
+    let admin = app.login("demo-admin").await;
+    let id = log(&app, &grid, "谁看过电话").await["id"].as_i64().unwrap();
+    let reads = |query: String| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            app.all(&format!("/api/v1/contact-reads?{query}"), &admin)
+                .await
+        }
+    };
+    assert!(
+        reads(format!("ticket_id={id}")).await.is_empty(),
+        "logging is not a read"
+    );
+
+    // A list: masked, nothing recorded.
+    let listed = app
+        .all("/api/v1/tickets?status=reported", &supervisor)
+        .await;
+    let listed = listed.iter().find(|t| t["id"] == id).unwrap();
+    assert_eq!(
+        listed["resident"],
+        json!({"name": "陈**", "phone": "139****1111"})
+    );
+    assert!(reads(format!("ticket_id={id}")).await.is_empty());
+    // The ticket's page: whole, recorded.
+    let (status, page) = app.get(&format!("/api/v1/tickets/{id}"), &supervisor).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["resident"]["phone"], "13900001111");
+    let recorded = reads(format!("ticket_id={id}")).await;
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0]["username"], "demo-supervisor");
+    assert_eq!(recorded[0]["route"], "GET /api/v1/tickets/{id}");
+    assert_eq!(recorded[0]["number"], page["number"]);
+    // A ticket with no contact: its page records nothing.
+    let mut plain = new_ticket("无联系方式");
+    plain["resident_name"] = Value::Null;
+    plain["resident_phone"] = Value::Null;
+    let (status, plain) = app.post("/api/v1/tickets", &grid, plain).await;
+    assert_eq!(status, StatusCode::CREATED, "{plain}");
+    let plain = plain["id"].as_i64().unwrap();
+    app.get(&format!("/api/v1/tickets/{plain}"), &supervisor)
+        .await;
+    assert!(reads(format!("ticket_id={plain}")).await.is_empty());
+
+    // Filters, and who may read the record.
+    let me = app.get("/api/v1/me", &supervisor).await.1["user"]["id"].clone();
+    assert_eq!(reads(format!("user_id={me}")).await.len(), 1);
+    let future = "2999-01-01T00:00:00Z";
+    assert!(reads(format!("from={future}")).await.is_empty());
+    let (status, _) = app.get("/api/v1/contact-reads", &supervisor).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = app.get("/api/v1/contact-reads?ticket_id=x", &admin).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["field"], "ticket_id", "{body}");
+    let csv = app
+        .text(&format!("/api/v1/contact-reads.csv?ticket_id={id}"), &admin)
+        .await;
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(
+        lines[1].contains("demo-supervisor") && lines[1].contains(page["number"].as_str().unwrap()),
+        "{csv}"
+    );
+}
+
 crate::on_both_stores!(
     a_search_finds_the_titles_that_hold_the_text_as_typed,
     a_unit_waits_on_the_resident_and_nothing_else_moves_meanwhile,
@@ -1293,4 +1386,5 @@ crate::on_both_stores!(
     photos_are_checked_by_content_and_served_only_in_scope,
     the_audit_trail_cannot_be_rewritten,
     the_street_urges_the_unit_holding_a_ticket,
+    the_residents_contact_is_whole_only_on_the_ticket_page_and_each_read_is_recorded,
 );

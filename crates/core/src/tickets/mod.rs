@@ -103,7 +103,11 @@ pub struct Ticket {
     pub address: String,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
-    /// Absent for callers who do not need to reach the resident (other units, the pool).
+    /// The resident's contact. Whole only on the ticket's own page (`GET /tickets/{id}`)
+    /// and only to those who may reach the resident (the ticket's community, supervisors,
+    /// admins, the unit holding it), each such read recorded; masked (`陈**`,
+    /// `139****1111`) in lists, answers to actions and exports; to units browsing the pool
+    /// the phone masked alone.
     pub resident: Option<Resident>,
     pub households: i32,
     pub status: TicketStatus,
@@ -181,11 +185,36 @@ impl TicketRow {
         }
     }
 
+    /// The ticket as a list, an action's answer or an export shows it: to those who may
+    /// reach the resident, the name and phone masked (`陈**`, `139****1111`) — whole only
+    /// on the ticket's own page (`view_whole`), where each read is recorded; to others
+    /// (units browsing the pool) the phone masked alone, to recognise a caller by.
     pub fn view(self, actor: &Actor, now: NaiveDateTime) -> Ticket {
-        let resident = self.shows_resident_to(actor).then(|| Resident {
-            name: self.resident_name.clone(),
-            phone: self.resident_phone.clone(),
-        });
+        self.render(actor, now, false)
+    }
+
+    /// The ticket as its own page shows it: the resident's name and phone whole to those
+    /// who may reach the resident (`shows_resident_to`), masked to others as in `view`.
+    pub fn view_whole(self, actor: &Actor, now: NaiveDateTime) -> Ticket {
+        self.render(actor, now, true)
+    }
+
+    fn render(self, actor: &Actor, now: NaiveDateTime, whole: bool) -> Ticket {
+        let masked = |phone: &Option<String>| phone.as_deref().map(crate::phone::Phone::masked);
+        let resident = match (self.shows_resident_to(actor), whole) {
+            (true, true) => Some(Resident {
+                name: self.resident_name.clone(),
+                phone: self.resident_phone.clone(),
+            }),
+            (true, false) => Some(Resident {
+                name: self.resident_name.as_deref().map(crate::privacy::mask_name),
+                phone: masked(&self.resident_phone),
+            }),
+            (false, _) => masked(&self.resident_phone).map(|phone| Resident {
+                name: None,
+                phone: Some(phone),
+            }),
+        };
         Ticket {
             overdue: self.is_overdue(now),
             warning: false,

@@ -39,6 +39,34 @@ pub struct TicketDetail {
     pub actions: Vec<super::lifecycle::ActionKind>,
 }
 
+impl TicketDetail {
+    /// Whether the page shows a resident's name or phone, or an Open311 reporter's
+    /// contact: what an erasure would remove, and what a read of it records.
+    pub fn shows_contact(&self) -> bool {
+        let resident = self
+            .ticket
+            .resident
+            .as_ref()
+            .is_some_and(|r| r.name.is_some() || r.phone.is_some());
+        let reporter = self
+            .open311
+            .as_ref()
+            .and_then(|r| r.reporter.as_ref())
+            .is_some_and(|who| {
+                [
+                    &who.first_name,
+                    &who.last_name,
+                    &who.email,
+                    &who.device_id,
+                    &who.account_id,
+                ]
+                .iter()
+                .any(|field| field.is_some())
+            });
+        resident || reporter
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Waiting {
@@ -47,10 +75,13 @@ pub struct Waiting {
     pub reason: String,
 }
 
+/// The ticket's own page, read by `actor` through `route` (recorded with the read when
+/// it shows the resident's contact whole: `privacy::record_contact_read`).
 pub fn get(
     conn: &mut DbConnection,
     actor: &Actor,
     id: TicketId,
+    route: &'static str,
     now: NaiveDateTime,
 ) -> CoreResult<TicketDetail> {
     use crate::schema::{
@@ -108,12 +139,12 @@ pub fn get(
     let attachments = attachments::list(conn, id)?;
     let waiting_on_resident = paused.map(|(since, reason)| Waiting { since, reason });
     let actions = super::lifecycle::permitted(actor, &row, waiting_on_resident.is_some());
-    let open311 = request
-        .map(|request| super::intake::RequestData::from_row(request, row.shows_resident_to(actor)));
-    Ok(TicketDetail {
+    let whole = row.shows_resident_to(actor);
+    let open311 = request.map(|request| super::intake::RequestData::from_row(request, whole));
+    let detail = TicketDetail {
         actions,
         ticket: {
-            let mut ticket = row.view(actor, now);
+            let mut ticket = row.view_whole(actor, now);
             ticket.warning = crate::warnings::is_near(planned, ticket.overdue, now);
             ticket
         },
@@ -123,7 +154,11 @@ pub fn get(
         need_id,
         channel: open311.as_ref().map(|r| r.channel.clone()),
         open311,
-    })
+    };
+    if whole && detail.shows_contact() {
+        crate::privacy::record_contact_read(conn, actor, id, route, now)?;
+    }
+    Ok(detail)
 }
 
 #[derive(Debug, Clone, Default)]

@@ -21,7 +21,7 @@ pub(super) async fn load_ticket(
     let dispatches = matches!(session.role, Role::Supervisor | Role::Admin);
     session
         .run(state, move |conn, actor, now| {
-            let detail = queries::get(conn, actor, id, now)?;
+            let detail = queries::get(conn, actor, id, "GET /console/tickets/{id}", now)?;
             let category = categories::get(conn, detail.ticket.category_id)?;
             let units = if dispatches {
                 let filter = PartnerFilter {
@@ -143,32 +143,6 @@ fn facts(lang: Lang, shown: &Shown) -> Markup {
     }
 }
 
-/// Whether the ticket still holds a resident's name or phone, or an Open311 reporter's
-/// contact, as an administrator reads it: what an erasure would remove.
-fn holds_personal_data(detail: &jiesu_core::tickets::queries::TicketDetail) -> bool {
-    let resident = detail
-        .ticket
-        .resident
-        .as_ref()
-        .is_some_and(|r| r.name.is_some() || r.phone.is_some());
-    let reporter = detail
-        .open311
-        .as_ref()
-        .and_then(|r| r.reporter.as_ref())
-        .is_some_and(|who| {
-            [
-                &who.first_name,
-                &who.last_name,
-                &who.email,
-                &who.device_id,
-                &who.account_id,
-            ]
-            .iter()
-            .any(|field| field.is_some())
-        });
-    resident || reporter
-}
-
 /// A form for each action core would accept from this reader now (the lifecycle's table).
 fn actions(session: &Session, shown: &Shown) -> Markup {
     let lang = session.lang;
@@ -259,7 +233,7 @@ fn actions(session: &Session, shown: &Shown) -> Markup {
             @if can(ActionKind::Cancel) {
                 (note_form("cancel", "reason", ("作废原因", "Why it is cancelled"), ("作废", "Cancel"), true))
             }
-            @if session.role == Role::Admin && holds_personal_data(&shown.detail) {
+            @if session.role == Role::Admin && shown.detail.shows_contact() {
                 (note_form("erase_resident", "reason", ("删除依据（居民申请）", "Why (the resident's request)"), ("删除居民个人信息", "Erase the resident's data"), true))
             }
             @if (holds || matches!(session.role, Role::GridMember | Role::Supervisor | Role::Admin)) && !t.status.is_final() {
