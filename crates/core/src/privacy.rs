@@ -17,8 +17,8 @@
 //!   `contact_reads`); lists, answers to actions and exports show it masked.
 //!
 //! A reduction or an erasure leaves a row in `ticket_redactions`. The retention sweep walks
-//! closed tickets in closing order from the last one it reduced (`tickets_closed_idx`), so
-//! each sweep costs its batch, not the city's history.
+//! closed tickets in (closing instant, id) order from the last one it reduced
+//! (`tickets_closed_idx`), so each sweep costs its batch, not the city's history.
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
@@ -139,16 +139,20 @@ pub fn reduce_expired(
                 "SELECT pg_advisory_xact_lock({RETENTION_LOCK_KEY})"
             ))?;
         }
-        // Where the last sweep stopped: every ticket closed before it is reduced.
-        let from: Option<NaiveDateTime> = ticket_redactions::table
+        // Where the last sweep stopped: every ticket before it, in (closing instant, id)
+        // order, is reduced. Closed tickets never change, and a ticket closes at the wall
+        // clock's now, far after any cutoff, so none can appear behind the walk.
+        let from: Option<(Option<NaiveDateTime>, TicketId)> = ticket_redactions::table
             .filter(ticket_redactions::reason.eq("retention"))
-            .select(diesel::dsl::max(ticket_redactions::closed_at))
-            .first(conn)?;
+            .order((
+                ticket_redactions::closed_at.desc(),
+                ticket_redactions::ticket_id.desc(),
+            ))
+            .select((ticket_redactions::closed_at, ticket_redactions::ticket_id))
+            .first(conn)
+            .optional()?;
         let mut query = tickets::table
             .filter(tickets::closed_at.lt(cutoff))
-            .filter(diesel::dsl::not(diesel::dsl::exists(
-                ticket_redactions::table.filter(ticket_redactions::ticket_id.eq(tickets::id)),
-            )))
             .select((
                 tickets::id,
                 tickets::closed_at,
@@ -158,8 +162,12 @@ pub fn reduce_expired(
                 tickets::description,
             ))
             .into_boxed();
-        if let Some(from) = from {
-            query = query.filter(tickets::closed_at.ge(from));
+        if let Some((Some(at), id)) = from {
+            query = query.filter(tickets::closed_at.ge(at)).filter(
+                tickets::closed_at
+                    .gt(at)
+                    .or(tickets::closed_at.eq(at).and(tickets::id.gt(id))),
+            );
         }
         let due: Vec<Personal> = query
             .order((tickets::closed_at, tickets::id))
@@ -234,12 +242,12 @@ pub fn erase(
             .first(conn)
             .optional()?
             .ok_or(CoreError::NotFound("ticket"))?;
-        let before: Option<String> = ticket_redactions::table
-            .find(id)
-            .select(ticket_redactions::reason)
-            .first(conn)
-            .optional()?;
-        if before.as_deref() == Some("request") {
+        let erased_before: i64 = ticket_redactions::table
+            .filter(ticket_redactions::ticket_id.eq(id))
+            .filter(ticket_redactions::reason.eq("request"))
+            .count()
+            .get_result(conn)?;
+        if erased_before > 0 {
             return Err(CoreError::conflict(
                 "the resident's data on this ticket was already erased",
             ));
@@ -255,25 +263,15 @@ pub fn erase(
             ))
             .execute(conn)?;
         forget_reporter(conn, id)?;
-        let erased = (
-            ticket_redactions::reason.eq("request"),
-            ticket_redactions::redacted_at.eq(now),
-            ticket_redactions::redacted_by.eq(Some(actor.user_id)),
-        );
-        if before.is_some() {
-            // Reduced after the retention period already: now erased on request.
-            diesel::update(ticket_redactions::table.find(id))
-                .set(erased)
-                .execute(conn)?;
-        } else {
-            diesel::insert_into(ticket_redactions::table)
-                .values((
-                    ticket_redactions::ticket_id.eq(id),
-                    ticket_redactions::closed_at.eq(closed_at),
-                    erased,
-                ))
-                .execute(conn)?;
-        }
+        diesel::insert_into(ticket_redactions::table)
+            .values((
+                ticket_redactions::ticket_id.eq(id),
+                ticket_redactions::closed_at.eq(closed_at),
+                ticket_redactions::reason.eq("request"),
+                ticket_redactions::redacted_at.eq(now),
+                ticket_redactions::redacted_by.eq(Some(actor.user_id)),
+            ))
+            .execute(conn)?;
         diesel::insert_into(ticket_events::table)
             .values((
                 ticket_events::ticket_id.eq(id),

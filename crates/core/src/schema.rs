@@ -357,7 +357,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    ticket_redactions (ticket_id) {
+    ticket_redactions (ticket_id, reason) {
         ticket_id -> Int8,
         closed_at -> Nullable<Timestamp>,
         reason -> Text,

@@ -1564,6 +1564,83 @@ async fn residents_data_is_reduced_a_year_after_closing_and_the_rates_stay(store
     assert_eq!(rates(), rates_before, "the rates read none of it");
 }
 
+/// The retention walk across batches of tickets closed at one and the same instant (a
+/// bulk close): every one reduced exactly once, over two sweeps of 5,000; a ticket erased
+/// on request before is passed too (its erasure stays on record).
+async fn the_retention_walk_reduces_each_ticket_once_across_batches_closed_at_one_instant(
+    store: Store,
+) {
+    use jiesu_core::schema::ticket_redactions;
+    let world = World::new(store, None);
+    let closed_at = bj("2026-11-25 12:00");
+    let as_of = closed_at + Duration::days(2);
+    let mut conn = world.pool.get().unwrap();
+    let before: i64 = tickets::table.count().get_result(&mut conn).unwrap();
+    let spec = jiesu_core::loadgen::Spec {
+        closed: 6_000,
+        open: 0,
+        due: 0,
+        as_of,
+        trails: false,
+        city: false,
+        days: None,
+        tz: world.scheduler().calendar.tz(),
+    };
+    jiesu_core::loadgen::generate(&mut conn, spec, 6_000, |_| {}).unwrap();
+    let generated: Vec<(TicketId, Option<NaiveDateTime>)> = tickets::table
+        .order(tickets::id)
+        .offset(before)
+        .select((tickets::id, tickets::closed_at))
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(generated.len(), 6_000);
+    let instant = generated[0].1;
+    assert!(
+        instant.is_some() && generated.iter().all(|(_, at)| *at == instant),
+        "one instant"
+    );
+    let erased = generated[100].0;
+    jiesu_core::privacy::erase(
+        &mut conn,
+        &world.actor("demo-admin"),
+        erased,
+        "居民申请",
+        as_of,
+    )
+    .unwrap();
+    drop(conn);
+
+    let year_on = instant.unwrap() + Duration::days(366);
+    let scheduler = world.scheduler();
+    let first = scheduler.sweep(year_on, year_on).await.unwrap().0.reduced;
+    let second = scheduler.sweep(year_on, year_on).await.unwrap().0.reduced;
+    let third = scheduler.sweep(year_on, year_on).await.unwrap().0.reduced;
+    assert_eq!(first, 5_000);
+    assert!(
+        second >= 1_000,
+        "the rest of the instant's tickets: {second}"
+    );
+    assert_eq!(third, 0);
+    let mut conn = world.pool.get().unwrap();
+    let ids: Vec<i64> = generated.iter().map(|(id, _)| id.0).collect();
+    let per_ticket: Vec<(i64, i64)> = ticket_redactions::table
+        .filter(ticket_redactions::reason.eq("retention"))
+        .filter(ticket_redactions::ticket_id.eq_any(&ids))
+        .group_by(ticket_redactions::ticket_id)
+        .select((ticket_redactions::ticket_id, diesel::dsl::count_star()))
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(per_ticket.len(), 6_000, "every generated ticket reduced");
+    assert!(per_ticket.iter().all(|(_, n)| *n == 1), "none twice");
+    let request: i64 = ticket_redactions::table
+        .filter(ticket_redactions::ticket_id.eq(erased.0))
+        .filter(ticket_redactions::reason.eq("request"))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(request, 1, "the erasure stays on record");
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
@@ -1596,4 +1673,5 @@ on_both_stores!(
     two_schedulers_at_one_instant_warn_once,
     an_urging_reaches_the_unit_over_smtp_and_is_counted,
     residents_data_is_reduced_a_year_after_closing_and_the_rates_stay,
+    the_retention_walk_reduces_each_ticket_once_across_batches_closed_at_one_instant,
 );

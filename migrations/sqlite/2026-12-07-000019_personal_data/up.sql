@@ -1,14 +1,15 @@
 -- Residents' personal data reduced; see the PostgreSQL migration.
 CREATE TABLE ticket_redactions (
-    ticket_id BIGINT PRIMARY KEY REFERENCES tickets (id),
+    ticket_id BIGINT NOT NULL REFERENCES tickets (id),
     closed_at TIMESTAMP,
     reason TEXT NOT NULL CHECK (reason IN ('retention', 'request')),
     redacted_at TIMESTAMP NOT NULL,
-    redacted_by BIGINT REFERENCES users (id)
+    redacted_by BIGINT REFERENCES users (id),
+    PRIMARY KEY (ticket_id, reason)
 );
-CREATE INDEX ticket_redactions_retention_idx ON ticket_redactions (closed_at)
+CREATE INDEX ticket_redactions_retention_idx ON ticket_redactions (closed_at, ticket_id)
     WHERE reason = 'retention';
-CREATE INDEX tickets_closed_idx ON tickets (closed_at) WHERE closed_at IS NOT NULL;
+CREATE INDEX tickets_closed_idx ON tickets (closed_at, id) WHERE closed_at IS NOT NULL;
 CREATE TABLE contact_reads (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     ticket_id BIGINT NOT NULL REFERENCES tickets (id),
