@@ -114,7 +114,7 @@ fn forget_reporter(conn: &mut DbConnection, id: TicketId) -> CoreResult<()> {
     Ok(())
 }
 
-/// (id, closed at, name, phone, address, description) of a ticket to reduce.
+/// (id, closed at, name, phone, address, description, updated at) of a ticket to reduce.
 type Personal = (
     TicketId,
     Option<NaiveDateTime>,
@@ -122,7 +122,49 @@ type Personal = (
     Option<String>,
     String,
     String,
+    NaiveDateTime,
 );
+
+/// What a reduction writes of one ticket: the resident's `name` and `phone` as given, the
+/// address cut to the building, phone numbers in the description masked, the version moved
+/// on and `updated_at` as given; the Open311 reporter's contact forgotten; and the
+/// reduction's row in `ticket_redactions`.
+struct Reduction<'a> {
+    id: TicketId,
+    closed_at: Option<NaiveDateTime>,
+    name: Option<String>,
+    phone: Option<String>,
+    address: &'a str,
+    description: &'a str,
+    updated_at: NaiveDateTime,
+    reason: &'static str,
+    at: NaiveDateTime,
+    by: Option<UserId>,
+}
+
+fn reduce(conn: &mut DbConnection, r: Reduction<'_>) -> CoreResult<()> {
+    diesel::update(tickets::table.find(r.id))
+        .set((
+            tickets::resident_name.eq(r.name),
+            tickets::resident_phone.eq(r.phone),
+            tickets::address.eq(cut_address(r.address)),
+            tickets::description.eq(mask_phones_in(r.description).as_ref()),
+            tickets::version.eq(tickets::version + 1),
+            tickets::updated_at.eq(r.updated_at),
+        ))
+        .execute(conn)?;
+    forget_reporter(conn, r.id)?;
+    diesel::insert_into(ticket_redactions::table)
+        .values((
+            ticket_redactions::ticket_id.eq(r.id),
+            ticket_redactions::closed_at.eq(r.closed_at),
+            ticket_redactions::reason.eq(r.reason),
+            ticket_redactions::redacted_at.eq(r.at),
+            ticket_redactions::redacted_by.eq(r.by),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
 
 /// Reduces the personal data of tickets closed (cancelled, merged) more than `retention`
 /// before `as_of`, at most a batch of them, oldest first. Returns how many it reduced.
@@ -160,6 +202,7 @@ pub fn reduce_expired(
                 tickets::resident_phone,
                 tickets::address,
                 tickets::description,
+                tickets::updated_at,
             ))
             .into_boxed();
         if let Some((Some(at), id)) = from {
@@ -173,25 +216,23 @@ pub fn reduce_expired(
             .order((tickets::closed_at, tickets::id))
             .limit(BATCH)
             .load(conn)?;
-        for (id, closed_at, name, phone, address, description) in &due {
-            diesel::update(tickets::table.find(*id))
-                .set((
-                    tickets::resident_name.eq(name.as_deref().map(mask_name)),
-                    tickets::resident_phone.eq(phone.as_deref().map(Phone::masked)),
-                    tickets::address.eq(cut_address(address)),
-                    tickets::description.eq(mask_phones_in(description).as_ref()),
-                    tickets::version.eq(tickets::version + 1),
-                ))
-                .execute(conn)?;
-            forget_reporter(conn, *id)?;
-            diesel::insert_into(ticket_redactions::table)
-                .values((
-                    ticket_redactions::ticket_id.eq(*id),
-                    ticket_redactions::closed_at.eq(*closed_at),
-                    ticket_redactions::reason.eq("retention"),
-                    ticket_redactions::redacted_at.eq(as_of),
-                ))
-                .execute(conn)?;
+        for (id, closed_at, name, phone, address, description, updated_at) in &due {
+            // Retention is not a change of the ticket: `updated_at` stays.
+            reduce(
+                conn,
+                Reduction {
+                    id: *id,
+                    closed_at: *closed_at,
+                    name: name.as_deref().map(mask_name),
+                    phone: phone.as_deref().map(Phone::masked),
+                    address,
+                    description,
+                    updated_at: *updated_at,
+                    reason: "retention",
+                    at: as_of,
+                    by: None,
+                },
+            )?;
         }
         Ok(due.len())
     })
@@ -252,26 +293,21 @@ pub fn erase(
                 "the resident's data on this ticket was already erased",
             ));
         }
-        diesel::update(tickets::table.find(id))
-            .set((
-                tickets::resident_name.eq(None::<String>),
-                tickets::resident_phone.eq(None::<String>),
-                tickets::address.eq(cut_address(&address)),
-                tickets::description.eq(mask_phones_in(&description).as_ref()),
-                tickets::version.eq(tickets::version + 1),
-                tickets::updated_at.eq(now),
-            ))
-            .execute(conn)?;
-        forget_reporter(conn, id)?;
-        diesel::insert_into(ticket_redactions::table)
-            .values((
-                ticket_redactions::ticket_id.eq(id),
-                ticket_redactions::closed_at.eq(closed_at),
-                ticket_redactions::reason.eq("request"),
-                ticket_redactions::redacted_at.eq(now),
-                ticket_redactions::redacted_by.eq(Some(actor.user_id)),
-            ))
-            .execute(conn)?;
+        reduce(
+            conn,
+            Reduction {
+                id,
+                closed_at,
+                name: None,
+                phone: None,
+                address: &address,
+                description: &description,
+                updated_at: now,
+                reason: "request",
+                at: now,
+                by: Some(actor.user_id),
+            },
+        )?;
         diesel::insert_into(ticket_events::table)
             .values((
                 ticket_events::ticket_id.eq(id),
