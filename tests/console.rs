@@ -492,7 +492,8 @@ async fn people_run_a_ticket_from_logged_to_closed_in_a_real_browser() {
 
     // 4. The partner unit claims it from the pool; a second claim is told it lost.
     b.sign_in(dir.path(), "demo-unit").await;
-    assert_eq!(b.path().await, "/console/pool");
+    assert_eq!(b.path().await, "/console/today");
+    b.go("/console/pool").await;
     let text = b.text().await;
     assert!(
         text.contains("楼道灯不亮"),
@@ -538,7 +539,8 @@ async fn people_run_a_ticket_from_logged_to_closed_in_a_real_browser() {
     assert!(out.status.success(), "{stderr}");
 
     b.sign_in(dir.path(), "demo-supervisor").await;
-    assert_eq!(b.path().await, "/console/overdue");
+    assert_eq!(b.path().await, "/console/today");
+    b.go("/console/overdue").await;
     let text = b.text().await;
     let escalated = text
         .split("已升级工单")
@@ -807,4 +809,230 @@ async fn people_run_a_ticket_from_logged_to_closed_in_a_real_browser() {
     assert_eq!(b.path().await, "/console/tickets");
 
     b.client.close().await.expect("close the browser");
+}
+
+/// A number a script read from the page (a figure's text, a count).
+async fn number(b: &Browser, script: &str) -> i64 {
+    let v = b.client.execute(script, vec![]).await.expect("script");
+    v.as_i64()
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("{script} gave {v}"))
+}
+
+/// The street office opens its day: the supervisor lands on the front page, whose figures
+/// equal `GET /api/v1/today` for the same scope, each a link to the list it is the total
+/// of; the map has one point per open ticket with coordinates, and each community is
+/// shaded by its late tickets as the API counts them. The unit's day shows its pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_street_office_opens_its_day_on_the_front_page() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (server, base) = common::serve(dir.path(), &[("JIESU_SCHEDULER__ENABLED", "false".into())]);
+    let _server = Killed(server);
+    let http = reqwest::Client::new();
+    let street = api_login(&http, &base, dir.path(), "demo-supervisor").await;
+    let grid = api_login(&http, &base, dir.path(), "demo-grid").await;
+
+    // Three tickets today in 望京西园一区: two at a point inside it, one without.
+    let mut ids = Vec::new();
+    for (title, point) in [
+        ("水管漏水", Some((39.9951, 116.4702))),
+        ("垃圾满溢", Some((39.9948, 116.4695))),
+        ("噪音扰民", None),
+    ] {
+        let mut body = json!({"category": "property_management", "title": title,
+            "description": "请尽快处理", "address": "5号楼"});
+        if let Some((lat, long)) = point {
+            body["latitude"] = json!(lat);
+            body["longitude"] = json!(long);
+        }
+        let (status, created) =
+            common::post_json(&http, &base, "/api/v1/tickets", &grid, body).await;
+        assert_eq!(status, 201, "{created}");
+        ids.push(created["id"].as_i64().expect("id"));
+    }
+    // One of them is late: the wall clock cannot be moved under a browser, so its response
+    // deadline is set an hour back in the database.
+    {
+        use diesel::prelude::*;
+        use jiesu_core::schema::tickets;
+        let mut conn = diesel::SqliteConnection::establish(
+            &dir.path().join("data/jiesu.db").display().to_string(),
+        )
+        .expect("open the database");
+        let hour_ago = chrono::Utc::now().naive_utc() - chrono::Duration::hours(1);
+        diesel::update(tickets::table.find(ids[0]))
+            .set(tickets::respond_by.eq(Some(hour_ago)))
+            .execute(&mut conn)
+            .expect("move the deadline back");
+    }
+
+    let (_driver, driver_port) = start_chromedriver();
+    let profile = tempfile::tempdir().expect("profile dir");
+    let b = Browser::start(driver_port, &base, profile.path()).await;
+    b.sign_in(dir.path(), "demo-supervisor").await;
+    assert_eq!(
+        b.path().await,
+        "/console/today",
+        "a street office's day starts here"
+    );
+    b.shoot("today").await;
+    let api = get_json(&http, &base, "/api/v1/today", &street).await;
+
+    // Every figure equals the API's, and the list it links to has that total.
+    let figure =
+        |tile: &str| format!("return document.querySelector('#tile-{tile} .figure').textContent");
+    let mut tiles: Vec<(String, i64)> = vec![
+        (
+            "logged".into(),
+            api["intake"]["today"].as_i64().expect("intake"),
+        ),
+        (
+            "due".into(),
+            api["due_today"]["count"].as_i64().expect("due"),
+        ),
+        (
+            "warned".into(),
+            api["warned"]["count"].as_i64().expect("warned"),
+        ),
+        ("late".into(), api["late"]["count"].as_i64().expect("late")),
+        (
+            "escalated".into(),
+            api["escalated"]["count"].as_i64().expect("escalated"),
+        ),
+    ];
+    for s in api["open"].as_array().expect("open") {
+        tiles.push((
+            s["status"].as_str().expect("status").to_owned(),
+            s["count"].as_i64().expect("count"),
+        ));
+    }
+    assert!(
+        tiles[0].1 >= 6,
+        "the demo's three and ours are today's: {tiles:?}"
+    );
+    assert_eq!(tiles[3].1, 1, "one late ticket");
+    for (tile, n) in &tiles {
+        assert_eq!(number(&b, &figure(tile)).await, *n, "the {tile} figure");
+    }
+    let mut links = Vec::new();
+    for (tile, n) in &tiles {
+        let href: Value = b
+            .client
+            .execute(
+                &format!("return document.querySelector('#tile-{tile}').getAttribute('href')"),
+                vec![],
+            )
+            .await
+            .expect("href");
+        links.push((tile, *n, href.as_str().expect("a link").to_owned()));
+    }
+    for (tile, n, href) in links {
+        b.go(&href).await;
+        let total = b.text().await;
+        let total = total
+            .lines()
+            .find(|l| l.starts_with("共 ") && l.ends_with(" 条"))
+            .unwrap_or_else(|| panic!("the list's total at {href}: {total}"));
+        assert_eq!(
+            total,
+            format!("共 {n} 条"),
+            "the {tile} figure's list at {href}"
+        );
+    }
+    b.go("/console/tickets?overdue=1").await;
+    assert!(
+        b.text().await.contains("水管漏水"),
+        "the late list holds the late ticket"
+    );
+
+    // The map: one point per open ticket with coordinates (the API's), the late one red.
+    b.go("/console/today").await;
+    let open = "reported,dispatched,claimed,in_progress,returned,reopened,resolved";
+    let listed = get_json(
+        &http,
+        &base,
+        &format!("/api/v1/tickets?status={open}&limit=200"),
+        &street,
+    )
+    .await;
+    let mut placed: Vec<i64> = listed["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|t| !t["latitude"].is_null())
+        .map(|t| t["id"].as_i64().expect("id"))
+        .collect();
+    placed.sort();
+    let points: Value = b
+        .client
+        .execute("return [...document.querySelectorAll('#day-map a.point')].map(a => Number(a.dataset.ticket))", vec![])
+        .await
+        .expect("points");
+    let mut points: Vec<i64> = serde_json::from_value(points).expect("ids");
+    points.sort();
+    assert!(placed.contains(&ids[0]) && placed.contains(&ids[1]) && !placed.contains(&ids[2]));
+    assert_eq!(points, placed);
+    assert_eq!(
+        number(
+            &b,
+            "return document.querySelectorAll('#day-map circle.point.late').length"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        number(&b, &format!("return document.querySelectorAll('#day-map a.point[data-ticket=\"{}\"] circle.late').length", ids[0])).await,
+        1,
+        "the late ticket's point is the red one"
+    );
+    // Each community's shade follows its late tickets as the API lists them.
+    let places: Value = b
+        .client
+        .execute(
+            "return [...document.querySelectorAll('#day-map a.place')].map(a => [Number(a.dataset.place), Number(a.dataset.late), a.firstElementChild.nextElementSibling.getAttribute('class')])",
+            vec![],
+        )
+        .await
+        .expect("places");
+    let places: Vec<(i64, i64, String)> = serde_json::from_value(places).expect("places");
+    assert_eq!(
+        places.len(),
+        2,
+        "the street's two communities are on the map"
+    );
+    for (id, late, class) in &places {
+        let listed = get_json(
+            &http,
+            &base,
+            &format!("/api/v1/tickets?org_unit_id={id}&overdue=true&limit=200"),
+            &street,
+        )
+        .await;
+        let n = listed["items"].as_array().expect("items").len() as i64;
+        assert_eq!(*late, n, "community {id}'s late tickets");
+        let shade = if n == 0 {
+            ["shade-none", "shade-open"].as_slice()
+        } else {
+            ["shade-late-1"].as_slice()
+        };
+        assert!(
+            shade.contains(&class.as_str()),
+            "community {id} with {n} late is shaded {class}"
+        );
+    }
+    assert!(places
+        .iter()
+        .any(|(_, late, class)| *late == 1 && class == "shade-late-1"));
+
+    // The unit's day: the pool waiting for it, linked to the pool.
+    let unit = api_login(&http, &base, dir.path(), "demo-unit").await;
+    let pool = get_json(&http, &base, "/api/v1/pool?limit=200", &unit).await;
+    b.sign_in(dir.path(), "demo-unit").await;
+    assert_eq!(b.path().await, "/console/today");
+    assert_eq!(
+        number(&b, &figure("pool")).await,
+        pool["items"].as_array().expect("items").len() as i64
+    );
+    assert!(b.text().await.contains("抢单池待认领"));
+    b.shoot("today-unit").await;
 }

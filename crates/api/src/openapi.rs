@@ -52,7 +52,7 @@ impl Default for Document {
         (name = "tickets", description = "Tickets (工单): logging, the lifecycle and photos"),
         (name = "escalation", description = "Escalated tickets and the mail outbox"),
         (name = "lists", description = "The needs, resources and projects lists"),
-        (name = "stats", description = "Rates and hotspots"),
+        (name = "stats", description = "Rates, hotspots and the day's figures"),
         (name = "exports", description = "CSV downloads (UTF-8 with BOM)"),
         (name = "open311", description = "Open311 GeoReport v2 (`/open311/v2`), its channels, service attributes and community places"),
         (name = "meta", description = "This document"),

@@ -533,8 +533,7 @@ pub fn count_capped(
         .select(tickets::id)
         .limit(cap + 1)
         .load(conn)?;
-    let n = ids.len() as i64;
-    Ok((n.min(cap), n > cap))
+    Ok(crate::pagination::capped(ids.len(), cap))
 }
 
 #[cfg(test)]

@@ -39,6 +39,7 @@ pub mod stats;
 pub mod testing;
 pub mod tickets;
 pub mod time;
+pub mod today;
 pub mod types;
 pub mod users;
 pub mod validate;

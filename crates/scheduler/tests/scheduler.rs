@@ -1641,6 +1641,345 @@ async fn the_retention_walk_reduces_each_ticket_once_across_batches_closed_at_on
     assert_eq!(request, 1, "the erasure stays on record");
 }
 
+/// A ticket as the day's reference model reads it: straight from the row, in Rust.
+struct Row {
+    id: TicketId,
+    status: jiesu_core::types::TicketStatus,
+    community: jiesu_core::ids::OrgUnitId,
+    level: i32,
+    late_since: Option<NaiveDateTime>,
+    placed: bool,
+    partner: Option<jiesu_core::ids::PartnerId>,
+}
+
+impl World {
+    /// Logs a property ticket as `by` in `community` at `at`, at a point when given.
+    fn log_at_point(
+        &self,
+        by: &str,
+        community: &str,
+        title: &str,
+        point: Option<(f64, f64)>,
+        at: NaiveDateTime,
+    ) -> TicketId {
+        let input = NewTicket {
+            category: "property_management".into(),
+            priority: None,
+            title: title.into(),
+            description: "楼道灯不亮".into(),
+            community_id: Some(self.community(community)),
+            grid_id: None,
+            address: "5号楼".into(),
+            latitude: point.map(|p| p.0),
+            longitude: point.map(|p| p.1),
+            resident_name: None,
+            resident_phone: None,
+            households: 1,
+        };
+        self.log_input(by, &input, at)
+    }
+
+    /// Every ticket of the street's two communities, read plainly.
+    fn street_rows(&self) -> Vec<Row> {
+        let ours = [
+            self.community("望京西园一区社区"),
+            self.community("花家地北里社区"),
+        ];
+        type Raw = (
+            TicketId,
+            jiesu_core::types::TicketStatus,
+            jiesu_core::ids::OrgUnitId,
+            i32,
+            (
+                Option<NaiveDateTime>,
+                Option<NaiveDateTime>,
+                Option<NaiveDateTime>,
+            ),
+            Option<f64>,
+            Option<jiesu_core::ids::PartnerId>,
+        );
+        let raw: Vec<Raw> = tickets::table
+            .select((
+                tickets::id,
+                tickets::status,
+                tickets::community_id,
+                tickets::level,
+                (
+                    tickets::responded_at,
+                    tickets::respond_by,
+                    tickets::resolve_by,
+                ),
+                tickets::latitude,
+                tickets::partner_id,
+            ))
+            .load(&mut *self.pool.get().unwrap())
+            .unwrap();
+        raw.into_iter()
+            .filter(|r| ours.contains(&r.2))
+            .map(
+                |(id, status, community, level, (a, b, c), lat, partner)| Row {
+                    id,
+                    status,
+                    community,
+                    level,
+                    late_since: jiesu_core::tickets::queries::late_since_of(a, b, c),
+                    placed: lat.is_some(),
+                    partner,
+                },
+            )
+            .collect()
+    }
+}
+
+/// The front page of the day for the street (and for a unit) at a fixed instant: the
+/// intake against the same weekday of four weeks by the same hour, open tickets by status,
+/// due today, warned, late and escalated, each equal to what a model reading the rows in
+/// Rust counts and to the total of the ticket list it links to; the map's shading and
+/// points likewise.
+async fn the_days_figures_and_map_count_what_the_lists_hold(store: Store) {
+    use jiesu_core::today::{self, Tile, OPEN};
+    use jiesu_core::types::TicketStatus;
+    let world = World::new(store, None);
+    let inside = Some((39.9950, 116.4700));
+    // Thursday 3 December 2026, 15:00 in Beijing.
+    let now = bj("2026-12-03 15:00");
+    // The same weekday a week before: two by 15:00 (one sent to the property company and
+    // claimed, one ignored), one after; two weeks before: one.
+    let claimed = world.log(
+        "demo-grid",
+        "望京西园一区社区",
+        "单元门坏了",
+        bj("2026-11-26 09:00"),
+    );
+    world.act(
+        "demo-supervisor",
+        claimed,
+        Action::Dispatch {
+            to: Target::Partner(world.partner_of("demo-unit")),
+            note: None,
+        },
+        bj("2026-11-26 09:30"),
+    );
+    world.act("demo-unit", claimed, Action::Claim, bj("2026-11-26 10:00"));
+    world.log(
+        "demo-grid",
+        "望京西园一区社区",
+        "楼道堆物",
+        bj("2026-11-26 11:00"),
+    );
+    world.log(
+        "demo-grid",
+        "望京西园一区社区",
+        "路灯不亮",
+        bj("2026-11-26 16:00"),
+    );
+    world.log(
+        "demo-supervisor",
+        "花家地北里社区",
+        "井盖松动",
+        bj("2026-11-19 10:00"),
+    );
+    // Logged yesterday at 16:00: one working day to respond (09:00–12:00, 13:30–18:00), so
+    // due today at 16:00.
+    let due = world.log(
+        "demo-grid",
+        "望京西园一区社区",
+        "电梯异响",
+        bj("2026-12-02 16:00"),
+    );
+    // Today: two in 望京西园一区 with a point inside it, one in 花家地北里 without.
+    let morning = world.log_at_point(
+        "demo-grid",
+        "望京西园一区社区",
+        "水管漏水",
+        inside,
+        bj("2026-12-03 09:00"),
+    );
+    world.log_at_point(
+        "demo-supervisor",
+        "花家地北里社区",
+        "噪音扰民",
+        None,
+        bj("2026-12-03 10:00"),
+    );
+    world.log_at_point(
+        "demo-grid",
+        "望京西园一区社区",
+        "垃圾满溢",
+        inside,
+        bj("2026-12-03 14:30"),
+    );
+    // A sweep at 14:00 escalates what is late and plans the warnings.
+    world.sweep("2026-12-03 14:00").await;
+
+    let scheduler = world.scheduler();
+    let tz = scheduler.calendar.tz();
+    let street = world.actor("demo-supervisor");
+    let mut conn = world.pool.get().unwrap();
+    let reference = Default::default();
+    let day = today::summary(&mut conn, &reference, &street, now, tz).unwrap();
+
+    // The intake, by hand.
+    let intake = day
+        .intake
+        .clone()
+        .expect("a supervisor's day has its intake");
+    assert_eq!(intake.today, 3);
+    assert_eq!(intake.same_weekdays, vec![2, 1, 0, 0]);
+    assert!((intake.same_weekday_average - 0.75).abs() < 1e-9);
+    assert_eq!(day.pool, None);
+    assert_eq!(
+        (day.day_from, day.day_to),
+        (bj("2026-12-03 00:00"), bj("2026-12-04 00:00"))
+    );
+
+    // The rest, against the rows read in Rust.
+    let rows = world.street_rows();
+    let open = |r: &Row| OPEN.contains(&r.status);
+    let late = |r: &Row| {
+        open(r) && r.status != TicketStatus::Resolved && r.late_since.is_some_and(|t| t < now)
+    };
+    for s in &day.open {
+        let n = rows.iter().filter(|r| r.status == s.status).count() as i64;
+        assert_eq!((s.status, s.tally.count), (s.status, n));
+    }
+    let due_today: Vec<TicketId> = rows
+        .iter()
+        .filter(|r| {
+            open(r)
+                && r.status != TicketStatus::Resolved
+                && r.late_since.is_some_and(|t| t >= now && t < day.day_to)
+        })
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(
+        due_today,
+        vec![due, morning],
+        "yesterday's 16:00 ticket, due at 16:00, and this morning's 09:00 one, whose working day ends at 18:00"
+    );
+    assert_eq!(day.due_today.count, 2);
+    let late_n = rows.iter().filter(|r| late(r)).count() as i64;
+    assert!(late_n >= 3, "the fixture has late tickets: {late_n}");
+    assert_eq!(day.late.count, late_n);
+    let escalated = rows.iter().filter(|r| open(r) && r.level > 0).count() as i64;
+    assert!(
+        escalated >= 2,
+        "the sweep escalated the ignored ones: {escalated}"
+    );
+    assert_eq!(day.escalated.count, escalated);
+    let mut warned: Vec<TicketId> = world
+        .list(&Default::default(), now)
+        .into_iter()
+        .filter(|t| t.warning)
+        .map(|t| t.id)
+        .collect();
+    warned.sort();
+    assert_eq!(
+        warned,
+        vec![claimed, due],
+        "past three quarters of their windows: the claimed one's seven working days to resolve \
+         (due tomorrow 18:00), and the 16:00 one's day to respond"
+    );
+    assert_eq!(day.warned.count, 2);
+    assert!(day.open.iter().all(|s| !s.tally.more));
+
+    // Each figure is the total of the list its tile links to.
+    for (tile, count) in [
+        (Tile::LoggedToday, intake.today),
+        (Tile::DueToday, day.due_today.count),
+        (Tile::Warned, day.warned.count),
+        (Tile::Late, day.late.count),
+        (Tile::Escalated, day.escalated.count),
+        (Tile::Open(TicketStatus::Reported), day.open[0].tally.count),
+    ] {
+        let listed = world.list(&tile.filter(&street, now, tz), now).len() as i64;
+        assert_eq!((tile, listed), (tile, count));
+    }
+
+    // The map: both communities placed, each shaded by its own open and late tickets; one
+    // point per open ticket with coordinates, late or not as the rows say.
+    let map = today::map(&mut conn, &reference, &street, now, 500).unwrap();
+    assert_eq!(map.places.len(), 2);
+    assert_eq!(map.unplaced, 0);
+    for place in &map.places {
+        let here: Vec<&Row> = rows.iter().filter(|r| r.community == place.id).collect();
+        assert_eq!(
+            place.open,
+            here.iter().filter(|r| open(r)).count() as i64,
+            "{}",
+            place.name
+        );
+        assert_eq!(
+            place.late,
+            here.iter().filter(|r| late(r)).count() as i64,
+            "{}",
+            place.name
+        );
+    }
+    let mut placed: Vec<(TicketId, bool)> = rows
+        .iter()
+        .filter(|r| open(r) && r.placed)
+        .map(|r| (r.id, late(r)))
+        .collect();
+    placed.sort();
+    let mut points: Vec<(TicketId, bool)> = map.points.iter().map(|p| (p.id, p.late)).collect();
+    points.sort();
+    assert!(points.len() >= 2, "today's two tickets with a point");
+    assert_eq!(points, placed);
+    assert_eq!(map.points_total.count, placed.len() as i64);
+    let fewer = today::map(&mut conn, &reference, &street, now, 1).unwrap();
+    assert_eq!(
+        fewer.points.len(),
+        1,
+        "the points stop at the limit asked for"
+    );
+    assert_eq!(fewer.points_total, map.points_total);
+
+    // The property company's day: the tickets it holds, and the pool waiting for it.
+    let unit = world.actor("demo-unit");
+    let partner = world.partner_of("demo-unit");
+    let day = today::summary(&mut conn, &reference, &unit, now, tz).unwrap();
+    assert_eq!(day.intake, None);
+    let pool = jiesu_core::tickets::queries::pool(
+        &mut conn,
+        &unit,
+        jiesu_core::pagination::PageRequest {
+            after: None,
+            limit: 200,
+        },
+        now,
+    )
+    .unwrap();
+    assert_eq!(day.pool.map(|p| p.count), Some(pool.items.len() as i64));
+    let held = |s: TicketStatus| {
+        rows.iter()
+            .filter(|r| r.partner == Some(partner) && r.status == s)
+            .count() as i64
+    };
+    for s in &day.open {
+        assert_eq!((s.status, s.tally.count), (s.status, held(s.status)));
+    }
+    assert!(
+        held(TicketStatus::Claimed) >= 1,
+        "the claimed ticket is the unit's"
+    );
+    assert_eq!(day.warned.count, 1, "the unit's claimed ticket is warned");
+    assert_eq!(
+        day.late.count,
+        rows.iter()
+            .filter(|r| late(r))
+            .filter(|r| r.partner == Some(partner))
+            .count() as i64
+    );
+
+    // A grid member has no front page.
+    let grid = world.actor("demo-grid");
+    assert!(matches!(
+        today::summary(&mut conn, &reference, &grid, now, tz),
+        Err(jiesu_core::CoreError::Forbidden(_))
+    ));
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
@@ -1655,6 +1994,7 @@ macro_rules! on_both_stores {
 }
 
 on_both_stores!(
+    the_days_figures_and_map_count_what_the_lists_hold,
     an_ignored_ticket_climbs_to_the_city_at_the_right_instants_and_no_further,
     a_ticket_claimed_in_time_never_escalates,
     the_street_supervisor_gets_one_digest_naming_its_tickets,

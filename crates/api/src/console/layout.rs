@@ -101,6 +101,7 @@ pub fn bare_page(title: &str, body: Markup) -> Markup {
 /// Which navigation entry a page belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
+    Today,
     NewTicket,
     Tickets,
     Pool,
@@ -125,6 +126,7 @@ fn nav_items(role: Role) -> Vec<(Nav, &'static str, &'static str, &'static str)>
             items.push((Nav::Lists, "/console/lists", "三张清单", "Three lists"));
         }
         Role::UnitStaff => {
+            items.push((Nav::Today, "/console/today", "今日", "Today"));
             items.push((Nav::Pool, "/console/pool", "抢单池", "Pool"));
             items.push((
                 Nav::Tickets,
@@ -144,6 +146,7 @@ fn nav_items(role: Role) -> Vec<(Nav, &'static str, &'static str, &'static str)>
             if role == Role::Admin {
                 items.push((Nav::Admin, "/console/admin", "系统管理", "Administration"));
             }
+            items.push((Nav::Today, "/console/today", "今日", "Today"));
             items.push((
                 Nav::Overdue,
                 "/console/overdue",

@@ -18,6 +18,7 @@ mod overview;
 pub(crate) mod session;
 mod text;
 mod tickets;
+mod today;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
@@ -83,6 +84,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route("/pool", web::get().to(tickets::pool))
     .route("/pool/{id}/claim", web::post().to(tickets::claim))
+    .route("/today", web::get().to(today::page_handler))
     .route("/overdue", web::get().to(overview::overdue))
     .route("/stats", web::get().to(overview::stats))
     .route("/lists", web::get().to(overview::lists))
@@ -119,8 +121,7 @@ async fn home(session: Session) -> HttpResponse {
     use jiesu_core::types::Role;
     see_other(match session.role {
         Role::GridMember => "/console/tickets",
-        Role::UnitStaff => "/console/pool",
-        Role::Supervisor => "/console/overdue",
+        Role::UnitStaff | Role::Supervisor => "/console/today",
         Role::Admin => "/console/admin",
     })
 }

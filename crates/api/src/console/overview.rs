@@ -200,7 +200,10 @@ enum Rates {
 
 /// The node a supervisor's figures are about: the one asked for, else its own; an
 /// administrator's default is the top of the tree.
-fn default_node(conn: &mut jiesu_core::db::DbConnection, actor: &Actor) -> CoreResult<OrgUnitId> {
+pub(super) fn default_node(
+    conn: &mut jiesu_core::db::DbConnection,
+    actor: &Actor,
+) -> CoreResult<OrgUnitId> {
     if let Scope::Subtree { root, .. } = actor.scope {
         return Ok(root);
     }
@@ -241,7 +244,7 @@ fn figures_table(lang: Lang, f: &Figures) -> Markup {
 /// row by row. The rates' CSV holds the whole ranking.
 const RANK_ENDS: usize = 20;
 
-fn ranking<T>(
+pub(super) fn ranking<T>(
     lang: Lang,
     caption: &str,
     rows: &[stats::Ranked<T>],

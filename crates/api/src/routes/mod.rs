@@ -65,6 +65,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(stats::get_stats)
         .service(stats::stats_csv)
         .service(stats::hotspots)
+        .service(stats::today)
         .service(lists::late_items)
         .service(lists::needs_csv)
         .service(lists::resources_csv)

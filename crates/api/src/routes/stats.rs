@@ -463,3 +463,17 @@ pub async fn hotspots(
         })
         .await
 }
+
+/// `GET /today`: the day of one's scope at a glance — the figures of the console's front
+/// page. Each figure but the intake stops at 10,000 (`more`), as a list's total does.
+#[utoipa::path(tag = "stats", responses((status = 200, description = "Today's intake against the same weekday, open tickets by status, due today, warned, late and escalated", body = jiesu_core::today::DaySummary)))]
+#[get("/today")]
+pub async fn today(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
+    let reference = state.reference.clone();
+    let tz = state.calendar.tz();
+    state
+        .read_respond(auth, move |conn, actor, now| {
+            jiesu_core::today::summary(conn, &reference, actor, now, tz)
+        })
+        .await
+}

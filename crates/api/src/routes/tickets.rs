@@ -101,6 +101,11 @@ pub struct ListQuery {
     /// 即将超时: past the first warning point of the running deadline, not yet late.
     warning: Option<bool>,
     level: Option<i32>,
+    /// Escalated above the community at least once (`true`), or never (`false`).
+    escalated: Option<bool>,
+    /// Open, with the running deadline (the one `overdue` reads) before this instant; with
+    /// `overdue=false` and the next midnight: what falls due today.
+    due_before: Option<DateTime<Utc>>,
     created_from: Option<DateTime<Utc>>,
     created_to: Option<DateTime<Utc>>,
     q: Option<String>,
@@ -143,6 +148,8 @@ impl ListQuery {
             overdue: q.overdue,
             warning: q.warning,
             level: q.level,
+            escalated: q.escalated,
+            due_before: q.due_before.map(|t| t.naive_utc()),
             created_from: q.created_from.map(|t| t.naive_utc()),
             created_to: q.created_to.map(|t| t.naive_utc()),
             q: q.q,

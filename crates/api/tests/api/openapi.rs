@@ -626,6 +626,8 @@ fn steps() -> Vec<Step> {
         ),
         step("get", "/stats", "/stats", "unit", Empty),
         step("get", "/hotspots", "/hotspots", "street", Empty),
+        step("get", "/today", "/today", "street", Empty),
+        step("get", "/today", "/today", "unit", Empty),
     ]);
     for csv in [
         "/stats.csv",

@@ -23,16 +23,25 @@ pub struct Geo {
     pub boundary: Vec<LatLong>,
 }
 
+/// A place as stored: centre latitude and longitude, the boundary as JSON (`to_geo`).
+pub(crate) type GeoRow = (Option<f64>, Option<f64>, Option<String>);
+
+/// The columns of a `GeoRow`.
+pub(crate) const GEO_COLUMNS: (
+    org_unit_geo::centre_lat,
+    org_unit_geo::centre_long,
+    org_unit_geo::boundary,
+) = (
+    org_unit_geo::centre_lat,
+    org_unit_geo::centre_long,
+    org_unit_geo::boundary,
+);
+
 pub fn geo_of(conn: &mut DbConnection, actor: &Actor, id: OrgUnitId) -> CoreResult<Geo> {
     crate::org::get(conn, actor, id)?;
-    type GeoRow = (Option<f64>, Option<f64>, Option<String>);
     let row: Option<GeoRow> = org_unit_geo::table
         .find(id)
-        .select((
-            org_unit_geo::centre_lat,
-            org_unit_geo::centre_long,
-            org_unit_geo::boundary,
-        ))
+        .select(GEO_COLUMNS)
         .first(conn)
         .optional()?;
     Ok(match row {
@@ -44,9 +53,7 @@ pub fn geo_of(conn: &mut DbConnection, actor: &Actor, id: OrgUnitId) -> CoreResu
     })
 }
 
-pub(super) fn to_geo(
-    (lat, long, boundary): (Option<f64>, Option<f64>, Option<String>),
-) -> CoreResult<Geo> {
+pub(crate) fn to_geo((lat, long, boundary): GeoRow) -> CoreResult<Geo> {
     Ok(Geo {
         centre: lat.zip(long).map(|(lat, long)| LatLong { lat, long }),
         boundary: match boundary {
@@ -118,23 +125,17 @@ pub fn locate(
     point: LatLong,
     max_metres: f64,
 ) -> CoreResult<Option<OrgUnitId>> {
-    type Row = (OrgUnitId, Option<f64>, Option<f64>, Option<String>);
-    let rows: Vec<Row> = org_unit_geo::table
+    let rows: Vec<(OrgUnitId, GeoRow)> = org_unit_geo::table
         .inner_join(org_units::table)
         .filter(crate::scope::in_subtree(org_units::path, root_path))
         .filter(org_units::kind.eq(OrgKind::Community))
         .order(org_units::id)
-        .select((
-            org_unit_geo::org_unit_id,
-            org_unit_geo::centre_lat,
-            org_unit_geo::centre_long,
-            org_unit_geo::boundary,
-        ))
+        .select((org_unit_geo::org_unit_id, GEO_COLUMNS))
         .load(conn)?;
     let here = geo::Point::new(point.long, point.lat);
     let mut nearest: Option<(f64, OrgUnitId)> = None;
-    for (id, lat, long, boundary) in rows {
-        let place = to_geo((lat, long, boundary))?;
+    for (id, row) in rows {
+        let place = to_geo(row)?;
         if place.boundary.len() >= 3 {
             let ring: Vec<(f64, f64)> = place.boundary.iter().map(|p| (p.long, p.lat)).collect();
             if geo::Polygon::new(geo::LineString::from(ring), vec![]).contains(&here) {

@@ -174,13 +174,18 @@ pub struct TicketFilter {
     /// late) or not (`false`), as `Ticket::warning` reads.
     pub warning: Option<bool>,
     pub level: Option<i32>,
+    /// Escalated at least once and still above the community (`true`), or not (`false`).
+    pub escalated: Option<bool>,
+    /// Open, with its running deadline (the one `overdue` reads) before this instant: with
+    /// `overdue: Some(false)` and the next midnight, what falls due today.
+    pub due_before: Option<NaiveDateTime>,
     pub created_from: Option<NaiveDateTime>,
     pub created_to: Option<NaiveDateTime>,
     /// Text in the title.
     pub q: Option<String>,
 }
 
-type Expr = Box<
+pub(crate) type Expr = Box<
     dyn BoxableExpression<tickets::table, crate::db::DbBackend, SqlType = diesel::sql_types::Bool>,
 >;
 
@@ -204,14 +209,19 @@ const DONE: [TicketStatus; 4] = [
     TicketStatus::Merged,
 ];
 
-/// Past a deadline: not responded by `respond_by`, or not resolved by `resolve_by`.
-fn overdue_expr(now: NaiveDateTime) -> Expr {
+/// Open, with its running deadline before `at`.
+fn due_before_expr(at: NaiveDateTime) -> Expr {
     Box::new(
         tickets::status
             .ne_all(DONE)
-            .and(late_since().lt(now))
+            .and(late_since().lt(at))
             .assume_not_null(),
     )
+}
+
+/// Past a deadline: not responded by `respond_by`, or not resolved by `resolve_by`.
+pub(crate) fn overdue_expr(now: NaiveDateTime) -> Expr {
+    due_before_expr(now)
 }
 
 /// Done, or with no deadline passed (the complement of `overdue_expr`, NULLs included).
@@ -228,7 +238,7 @@ fn not_overdue_expr(now: NaiveDateTime) -> Expr {
 type Filtered = tickets::BoxedQuery<'static, crate::db::DbBackend>;
 
 /// The actor's tickets that pass `filter`, as a query to order and page.
-fn filtered(
+pub(crate) fn filtered(
     conn: &mut DbConnection,
     reference: &Reference,
     actor: &Actor,
@@ -296,6 +306,14 @@ fn filtered(
     }
     if let Some(level) = filter.level {
         query = query.filter(tickets::level.eq(level));
+    }
+    match filter.escalated {
+        Some(true) => query = query.filter(tickets::level.gt(0)),
+        Some(false) => query = query.filter(tickets::level.eq(0)),
+        None => {}
+    }
+    if let Some(before) = filter.due_before {
+        query = query.filter(due_before_expr(before));
     }
     if let Some(from) = filter.created_from {
         query = query.filter(tickets::created_at.ge(from));
@@ -437,8 +455,21 @@ pub fn count_capped(
         .select(tickets::id)
         .limit(cap + 1)
         .load(conn)?;
-    let n = ids.len() as i64;
-    Ok((n.min(cap), n > cap))
+    Ok(crate::pagination::capped(ids.len(), cap))
+}
+
+/// How many of the actor's tickets pass `filter`, all counted: for ranges whose size is
+/// bounded by the filter itself (a day's intake), where `count_capped` would cut a city's.
+pub fn count(
+    conn: &mut DbConnection,
+    reference: &Reference,
+    actor: &Actor,
+    filter: &TicketFilter,
+    now: NaiveDateTime,
+) -> CoreResult<i64> {
+    Ok(filtered(conn, reference, actor, filter, now)?
+        .count()
+        .get_result(conn)?)
 }
 
 /// When an overdue ticket fell late, as `LATE_SINCE` says in SQL.
@@ -454,18 +485,13 @@ pub fn late_since_of(
     }
 }
 
-/// The open pool tickets a unit may claim: dispatched to the pool of a community it serves,
-/// in a category it handles. Oldest first.
-pub fn pool(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    page: PageRequest,
-    now: NaiveDateTime,
-) -> CoreResult<Page<Ticket>> {
+/// The open pool tickets the actor's unit may claim: dispatched to the pool of a community
+/// it serves, in a category it handles.
+fn claimable(actor: &Actor) -> CoreResult<Filtered> {
     let Scope::Partner { partner } = actor.scope else {
         return Err(CoreError::Forbidden("the pool is for partner-unit staff"));
     };
-    let mut query = tickets::table
+    Ok(tickets::table
         .filter(tickets::in_pool.eq(true))
         .filter(tickets::status.eq(TicketStatus::Dispatched))
         .filter(tickets::partner_id.is_null())
@@ -483,13 +509,40 @@ pub fn pool(
                     .select(partner_categories::category_id),
             ),
         )
-        .select(TicketRow::as_select())
-        .into_boxed();
+        .into_boxed())
+}
+
+/// The open pool tickets a unit may claim (`claimable`), oldest first.
+pub fn pool(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    page: PageRequest,
+    now: NaiveDateTime,
+) -> CoreResult<Page<Ticket>> {
+    let mut query = claimable(actor)?;
     if let Some(after) = page.after {
         query = query.filter(tickets::id.gt(TicketId(after)));
     }
-    let rows = query.order(tickets::id).limit(page.fetch()).load(conn)?;
+    let rows = query
+        .select(TicketRow::as_select())
+        .order(tickets::id)
+        .limit(page.fetch())
+        .load(conn)?;
     let mut page = Page::from_rows(rows, page, |r| r.id.0).map(|r| r.view(actor, now));
     crate::warnings::mark(conn, &mut page.items, now)?;
     Ok(page)
+}
+
+/// How many pool tickets the actor's unit may claim, counted up to `cap` (as
+/// `count_capped`).
+pub fn pool_count_capped(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    cap: i64,
+) -> CoreResult<(i64, bool)> {
+    let ids: Vec<TicketId> = claimable(actor)?
+        .select(tickets::id)
+        .limit(cap + 1)
+        .load(conn)?;
+    Ok(crate::pagination::capped(ids.len(), cap))
 }

@@ -2,11 +2,19 @@
 
 use super::*;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct ListQuery {
+    /// One status or several, comma-separated (`open` for every open status).
     pub(super) status: Option<String>,
+    /// `1`: only late; `0`: only not late.
     pub(super) overdue: Option<String>,
     pub(super) warning: Option<String>,
+    /// `1`: escalated above the community at least once.
+    pub(super) escalated: Option<String>,
+    pub(super) org_unit_id: Option<String>,
+    /// Local dates (`YYYY-MM-DD`) in the calendar's time zone.
+    pub(super) created_from: Option<String>,
+    pub(super) due_before: Option<String>,
     pub(super) q: Option<String>,
     pub(super) cursor: Option<String>,
     /// The first ticket of the page after the one asked for (the "previous page" link).
@@ -15,8 +23,114 @@ pub struct ListQuery {
 }
 
 /// The most a page counts: past it the total reads "10,000+", so the count costs the same
-/// in a community and in the city.
-pub(super) const TOTAL_CAP: i64 = 10_000;
+/// in a community and in the city. The day's figures stop at the same, so each equals the
+/// total of the list it links to.
+pub(super) const TOTAL_CAP: i64 = jiesu_core::today::CAP;
+
+/// The value of `status` that stands for every open status.
+const OPEN: &str = "open";
+
+/// A local date typed into a list's query: its midnight in `tz`, or an error naming `field`.
+fn local_date(
+    field: &str,
+    text: Option<&str>,
+    tz: chrono_tz::Tz,
+) -> jiesu_core::CoreResult<Option<NaiveDateTime>> {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(t) => chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+            .map(|day| Some(jiesu_core::today::day_of(local_noon(day, tz), tz).0))
+            .map_err(|_| CoreError::invalid(field, "invalid", "a date such as 2026-12-07")),
+    }
+}
+
+/// Noon of a local day as a UTC instant: an instant inside that day whatever the zone.
+fn local_noon(day: chrono::NaiveDate, tz: chrono_tz::Tz) -> NaiveDateTime {
+    use chrono::TimeZone;
+    let noon = day.and_hms_opt(12, 0, 0).unwrap_or_default();
+    tz.from_local_datetime(&noon)
+        .earliest()
+        .map_or(noon, |t| t.naive_utc())
+}
+
+impl ListQuery {
+    /// The filter the list reads; a unit's staff see the tickets their unit holds (the pool
+    /// it may claim from has its own page).
+    pub(super) fn filter(
+        &self,
+        role: Role,
+        scope: &Scope,
+        tz: chrono_tz::Tz,
+    ) -> jiesu_core::CoreResult<TicketFilter> {
+        let statuses = match self.status.as_deref().map(str::trim) {
+            None | Some("") => vec![],
+            Some(OPEN) => jiesu_core::today::OPEN.to_vec(),
+            Some(list) => list
+                .split(',')
+                .map(|s| s.trim().parse::<TicketStatus>())
+                .collect::<Result<_, _>>()
+                .map_err(|e| CoreError::invalid("status", "invalid", e.to_string()))?,
+        };
+        let flag = |v: &Option<String>| match v.as_deref() {
+            Some("1") => Some(true),
+            Some("0") => Some(false),
+            _ => None,
+        };
+        Ok(TicketFilter {
+            statuses,
+            overdue: flag(&self.overdue),
+            warning: flag(&self.warning).filter(|w| *w),
+            escalated: flag(&self.escalated).filter(|e| *e),
+            org_unit_id: crate::console::optional_id("org_unit_id", self.org_unit_id.as_deref())?
+                .map(OrgUnitId),
+            partner_id: match (role, scope) {
+                (Role::UnitStaff, Scope::Partner { partner }) => Some(*partner),
+                _ => None,
+            },
+            created_from: local_date("created_from", self.created_from.as_deref(), tz)?,
+            due_before: local_date("due_before", self.due_before.as_deref(), tz)?,
+            q: self.q.clone().filter(|s| !s.trim().is_empty()),
+            ..TicketFilter::default()
+        })
+    }
+}
+
+/// The list's query string for `filter` (what `ListQuery::filter` reads back), for links
+/// from other pages: the day's figures link to the lists they count.
+pub(crate) fn query_of(filter: &TicketFilter, tz: chrono_tz::Tz) -> String {
+    use chrono::TimeZone;
+    let date = |at: NaiveDateTime| tz.from_utc_datetime(&at).date_naive().to_string();
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    if filter.statuses == jiesu_core::today::OPEN {
+        out.append_pair("status", OPEN);
+    } else if !filter.statuses.is_empty() {
+        let list: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+        out.append_pair("status", &list.join(","));
+    }
+    let flag = |b: bool| if b { "1" } else { "0" };
+    if let Some(o) = filter.overdue {
+        out.append_pair("overdue", flag(o));
+    }
+    if let Some(w) = filter.warning {
+        out.append_pair("warning", flag(w));
+    }
+    if let Some(e) = filter.escalated {
+        out.append_pair("escalated", flag(e));
+    }
+    if let Some(node) = filter.org_unit_id {
+        out.append_pair("org_unit_id", &node.to_string());
+    }
+    if let Some(at) = filter.created_from {
+        out.append_pair("created_from", &date(at));
+    }
+    if let Some(at) = filter.due_before {
+        out.append_pair("due_before", &date(at));
+    }
+    if let Some(q) = &filter.q {
+        out.append_pair("q", q);
+    }
+    out.finish()
+}
 
 /// `GET /console/tickets`: the tickets of one's scope, newest first (the late ones most
 /// late first), with their deadlines, the total and pages both ways.
@@ -28,36 +142,29 @@ pub async fn list(
 ) -> ConsoleResult {
     let q = q.into_inner();
     let lang = session.lang;
-    let status: Vec<TicketStatus> = q
-        .status
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().map(|s| vec![s]))
-        .transpose()
-        .map_err(|e: jiesu_core::types::UnknownVariant| {
-            CoreError::invalid("status", "invalid", e.to_string())
-        })?
-        .unwrap_or_default();
-    let overdue = q.overdue.as_deref() == Some("1");
-    let warning = q.warning.as_deref() == Some("1");
-    let filter = TicketFilter {
-        statuses: status.clone(),
-        overdue: overdue.then_some(true),
-        warning: warning.then_some(true),
-        q: q.q.clone().filter(|s| !s.trim().is_empty()),
-        ..TicketFilter::default()
-    };
+    let tz = state.calendar.tz();
+    let filter = q.filter(session.role, &session.actor.scope, tz)?;
+    let status = filter.statuses.clone();
+    let overdue = filter.overdue;
+    let warning = filter.warning == Some(true);
+    let escalated = filter.escalated == Some(true);
     let towards = Towards::parse(q.cursor.as_deref(), q.before.as_deref())?;
     let reference = state.reference.clone();
-    let (tickets, total, cats, now) = session
+    let node = filter.org_unit_id;
+    let (tickets, total, cats, place, now) = session
         .read(&state, move |conn, actor, now| {
             let tickets =
                 queries::browse(conn, &reference, actor, &filter, towards, LIST_PAGE, now)?;
             let total = queries::count_capped(conn, &reference, actor, &filter, TOTAL_CAP, now)?;
             let cats = categories::list(conn, None, ALL)?.items;
-            Ok((tickets, total, cats, now))
+            let place = match node {
+                Some(node) => org::names(conn, &[node])?.remove_entry(&node),
+                None => None,
+            };
+            Ok((tickets, total, cats, place, now))
         })
         .await?;
+    let without_place = without(&req, &["org_unit_id", "cursor", "before", "done"]);
     let names = category_names(lang, &cats);
     let title = match session.role {
         Role::GridMember => lang.t("我的社区工单", "Tickets of my community"),
@@ -73,8 +180,9 @@ pub async fn list(
                 label for="status" { (lang.t("状态", "Status")) }
                 select id="status" name="status" {
                     option value="" { (lang.t("全部", "All")) }
+                    option value=(OPEN) selected[status == jiesu_core::today::OPEN] { (lang.t("未办结（全部在办）", "Open (every open status)")) }
                     @for s in TicketStatus::ALL {
-                        option value=(s.as_str()) selected[status.contains(s)] { (layout::status_name(lang, *s)) }
+                        option value=(s.as_str()) selected[status == [*s]] { (layout::status_name(lang, *s)) }
                     }
                 }
             }
@@ -83,9 +191,29 @@ pub async fn list(
                 input id="q" name="q" type="text" value=(q.q.as_deref().unwrap_or(""));
             }
             div {
-                label { input type="checkbox" name="overdue" value="1" checked[overdue]; " " (lang.t("只看超时", "Overdue only")) }
-                " "
+                label for="overdue" { (lang.t("超时", "Late")) }
+                select id="overdue" name="overdue" {
+                    option value="" { (lang.t("全部", "All")) }
+                    option value="1" selected[overdue == Some(true)] { (lang.t("只看超时", "Overdue only")) }
+                    option value="0" selected[overdue == Some(false)] { (lang.t("未超时", "Not overdue")) }
+                }
+            }
+            div {
+                label for="created_from" { (lang.t("登记日期不早于", "Logged on or after")) }
+                input id="created_from" name="created_from" type="date" value=(q.created_from.as_deref().unwrap_or(""));
+            }
+            div {
+                label for="due_before" { (lang.t("期限早于", "Due before")) }
+                input id="due_before" name="due_before" type="date" value=(q.due_before.as_deref().unwrap_or(""));
+            }
+            div {
+                @if let Some((node, name)) = &place {
+                    input type="hidden" name="org_unit_id" value=(node);
+                    p class="muted" { (lang.t("范围：", "Within: ")) (name) " " a href={ "/console/tickets?" (without_place) } { (lang.t("取消", "clear")) } }
+                }
                 label { input type="checkbox" name="warning" value="1" checked[warning]; " " (lang.t("只看即将超时", "Due soon only")) }
+                " "
+                label { input type="checkbox" name="escalated" value="1" checked[escalated]; " " (lang.t("只看已升级", "Escalated only")) }
                 button type="submit" class="secondary" { (lang.t("筛选", "Filter")) }
             }
         }
@@ -114,6 +242,17 @@ pub async fn list(
     ))
 }
 
+/// The same query without `keys`.
+fn without(req: &HttpRequest, keys: &[&str]) -> String {
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in form_urlencoded::parse(req.query_string().as_bytes()) {
+        if !keys.contains(&k.as_ref()) {
+            out.append_pair(&k, &v);
+        }
+    }
+    out.finish()
+}
+
 /// The same query with `cursor` replaced.
 pub(crate) fn next_query(req: &HttpRequest, cursor: &str) -> String {
     page_query(req, "cursor", cursor)
@@ -133,12 +272,8 @@ pub(crate) fn turned_query(
     key: &str,
     at: impl std::fmt::Display,
 ) -> String {
-    let mut out = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in form_urlencoded::parse(req.query_string().as_bytes()) {
-        if !(pair.contains(&k.as_ref()) || k == "done") {
-            out.append_pair(&k, &v);
-        }
-    }
+    let mut out =
+        form_urlencoded::Serializer::for_suffix(without(req, &[pair[0], pair[1], "done"]), 0);
     out.append_pair(key, &at.to_string());
     out.finish()
 }

@@ -38,6 +38,7 @@ mod pool;
 
 pub use detail::{act, detail, photo};
 pub use list::list;
+pub(crate) use list::query_of;
 pub(crate) use list::turned_query;
 pub use new::{create, new_form};
 pub use pool::{claim, pool};
