@@ -352,6 +352,35 @@ async fn production_on_postgres_mails_supervisors_through_smtp_and_loses_none_wh
     assert!(minutes.windows(2).all(|w| w[0] >= w[1]), "{late}");
     let hotspots = get_json(&client, &base, "/api/v1/hotspots?limit=1", &supervisor).await;
     assert_eq!(hotspots["cells"].as_array().unwrap().len(), 1, "{hotspots}");
+    // The day at a glance: today's intake is what the list from today's midnight holds
+    // (the two tickets logged here among them), and the open ones by status add up to the
+    // open list.
+    let day = get_json(&client, &base, "/api/v1/today", &supervisor).await;
+    let from = day["day_from"].as_str().unwrap();
+    let logged = get_json(
+        &client,
+        &base,
+        &format!("/api/v1/tickets?created_from={from}&limit=200"),
+        &supervisor,
+    )
+    .await;
+    let logged = logged["items"].as_array().unwrap();
+    assert!(logged.iter().any(|t| t["id"].as_i64() == Some(id)), "{day}");
+    assert_eq!(day["intake"]["today"].as_u64(), Some(logged.len() as u64), "{day}");
+    let open = get_json(
+        &client,
+        &base,
+        "/api/v1/tickets?status=reported,dispatched,claimed,in_progress,returned,reopened,resolved&limit=200",
+        &supervisor,
+    )
+    .await;
+    let by_status: u64 = day["open"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(by_status, open["items"].as_array().unwrap().len() as u64, "{day}");
     rates_are_stored_by_the_scheduler(&client, &base, dir, &url).await;
     let ours = until_mail(&inbox, "生产环境派单", 1).await;
     assert!(
