@@ -10,8 +10,8 @@
 //! non-image or oversized photo gets a clear form error with nothing written.
 //!
 //! Every page is photographed at phone (360 px) and desktop width into
-//! `target/tmp/console-screenshots/`, and at phone width no page may scroll sideways and
-//! every form control must have a label.
+//! `target/tmp/console-screenshots/`, and at phone width no page may scroll sideways,
+//! every form control must have a label and every control in error must name its message.
 //!
 //! Needs `chromium` and `chromium-driver` (scripts/test installs them when missing);
 //! without them this test fails, it never skips.
@@ -284,6 +284,19 @@ impl Browser {
                     .await
                     .expect("labels");
                 assert_eq!(unlabelled, json!([]), "{name}: controls without a label");
+                let untied: Value = self
+                    .client
+                    .execute(
+                        "return [...document.querySelectorAll('[aria-invalid=true]')]\
+                         .filter(e => !(e.getAttribute('aria-describedby') || '').split(' ')\
+                           .some(id => { const d = document.getElementById(id); \
+                                         return !!d && d.classList.contains('field-error'); }))\
+                         .map(e => e.name || e.id)",
+                        vec![],
+                    )
+                    .await
+                    .expect("errors");
+                assert_eq!(untied, json!([]), "{name}: errors not tied to their field");
             }
             let png = self.client.screenshot().await.expect("screenshot");
             assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
@@ -461,6 +474,7 @@ async fn people_run_a_ticket_from_logged_to_closed_in_a_real_browser() {
     b.go(&format!("/console/tickets/{id}")).await;
     b.open_section("作废").await;
     b.fill("#cancel-reason", "测试").await;
+    b.click("#cancel-confirm").await;
     b.client
         .execute(
             "document.querySelectorAll('form input[name=csrf]').forEach(e => e.remove())",
@@ -745,6 +759,7 @@ async fn people_run_a_ticket_from_logged_to_closed_in_a_real_browser() {
     b.open_section("删除居民个人信息").await;
     b.fill("#erase_resident-reason", "居民来电申请删除个人信息")
         .await;
+    b.click("#erase_resident-confirm").await;
     b.click("form[action$='/act'] input[value=erase_resident] ~ button[type=submit]")
         .await;
     let text = b.text_with("居民个人信息已删除").await;

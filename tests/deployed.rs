@@ -366,7 +366,11 @@ async fn production_on_postgres_mails_supervisors_through_smtp_and_loses_none_wh
     .await;
     let logged = logged["items"].as_array().unwrap();
     assert!(logged.iter().any(|t| t["id"].as_i64() == Some(id)), "{day}");
-    assert_eq!(day["intake"]["today"].as_u64(), Some(logged.len() as u64), "{day}");
+    assert_eq!(
+        day["intake"]["today"].as_u64(),
+        Some(logged.len() as u64),
+        "{day}"
+    );
     let open = get_json(
         &client,
         &base,
@@ -380,7 +384,11 @@ async fn production_on_postgres_mails_supervisors_through_smtp_and_loses_none_wh
         .iter()
         .map(|s| s["count"].as_u64().unwrap())
         .sum();
-    assert_eq!(by_status, open["items"].as_array().unwrap().len() as u64, "{day}");
+    assert_eq!(
+        by_status,
+        open["items"].as_array().unwrap().len() as u64,
+        "{day}"
+    );
     rates_are_stored_by_the_scheduler(&client, &base, dir, &url).await;
     let ours = until_mail(&inbox, "生产环境派单", 1).await;
     assert!(

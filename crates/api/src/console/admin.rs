@@ -792,7 +792,8 @@ fn account_form(
             (text("display_name", "text", &form.display_name, true, ""))
             (text("email", "email", &form.email, false, lang.t("督办人员的超时提醒发到这里", "Where a supervisor's overdue mail goes")))
             label for="new-role" { (field_label(lang, "role")) " *" }
-            select id="new-role" name="role" required aria-invalid=[invalid("role")] {
+            select id="new-role" name="role" required aria-invalid=[invalid("role")]
+                aria-describedby=[invalid("role").map(|_| "new-role-error")] {
                 option value="" { (lang.t("请选择", "Choose")) }
                 @for r in Role::ALL {
                     option value=(r.as_str()) selected[form.role == r.as_str()] { (layout::role_name(lang, *r)) }

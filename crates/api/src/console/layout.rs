@@ -237,13 +237,21 @@ pub struct Field<'a> {
 impl Field<'_> {
     pub fn render(&self) -> Markup {
         let error_id = format!("{}-error", self.id);
+        let hint_id = format!("{}-hint", self.id);
+        let described: Vec<&str> = [
+            self.hint.map(|_| hint_id.as_str()),
+            self.error.as_ref().map(|_| error_id.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         html! {
             label for=(self.id) { (self.label) @if self.required { " *" } }
             input id=(self.id) name=(self.name) type=(self.kind) value=(self.value)
                 required[self.required] autocomplete=[self.autocomplete]
                 aria-invalid=[self.error.as_ref().map(|_| "true")]
-                aria-describedby=[self.error.as_ref().map(|_| &error_id)];
-            @if let Some(hint) = self.hint { span class="muted" { (hint) } }
+                aria-describedby=[(!described.is_empty()).then(|| described.join(" "))];
+            @if let Some(hint) = self.hint { span id=(hint_id) class="muted" { (hint) } }
             @if let Some(e) = &self.error { span id=(error_id) class="field-error" { (e) } }
         }
     }

@@ -23,8 +23,35 @@ pub(crate) fn field_label(lang: Lang, field: &str) -> &'static str {
         "reason" => lang.t("原因", "Reason"),
         "satisfaction" => lang.t("满意度", "Satisfaction"),
         "partner_id" => lang.t("共建单位", "Partner unit"),
+        "confirm" => lang.t("确认", "Confirmation"),
         _ => lang.t("内容", "Input"),
     }
+}
+
+/// The new-ticket form's fields in the order the form shows them: its list of errors at
+/// the top follows it, so the first error listed is the first one met going down.
+const TICKET_FORM_ORDER: [&str; 12] = [
+    "category",
+    "priority",
+    "community_id",
+    "title",
+    "description",
+    "address",
+    "latitude",
+    "longitude",
+    "resident_name",
+    "resident_phone",
+    "households",
+    "photo",
+];
+
+/// Where a field comes in the new-ticket form (`file` is the photo; unknown ones last).
+pub(crate) fn form_position(field: &str) -> usize {
+    let field = if field == "file" { "photo" } else { field };
+    TICKET_FORM_ORDER
+        .iter()
+        .position(|f| *f == field)
+        .unwrap_or(TICKET_FORM_ORDER.len())
 }
 
 pub(crate) fn size_label(bytes: usize) -> String {
@@ -50,6 +77,7 @@ pub(crate) fn field_message(lang: Lang, e: &FieldError, max_bytes: usize) -> Str
         ("file" | "photo", "unsupported_type", Lang::En) => {
             "Only JPEG, PNG and WebP photos can be uploaded.".into()
         }
+        ("confirm", _, Lang::Zh) => "请勾选确认：此操作不能撤销。".into(),
         (_, "required" | "blank", Lang::Zh) => "必填。".into(),
         (_, _, Lang::Zh) => format!("不符合要求（{}）", e.message),
         (_, _, Lang::En) => e.message.clone(),

@@ -264,6 +264,25 @@ async fn a_console_action_without_its_token_is_refused_and_changes_nothing(store
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(body.contains("未能办理") && body.contains("原因"), "{body}");
     assert_eq!((app.count("ticket_events"), app.count("tickets")), before);
+    // Cancelling cannot be undone: the form's box must be ticked, or nothing is done.
+    let (_, _, page) = c.get(&format!("/console/tickets/{id}")).await;
+    assert!(
+        page.contains(r#"id="cancel-confirm" name="confirm" value="1" required"#),
+        "{page}"
+    );
+    let (status, _, body) = c
+        .post(
+            &path,
+            &[
+                ("csrf", &token),
+                ("action", "cancel"),
+                ("reason", "重复登记"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("请勾选确认"), "{body}");
+    assert_eq!((app.count("ticket_events"), app.count("tickets")), before);
     let (status, location, _) = c
         .post(
             &path,
@@ -271,6 +290,7 @@ async fn a_console_action_without_its_token_is_refused_and_changes_nothing(store
                 ("csrf", &token),
                 ("action", "cancel"),
                 ("reason", "重复登记"),
+                ("confirm", "1"),
             ],
         )
         .await;
@@ -506,6 +526,59 @@ async fn the_new_ticket_form_checks_the_photo_and_logs_once(store: Store) {
     let (status, kind, _) = c.get(&photo).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(kind, "image/png");
+}
+
+/// A refused new ticket lists its errors in the order of the form, and each control in
+/// error names its message (`aria-describedby`), selects and the description included.
+async fn a_refused_new_ticket_ties_each_error_to_its_field_in_form_order(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let (mut c, token) = Console::sign_in(&app, "demo-grid").await;
+    let (_, _, page) = c.get("/console/tickets/new").await;
+    let idem = form_key(&page);
+    let before = app.count("tickets");
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", token.clone())
+        .text("idem", idem)
+        .text("category", "")
+        .text("title", "")
+        .text("description", " ")
+        .text("address", "望京西园一区5号楼")
+        .text("resident_phone", "12345")
+        .text("households", "1");
+    let (status, _, body) = c.post_multipart("/console/tickets/new", form).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(app.count("tickets"), before, "nothing written");
+    let list = body
+        .split("class=\"notice error\"")
+        .nth(1)
+        .and_then(|r| r.split("</ul>").next())
+        .expect("the list of errors");
+    let order: Vec<&str> = list
+        .split("href=\"#")
+        .skip(1)
+        .filter_map(|r| r.split('"').next())
+        .collect();
+    assert_eq!(
+        order,
+        ["category", "title", "description", "resident_phone"],
+        "in the form's order: {list}"
+    );
+    for field in order {
+        let control = body
+            .split(&format!("id=\"{field}\""))
+            .nth(1)
+            .and_then(|r| r.split('>').next())
+            .unwrap_or_else(|| panic!("the {field} control"));
+        assert!(
+            control.contains("aria-invalid=\"true\"")
+                && control.contains(&format!("aria-describedby=\"{field}-error\"")),
+            "{field}: {control}"
+        );
+        assert!(
+            body.contains(&format!("id=\"{field}-error\" class=\"field-error\"")),
+            "{field}'s message has its id"
+        );
+    }
 }
 
 /// Every page in every role's navigation renders, in both languages, on both stores.
@@ -1021,6 +1094,7 @@ async fn the_ticket_page_offers_only_what_core_accepts_for_every_role_and_state(
                             ("reason", "原因"),
                             ("satisfaction", "satisfied"),
                             ("partner_id", "pool"),
+                            ("confirm", "1"),
                         ],
                     )
                     .await
@@ -1512,4 +1586,5 @@ crate::on_both_stores!(
     pages_outside_ones_scope_or_role_are_html_error_pages,
     racing_claims_through_the_pool_page_leave_one_winner_and_tell_the_others,
     the_new_ticket_form_checks_the_photo_and_logs_once,
+    a_refused_new_ticket_ties_each_error_to_its_field_in_form_order,
 );

@@ -151,11 +151,13 @@ fn actions(session: &Session, shown: &Shown) -> Markup {
         matches!(session.scope, Scope::Partner { partner } if t.partner_id == Some(partner));
     let can = |kind: ActionKind| shown.detail.actions.contains(&kind);
     let action = format!("/console/tickets/{}/act", t.id);
-    let note_form = |name: &'static str,
+    // A form for an action with a note; one that cannot be undone asks for `confirm`, a
+    // box to tick (checked again by the server), before it is sent.
+    let form_with = |name: &'static str,
                      field: &'static str,
                      label: (&str, &str),
                      button: (&str, &str),
-                     required: bool| {
+                     confirm: Option<(&str, &str)>| {
         html! {
             details {
                 summary { (lang.t(button.0, button.1)) }
@@ -163,12 +165,19 @@ fn actions(session: &Session, shown: &Shown) -> Markup {
                     (csrf_field(session))
                     input type="hidden" name="action" value=(name);
                     label for={ (name) "-" (field) } { (lang.t(label.0, label.1)) }
-                    textarea id={ (name) "-" (field) } name=(field) required[required] {}
+                    textarea id={ (name) "-" (field) } name=(field) required {}
+                    @if let Some(confirm) = confirm {
+                        label class="confirm" {
+                            input type="checkbox" id={ (name) "-confirm" } name="confirm" value="1" required;
+                            " " (lang.t(confirm.0, confirm.1))
+                        }
+                    }
                     button type="submit" { (lang.t(button.0, button.1)) }
                 }
             }
         }
     };
+    let note_form = |name, field, label, button| form_with(name, field, label, button, None);
     html! {
         section class="actions" aria-labelledby="act" {
             h2 id="act" { (lang.t("办理", "Actions")) }
@@ -179,16 +188,16 @@ fn actions(session: &Session, shown: &Shown) -> Markup {
                 }
             }
             @if can(ActionKind::Progress) {
-                (note_form("progress", "note", ("进展说明", "What was done"), ("记录进展", "Note progress"), true))
+                (note_form("progress", "note", ("进展说明", "What was done"), ("记录进展", "Note progress")))
             }
             @if can(ActionKind::Resolve) {
-                (note_form("resolve", "note", ("办结说明", "How it was resolved"), ("办结", "Resolve"), true))
+                (note_form("resolve", "note", ("办结说明", "How it was resolved"), ("办结", "Resolve")))
             }
             @if can(ActionKind::Return) {
-                (note_form("return", "reason", ("退单原因", "Why it is returned"), ("退单", "Return"), true))
+                (note_form("return", "reason", ("退单原因", "Why it is returned"), ("退单", "Return")))
             }
             @if can(ActionKind::Urge) {
-                (note_form("urge", "note", ("催办意见", "What the unit is urged to do"), ("催办", "Urge the unit"), true))
+                (note_form("urge", "note", ("催办意见", "What the unit is urged to do"), ("催办", "Urge the unit")))
             }
             @if can(ActionKind::Feedback) {
                 details open {
@@ -231,10 +240,10 @@ fn actions(session: &Session, shown: &Shown) -> Markup {
                 }
             }
             @if can(ActionKind::Cancel) {
-                (note_form("cancel", "reason", ("作废原因", "Why it is cancelled"), ("作废", "Cancel"), true))
+                (form_with("cancel", "reason", ("作废原因", "Why it is cancelled"), ("作废", "Cancel"), Some(("确认作废此工单（作废后不能恢复）", "Yes, cancel this ticket (it cannot be undone)"))))
             }
             @if session.role == Role::Admin && shown.detail.shows_contact() {
-                (note_form("erase_resident", "reason", ("删除依据（居民申请）", "Why (the resident's request)"), ("删除居民个人信息", "Erase the resident's data"), true))
+                (form_with("erase_resident", "reason", ("删除依据（居民申请）", "Why (the resident's request)"), ("删除居民个人信息", "Erase the resident's data"), Some(("确认删除居民姓名和电话（删除后不能恢复）", "Yes, erase the resident's name and phone (it cannot be undone)"))))
             }
             @if (holds || matches!(session.role, Role::GridMember | Role::Supervisor | Role::Admin)) && !t.status.is_final() {
                 details {
@@ -309,6 +318,8 @@ pub struct ActForm {
     pub(super) satisfaction: Option<String>,
     pub(super) comment: Option<String>,
     pub(super) partner_id: Option<String>,
+    /// The ticked box of an action that cannot be undone.
+    pub(super) confirm: Option<String>,
 }
 
 pub(super) fn optional(value: Option<String>) -> Option<String> {
@@ -320,6 +331,18 @@ pub(super) fn required(value: Option<String>, field: &str) -> Result<String, Cor
 }
 
 impl ActForm {
+    /// An action that cannot be undone goes ahead only with its box ticked.
+    pub(super) fn confirmed(&self) -> Result<(), CoreError> {
+        match self.confirm.as_deref() {
+            Some("1") => Ok(()),
+            _ => Err(CoreError::invalid(
+                "confirm",
+                "required",
+                "tick the box to confirm; this cannot be undone",
+            )),
+        }
+    }
+
     /// The action the form asks for, with its name (for the `done` notice).
     pub(super) fn action(self, lang: Lang) -> Result<(&'static str, Action), CoreError> {
         Ok(match self.action.as_str() {
@@ -341,12 +364,12 @@ impl ActForm {
                     reason: required(self.reason, "reason")?,
                 },
             ),
-            "cancel" => (
-                "cancel",
-                Action::Cancel {
-                    reason: required(self.reason, "reason")?,
-                },
-            ),
+            "cancel" => {
+                let confirmed = self.confirmed();
+                let reason = required(self.reason, "reason")?;
+                confirmed?;
+                ("cancel", Action::Cancel { reason })
+            }
             "feedback" => (
                 "feedback",
                 Action::Feedback {
@@ -442,15 +465,18 @@ pub async fn act(
                     .map_err(ConsoleError::from),
             }
         }
-        ActBody::Action(form) if form.action == "erase_resident" => {
-            let reason = form.reason.unwrap_or_default();
-            session
-                .run(&state, move |conn, actor, now| {
-                    jiesu_core::privacy::erase(conn, actor, id, &reason, now)
-                })
-                .await
-                .map(|_| "erased")
-        }
+        ActBody::Action(form) if form.action == "erase_resident" => match form.confirmed() {
+            Err(e) => Err(e.into()),
+            Ok(()) => {
+                let reason = form.reason.unwrap_or_default();
+                session
+                    .run(&state, move |conn, actor, now| {
+                        jiesu_core::privacy::erase(conn, actor, id, &reason, now)
+                    })
+                    .await
+                    .map(|_| "erased")
+            }
+        },
         ActBody::Action(form) if form.action == "urge" => {
             let env = state.ticket_env();
             let note = form.note.unwrap_or_default();

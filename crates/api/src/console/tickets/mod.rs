@@ -43,7 +43,7 @@ pub(crate) use list::turned_query;
 pub use new::{create, new_form};
 pub use pool::{claim, pool};
 
-use super::text::{done_message, field_label, field_message, size_label};
+use super::text::{done_message, field_label, field_message, form_position, size_label};
 use detail::*;
 use forms::*;
 use list::*;

@@ -109,24 +109,33 @@ pub(super) fn new_ticket_page(
         }
         .render()
     };
+    let mut listed: Vec<&FieldError> = errors.iter().collect();
+    listed.sort_by_key(|e| super::form_position(&e.field));
+    // An error's element, which its control names in `aria-describedby`.
+    let error_span = |field: &str| {
+        error_of(field).map(|e| {
+            html! { span id={ (field) "-error" } class="field-error" { (field_message(lang, e, max)) } }
+        })
+    };
+    let described = |field: &str| error_of(field).map(|_| format!("{field}-error"));
     let body = html! {
         @if !errors.is_empty() {
             div class="notice error" role="alert" {
                 (lang.t("请修改以下内容后再提交：", "Please correct the following and submit again:"))
-                ul { @for e in errors { li { a href={ "#" (if e.field == "file" { "photo" } else { e.field.as_str() }) } { (field_label(lang, &e.field)) } "：" (field_message(lang, e, max)) } } }
+                ul { @for e in &listed { li { a href={ "#" (if e.field == "file" { "photo" } else { e.field.as_str() }) } { (field_label(lang, &e.field)) } "：" (field_message(lang, e, max)) } } }
             }
         }
         form method="post" action="/console/tickets/new" enctype="multipart/form-data" class="stack card" {
             (csrf_field(session))
             input type="hidden" name="idem" value=(form.idem);
             label for="category" { (field_label(lang, "category")) " *" }
-            select id="category" name="category" required aria-invalid=[error_of("category").map(|_| "true")] {
+            select id="category" name="category" required aria-invalid=[error_of("category").map(|_| "true")] aria-describedby=[described("category")] {
                 option value="" { (lang.t("请选择", "Choose")) }
                 @for c in &choices.categories {
                     option value=(c.code) selected[form.category == c.code] { (category_name(lang, c)) }
                 }
             }
-            @if let Some(e) = error_of("category") { span class="field-error" { (field_message(lang, e, max)) } }
+            @if let Some(e) = error_span("category") { (e) }
             label for="priority" { (field_label(lang, "priority")) }
             select id="priority" name="priority" {
                 option value="" { (lang.t("按类别默认", "The category's default")) }
@@ -151,22 +160,22 @@ pub(super) fn new_ticket_page(
                         li { a href={ "/console/tickets/new?within=" (p.id) } { (p.name) } }
                     }
                 }
-                @if let Some(e) = error_of("community_id") { span class="field-error" { (field_message(lang, e, max)) } }
+                @if let Some(e) = error_span("community_id") { (e) }
             }
             @if !choices.communities.is_empty() {
                 label for="community_id" { (field_label(lang, "community_id")) " *" }
-                select id="community_id" name="community_id" required aria-invalid=[error_of("community_id").map(|_| "true")] {
+                select id="community_id" name="community_id" required aria-invalid=[error_of("community_id").map(|_| "true")] aria-describedby=[described("community_id")] {
                     option value="" { (lang.t("请选择", "Choose")) }
                     @for (id, name) in &choices.communities {
                         option value=(id) selected[form.community_id == id.to_string()] { (name) }
                     }
                 }
-                @if let Some(e) = error_of("community_id") { span class="field-error" { (field_message(lang, e, max)) } }
+                @if let Some(e) = error_span("community_id") { (e) }
             }
             (input("title", "text", &form.title, true))
             label for="description" { (field_label(lang, "description")) " *" }
-            textarea id="description" name="description" required aria-invalid=[error_of("description").map(|_| "true")] { (form.description) }
-            @if let Some(e) = error_of("description") { span class="field-error" { (field_message(lang, e, max)) } }
+            textarea id="description" name="description" required aria-invalid=[error_of("description").map(|_| "true")] aria-describedby=[described("description")] { (form.description) }
+            @if let Some(e) = error_span("description") { (e) }
             (input("address", "text", &form.address, true))
             div class="row" {
                 div { (input("latitude", "text", &form.latitude, false)) }
@@ -181,7 +190,8 @@ pub(super) fn new_ticket_page(
             (input("households", "number", if form.households.is_empty() { "1" } else { &form.households }, false))
             label for="photo" { (field_label(lang, "photo")) }
             input id="photo" name="photo" type="file" accept="image/jpeg,image/png,image/webp"
-                aria-invalid=[error_of("photo").map(|_| "true")] aria-describedby="photo-hint";
+                aria-invalid=[error_of("photo").map(|_| "true")]
+                aria-describedby=(if error_of("photo").is_some() { "photo-hint photo-error" } else { "photo-hint" });
             span id="photo-hint" class="muted" { (lang.t("JPEG、PNG 或 WebP，最大 ", "JPEG, PNG or WebP, at most ")) (size_label(max)) }
             @if let Some(e) = error_of("photo") { span id="photo-error" class="field-error" role="alert" { (field_message(lang, e, max)) } }
             button type="submit" { (lang.t("提交工单", "Log the ticket")) }
