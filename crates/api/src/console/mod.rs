@@ -203,7 +203,7 @@ impl ResponseError for ConsoleError {
             ConsoleError::Core(CoreError::NotFound(what)) => (
                 "页面不存在，或您无权查看。",
                 "This page does not exist, or it is not yours to see.",
-                format!("{what} not found"),
+                format!("{}不存在 · {what} not found", text::thing_name(what)),
             ),
             ConsoleError::Core(CoreError::Forbidden(why)) => {
                 ("您的角色不能执行此操作。", "Your role may not do this.", (*why).to_owned())

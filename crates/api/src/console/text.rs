@@ -113,3 +113,22 @@ pub(crate) fn done_message(lang: Lang, done: &str) -> Option<&'static str> {
         _ => return None,
     })
 }
+
+/// What a "not found" names (`CoreError::NotFound`), in Chinese: the error page says it in
+/// both languages, as it may come before the page's language is known.
+pub(crate) fn thing_name(what: &str) -> &'static str {
+    match what {
+        "ticket" => "工单",
+        "org unit" => "组织",
+        "user" => "账号",
+        "partner unit" => "共建单位",
+        "category" => "类别",
+        "attachment" => "照片",
+        "need" => "需求",
+        "resource" => "资源",
+        "project" => "项目",
+        "milestone" => "节点",
+        "page" => "页面",
+        _ => "内容",
+    }
+}

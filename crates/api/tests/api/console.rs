@@ -330,6 +330,10 @@ async fn pages_outside_ones_scope_or_role_are_html_error_pages(store: Store) {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(kind.starts_with("text/html"), "{kind}");
     assert!(page.contains("页面不存在") && !page.contains("别处的工单"));
+    assert!(
+        page.contains("工单不存在"),
+        "what was not found, in Chinese too: {page}"
+    );
     let (status, kind, _) = c.get("/console/no-such-page").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(kind.starts_with("text/html"));
