@@ -826,6 +826,16 @@ async fn people_run_a_ticket_from_logged_to_closed_in_a_real_browser() {
     b.client.close().await.expect("close the browser");
 }
 
+/// `s` for a query string.
+fn form_urlencoded_str(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// A number a script read from the page (a figure's text, a count).
 async fn number(b: &Browser, script: &str) -> i64 {
     let v = b.client.execute(script, vec![]).await.expect("script");
@@ -855,7 +865,7 @@ async fn a_street_office_opens_its_day_on_the_front_page() {
         ("噪音扰民", None),
     ] {
         let mut body = json!({"category": "property_management", "title": title,
-            "description": "请尽快处理", "address": "5号楼"});
+            "description": "请尽快处理", "address": format!("{title}楼"), "resident_phone": "13900005678"});
         if let Some((lat, long)) = point {
             body["latitude"] = json!(lat);
             body["longitude"] = json!(long);
@@ -1039,8 +1049,74 @@ async fn a_street_office_opens_its_day_on_the_front_page() {
         .iter()
         .any(|(_, late, class)| *late == 1 && class == "shade-late-1"));
 
-    // The unit's day: the pool waiting for it, linked to the pool.
+    // A resident calls back: the ticket is found by its number, by the phone's last four
+    // digits (our three were logged with one phone), or by the address.
+    let ticket_number = get_json(
+        &http,
+        &base,
+        &format!("/api/v1/tickets/{}", ids[0]),
+        &street,
+    )
+    .await["number"]
+        .as_str()
+        .expect("number")
+        .to_owned();
+    let total = |text: String| {
+        text.lines()
+            .find(|l| l.starts_with("共 ") && l.ends_with(" 条"))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("a total in {text}"))
+    };
+    b.go("/console/tickets").await;
+    b.fill("#q", &ticket_number).await;
+    b.click("form[role=search] button[type=submit]").await;
+    assert_eq!(total(b.text_with("共 ").await), "共 1 条", "by number");
+    assert!(b.text().await.contains("水管漏水"));
+    b.go("/console/tickets?q=5678").await;
+    assert_eq!(
+        total(b.text().await),
+        "共 3 条",
+        "by the phone's last four digits"
+    );
+    b.go(&format!(
+        "/console/tickets?address={}",
+        form_urlencoded_str("垃圾满溢楼")
+    ))
+    .await;
+    assert_eq!(total(b.text().await), "共 1 条", "by the address");
+
+    // The unit claims the late one; it finds it by number, never by the resident's phone.
     let unit = api_login(&http, &base, dir.path(), "demo-unit").await;
+    for (path, token, body) in [
+        (
+            format!("/api/v1/tickets/{}/dispatch", ids[0]),
+            &street,
+            json!({"pool": true}),
+        ),
+        (
+            format!("/api/v1/tickets/{}/claim", ids[0]),
+            &unit,
+            json!({}),
+        ),
+    ] {
+        let (status, answer) = common::post_json(&http, &base, &path, token, body).await;
+        assert_eq!(status, 200, "{path}: {answer}");
+    }
+    b.sign_in(dir.path(), "demo-unit").await;
+    b.go(&format!("/console/tickets?q={ticket_number}")).await;
+    assert_eq!(
+        total(b.text().await),
+        "共 1 条",
+        "the unit finds its ticket by number"
+    );
+    b.go("/console/tickets?q=5678").await;
+    assert_eq!(
+        total(b.text().await),
+        "共 0 条",
+        "a unit finds nothing by a resident's phone"
+    );
+
+    // The unit's day: the pool waiting for it, linked to the pool.
     let pool = get_json(&http, &base, "/api/v1/pool?limit=200", &unit).await;
     b.sign_in(dir.path(), "demo-unit").await;
     assert_eq!(b.path().await, "/console/today");

@@ -109,6 +109,13 @@ pub struct ListQuery {
     created_from: Option<DateTime<Utc>>,
     created_to: Option<DateTime<Utc>>,
     q: Option<String>,
+    /// The ticket's number, exactly (`110105-2026-000003`).
+    number: Option<String>,
+    /// The resident's phone: the last four digits or the whole 11-digit number. Grid
+    /// members, supervisors and administrators; for a unit's staff it matches nothing.
+    phone: Option<String>,
+    /// Text in the address, as typed.
+    address: Option<String>,
 }
 
 fn statuses(text: Option<&str>) -> Result<Vec<TicketStatus>, ApiError> {
@@ -153,6 +160,9 @@ impl ListQuery {
             created_from: q.created_from.map(|t| t.naive_utc()),
             created_to: q.created_to.map(|t| t.naive_utc()),
             q: q.q,
+            number: q.number.filter(|n| !n.trim().is_empty()),
+            phone: q.phone.filter(|p| !p.trim().is_empty()),
+            address: q.address,
         })
     }
 }

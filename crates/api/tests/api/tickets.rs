@@ -1190,6 +1190,111 @@ async fn a_search_finds_the_titles_that_hold_the_text_as_typed(store: Store) {
     assert!(titles("暖水").await.is_empty());
 }
 
+/// A resident calls back: the ticket is found by its number, by the last four digits of
+/// the phone or the whole number, or by a piece of the address; a unit's staff, shown no
+/// resident's phone in lists, find nothing by phone, even on a ticket they hold; a phone
+/// that is neither four digits nor a whole number is 422 naming `phone`.
+async fn a_resident_calling_back_is_found_by_number_phone_or_address(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let grid = app.login("demo-grid").await;
+    let supervisor = app.login("demo-supervisor").await;
+    let unit = app.login("demo-unit").await;
+    let mut ours = Vec::new();
+    for (phone, address) in [
+        ("13900001111", "望京西园一区5号楼2单元501"),
+        ("13800001111", "望京西园一区7号楼"),
+        ("13900002222", "花家地北里3号楼"),
+    ] {
+        let (status, t) = app
+            .post(
+                "/api/v1/tickets",
+                &grid,
+                json!({"category": "property_management", "title": "回电查询", "description": "d",
+                       "address": address, "resident_phone": phone}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{t}");
+        ours.push((
+            t["id"].as_i64().unwrap(),
+            t["number"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let ids: Vec<i64> = ours.iter().map(|(id, _)| *id).collect();
+    let found = |query: String, token: String| {
+        let app = &app;
+        let ids = ids.clone();
+        async move {
+            let mut found: Vec<i64> = app
+                .all(&format!("/api/v1/tickets?{query}"), &token)
+                .await
+                .iter()
+                .map(|t| t["id"].as_i64().unwrap())
+                .filter(|id| ids.contains(id))
+                .collect();
+            found.sort();
+            found
+        }
+    };
+    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let sup = || supervisor.clone();
+    assert_eq!(
+        found(format!("number={}", ours[1].1), sup()).await,
+        [ids[1]]
+    );
+    assert_eq!(found("phone=1111".into(), sup()).await, [ids[0], ids[1]]);
+    assert_eq!(found("phone=13900001111".into(), sup()).await, [ids[0]]);
+    assert_eq!(found("phone=2222".into(), sup()).await, [ids[2]]);
+    assert!(found("phone=3333".into(), sup()).await.is_empty());
+    assert_eq!(
+        found(format!("address={}", enc("7号楼")), sup()).await,
+        [ids[1]]
+    );
+    assert_eq!(
+        found(format!("address={}", enc("望京西园")), sup()).await,
+        [ids[0], ids[1]]
+    );
+    assert_eq!(
+        found(format!("address={}", enc("3号")), sup()).await,
+        [ids[2]]
+    );
+    assert_eq!(
+        found("phone=1111".into(), grid.clone()).await,
+        [ids[0], ids[1]]
+    );
+    for bad in ["12", "139000011", "1390000111a"] {
+        let (status, body) = app
+            .get(&format!("/api/v1/tickets?phone={bad}"), &supervisor)
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+        assert_eq!(body["errors"][0]["field"], "phone", "{body}");
+    }
+    // The unit holds the first ticket: it finds it by its number, never by the phone.
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tickets/{}/dispatch", ids[0]),
+            &supervisor,
+            json!({"pool": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tickets/{}/claim", ids[0]),
+            &unit,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        found(format!("number={}", ours[0].1), unit.clone()).await,
+        [ids[0]]
+    );
+    assert!(found("phone=1111".into(), unit.clone()).await.is_empty());
+    assert!(found("phone=13900001111".into(), unit.clone())
+        .await
+        .is_empty());
+}
+
 /// 催办 over HTTP: offered in a ticket's `actions` exactly to those who may (the street's
 /// supervisor, not the unit nor the grid member); a blank note is 422 naming `note`; a
 /// refused urge writes nothing; an accepted one is 201 and in the timeline with the unit,
@@ -1371,6 +1476,7 @@ async fn the_residents_contact_is_whole_only_on_the_ticket_page_and_each_read_is
 
 crate::on_both_stores!(
     a_search_finds_the_titles_that_hold_the_text_as_typed,
+    a_resident_calling_back_is_found_by_number_phone_or_address,
     a_unit_waits_on_the_resident_and_nothing_else_moves_meanwhile,
     a_returned_ticket_goes_back_to_the_dispatcher_and_is_reassigned,
     grid_member_logs_and_partner_claims_resolves_and_the_visit_closes_it,

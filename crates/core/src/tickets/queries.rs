@@ -183,6 +183,14 @@ pub struct TicketFilter {
     pub created_to: Option<NaiveDateTime>,
     /// Text in the title.
     pub q: Option<String>,
+    /// The ticket's number, exactly.
+    pub number: Option<String>,
+    /// The resident's phone: its last four digits or the whole number (11 digits). Only
+    /// for those shown residents' phones (grid members, supervisors, administrators): for a
+    /// unit's staff it matches nothing.
+    pub phone: Option<String>,
+    /// Text in the address.
+    pub address: Option<String>,
 }
 
 pub(crate) type Expr = Box<
@@ -323,19 +331,77 @@ pub(crate) fn filtered(
     }
     if let Some(pattern) = crate::validate::contains_pattern(filter.q.as_deref()) {
         let q = filter.q.as_deref().unwrap_or_default().trim();
-        if conn.backend() == crate::db::Backend::Postgres && q.chars().nth(1).is_some() {
-            // Only titles holding every two characters of `q` (migration 16's index).
-            query = query.filter(
-                diesel::dsl::sql::<diesel::sql_types::Bool>(
-                    "ticket_title_grams(tickets.title) @> ticket_title_grams(",
-                )
-                .bind::<diesel::sql_types::Text, _>(q.to_owned())
-                .sql(")"),
-            );
+        if let Some(pieces) = text_pieces(conn, "title", q) {
+            query = query.filter(pieces);
         }
         query = query.filter(tickets::title.like(pattern).escape('\\'));
     }
+    if let Some(pattern) = crate::validate::contains_pattern(filter.address.as_deref()) {
+        let q = filter.address.as_deref().unwrap_or_default().trim();
+        if let Some(pieces) = text_pieces(conn, "address", q) {
+            query = query.filter(pieces);
+        }
+        query = query.filter(tickets::address.like(pattern).escape('\\'));
+    }
+    if let Some(number) = filter.number.as_deref().map(str::trim) {
+        query = query.filter(tickets::number.eq(number.to_owned()));
+    }
+    if let Some(phone) = &filter.phone {
+        query = query.filter(phone_expr(conn, actor, phone)?);
+    }
     Ok(query)
+}
+
+/// On PostgreSQL, only the rows whose `column` holds every two characters of `q` (the
+/// pieces' indexes of migrations 16 and 20), for `q` of two characters or more; `LIKE`
+/// then keeps those that hold `q` itself.
+fn text_pieces(conn: &DbConnection, column: &'static str, q: &str) -> Option<Expr> {
+    (conn.backend() == crate::db::Backend::Postgres && q.chars().nth(1).is_some()).then(|| {
+        Box::new(
+            diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+                "ticket_title_grams(tickets.{column}) @> ticket_title_grams("
+            ))
+            .bind::<diesel::sql_types::Text, _>(q.to_owned())
+            .sql(")"),
+        ) as Expr
+    })
+}
+
+/// The tickets whose resident's phone ends in `phone`'s last four digits (and is `phone`,
+/// when it is a whole number): read from `tickets_phone_tail_idx`, whose expression this
+/// repeats per store. A unit's staff are shown no resident's phone in lists, so for them
+/// it matches nothing.
+fn phone_expr(conn: &DbConnection, actor: &Actor, phone: &str) -> CoreResult<Expr> {
+    let phone = phone.trim();
+    if !(phone.len() == 4 || phone.len() == 11) || !phone.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CoreError::invalid(
+            "phone",
+            "invalid",
+            "the last four digits of the phone, or the whole 11-digit number",
+        ));
+    }
+    if matches!(actor.scope, Scope::Partner { .. }) {
+        return Ok(Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "1 = 0",
+        )));
+    }
+    let tail = match conn.backend() {
+        crate::db::Backend::Postgres => "right(tickets.resident_phone, 4) = ",
+        crate::db::Backend::Sqlite => "substr(tickets.resident_phone, -4) = ",
+    };
+    let tail: Expr = Box::new(
+        diesel::dsl::sql::<diesel::sql_types::Bool>(tail)
+            .bind::<diesel::sql_types::Text, _>(phone[phone.len() - 4..].to_owned())
+            .sql(" AND tickets.resident_phone IS NOT NULL"),
+    );
+    Ok(if phone.len() == 11 {
+        Box::new(
+            tail.and(tickets::resident_phone.eq(phone.to_owned()))
+                .assume_not_null(),
+        )
+    } else {
+        tail
+    })
 }
 
 /// A page of the actor's tickets, newest first (with `overdue`, the most late first).

@@ -15,7 +15,10 @@ pub struct ListQuery {
     /// Local dates (`YYYY-MM-DD`) in the calendar's time zone.
     pub(super) created_from: Option<String>,
     pub(super) due_before: Option<String>,
+    /// One box for what a resident calling back gives: a ticket's number, the last four
+    /// digits of the phone or the whole number, or text in the title.
     pub(super) q: Option<String>,
+    pub(super) address: Option<String>,
     pub(super) cursor: Option<String>,
     /// The first ticket of the page after the one asked for (the "previous page" link).
     pub(super) before: Option<String>,
@@ -53,6 +56,37 @@ fn local_noon(day: chrono::NaiveDate, tz: chrono_tz::Tz) -> NaiveDateTime {
         .map_or(noon, |t| t.naive_utc())
 }
 
+/// What the search box holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Searched {
+    Nothing,
+    /// A ticket's number: six digits, the year, the count (`110105-2026-000003`).
+    Number,
+    /// Four digits (the end of a phone) or eleven (a whole number).
+    Phone,
+    Text,
+}
+
+impl Searched {
+    fn of(typed: &str) -> Searched {
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let parts: Vec<&str> = typed.split('-').collect();
+        match parts.as_slice() {
+            [] | [""] => Searched::Nothing,
+            [one] if digits(one) && (one.len() == 4 || one.len() == 11) => Searched::Phone,
+            [place, year, count]
+                if place.len() == 6
+                    && year.len() == 4
+                    && parts.iter().all(|p| digits(p))
+                    && !count.is_empty() =>
+            {
+                Searched::Number
+            }
+            _ => Searched::Text,
+        }
+    }
+}
+
 impl ListQuery {
     /// The filter the list reads; a unit's staff see the tickets their unit holds (the pool
     /// it may claim from has its own page).
@@ -71,6 +105,8 @@ impl ListQuery {
                 .collect::<Result<_, _>>()
                 .map_err(|e| CoreError::invalid("status", "invalid", e.to_string()))?,
         };
+        let typed = self.q.as_deref().map(str::trim).unwrap_or_default();
+        let searched = Searched::of(typed);
         let flag = |v: &Option<String>| match v.as_deref() {
             Some("1") => Some(true),
             Some("0") => Some(false),
@@ -89,7 +125,10 @@ impl ListQuery {
             },
             created_from: local_date("created_from", self.created_from.as_deref(), tz)?,
             due_before: local_date("due_before", self.due_before.as_deref(), tz)?,
-            q: self.q.clone().filter(|s| !s.trim().is_empty()),
+            q: (searched == Searched::Text).then(|| typed.to_owned()),
+            number: (searched == Searched::Number).then(|| typed.to_owned()),
+            phone: (searched == Searched::Phone).then(|| typed.to_owned()),
+            address: self.address.clone().filter(|s| !s.trim().is_empty()),
             ..TicketFilter::default()
         })
     }
@@ -126,8 +165,16 @@ pub(crate) fn query_of(filter: &TicketFilter, tz: chrono_tz::Tz) -> String {
     if let Some(at) = filter.due_before {
         out.append_pair("due_before", &date(at));
     }
-    if let Some(q) = &filter.q {
+    if let Some(q) = filter
+        .q
+        .as_ref()
+        .or(filter.number.as_ref())
+        .or(filter.phone.as_ref())
+    {
         out.append_pair("q", q);
+    }
+    if let Some(address) = &filter.address {
+        out.append_pair("address", address);
     }
     out.finish()
 }
@@ -187,8 +234,14 @@ pub async fn list(
                 }
             }
             div {
-                label for="q" { (lang.t("标题包含", "Title contains")) }
-                input id="q" name="q" type="text" value=(q.q.as_deref().unwrap_or(""));
+                label for="q" { (lang.t("编号、电话或标题", "Number, phone or title")) }
+                input id="q" name="q" type="search" value=(q.q.as_deref().unwrap_or(""))
+                    aria-describedby="q-hint";
+                span id="q-hint" class="muted" { (lang.t("工单编号；居民电话后四位或完整号码；或标题中的字", "A ticket number; the last four digits of the resident's phone, or the whole number; or words of the title")) }
+            }
+            div {
+                label for="address" { (lang.t("地址包含", "Address contains")) }
+                input id="address" name="address" type="search" value=(q.address.as_deref().unwrap_or(""));
             }
             div {
                 label for="overdue" { (lang.t("超时", "Late")) }
@@ -276,4 +329,28 @@ pub(crate) fn turned_query(
         form_urlencoded::Serializer::for_suffix(without(req, &[pair[0], pair[1], "done"]), 0);
     out.append_pair(key, &at.to_string());
     out.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Searched;
+
+    #[test]
+    fn the_search_box_reads_numbers_phones_and_text() {
+        assert_eq!(Searched::of(""), Searched::Nothing);
+        assert_eq!(Searched::of("110105-2026-000003"), Searched::Number);
+        assert_eq!(Searched::of("110105-2026-1234567"), Searched::Number);
+        assert_eq!(Searched::of("1111"), Searched::Phone);
+        assert_eq!(Searched::of("13900001111"), Searched::Phone);
+        for text in [
+            "暖气",
+            "111",
+            "139000011",
+            "110105-26-000003",
+            "11010a-2026-000003",
+            "5号楼",
+        ] {
+            assert_eq!(Searched::of(text), Searched::Text, "{text}");
+        }
+    }
 }

@@ -1,0 +1,2 @@
+DROP INDEX tickets_address_grams_idx;
+DROP INDEX tickets_phone_tail_idx;

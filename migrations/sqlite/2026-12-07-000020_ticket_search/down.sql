@@ -1,0 +1,1 @@
+DROP INDEX tickets_phone_tail_idx;
