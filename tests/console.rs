@@ -772,6 +772,23 @@ async fn people_run_a_ticket_from_logged_to_closed_in_a_real_browser() {
         "the timeline records it: {text}"
     );
     b.shoot("ticket-resident-erased").await;
+
+    // On paper the whole story fits one A4 工单: facts, timeline and the signature lines,
+    // without the header, navigation or forms.
+    let pdf = b
+        .client
+        .print(
+            fantoccini::wd::PrintConfiguration::builder()
+                .size(fantoccini::wd::PrintSize::A4)
+                .shrink_to_fit(false)
+                .build()
+                .expect("print settings"),
+        )
+        .await
+        .expect("print to PDF");
+    assert!(pdf.starts_with(b"%PDF"), "a PDF");
+    std::fs::write(b.shots.join("ticket-print.pdf"), &pdf).expect("save the PDF");
+    assert_eq!(pdf_pages(&pdf), 1, "the ticket prints on one A4 page");
     b.go("/console/admin").await;
 
     // 9. An account made in the page, with a password shown once; its owner signs in
@@ -824,6 +841,14 @@ async fn people_run_a_ticket_from_logged_to_closed_in_a_real_browser() {
     assert_eq!(b.path().await, "/console/tickets");
 
     b.client.close().await.expect("close the browser");
+}
+
+/// The pages of a PDF (its `/Type /Page` objects, not the `/Pages` tree).
+fn pdf_pages(pdf: &[u8]) -> usize {
+    let needle = b"/Type /Page";
+    pdf.windows(needle.len() + 1)
+        .filter(|w| &w[..needle.len()] == needle && w[needle.len()] != b's')
+        .count()
 }
 
 /// `s` for a query string.

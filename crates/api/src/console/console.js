@@ -24,6 +24,10 @@ document.addEventListener("DOMContentLoaded", function () {
       });
     });
   });
+  // The ticket's print button (the page has a stylesheet for paper).
+  document.querySelectorAll("[data-print]").forEach(function (button) {
+    button.addEventListener("click", function () { window.print(); });
+  });
   // Ask before an action that cannot be undone.
   document.querySelectorAll("[data-confirm]").forEach(function (el) {
     el.addEventListener("click", function (e) {

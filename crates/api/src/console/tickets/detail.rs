@@ -61,11 +61,21 @@ pub(super) fn ticket_page(session: &Session, shown: &Shown, banner: Option<Marku
     let t = &shown.detail.ticket;
     let body = html! {
         @if let Some(b) = banner { (b) }
+        p class="screen-only" {
+            button type="button" class="secondary" data-print { (lang.t("打印工单", "Print the ticket")) }
+        }
         div class="two" {
             (facts(lang, shown))
             (actions(session, shown))
         }
         (timeline(lang, shown))
+        // On paper (工单): the lines the unit and the visit sign.
+        section class="print-only signatures" aria-hidden="true" {
+            p { (lang.t("承办单位（签章）：", "Unit (signature and seal): ")) span class="line" {} }
+            p { (lang.t("办结日期：", "Resolved on: ")) span class="line" {} }
+            p { (lang.t("回访人：", "Return visit by: ")) span class="line" {} }
+            p { (lang.t("居民意见：", "The resident's view: ")) span class="line" {} }
+        }
     };
     page(
         session,
