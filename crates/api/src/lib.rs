@@ -140,6 +140,7 @@ impl Application {
                 .route("/", web::get().to(console::root))
                 .service(
                     web::scope("/console")
+                        .wrap(actix_web::middleware::from_fn(console::in_layout))
                         .wrap(
                             actix_web::middleware::DefaultHeaders::new()
                                 .add(("content-security-policy", console::CONTENT_SECURITY_POLICY))

@@ -101,6 +101,8 @@ pub fn bare_page(title: &str, body: Markup) -> Markup {
 /// Which navigation entry a page belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
+    /// A page of no menu entry (an error page).
+    Elsewhere,
     Today,
     NewTicket,
     Tickets,

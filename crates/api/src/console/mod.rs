@@ -219,6 +219,12 @@ impl ResponseError for ConsoleError {
                 String::new(),
             ),
         };
+        let page = ErrorPage {
+            status,
+            zh,
+            en,
+            detail: detail.clone(),
+        };
         let body = layout::bare_page(
             &format!(
                 "{} {}",
@@ -234,7 +240,69 @@ impl ResponseError for ConsoleError {
                 }
             },
         );
-        html_response(status, body)
+        let mut response = html_response(status, body);
+        response.extensions_mut().insert(page);
+        response
+    }
+}
+
+/// What an error page says, kept on its response: `in_layout` draws it again inside the
+/// signed-in person's own page (menu, language), which the error alone cannot know.
+#[derive(Debug, Clone)]
+struct ErrorPage {
+    status: StatusCode,
+    zh: &'static str,
+    en: &'static str,
+    detail: String,
+}
+
+impl ErrorPage {
+    fn page(&self, session: &Session, path: &str) -> Markup {
+        let lang = session.lang;
+        let title = format!("{} · {}", self.status.as_u16(), lang.t(self.zh, self.en));
+        layout::page(
+            session,
+            layout::Nav::Elsewhere,
+            path,
+            &title,
+            html! {
+                @if !self.detail.is_empty() { p class="muted" { (self.detail) } }
+                p { a href="/console/" { (lang.t("返回首页", "Back to the console")) } }
+            },
+        )
+    }
+}
+
+/// The console's error pages inside the normal layout, in the page's language, for a
+/// signed-in person (the menu stays); without a session the page stays bilingual.
+pub async fn in_layout(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<
+    actix_web::dev::ServiceResponse<
+        actix_web::body::EitherBody<impl actix_web::body::MessageBody, actix_web::body::BoxBody>,
+    >,
+    actix_web::Error,
+> {
+    use actix_web::FromRequest;
+    let res = next.call(req).await?;
+    let error = res.response().extensions().get::<ErrorPage>().cloned();
+    let Some(error) = error else {
+        return Ok(res.map_into_left_body());
+    };
+    let (req, response) = res.into_parts();
+    match Session::from_request(&req, &mut actix_web::dev::Payload::None).await {
+        Ok(session) => {
+            let page = error.page(&session, &here(&req));
+            let mut again = html_response(error.status, page);
+            for (name, value) in response.headers() {
+                if !again.headers().contains_key(name) {
+                    again.headers_mut().insert(name.clone(), value.clone());
+                }
+            }
+            Ok(actix_web::dev::ServiceResponse::new(req, again).map_into_right_body())
+        }
+        Err(_) => Ok(actix_web::dev::ServiceResponse::new(req, response).map_into_left_body()),
     }
 }
 

@@ -334,12 +334,26 @@ async fn pages_outside_ones_scope_or_role_are_html_error_pages(store: Store) {
         page.contains("工单不存在"),
         "what was not found, in Chinese too: {page}"
     );
-    let (status, kind, _) = c.get("/console/no-such-page").await;
+    // Inside the person's own page: the menu stays, and the page is in its language only.
+    assert!(
+        page.contains(r#"href="/console/tickets/new""#) && page.contains("我的工单"),
+        "the menu stays on an error page: {page}"
+    );
+    assert!(!page.contains("This page does not exist"), "{page}");
+    let (status, kind, page) = c.get("/console/no-such-page").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(kind.starts_with("text/html"));
+    assert!(kind.starts_with("text/html") && page.contains("我的工单"));
     let (status, kind, page) = c.get("/console/admin").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(kind.starts_with("text/html") && page.contains("403"));
+    assert!(kind.starts_with("text/html") && page.contains("403") && page.contains("我的工单"));
+    c.get("/console/lang/en?back=/console/tickets").await;
+    let (status, _, page) = c.get("/console/admin").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        page.contains("Your role may not do this") && !page.contains("您的角色不能执行此操作"),
+        "in English only once English is chosen: {page}"
+    );
+    assert!(page.contains("My tickets"), "{page}");
     // The API's own errors stay problem+json.
     let (status, kind, _) = c.get("/api/v1/no-such-thing").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
