@@ -926,6 +926,44 @@ async fn a_street_office_opens_its_day_on_the_front_page() {
         "a street office's day starts here"
     );
     b.shoot("today").await;
+    // On a phone the header is one line; its menu opens behind one button.
+    b.client
+        .set_window_size(PHONE.0, PHONE.1)
+        .await
+        .expect("resize");
+    assert!(
+        number(
+            &b,
+            "return document.querySelector('header.top').offsetHeight"
+        )
+        .await
+            <= 64,
+        "a compact header on a phone"
+    );
+    assert_eq!(
+        number(&b, "return document.querySelector('#top-menu a[href=\"/console/tickets\"]').offsetParent === null ? 0 : 1").await,
+        0,
+        "the menu is folded"
+    );
+    b.click(".menu-toggle").await;
+    assert_eq!(
+        number(&b, "return document.querySelector('#top-menu a[href=\"/console/tickets\"]').offsetParent === null ? 0 : 1").await,
+        1,
+        "the menu opens"
+    );
+    let expanded: Value = b
+        .client
+        .execute(
+            "return document.querySelector('.menu-toggle').getAttribute('aria-expanded')",
+            vec![],
+        )
+        .await
+        .expect("expanded");
+    assert_eq!(expanded, json!("true"));
+    b.client
+        .set_window_size(DESKTOP.0, DESKTOP.1)
+        .await
+        .expect("resize");
     let api = get_json(&http, &base, "/api/v1/today", &street).await;
 
     // Every figure equals the API's, and the list it links to has that total.

@@ -1,6 +1,15 @@
 // jiesu console: the little the pages need beyond plain forms.
 "use strict";
+document.documentElement.classList.add("js");
 document.addEventListener("DOMContentLoaded", function () {
+  // On a phone the header's menu folds behind one button.
+  document.querySelectorAll(".menu-toggle").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var open = button.getAttribute("aria-expanded") !== "true";
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+      button.closest("header").classList.toggle("open", open);
+    });
+  });
   // "Use my location" fills the latitude and longitude fields from the phone's GPS.
   document.querySelectorAll("[data-locate]").forEach(function (button) {
     if (!("geolocation" in navigator)) { button.hidden = true; return; }

@@ -187,29 +187,34 @@ pub fn page(s: &Session, current: Nav, path: &str, title: &str, body: Markup) ->
                 a class="skip" href="#main" { (lang.t("跳到正文", "Skip to content")) }
                 header class="top" {
                     a class="brand" href="/console/" { (lang.t("接诉即办", "jiesu")) }
-                    nav aria-label=(lang.t("主菜单", "Main")) {
-                        ul {
-                            @for (nav, href, zh, en) in nav_items(s.role) {
-                                li {
-                                    @if nav == current {
-                                        a href=(href) aria-current="page" { (lang.t(zh, en)) }
-                                    } @else {
-                                        a href=(href) { (lang.t(zh, en)) }
+                    // On a phone the menu folds behind this button (console.js); without
+                    // script it stays open.
+                    button type="button" class="menu-toggle" aria-expanded="false" aria-controls="top-menu" { (lang.t("菜单", "Menu")) }
+                    div id="top-menu" class="menu" {
+                        nav aria-label=(lang.t("主菜单", "Main")) {
+                            ul {
+                                @for (nav, href, zh, en) in nav_items(s.role) {
+                                    li {
+                                        @if nav == current {
+                                            a href=(href) aria-current="page" { (lang.t(zh, en)) }
+                                        } @else {
+                                            a href=(href) { (lang.t(zh, en)) }
+                                        }
                                     }
                                 }
                             }
                         }
-                    }
-                    div class="who" {
-                        @if current == Nav::Account {
-                            a href="/console/account" aria-current="page" { (s.username) } " · " (role_name(lang, s.role))
-                        } @else {
-                            a href="/console/account" title=(lang.t("我的账号", "My account")) { (s.username) } " · " (role_name(lang, s.role))
-                        }
-                        span class="lang" { (language_links(lang, path)) }
-                        form method="post" action="/console/logout" class="inline" {
-                            input type="hidden" name="csrf" value=(s.csrf);
-                            button type="submit" class="link" { (lang.t("退出", "Sign out")) }
+                        div class="who" {
+                            @if current == Nav::Account {
+                                a href="/console/account" aria-current="page" { (s.username) } " · " (role_name(lang, s.role))
+                            } @else {
+                                a href="/console/account" title=(lang.t("我的账号", "My account")) { (s.username) } " · " (role_name(lang, s.role))
+                            }
+                            span class="lang" { (language_links(lang, path)) }
+                            form method="post" action="/console/logout" class="inline" {
+                                input type="hidden" name="csrf" value=(s.csrf);
+                                button type="submit" class="link" { (lang.t("退出", "Sign out")) }
+                            }
                         }
                     }
                 }
