@@ -1189,4 +1189,39 @@ async fn a_street_office_opens_its_day_on_the_front_page() {
     );
     assert!(b.text().await.contains("抢单池待认领"));
     b.shoot("today-unit").await;
+
+    // The pool page tells the unit of a ticket sent to the pool after it was opened.
+    b.go("/console/pool").await;
+    let waiting = pool["items"].as_array().expect("items").len();
+    assert_eq!(
+        number(
+            &b,
+            "return document.getElementById('pool-news').hidden ? 0 : 1"
+        )
+        .await,
+        0,
+        "nothing to tell yet"
+    );
+    let (status, answer) = common::post_json(
+        &http,
+        &base,
+        &format!("/api/v1/tickets/{}/dispatch", ids[1]),
+        &street,
+        json!({"pool": true}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    b.client
+        .execute("window.dispatchEvent(new Event('focus'))", vec![])
+        .await
+        .expect("focus");
+    let told = b
+        .until("const n = document.getElementById('pool-news'); return !n.hidden && n.querySelector('a[href=\"/console/pool\"]') !== null")
+        .await;
+    assert_eq!(told, json!(true), "the pool page says it changed");
+    let news = b.text().await;
+    assert!(
+        news.contains(&format!("现有待认领工单：{}", waiting + 1)),
+        "{news}"
+    );
 }

@@ -33,6 +33,29 @@ document.addEventListener("DOMContentLoaded", function () {
       });
     });
   });
+  // The pool page looks for new (or claimed) tickets every so often and when it comes
+  // back into view, and says so with a link to see them.
+  var news = document.getElementById("pool-news");
+  if (news && window.fetch) {
+    var shown = Number(news.dataset.poolCount);
+    var check = function () {
+      fetch("/console/pool/count", { credentials: "same-origin", headers: { accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (now) {
+          if (!now || now.count === shown) return;
+          news.textContent = news.dataset.says + now.count + (now.more ? "+" : "") + " ";
+          var a = document.createElement("a");
+          a.href = "/console/pool";
+          a.textContent = news.dataset.link;
+          news.appendChild(a);
+          news.hidden = false;
+        })
+        .catch(function () {});
+    };
+    window.setInterval(check, Number(news.dataset.every || 30) * 1000);
+    window.addEventListener("focus", check);
+    document.addEventListener("visibilitychange", function () { if (!document.hidden) check(); });
+  }
   // The ticket's print button (the page has a stylesheet for paper).
   document.querySelectorAll("[data-print]").forEach(function (button) {
     button.addEventListener("click", function () { window.print(); });

@@ -83,6 +83,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::get().to(tickets::photo),
     )
     .route("/pool", web::get().to(tickets::pool))
+    .route("/pool/count", web::get().to(tickets::pool_count))
     .route("/pool/{id}/claim", web::post().to(tickets::claim))
     .route("/today", web::get().to(today::page_handler))
     .route("/overdue", web::get().to(overview::overdue))

@@ -41,7 +41,7 @@ pub use list::list;
 pub(crate) use list::query_of;
 pub(crate) use list::turned_query;
 pub use new::{create, new_form};
-pub use pool::{claim, pool};
+pub use pool::{claim, pool, pool_count};
 
 use super::text::{done_message, field_label, field_message, form_position, size_label};
 use detail::*;

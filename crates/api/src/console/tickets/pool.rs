@@ -17,19 +17,27 @@ pub(super) async fn pool_page(
 ) -> ConsoleResult {
     let lang = session.lang;
     let page_req = page_at(cursor)?;
-    let (tickets, cats, now): (Page<Ticket>, Vec<Category>, NaiveDateTime) = session
-        .run(state, move |conn, actor, now| {
-            Ok((
-                queries::pool(conn, actor, page_req, now)?,
-                categories::list(conn, None, ALL)?.items,
-                now,
-            ))
-        })
-        .await?;
+    let (tickets, cats, waiting, now): (Page<Ticket>, Vec<Category>, (i64, bool), NaiveDateTime) =
+        session
+            .run(state, move |conn, actor, now| {
+                Ok((
+                    queries::pool(conn, actor, page_req, now)?,
+                    categories::list(conn, None, ALL)?.items,
+                    queries::pool_count_capped(conn, actor, POOL_CAP)?,
+                    now,
+                ))
+            })
+            .await?;
     let names = category_names(lang, &cats);
     let body = html! {
         @if let Some(b) = banner { (b) }
         p class="muted" { (lang.t("本单位结对社区中、本单位可办类别的待认领工单。先认领者承办。", "Tickets of the communities and categories your unit serves, waiting for a unit. The first claim wins.")) }
+        // Checked every 30 s (and when the page comes back into view): a change is told
+        // here with a link to see it (console.js).
+        p id="pool-news" class="notice info" role="status" aria-live="polite" hidden
+            data-pool-count=(waiting.0) data-every="30"
+            data-says=(lang.t("抢单池有变化，现有待认领工单：", "The pool has changed; tickets waiting now: "))
+            data-link=(lang.t("刷新", "Refresh")) {}
         @if tickets.items.is_empty() {
             p { (lang.t("抢单池暂时没有工单。", "The pool is empty for now.")) }
         }
@@ -117,4 +125,20 @@ pub async fn claim(
         }
         Err(e) => Err(e),
     }
+}
+
+/// How far the pool's count goes ("10,000+"), as the ticket list's total.
+const POOL_CAP: i64 = jiesu_core::today::CAP;
+
+/// `GET /console/pool/count`: how many pool tickets the unit may claim now, for the pool
+/// page's check for new ones (`{"count": n, "more": false}`).
+pub async fn pool_count(state: web::Data<AppState>, session: Session) -> ConsoleResult {
+    let (count, more) = session
+        .read(&state, |conn, actor, _| {
+            queries::pool_count_capped(conn, actor, POOL_CAP)
+        })
+        .await?;
+    Ok(actix_web::HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({ "count": count, "more": more })))
 }
