@@ -1032,6 +1032,31 @@ async fn a_street_office_opens_its_day_on_the_front_page() {
         b.text().await.contains("水管漏水"),
         "the late list holds the late ticket"
     );
+    // Its CSV holds what the list shows: the header and the one late ticket.
+    b.client
+        .execute(
+            "const a = [...document.querySelectorAll('a[download]')].find(a => a.href.includes('/api/v1/tickets.csv'));\
+             window.csvLines = null;\
+             fetch(a.href).then(r => r.text()).then(t => { window.csvLines = t.trim().split('\\n'); });",
+            vec![],
+        )
+        .await
+        .expect("fetch the CSV");
+    assert_eq!(
+        b.until("return window.csvLines !== null").await,
+        json!(true)
+    );
+    let lines: Value = b
+        .client
+        .execute("return window.csvLines", vec![])
+        .await
+        .expect("lines");
+    let lines = lines.as_array().expect("lines");
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[1].as_str().expect("a row").contains("水管漏水"),
+        "{lines:?}"
+    );
 
     // The map: one point per open ticket with coordinates (the API's), the late one red.
     b.go("/console/today").await;

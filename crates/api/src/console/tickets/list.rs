@@ -179,6 +179,35 @@ pub(crate) fn query_of(filter: &TicketFilter, tz: chrono_tz::Tz) -> String {
     out.finish()
 }
 
+/// The API's query string for `filter` (`GET /api/v1/tickets.csv`, which the console's
+/// session may read): the CSV of what the list shows.
+fn api_query_of(filter: &TicketFilter) -> String {
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    if !filter.statuses.is_empty() {
+        let list: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+        out.append_pair("status", &list.join(","));
+    }
+    let instant = |at: NaiveDateTime| at.and_utc().to_rfc3339();
+    for (key, value) in [
+        ("overdue", filter.overdue.map(|b| b.to_string())),
+        ("warning", filter.warning.map(|b| b.to_string())),
+        ("escalated", filter.escalated.map(|b| b.to_string())),
+        ("org_unit_id", filter.org_unit_id.map(|n| n.to_string())),
+        ("partner_id", filter.partner_id.map(|p| p.to_string())),
+        ("created_from", filter.created_from.map(instant)),
+        ("due_before", filter.due_before.map(instant)),
+        ("q", filter.q.clone()),
+        ("number", filter.number.clone()),
+        ("phone", filter.phone.clone()),
+        ("address", filter.address.clone()),
+    ] {
+        if let Some(value) = value {
+            out.append_pair(key, &value);
+        }
+    }
+    out.finish()
+}
+
 /// `GET /console/tickets`: the tickets of one's scope, newest first (the late ones most
 /// late first), with their deadlines, the total and pages both ways.
 pub async fn list(
@@ -198,6 +227,7 @@ pub async fn list(
     let towards = Towards::parse(q.cursor.as_deref(), q.before.as_deref())?;
     let reference = state.reference.clone();
     let node = filter.org_unit_id;
+    let csv = format!("/api/v1/tickets.csv?{}", api_query_of(&filter));
     let (tickets, total, cats, place, now) = session
         .read(&state, move |conn, actor, now| {
             let tickets =
@@ -276,6 +306,7 @@ pub async fn list(
                 (n, true) => { (lang.t("超过 ", "More than ")) (n) (lang.t(" 条", " tickets")) }
             }
         }
+        p { a href=(csv) download { (lang.t("下载本筛选结果（CSV）", "These tickets as CSV")) } }
         (ticket_table(lang, &tickets.items, &names, now))
         (layout::pager(
             lang,
