@@ -1137,6 +1137,29 @@ async fn a_street_office_opens_its_day_on_the_front_page() {
         .iter()
         .any(|(_, late, class)| *late == 1 && class == "shade-late-1"));
 
+    // The hotspots page: each cell's count is the total of the list it links to.
+    b.go("/console/hotspots?days=7").await;
+    let cells: Value = b
+        .client
+        .execute(
+            "return [...document.querySelectorAll('td.num a')].map(a => [a.textContent, a.getAttribute('href')])",
+            vec![],
+        )
+        .await
+        .expect("cells");
+    let cells: Vec<(String, String)> = serde_json::from_value(cells).expect("cells");
+    assert!(!cells.is_empty(), "today's tickets make cells");
+    b.shoot("hotspots").await;
+    for (count, href) in cells.iter().take(3) {
+        b.go(href).await;
+        let text = b.text().await;
+        let total = text
+            .lines()
+            .find(|l| l.starts_with("共 ") && l.ends_with(" 条"))
+            .unwrap_or_else(|| panic!("a total at {href}: {text}"));
+        assert_eq!(total, format!("共 {count} 条"), "the cell's list at {href}");
+    }
+
     // A resident calls back: the ticket is found by its number, by the phone's last four
     // digits (our three were logged with one phone), or by the address.
     let ticket_number = get_json(

@@ -109,6 +109,7 @@ pub enum Nav {
     Pool,
     Overdue,
     Stats,
+    Hotspots,
     Lists,
     Admin,
     Account,
@@ -160,6 +161,7 @@ fn nav_items(role: Role) -> Vec<(Nav, &'static str, &'static str, &'static str)>
                 items.push((Nav::NewTicket, "/console/tickets/new", "登记", "Log"));
             }
             items.push((Nav::Stats, "/console/stats", "三率", "Rates"));
+            items.push((Nav::Hotspots, "/console/hotspots", "热点", "Hotspots"));
             items.push((Nav::Lists, "/console/lists", "三张清单", "Three lists"));
         }
     }

@@ -13,6 +13,7 @@
 mod account;
 mod admin;
 mod charts;
+mod hotspots;
 mod layout;
 mod overview;
 pub(crate) mod session;
@@ -86,6 +87,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/pool/count", web::get().to(tickets::pool_count))
     .route("/pool/{id}/claim", web::post().to(tickets::claim))
     .route("/today", web::get().to(today::page_handler))
+    .route("/hotspots", web::get().to(hotspots::page_handler))
     .route("/overdue", web::get().to(overview::overdue))
     .route("/stats", web::get().to(overview::stats))
     .route("/lists", web::get().to(overview::lists))

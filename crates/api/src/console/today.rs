@@ -65,7 +65,7 @@ pub async fn page_handler(
                         conn,
                         actor,
                         node,
-                        period,
+                        super::hotspots::recent(now, MONTH_DAYS, tz)?,
                         Grain::Community,
                         threshold,
                         HOTSPOTS,
@@ -149,7 +149,7 @@ pub async fn page_handler(
                         }))
                     }
                     p { a href="/console/stats" { (lang.t("三率详情与下载", "The rates in full, with downloads")) } }
-                    h2 id="hotspots" { (lang.t("热点（近30天，未诉先办）", "Hotspots (last 30 days)")) }
+                    h2 id="hotspots" { (lang.t("热点（近30天，未诉先办）", "Hotspots (last 30 days)")) " " a href="/console/hotspots" { (lang.t("全部", "all")) } }
                     @if spots.cells.is_empty() {
                         p class="muted" { (lang.t("近30天没有工单。", "No tickets in the last 30 days.")) }
                     } @else {
@@ -157,7 +157,7 @@ pub async fn page_handler(
                             @for c in &spots.cells {
                                 li {
                                     (c.place_name) " · " (c.category_name) " · "
-                                    (c.tickets) (lang.t(" 件", " tickets"))
+                                    a href=(super::hotspots::cell_link(c, spots.period.from, tz)) { (c.tickets) (lang.t(" 件", " tickets")) }
                                     @if c.flagged { " " span class="badge late" { (lang.t("热点", "hotspot")) } }
                                 }
                             }

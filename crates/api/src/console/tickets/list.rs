@@ -12,6 +12,8 @@ pub struct ListQuery {
     /// `1`: escalated above the community at least once.
     pub(super) escalated: Option<String>,
     pub(super) org_unit_id: Option<String>,
+    /// A category's code.
+    pub(super) category: Option<String>,
     /// Local dates (`YYYY-MM-DD`) in the calendar's time zone.
     pub(super) created_from: Option<String>,
     pub(super) due_before: Option<String>,
@@ -129,6 +131,7 @@ impl ListQuery {
             number: (searched == Searched::Number).then(|| typed.to_owned()),
             phone: (searched == Searched::Phone).then(|| typed.to_owned()),
             address: self.address.clone().filter(|s| !s.trim().is_empty()),
+            category: self.category.clone().filter(|s| !s.trim().is_empty()),
             ..TicketFilter::default()
         })
     }
@@ -158,6 +161,9 @@ pub(crate) fn query_of(filter: &TicketFilter, tz: chrono_tz::Tz) -> String {
     }
     if let Some(node) = filter.org_unit_id {
         out.append_pair("org_unit_id", &node.to_string());
+    }
+    if let Some(code) = &filter.category {
+        out.append_pair("category", code);
     }
     if let Some(at) = filter.created_from {
         out.append_pair("created_from", &date(at));
@@ -193,6 +199,7 @@ fn api_query_of(filter: &TicketFilter) -> String {
         ("warning", filter.warning.map(|b| b.to_string())),
         ("escalated", filter.escalated.map(|b| b.to_string())),
         ("org_unit_id", filter.org_unit_id.map(|n| n.to_string())),
+        ("category", filter.category.clone()),
         ("partner_id", filter.partner_id.map(|p| p.to_string())),
         ("created_from", filter.created_from.map(instant)),
         ("due_before", filter.due_before.map(instant)),
@@ -272,6 +279,15 @@ pub async fn list(
             div {
                 label for="address" { (lang.t("地址包含", "Address contains")) }
                 input id="address" name="address" type="search" value=(q.address.as_deref().unwrap_or(""));
+            }
+            div {
+                label for="category" { (lang.t("类别", "Category")) }
+                select id="category" name="category" {
+                    option value="" { (lang.t("全部", "All")) }
+                    @for c in &cats {
+                        option value=(c.code) selected[q.category.as_deref() == Some(c.code.as_str())] { (category_name(lang, c)) }
+                    }
+                }
             }
             div {
                 label for="overdue" { (lang.t("超时", "Late")) }
