@@ -1227,6 +1227,34 @@ async fn a_street_office_opens_its_day_on_the_front_page() {
         "a unit finds nothing by a resident's phone"
     );
 
+    // The unit waits on the resident through the ticket's page, then resumes.
+    b.go(&format!("/console/tickets/{}", ids[0])).await;
+    b.open_section("等待居民").await;
+    b.fill("#pause-reason", "居民出差，下周回来").await;
+    b.click("form[action$='/act'] input[value=pause] ~ button[type=submit]")
+        .await;
+    b.text_with("已转为等待居民").await;
+    let paused = get_json(
+        &http,
+        &base,
+        &format!("/api/v1/tickets/{}", ids[0]),
+        &street,
+    )
+    .await;
+    assert!(!paused["waiting_on_resident"].is_null(), "{paused}");
+    b.fill("#resume-note", "居民已回").await;
+    b.click("form[action$='/act'] input[value=resume] ~ button[type=submit]")
+        .await;
+    b.text_with("已恢复办理").await;
+    let resumed = get_json(
+        &http,
+        &base,
+        &format!("/api/v1/tickets/{}", ids[0]),
+        &street,
+    )
+    .await;
+    assert!(resumed["waiting_on_resident"].is_null(), "{resumed}");
+
     // The unit's day: the pool waiting for it, linked to the pool.
     let pool = get_json(&http, &base, "/api/v1/pool?limit=200", &unit).await;
     b.sign_in(dir.path(), "demo-unit").await;

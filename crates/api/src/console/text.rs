@@ -101,6 +101,14 @@ pub(crate) fn done_message(lang: Lang, done: &str) -> Option<&'static str> {
             "Summoned: the unit has been called in.",
         ),
         "cancel" => lang.t("工单已作废。", "The ticket is cancelled."),
+        "pause" => lang.t(
+            "已转为等待居民，时限暂停计时。",
+            "Waiting on the resident: the deadlines stand still.",
+        ),
+        "resume" => lang.t(
+            "已恢复办理，时限顺延等待的时间。",
+            "Resumed: the deadlines move on by the time waited.",
+        ),
         "photo" => lang.t("照片已上传。", "Photo added."),
         "erased" => lang.t(
             "居民个人信息已删除，处理记录已留痕。",

@@ -249,6 +249,22 @@ fn actions(session: &Session, shown: &Shown) -> Markup {
                     }
                 }
             }
+            @if can(ActionKind::Pause) {
+                (note_form("pause", "reason", ("等待原因（如居民不在家、需居民补充材料）", "What the ticket waits for (the resident away, papers from the resident)"), ("等待居民", "Wait on the resident")))
+            }
+            @if can(ActionKind::Resume) {
+                details open {
+                    summary { (lang.t("恢复办理", "Resume")) }
+                    form method="post" action=(action) class="stack" {
+                        (csrf_field(session))
+                        input type="hidden" name="action" value="resume";
+                        label for="resume-note" { (lang.t("说明（可不填）", "Note (optional)")) }
+                        textarea id="resume-note" name="note" {}
+                        p class="muted" { (lang.t("时限将顺延等待的时间。", "The deadlines move on by the time waited.")) }
+                        button type="submit" { (lang.t("恢复办理", "Resume")) }
+                    }
+                }
+            }
             @if can(ActionKind::Cancel) {
                 (form_with("cancel", "reason", ("作废原因", "Why it is cancelled"), ("作废", "Cancel"), Some(("确认作废此工单（作废后不能恢复）", "Yes, cancel this ticket (it cannot be undone)"))))
             }
@@ -380,6 +396,18 @@ impl ActForm {
                 confirmed?;
                 ("cancel", Action::Cancel { reason })
             }
+            "pause" => (
+                "pause",
+                Action::Pause {
+                    reason: required(self.reason, "reason")?,
+                },
+            ),
+            "resume" => (
+                "resume",
+                Action::Resume {
+                    note: optional(self.note),
+                },
+            ),
             "feedback" => (
                 "feedback",
                 Action::Feedback {
