@@ -2,8 +2,8 @@
 //! against the same weekday of the weeks before, the open tickets by status, what falls
 //! due today, what is warned (即将超时), late and escalated — each figure exactly the
 //! total of the ticket list with the filter `Tile::filter` gives, so a figure and the list
-//! it links to never disagree — and a map of the scope's communities shaded by their open
-//! and late tickets, with the open tickets that have coordinates as points.
+//! it links to never disagree — and a map of the scope's communities shaded by the tickets
+//! being worked and late there, with those that have coordinates as points.
 //!
 //! Supervisors see their node (administrators the whole city); a unit's staff see the
 //! tickets their unit holds and the pool waiting for it. Counts other than the day's
@@ -252,7 +252,8 @@ fn intake(
     })
 }
 
-/// A community on the map: where it is, and its open and late tickets.
+/// A community on the map: where it is, and its tickets being worked (open, not resolved
+/// awaiting the return visit) and late.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MapPlace {
     pub id: OrgUnitId,
@@ -263,7 +264,7 @@ pub struct MapPlace {
     pub late: i64,
 }
 
-/// An open ticket with coordinates.
+/// A ticket being worked, with coordinates.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MapPoint {
     pub id: TicketId,
@@ -278,17 +279,18 @@ pub struct MapPoint {
 pub struct DayMap {
     /// The scope's communities that have a place (a centre or a boundary).
     pub places: Vec<MapPlace>,
-    /// Open tickets with coordinates, the newest first, at most the limit asked for.
+    /// Tickets being worked with coordinates, the newest first, at most the limit asked
+    /// for.
     pub points: Vec<MapPoint>,
-    /// Open tickets with coordinates in all (up to `CAP`).
+    /// Tickets being worked with coordinates in all (up to `CAP`).
     pub points_total: Tally,
     /// The scope's communities with no place stored.
     pub unplaced: i64,
 }
 
 /// The map of the actor's scope at `now`: its communities (a unit's, those it serves)
-/// with their open and late tickets (a unit's, those it holds), and up to `limit` open
-/// tickets with coordinates.
+/// with their tickets being worked and late (a unit's, those it holds), and up to `limit`
+/// of those with coordinates.
 pub fn map(
     conn: &mut DbConnection,
     reference: &Reference,
@@ -323,7 +325,7 @@ pub fn map(
         |conn: &mut DbConnection, late: bool| -> CoreResult<HashMap<OrgUnitId, i64>> {
             // Grouped in the database (a city's open tickets are a hundred thousand): the
             // filter as one expression, since a boxed query cannot be grouped.
-            let mut clause: queries::Expr = Box::new(tickets::status.eq_any(OPEN.to_vec()));
+            let mut clause = queries::worked_expr();
             if let Some(scope) = crate::tickets::visible_tickets(&actor.scope) {
                 clause = Box::new(clause.and(scope));
             }
@@ -368,14 +370,17 @@ pub fn map(
         });
     }
     let with_place = TicketFilter {
-        statuses: OPEN.to_vec(),
         partner_id: partner,
         ..TicketFilter::default()
     };
+    // Being worked, with a place: `tickets_open_placed_idx` holds just these, so a city
+    // whose tickets mostly have no coordinates is not walked to find the few that do.
     let placed = || {
-        tickets::latitude
-            .is_not_null()
-            .and(tickets::longitude.is_not_null())
+        queries::worked_expr().and(
+            tickets::latitude
+                .is_not_null()
+                .and(tickets::longitude.is_not_null()),
+        )
     };
     type Deadlines = (
         Option<NaiveDateTime>,
@@ -413,7 +418,7 @@ pub fn map(
         .into_iter()
         .filter_map(
             |(id, number, title, lat, long, status, (responded, respond_by, resolve_by))| {
-                // Late as `overdue` reads it: open, not resolved, its running deadline passed.
+                // Late as `overdue` reads it: being worked, its running deadline passed.
                 let late = status != TicketStatus::Resolved
                     && queries::late_since_of(responded, respond_by, resolve_by)
                         .is_some_and(|t| t < now);

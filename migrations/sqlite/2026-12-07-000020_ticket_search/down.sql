@@ -1,1 +1,2 @@
+DROP INDEX tickets_open_placed_idx;
 DROP INDEX tickets_phone_tail_idx;

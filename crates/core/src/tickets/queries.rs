@@ -227,6 +227,12 @@ fn due_before_expr(at: NaiveDateTime) -> Expr {
     )
 }
 
+/// Being worked: not resolved (awaiting the return visit), closed, cancelled or merged;
+/// the predicate of the open tickets' partial indexes (`tickets_open_idx` and others).
+pub(crate) fn worked_expr() -> Expr {
+    Box::new(tickets::status.ne_all(DONE))
+}
+
 /// Past a deadline: not responded by `respond_by`, or not resolved by `resolve_by`.
 pub(crate) fn overdue_expr(now: NaiveDateTime) -> Expr {
     due_before_expr(now)
