@@ -1216,10 +1216,15 @@ async fn a_street_office_opens_its_day_on_the_front_page() {
     }
     b.sign_in(dir.path(), "demo-unit").await;
     b.go(&format!("/console/tickets?q={ticket_number}")).await;
+    let text = b.text().await;
     assert_eq!(
-        total(b.text().await),
+        total(text.clone()),
         "共 1 条",
         "the unit finds its ticket by number"
+    );
+    assert!(
+        text.contains("望京西园一区社区") && text.contains("望京宜居物业服务有限公司"),
+        "the list shows the community and the unit holding it: {text}"
     );
     b.go("/console/tickets?q=5678").await;
     assert_eq!(

@@ -235,21 +235,21 @@ pub async fn list(
     let reference = state.reference.clone();
     let node = filter.org_unit_id;
     let csv = format!("/api/v1/tickets.csv?{}", api_query_of(&filter));
-    let (tickets, total, cats, place, now) = session
+    let (tickets, total, cats, names, place, now) = session
         .read(&state, move |conn, actor, now| {
             let tickets =
                 queries::browse(conn, &reference, actor, &filter, towards, LIST_PAGE, now)?;
             let total = queries::count_capped(conn, &reference, actor, &filter, TOTAL_CAP, now)?;
             let cats = categories::list(conn, None, ALL)?.items;
+            let names = TableNames::of(conn, category_names(lang, &cats), &tickets.items)?;
             let place = match node {
                 Some(node) => org::names(conn, &[node])?.remove_entry(&node),
                 None => None,
             };
-            Ok((tickets, total, cats, place, now))
+            Ok((tickets, total, cats, names, place, now))
         })
         .await?;
     let without_place = without(&req, &["org_unit_id", "cursor", "before", "done"]);
-    let names = category_names(lang, &cats);
     let title = match session.role {
         Role::GridMember => lang.t("我的社区工单", "Tickets of my community"),
         Role::UnitStaff => lang.t("本单位工单", "Our unit's tickets"),

@@ -90,10 +90,34 @@ pub(super) fn deadline_cell(lang: Lang, t: &Ticket, now: NaiveDateTime) -> Marku
 }
 
 /// A table of tickets, one card per ticket on a phone.
+/// The names a ticket table shows beside each ticket: its category, community and holder.
+pub(super) struct TableNames {
+    pub(super) categories: HashMap<CategoryId, String>,
+    pub(super) places: HashMap<OrgUnitId, String>,
+    pub(super) units: HashMap<PartnerId, String>,
+}
+
+impl TableNames {
+    /// The names of `tickets`' communities and units (those of a page: one query each).
+    pub(super) fn of(
+        conn: &mut jiesu_core::db::DbConnection,
+        categories: HashMap<CategoryId, String>,
+        tickets: &[Ticket],
+    ) -> jiesu_core::CoreResult<TableNames> {
+        let places: Vec<OrgUnitId> = tickets.iter().map(|t| t.community_id).collect();
+        let units: Vec<PartnerId> = tickets.iter().filter_map(|t| t.partner_id).collect();
+        Ok(TableNames {
+            categories,
+            places: org::names(conn, &places)?,
+            units: partners::names(conn, &units)?,
+        })
+    }
+}
+
 pub(super) fn ticket_table(
     lang: Lang,
     items: &[Ticket],
-    names: &HashMap<CategoryId, String>,
+    names: &TableNames,
     now: NaiveDateTime,
 ) -> Markup {
     html! {
@@ -105,6 +129,9 @@ pub(super) fn ticket_table(
                     th scope="col" { (lang.t("编号", "Number")) }
                     th scope="col" { (lang.t("事项", "Title")) }
                     th scope="col" { (lang.t("类别", "Category")) }
+                    th scope="col" { (lang.t("社区", "Community")) }
+                    th scope="col" { (lang.t("承办", "Held by")) }
+                    th scope="col" { (lang.t("登记时间", "Logged")) }
                     th scope="col" { (lang.t("状态", "Status")) }
                     th scope="col" { (lang.t("期限", "Deadline")) }
                 } }
@@ -116,7 +143,16 @@ pub(super) fn ticket_table(
                                 (t.title)
                                 @if t.priority == Priority::Urgent { " " span class="badge late" { (layout::priority_name(lang, t.priority)) } }
                             }
-                            td data-label=(lang.t("类别", "Category")) { (names.get(&t.category_id).map(String::as_str).unwrap_or("")) }
+                            td data-label=(lang.t("类别", "Category")) { (names.categories.get(&t.category_id).map(String::as_str).unwrap_or("")) }
+                            td data-label=(lang.t("社区", "Community")) { (names.places.get(&t.community_id).map(String::as_str).unwrap_or("")) }
+                            td data-label=(lang.t("承办", "Held by")) {
+                                @match t.partner_id.and_then(|p| names.units.get(&p)) {
+                                    Some(unit) => { (unit) }
+                                    None if t.in_pool => { (lang.t("抢单池", "the pool")) }
+                                    None => { "—" }
+                                }
+                            }
+                            td data-label=(lang.t("登记时间", "Logged")) { (layout::china(t.created_at)) }
                             td data-label=(lang.t("状态", "Status")) {
                                 (layout::status_name(lang, t.status))
                                 @if t.level > 0 { " " span class="badge level" { (lang.t("已升级至", "escalated to ")) (layout::level_name(lang, t.level)) } }
