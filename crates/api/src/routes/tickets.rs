@@ -116,6 +116,10 @@ pub struct ListQuery {
     phone: Option<String>,
     /// Text in the address, as typed.
     address: Option<String>,
+    /// `logged` (the default: newest first) or `deadline` (the tickets being worked, the
+    /// earliest running deadline first: the late ones most late first, then those due
+    /// soonest).
+    sort: Option<String>,
 }
 
 fn statuses(text: Option<&str>) -> Result<Vec<TicketStatus>, ApiError> {
@@ -163,6 +167,17 @@ impl ListQuery {
             number: q.number.filter(|n| !n.trim().is_empty()),
             phone: q.phone.filter(|p| !p.trim().is_empty()),
             address: q.address,
+            by_deadline: match q.sort.as_deref() {
+                None | Some("logged") => false,
+                Some("deadline") => true,
+                Some(other) => {
+                    return Err(ApiError::Core(CoreError::invalid(
+                        "sort",
+                        "invalid",
+                        format!("{other:?}: use logged or deadline"),
+                    )))
+                }
+            },
         })
     }
 }

@@ -1295,6 +1295,78 @@ async fn a_resident_calling_back_is_found_by_number_phone_or_address(store: Stor
         .is_empty());
 }
 
+/// `sort=deadline`: the tickets being worked, the earliest running deadline first (the
+/// late most late first, then those due soonest), paged without loss or repeat; nothing
+/// resolved, closed or cancelled; an unknown order is 422 naming `sort`.
+async fn the_deadline_order_puts_the_most_pressing_first(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let grid = app.login("demo-grid").await;
+    let supervisor = app.login("demo-supervisor").await;
+    let mut ours = Vec::new();
+    for priority in ["normal", "urgent", "high", "low"] {
+        let (status, t) = app
+            .post(
+                "/api/v1/tickets",
+                &grid,
+                json!({"category": "property_management", "title": format!("期限{priority}"), "description": "d",
+                       "address": "5号楼", "priority": priority}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{t}");
+        ours.push(t["id"].as_i64().unwrap());
+    }
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tickets/{}/cancel", ours[3]),
+            &supervisor,
+            json!({"reason": "重复"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let listed = app.all("/api/v1/tickets?sort=deadline", &supervisor).await;
+    let running = |t: &Value| -> String {
+        let at = |k: &str| t[k].as_str().map(str::to_owned);
+        match (at("responded_at"), at("respond_by"), at("resolve_by")) {
+            (None, Some(respond), None) => respond,
+            (None, Some(respond), Some(resolve)) if respond < resolve => respond,
+            (_, _, resolve) => resolve.unwrap_or_default(),
+        }
+    };
+    let deadlines: Vec<String> = listed.iter().map(running).collect();
+    let mut sorted = deadlines.clone();
+    sorted.sort();
+    assert_eq!(deadlines, sorted, "earliest deadline first");
+    let ids: Vec<i64> = listed.iter().map(|t| t["id"].as_i64().unwrap()).collect();
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "no ticket twice across pages");
+    let worked = app
+        .all(
+            "/api/v1/tickets?status=reported,dispatched,claimed,in_progress,returned,reopened",
+            &supervisor,
+        )
+        .await;
+    let mut expected: Vec<i64> = worked.iter().map(|t| t["id"].as_i64().unwrap()).collect();
+    expected.sort();
+    assert_eq!(
+        unique, expected,
+        "every ticket being worked, and nothing else"
+    );
+    let place = |id: i64| ids.iter().position(|i| *i == id).unwrap();
+    assert!(
+        place(ours[1]) < place(ours[2]) && place(ours[2]) < place(ours[0]),
+        "urgent, high, normal"
+    );
+    assert!(
+        !ids.contains(&ours[3]),
+        "a cancelled ticket has no deadline to keep"
+    );
+    let (status, body) = app.get("/api/v1/tickets?sort=soonest", &supervisor).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["field"], "sort", "{body}");
+}
+
 /// 催办 over HTTP: offered in a ticket's `actions` exactly to those who may (the street's
 /// supervisor, not the unit nor the grid member); a blank note is 422 naming `note`; a
 /// refused urge writes nothing; an accepted one is 201 and in the timeline with the unit,
@@ -1477,6 +1549,7 @@ async fn the_residents_contact_is_whole_only_on_the_ticket_page_and_each_read_is
 crate::on_both_stores!(
     a_search_finds_the_titles_that_hold_the_text_as_typed,
     a_resident_calling_back_is_found_by_number_phone_or_address,
+    the_deadline_order_puts_the_most_pressing_first,
     a_unit_waits_on_the_resident_and_nothing_else_moves_meanwhile,
     a_returned_ticket_goes_back_to_the_dispatcher_and_is_reassigned,
     grid_member_logs_and_partner_claims_resolves_and_the_visit_closes_it,

@@ -191,6 +191,9 @@ pub struct TicketFilter {
     pub phone: Option<String>,
     /// Text in the address.
     pub address: Option<String>,
+    /// The tickets being worked, the earliest running deadline first: the late ones most
+    /// late first, then those falling due soonest (`tickets_late_idx`, as `overdue`).
+    pub by_deadline: bool,
 }
 
 pub(crate) type Expr = Box<
@@ -355,6 +358,11 @@ pub(crate) fn filtered(
     if let Some(phone) = &filter.phone {
         query = query.filter(phone_expr(conn, actor, phone)?);
     }
+    if filter.by_deadline {
+        query = query
+            .filter(worked_expr())
+            .filter(late_since().is_not_null());
+    }
     Ok(query)
 }
 
@@ -432,9 +440,10 @@ pub fn list(
 }
 
 /// A page of the actor's tickets either way from a cursor, in the list's order: newest
-/// first, or with `overdue` the most late first (`tickets_late_idx`: one index range
-/// however many open tickets are not late yet, where newest first would walk past them
-/// all). A cursor is a ticket's id; for the late ones its deadline places the page.
+/// first, or with `overdue` (or `by_deadline`) the earliest running deadline first
+/// (`tickets_late_idx`: one index range however many open tickets are not late yet, where
+/// newest first would walk past them all). A cursor is a ticket's id; in deadline order
+/// its deadline places the page.
 pub fn browse(
     conn: &mut DbConnection,
     reference: &Reference,
@@ -446,7 +455,7 @@ pub fn browse(
 ) -> CoreResult<Window<Ticket>> {
     let mut query = filtered(conn, reference, actor, filter, now)?;
     let (cursor, backward) = towards.start();
-    if filter.overdue == Some(true) {
+    if filter.overdue == Some(true) || filter.by_deadline {
         if let Some(at) = cursor {
             let since: Option<NaiveDateTime> = tickets::table
                 .find(TicketId(at))

@@ -21,6 +21,8 @@ pub struct ListQuery {
     /// digits of the phone or the whole number, or text in the title.
     pub(super) q: Option<String>,
     pub(super) address: Option<String>,
+    /// `deadline`: the tickets being worked, the earliest deadline first.
+    pub(super) sort: Option<String>,
     pub(super) cursor: Option<String>,
     /// The first ticket of the page after the one asked for (the "previous page" link).
     pub(super) before: Option<String>,
@@ -132,6 +134,7 @@ impl ListQuery {
             phone: (searched == Searched::Phone).then(|| typed.to_owned()),
             address: self.address.clone().filter(|s| !s.trim().is_empty()),
             category: self.category.clone().filter(|s| !s.trim().is_empty()),
+            by_deadline: self.sort.as_deref() == Some("deadline"),
             ..TicketFilter::default()
         })
     }
@@ -182,6 +185,9 @@ pub(crate) fn query_of(filter: &TicketFilter, tz: chrono_tz::Tz) -> String {
     if let Some(address) = &filter.address {
         out.append_pair("address", address);
     }
+    if filter.by_deadline {
+        out.append_pair("sort", "deadline");
+    }
     out.finish()
 }
 
@@ -207,6 +213,7 @@ fn api_query_of(filter: &TicketFilter) -> String {
         ("number", filter.number.clone()),
         ("phone", filter.phone.clone()),
         ("address", filter.address.clone()),
+        ("sort", filter.by_deadline.then(|| "deadline".to_owned())),
     ] {
         if let Some(value) = value {
             out.append_pair(key, &value);
@@ -231,6 +238,7 @@ pub async fn list(
     let overdue = filter.overdue;
     let warning = filter.warning == Some(true);
     let escalated = filter.escalated == Some(true);
+    let by_deadline = filter.by_deadline;
     let towards = Towards::parse(q.cursor.as_deref(), q.before.as_deref())?;
     let reference = state.reference.clone();
     let node = filter.org_unit_id;
@@ -279,6 +287,13 @@ pub async fn list(
             div {
                 label for="address" { (lang.t("地址包含", "Address contains")) }
                 input id="address" name="address" type="search" value=(q.address.as_deref().unwrap_or(""));
+            }
+            div {
+                label for="sort" { (lang.t("排序", "Order")) }
+                select id="sort" name="sort" {
+                    option value="logged" { (lang.t("登记时间（新的在前）", "Logged, newest first")) }
+                    option value="deadline" selected[by_deadline] { (lang.t("期限（最紧的在前，仅在办）", "Deadline, most pressing first (open only)")) }
+                }
             }
             div {
                 label for="category" { (lang.t("类别", "Category")) }
