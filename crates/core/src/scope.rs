@@ -37,6 +37,16 @@ pub enum Scope {
     },
 }
 
+impl Scope {
+    /// The partner unit of a unit's staff; `None` for everyone else.
+    pub fn partner(&self) -> Option<PartnerId> {
+        match self {
+            Scope::Partner { partner } => Some(*partner),
+            _ => None,
+        }
+    }
+}
+
 impl Actor {
     pub fn load(conn: &mut DbConnection, user_id: UserId) -> CoreResult<Actor> {
         type AccountRow = (

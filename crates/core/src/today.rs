@@ -157,16 +157,9 @@ impl Tile {
                 ..TicketFilter::default()
             },
         };
-        filter.partner_id = own_unit(actor);
+        // A unit's staff count the tickets their unit holds (not the pool it may claim).
+        filter.partner_id = actor.scope.partner();
         filter
-    }
-}
-
-/// A unit's staff count the tickets their unit holds (not the pool it may claim from).
-fn own_unit(actor: &Actor) -> Option<crate::ids::PartnerId> {
-    match actor.scope {
-        Scope::Partner { partner } => Some(partner),
-        _ => None,
     }
 }
 
@@ -320,7 +313,7 @@ pub fn map(
             .load(conn)?;
         geo.extend(rows);
     }
-    let partner = own_unit(actor);
+    let partner = actor.scope.partner();
     let per_community =
         |conn: &mut DbConnection, late: bool| -> CoreResult<HashMap<OrgUnitId, i64>> {
             // Grouped in the database (a city's open tickets are a hundred thousand): the

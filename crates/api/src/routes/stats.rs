@@ -11,7 +11,7 @@ use jiesu_core::ids::{OrgUnitId, PartnerId};
 use jiesu_core::pagination::{Page, PageRequest};
 use jiesu_core::stats::{self, Figures, Period};
 use jiesu_core::tickets::queries;
-use jiesu_core::{Actor, CoreError, CoreResult, Scope};
+use jiesu_core::{Actor, CoreError, CoreResult};
 use serde::{Deserialize, Serialize};
 
 use super::tickets::ListQuery;
@@ -78,11 +78,7 @@ fn compute(
             Period::new(from, if from < hour { hour } else { now })?
         }
     };
-    let own_partner = match actor.scope {
-        Scope::Partner { partner } => Some(partner),
-        _ => None,
-    };
-    if let Some(partner) = q.partner_id.or(own_partner) {
+    if let Some(partner) = q.partner_id.or(actor.scope.partner()) {
         return Ok(Answer::Partner(stats::for_partner(
             conn, actor, partner, period, now,
         )?));

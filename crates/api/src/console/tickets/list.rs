@@ -123,10 +123,7 @@ impl ListQuery {
             escalated: flag(&self.escalated).filter(|e| *e),
             org_unit_id: crate::console::optional_id("org_unit_id", self.org_unit_id.as_deref())?
                 .map(OrgUnitId),
-            partner_id: match (role, scope) {
-                (Role::UnitStaff, Scope::Partner { partner }) => Some(*partner),
-                _ => None,
-            },
+            partner_id: scope.partner().filter(|_| role == Role::UnitStaff),
             created_from: local_date("created_from", self.created_from.as_deref(), tz)?,
             due_before: local_date("due_before", self.due_before.as_deref(), tz)?,
             q: (searched == Searched::Text).then(|| typed.to_owned()),

@@ -6,8 +6,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::{
-    actor_partner, append, load_visible, optional_text, required_text, unit_qualifies, ActionKind,
-    Change, NewEvent, Plan, Target,
+    append, load_visible, optional_text, required_text, unit_qualifies, ActionKind, Change,
+    NewEvent, Plan, Target,
 };
 use crate::db::{truncate_to_micros, DbConnection};
 use crate::error::{CoreError, CoreResult};
@@ -93,7 +93,7 @@ pub(super) fn claim(
     t: &TicketRow,
     now: NaiveDateTime,
 ) -> CoreResult<Plan> {
-    let me = actor_partner(actor).ok_or(CoreError::Forbidden(
+    let me = actor.scope.partner().ok_or(CoreError::Forbidden(
         "only partner-unit staff claim tickets",
     ))?;
     if t.partner_id.is_none() && !unit_qualifies(conn, me, t.community_id, t.category_id)? {
@@ -126,7 +126,7 @@ pub(super) fn give_back(actor: &Actor, t: &TicketRow, reason: &str) -> CoreResul
         },
         events: vec![NewEvent::new(
             EventKind::Returned,
-            actor_partner(actor),
+            actor.scope.partner(),
             Some(reason),
             None,
         )],
@@ -140,7 +140,7 @@ pub(super) fn progress(actor: &Actor, note: &str) -> CoreResult<Plan> {
         change: Change::default(),
         events: vec![NewEvent::new(
             EventKind::Progress,
-            actor_partner(actor),
+            actor.scope.partner(),
             Some(note),
             None,
         )],
@@ -157,7 +157,7 @@ pub(super) fn resolve(actor: &Actor, note: &str, now: NaiveDateTime) -> CoreResu
         },
         events: vec![NewEvent::new(
             EventKind::Resolved,
-            actor_partner(actor),
+            actor.scope.partner(),
             Some(note),
             None,
         )],

@@ -375,7 +375,7 @@ pub(crate) fn load_visible(
 fn load_for_claim(conn: &mut DbConnection, actor: &Actor, id: TicketId) -> CoreResult<TicketRow> {
     match load_visible(conn, actor, id) {
         Err(CoreError::NotFound(what)) => {
-            let Some(me) = actor_partner(actor) else {
+            let Some(me) = actor.scope.partner() else {
                 return Err(CoreError::NotFound(what));
             };
             let row: Option<TicketRow> = tickets::table
@@ -501,13 +501,6 @@ pub(crate) fn unit_qualifies(
         .optional()?
         .is_some();
     Ok(active && serves && handles)
-}
-
-fn actor_partner(actor: &Actor) -> Option<PartnerId> {
-    match actor.scope {
-        Scope::Partner { partner } => Some(partner),
-        _ => None,
-    }
 }
 
 /// One entry to append to a ticket's trail.
