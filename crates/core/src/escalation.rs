@@ -529,11 +529,7 @@ pub fn count_capped(
     actor: &crate::scope::Actor,
     cap: i64,
 ) -> CoreResult<(i64, bool)> {
-    let ids: Vec<TicketId> = escalated(actor)
-        .select(tickets::id)
-        .limit(cap + 1)
-        .load(conn)?;
-    Ok(crate::pagination::capped(ids.len(), cap))
+    crate::tickets::queries::count_up_to(conn, escalated(actor), cap)
 }
 
 #[cfg(test)]

@@ -185,10 +185,3 @@ macro_rules! walk_by_id {
         }
     };
 }
-
-/// A count read as at most `cap + 1` rows: `(n, false)`, or `(cap, true)` for "more than
-/// `cap`", so a total costs the same in a community and in the city.
-pub fn capped(found: usize, cap: i64) -> (i64, bool) {
-    let n = found as i64;
-    (n.min(cap), n > cap)
-}

@@ -428,15 +428,13 @@ pub fn map(
             },
         )
         .collect();
-    let total: Vec<TicketId> = queries::filtered(conn, reference, actor, &with_place, now)?
-        .filter(placed())
-        .select(tickets::id)
-        .limit(CAP + 1)
-        .load(conn)?;
+    let placed_tickets =
+        queries::filtered(conn, reference, actor, &with_place, now)?.filter(placed());
+    let points_total = queries::count_up_to(conn, placed_tickets, CAP)?.into();
     Ok(DayMap {
         places,
         points,
-        points_total: crate::pagination::capped(total.len(), CAP).into(),
+        points_total,
         unplaced,
     })
 }

@@ -252,7 +252,7 @@ fn not_overdue_expr(now: NaiveDateTime) -> Expr {
     )
 }
 
-type Filtered = tickets::BoxedQuery<'static, crate::db::DbBackend>;
+pub(crate) type Filtered = tickets::BoxedQuery<'static, crate::db::DbBackend>;
 
 /// The actor's tickets that pass `filter`, as a query to order and page.
 pub(crate) fn filtered(
@@ -521,9 +521,21 @@ pub fn browse(
     })
 }
 
-/// How many of the actor's tickets pass `filter`, counted up to `cap`: `(n, false)`, or
-/// `(cap, true)` for "more than `cap`". Reads at most `cap + 1` index entries, so a page's
-/// total costs the same in a community and in the city.
+/// How many tickets `query` holds, counted up to `cap`: `(n, false)`, or `(cap, true)` for
+/// "more than `cap`". Reads at most `cap + 1` index entries, so a total costs the same in
+/// a community and in the city.
+pub(crate) fn count_up_to(
+    conn: &mut DbConnection,
+    query: Filtered,
+    cap: i64,
+) -> CoreResult<(i64, bool)> {
+    let ids: Vec<TicketId> = query.select(tickets::id).limit(cap + 1).load(conn)?;
+    let n = ids.len() as i64;
+    Ok((n.min(cap), n > cap))
+}
+
+/// How many of the actor's tickets pass `filter`, counted up to `cap` (`count_up_to`): a
+/// page's total.
 pub fn count_capped(
     conn: &mut DbConnection,
     reference: &Reference,
@@ -532,11 +544,8 @@ pub fn count_capped(
     cap: i64,
     now: NaiveDateTime,
 ) -> CoreResult<(i64, bool)> {
-    let ids: Vec<TicketId> = filtered(conn, reference, actor, filter, now)?
-        .select(tickets::id)
-        .limit(cap + 1)
-        .load(conn)?;
-    Ok(crate::pagination::capped(ids.len(), cap))
+    let query = filtered(conn, reference, actor, filter, now)?;
+    count_up_to(conn, query, cap)
 }
 
 /// How many of the actor's tickets pass `filter`, all counted: for ranges whose size is
@@ -621,9 +630,5 @@ pub fn pool_count_capped(
     actor: &Actor,
     cap: i64,
 ) -> CoreResult<(i64, bool)> {
-    let ids: Vec<TicketId> = claimable(actor)?
-        .select(tickets::id)
-        .limit(cap + 1)
-        .load(conn)?;
-    Ok(crate::pagination::capped(ids.len(), cap))
+    count_up_to(conn, claimable(actor)?, cap)
 }
