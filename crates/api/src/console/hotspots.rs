@@ -123,12 +123,9 @@ pub(super) fn recent(
     days: i64,
     tz: chrono_tz::Tz,
 ) -> CoreResult<Period> {
-    let (today, _) = jiesu_core::today::day_of(now, tz);
-    let from = jiesu_core::today::day_of(
-        today - chrono::Duration::days(days - 1) + chrono::Duration::hours(12),
-        tz,
-    )
-    .0;
+    use chrono::TimeZone;
+    let today = tz.from_utc_datetime(&now).date_naive();
+    let from = jiesu_core::stats::local_midnight(today - chrono::Duration::days(days - 1), tz);
     Period::new(from, now)
 }
 

@@ -382,7 +382,7 @@ fn urgings(conn: &mut DbConnection, cohort: &Cohort, period: Period) -> CoreResu
 pub const CONSOLE_DAYS: [i64; 4] = [7, 30, 90, 365];
 
 /// The instant a local day starts in `tz` (the earliest, if the clocks went back).
-pub(crate) fn local_midnight(day: chrono::NaiveDate, tz: chrono_tz::Tz) -> NaiveDateTime {
+pub fn local_midnight(day: chrono::NaiveDate, tz: chrono_tz::Tz) -> NaiveDateTime {
     use chrono::TimeZone;
     let midnight = day.and_time(chrono::NaiveTime::MIN);
     tz.from_local_datetime(&midnight)

@@ -46,18 +46,9 @@ fn local_date(
     match text.map(str::trim).filter(|t| !t.is_empty()) {
         None => Ok(None),
         Some(t) => chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
-            .map(|day| Some(jiesu_core::today::day_of(local_noon(day, tz), tz).0))
+            .map(|day| Some(jiesu_core::stats::local_midnight(day, tz)))
             .map_err(|_| CoreError::invalid(field, "invalid", "a date such as 2026-12-07")),
     }
-}
-
-/// Noon of a local day as a UTC instant: an instant inside that day whatever the zone.
-fn local_noon(day: chrono::NaiveDate, tz: chrono_tz::Tz) -> NaiveDateTime {
-    use chrono::TimeZone;
-    let noon = day.and_hms_opt(12, 0, 0).unwrap_or_default();
-    tz.from_local_datetime(&noon)
-        .earliest()
-        .map_or(noon, |t| t.naive_utc())
 }
 
 /// What the search box holds.
