@@ -690,8 +690,8 @@ fn explain_rates(settings: &Settings, args: &ExplainRatesArgs) -> Result<(), Cor
     with_database(settings, one_shot(settings), |pool| {
         let conn = &mut *db::get(pool)?;
         let cohort = match (args.org_unit_id, args.partner_id) {
-            (_, Some(partner)) => Cohort::Partner(PartnerId(partner)),
-            (Some(node), None) => Cohort::Subtree(jiesu_core::scope::visible_path(
+            (_, Some(partner)) => Cohort::partner(PartnerId(partner)),
+            (Some(node), None) => Cohort::subtree(jiesu_core::scope::visible_path(
                 conn,
                 &jiesu_core::Scope::Everything,
                 OrgUnitId(node),

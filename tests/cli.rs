@@ -703,10 +703,42 @@ fn generated_city_with_trails(store: Store) {
         .select(org_units::path)
         .first(conn)
         .unwrap();
-    for cohort in [Cohort::Subtree("/1/".into()), Cohort::Subtree(street)] {
+    // Every generated ticket says how it came in, most of them by hotline transfer with a
+    // number of their own; the hotline's rates are the replay's too.
+    let channels: Vec<(String, i64)> = jiesu_core::schema::ticket_intake::table
+        .group_by(jiesu_core::schema::ticket_intake::channel)
+        .select((
+            jiesu_core::schema::ticket_intake::channel,
+            diesel::dsl::count_star(),
+        ))
+        .load(conn)
+        .unwrap();
+    let of = |c: &str| channels.iter().find(|(k, _)| k == c).map_or(0, |(_, n)| *n);
+    let generated: i64 = tickets::table
+        .filter(tickets::number.like("GEN%"))
+        .count()
+        .get_result(conn)
+        .unwrap();
+    assert!(of("hotline") * 2 > generated, "{channels:?} of {generated}");
+    assert!(
+        of("patrol") > 0 && of("app") > 0 && of("walk_in") > 0,
+        "{channels:?}"
+    );
+    let numbered: i64 = jiesu_core::schema::ticket_intake::table
+        .filter(jiesu_core::schema::ticket_intake::hotline_ref.is_not_null())
+        .count()
+        .get_result(conn)
+        .unwrap();
+    assert_eq!(numbered, of("hotline"));
+    let hotline =
+        Cohort::subtree("/1/").by_channel(Some(jiesu_core::types::IntakeChannel::Hotline));
+    let expected = reference::groups(conn, &hotline, period).unwrap();
+    assert_eq!(setwise::groups(conn, &hotline, period).unwrap(), expected);
+    assert!(expected.all.received > 0, "{:?}", expected.all);
+    for cohort in [Cohort::subtree("/1/"), Cohort::subtree(street)] {
         let expected = reference::groups(conn, &cohort, period).unwrap();
         assert_eq!(setwise::groups(conn, &cohort, period).unwrap(), expected);
-        if cohort == Cohort::Subtree("/1/".into()) {
+        if cohort == Cohort::subtree("/1/") {
             assert_eq!(expected.all.received, 880 - cancelled);
             assert_eq!(expected.all.cancelled, cancelled);
             assert_eq!(expected.all.resolved, worked);
@@ -963,7 +995,7 @@ fn generated_days_follow_a_citys_rhythm(store: Store) {
     )
     .unwrap();
     for period in [week, day] {
-        let cohort = Cohort::Subtree("/1/".into());
+        let cohort = Cohort::subtree("/1/");
         let expected = reference::groups(conn, &cohort, period).unwrap();
         assert_eq!(setwise::groups(conn, &cohort, period).unwrap(), expected);
         if period == week {

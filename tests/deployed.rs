@@ -306,6 +306,48 @@ async fn production_on_postgres_mails_supervisors_through_smtp_and_loses_none_wh
         rates["figures"]["received"].as_i64().unwrap() >= 1,
         "{rates}"
     );
+    // A 12345 transfer through the production store's one-statement create: its number is
+    // logged once, and the rates of the hotline's tickets count it apart.
+    let transfer = json!({"category": "property_management", "title": "热线转办",
+        "description": "楼道灯不亮", "address": "5号楼", "channel": "hotline",
+        "hotline_ref": "BJ-DEPLOYED-1", "community_id": created["community_id"]});
+    let (status, logged) = post_json(
+        &client,
+        &base,
+        "/api/v1/tickets",
+        &supervisor,
+        transfer.clone(),
+    )
+    .await;
+    assert_eq!(status, 201, "{logged}");
+    let (status, again) = post_json(&client, &base, "/api/v1/tickets", &supervisor, transfer).await;
+    assert_eq!(status, 422, "{again}");
+    assert_eq!(again["errors"][0]["field"], "hotline_ref", "{again}");
+    let detail = get_json(
+        &client,
+        &base,
+        &format!("/api/v1/tickets/{}", logged["id"]),
+        &supervisor,
+    )
+    .await;
+    assert_eq!(detail["intake"]["hotline_ref"], "BJ-DEPLOYED-1", "{detail}");
+    let total = rates["figures"]["received"].as_i64().unwrap();
+    let mut by_channel = 0;
+    for channel in ["hotline", "patrol"] {
+        let rates = get_json(
+            &client,
+            &base,
+            &format!("/api/v1/stats?to={to}&channel={channel}"),
+            &supervisor,
+        )
+        .await;
+        assert_eq!(rates["channel"], channel, "{rates}");
+        let received = rates["figures"]["received"].as_i64().unwrap();
+        assert!(received >= 1, "{channel}: {rates}");
+        by_channel += received;
+    }
+    // The transfer was logged after the street's figures above.
+    assert!(by_channel <= total + 1, "{by_channel} of {total}");
     // The street's lists on the production store, through the indexes and the settings
     // each connection makes: the new ticket is not late, the late list comes most late
     // first, and the hotspots are cut to the cells asked for.

@@ -747,6 +747,9 @@ pub fn seed_tickets(
                 resident_name: Some("陈阿姨".into()),
                 resident_phone: Some("13900001111".into()),
                 households,
+                channel: None,
+                hotline_ref: None,
+                hotline: None,
             }
         };
     let mut numbers = Vec::new();

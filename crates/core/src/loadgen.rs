@@ -500,6 +500,21 @@ pub fn generate(
             )
             .bind::<BigInt, _>(before)
             .execute(conn)?;
+            // How each came in, as a city's hotline office sees it: most by 12345 transfer
+            // (each with its own number at the hotline), then patrols, the apps, walk-ins,
+            // the residents' web form and other ways. (`before` is written in: SQLite
+            // numbers `$n` by first appearance.)
+            diesel::sql_query(format!(
+                "INSERT INTO ticket_intake (ticket_id, channel, hotline, hotline_ref) \
+                 SELECT id, channel, CASE WHEN channel = 'hotline' THEN '12345' END, \
+                   CASE WHEN channel = 'hotline' THEN 'GEN' || $1 || '-' || CAST(id AS TEXT) END \
+                 FROM (SELECT id, CASE WHEN id % 20 < 12 THEN 'hotline' WHEN id % 20 < 16 THEN 'patrol' \
+                   WHEN id % 20 < 18 THEN 'app' WHEN id % 20 = 18 THEN 'walk_in' \
+                   WHEN id % 40 = 19 THEN 'web' ELSE 'other' END AS channel \
+                   FROM tickets WHERE id > {before}) c"
+            ))
+            .bind::<Text, _>(&run)
+            .execute(conn)?;
             if spec.trails {
                 trails(conn, before, &unit, as_of)?;
             }

@@ -346,6 +346,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    ticket_intake (ticket_id) {
+        ticket_id -> Int8,
+        channel -> Text,
+        hotline -> Nullable<Text>,
+        hotline_ref -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     ticket_pauses (ticket_id) {
         ticket_id -> Int8,
         paused_at -> Timestamp,
@@ -462,6 +471,7 @@ diesel::joinable!(ticket_events -> partners (partner_id));
 diesel::joinable!(ticket_events -> tickets (ticket_id));
 diesel::joinable!(ticket_events -> users (actor_id));
 diesel::joinable!(ticket_facts -> tickets (ticket_id));
+diesel::joinable!(ticket_intake -> tickets (ticket_id));
 diesel::joinable!(ticket_pauses -> tickets (ticket_id));
 diesel::joinable!(ticket_pauses -> users (paused_by));
 diesel::joinable!(ticket_redactions -> tickets (ticket_id));
@@ -503,6 +513,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     ticket_counters,
     ticket_events,
     ticket_facts,
+    ticket_intake,
     ticket_pauses,
     ticket_redactions,
     tickets,

@@ -29,6 +29,9 @@ pub fn grid_ticket(title: &str) -> crate::tickets::logging::NewTicket {
         resident_name: None,
         resident_phone: None,
         households: 1,
+        channel: None,
+        hotline_ref: None,
+        hotline: None,
     }
 }
 

@@ -264,6 +264,20 @@ text_enum!(
 );
 
 text_enum!(
+    /// How a ticket came in: a transfer from the city's 12345 hotline (热线转办), a grid
+    /// member's patrol (网格巡查), a resident at the office (来访), an app through Open311,
+    /// the residents' web form, or another way.
+    IntakeChannel, "intake channel" {
+        Hotline => "hotline",
+        Patrol => "patrol",
+        WalkIn => "walk_in",
+        App => "app",
+        Web => "web",
+        Other => "other",
+    }
+);
+
+text_enum!(
     /// Where an item of a community's needs list (需求清单) stands.
     NeedStatus, "need status" {
         Open => "open",

@@ -75,6 +75,21 @@ pub fn not_blank(value: &str) -> Result<(), ValidationError> {
     }
 }
 
+/// A hotline's name or its ticket number: 1 to 40 letters, digits, `-`, `_` or `/`.
+pub fn hotline_ref(value: &str) -> Result<(), ValidationError> {
+    let value = value.trim();
+    let fits = (1..=40).contains(&value.chars().count())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '/'));
+    if fits {
+        Ok(())
+    } else {
+        Err(ValidationError::new("format")
+            .with_message(Cow::Borrowed("1 to 40 letters, digits, '-', '_' or '/'")))
+    }
+}
+
 /// A list of email addresses; the first bad one is named in the message.
 pub fn emails(values: &[String]) -> Result<(), ValidationError> {
     use validator::ValidateEmail;

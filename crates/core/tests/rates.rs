@@ -300,6 +300,14 @@ fn log(
     diesel::insert_into(ticket_events::table)
         .values(logged)
         .execute(conn)?;
+    // How it came in: the tickets in turn by hotline, patrol and app, so that the rates of
+    // one channel are compared too.
+    diesel::insert_into(jiesu_core::schema::ticket_intake::table)
+        .values((
+            jiesu_core::schema::ticket_intake::ticket_id.eq(id.0),
+            jiesu_core::schema::ticket_intake::channel.eq(CHANNELS[n % CHANNELS.len()]),
+        ))
+        .execute(conn)?;
     Ok(Written {
         id,
         created,
@@ -383,16 +391,30 @@ fn answers(conn: &mut DbConnection, city: &City, periods: &[Period]) -> QueryRes
     Ok(out)
 }
 
-/// Every node of the tree (grids apart) and every partner unit.
+/// The channels the generated tickets come in by, in turn.
+const CHANNELS: [&str; 3] = ["hotline", "patrol", "app"];
+
+/// Every node of the tree (grids apart) and every partner unit; and of the hotline's
+/// tickets only (the rates by channel), the city (its districts and units ranked within)
+/// and every unit.
 fn cohorts(city: &City) -> Vec<Cohort> {
+    let units = || {
+        city.partners
+            .iter()
+            .map(|&p| Cohort::partner(jiesu_core::ids::PartnerId(p)))
+    };
+    let hotline = city
+        .nodes
+        .first()
+        .map(|p| Cohort::subtree(p.clone()))
+        .into_iter()
+        .chain(units())
+        .map(|c| c.by_channel(Some(jiesu_core::types::IntakeChannel::Hotline)));
     city.nodes
         .iter()
-        .map(|p| Cohort::Subtree(p.clone()))
-        .chain(
-            city.partners
-                .iter()
-                .map(|&p| Cohort::Partner(jiesu_core::ids::PartnerId(p))),
-        )
+        .map(|p| Cohort::subtree(p.clone()))
+        .chain(units())
+        .chain(hotline)
         .collect()
 }
 
@@ -658,7 +680,7 @@ fn a_write_into_the_past_during_a_computation_is_not_lost(store: Store) {
     }
     write(&mut conn, &city, &list[..39]).expect("written");
     let root = city.nodes[0].clone();
-    let cohort = Cohort::Subtree(root);
+    let cohort = Cohort::subtree(root);
     let period = Period::new(base(), base() + Duration::days(3)).expect("a period");
     let now = base() + Duration::days(400);
     let received = |g: &Groups| g.all.received + g.all.cancelled + g.all.merged;

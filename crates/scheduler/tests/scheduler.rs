@@ -111,6 +111,9 @@ impl World {
             resident_name: None,
             resident_phone: None,
             households: 1,
+            channel: None,
+            hotline_ref: None,
+            hotline: None,
         };
         self.log_input(by, &input, at)
     }
@@ -153,6 +156,9 @@ impl World {
             resident_name: Some("陈阿姨".into()),
             resident_phone: Some("13900001111".into()),
             households: 1,
+            channel: None,
+            hotline_ref: None,
+            hotline: None,
         };
         self.log_input("demo-grid", &input, at)
     }
@@ -855,6 +861,9 @@ async fn idempotency_keys_and_ended_sessions_expire_and_are_forgotten(store: Sto
         resident_name: None,
         resident_phone: None,
         households: 1,
+        channel: None,
+        hotline_ref: None,
+        hotline: None,
     };
     let key = IdempotencyKey {
         key: "phone-7-retry".into(),
@@ -1344,6 +1353,7 @@ async fn an_urging_reaches_the_unit_over_smtp_and_is_counted(store: Store) {
         &admin,
         world.partner_of("demo-unit"),
         period,
+        None,
         now,
     )
     .unwrap();
@@ -1353,7 +1363,7 @@ async fn an_urging_reaches_the_unit_over_smtp_and_is_counted(store: Store) {
         jiesu_core::Scope::Subtree { root, .. } => *root,
         other => panic!("{other:?}"),
     };
-    let node = stats::for_node(&mut conn, &street, root, period, now).unwrap();
+    let node = stats::for_node(&mut conn, &street, root, period, None, now).unwrap();
     assert_eq!(node.urged, 2);
     let ranked_unit = node
         .partners
@@ -1379,6 +1389,7 @@ async fn an_urging_reaches_the_unit_over_smtp_and_is_counted(store: Store) {
         &admin,
         world.partner_of("demo-unit"),
         first_day,
+        None,
         now,
     )
     .unwrap();
@@ -1495,6 +1506,7 @@ async fn residents_data_is_reduced_a_year_after_closing_and_the_rates_stay(store
             &street,
             root,
             period,
+            None,
             bj("2026-12-01 00:00"),
         )
         .unwrap();
@@ -1675,6 +1687,9 @@ impl World {
             resident_name: None,
             resident_phone: None,
             households: 1,
+            channel: None,
+            hotline_ref: None,
+            hotline: None,
         };
         self.log_input(by, &input, at)
     }

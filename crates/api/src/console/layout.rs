@@ -4,7 +4,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{FixedOffset, NaiveDateTime};
-use jiesu_core::types::{EventKind, Priority, Role, Satisfaction, TicketStatus};
+use jiesu_core::types::{EventKind, IntakeChannel, Priority, Role, Satisfaction, TicketStatus};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::session::Session;
@@ -319,6 +319,30 @@ pub fn level_name(lang: Lang, level: i32) -> &'static str {
         1 => lang.t("街道", "street"),
         2 => lang.t("区", "district"),
         _ => lang.t("市", "city"),
+    }
+}
+
+pub fn channel_name(lang: Lang, c: IntakeChannel) -> &'static str {
+    match c {
+        IntakeChannel::Hotline => lang.t("12345热线转办", "12345 hotline transfer"),
+        IntakeChannel::Patrol => lang.t("网格巡查", "grid patrol"),
+        IntakeChannel::WalkIn => lang.t("来访", "walk-in"),
+        IntakeChannel::App => lang.t("应用（Open311）", "app (Open311)"),
+        IntakeChannel::Web => lang.t("居民网页", "residents' web form"),
+        IntakeChannel::Other => lang.t("其他", "other"),
+    }
+}
+
+/// A filter's choice of intake channel (来源), every channel when none is chosen.
+pub fn channel_filter(lang: Lang, chosen: Option<IntakeChannel>) -> Markup {
+    html! {
+        label for="channel" { (lang.t("来源", "Came in by")) }
+        select id="channel" name="channel" {
+            option value="" { (lang.t("全部来源", "Every channel")) }
+            @for c in IntakeChannel::ALL {
+                option value=(c.as_str()) selected[chosen == Some(*c)] { (channel_name(lang, *c)) }
+            }
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use jiesu_core::org::{self, OrgUnitFilter};
 use jiesu_core::pagination::{PageRequest, Towards, Window};
 use jiesu_core::stats::{self, Figures, NodeStats, PartnerStats, WeekCount};
 use jiesu_core::tickets::queries::{self, TicketFilter};
-use jiesu_core::types::{OrgKind, Role};
+use jiesu_core::types::{IntakeChannel, OrgKind, Role};
 use jiesu_core::{Actor, CoreError, CoreResult, Scope};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -187,6 +187,8 @@ pub async fn overdue(
 pub struct StatsQuery {
     org_unit_id: Option<OrgUnitId>,
     days: Option<i64>,
+    /// Only the tickets that came in by this intake channel.
+    channel: Option<String>,
 }
 
 enum Rates {
@@ -302,8 +304,14 @@ pub(super) fn ranking<T>(
     }
 }
 
-/// The period picker of the rates page (for a node, or for one's own unit).
-fn period_form(lang: Lang, days: i64, node: Option<OrgUnitId>) -> Markup {
+/// The period picker of the rates page (for a node, or for one's own unit), with the
+/// intake channel the figures are of.
+fn period_form(
+    lang: Lang,
+    days: i64,
+    channel: Option<IntakeChannel>,
+    node: Option<OrgUnitId>,
+) -> Markup {
     html! {
         form method="get" action="/console/stats" class="row" {
             @if let Some(node) = node { input type="hidden" name="org_unit_id" value=(node); }
@@ -315,6 +323,7 @@ fn period_form(lang: Lang, days: i64, node: Option<OrgUnitId>) -> Markup {
                     }
                 }
             }
+            div { (layout::channel_filter(lang, channel)) }
             div { button type="submit" class="secondary" { (lang.t("查看", "Show")) } }
         }
     }
@@ -332,13 +341,18 @@ pub async fn stats(
     let lang = session.lang;
     let days = q.days.unwrap_or(30).clamp(1, stats::MAX_PERIOD_DAYS);
     let asked = q.org_unit_id;
+    let channel = jiesu_core::tickets::logging::channel_of(q.channel.as_deref())?;
+    // What the links of the page carry on: the channel asked for.
+    let with_channel = channel.map(|c| format!("&channel={c}")).unwrap_or_default();
     let tz = state.calendar.tz();
     let (rates, period) = session
         .read(&state, move |conn, actor, now| {
             let period = stats::days_before_today(now, days, tz)?;
             if let Scope::Partner { partner } = actor.scope {
                 return Ok((
-                    Rates::Partner(stats::for_partner(conn, actor, partner, period, now)?),
+                    Rates::Partner(stats::for_partner(
+                        conn, actor, partner, period, channel, now,
+                    )?),
                     period,
                 ));
             }
@@ -346,7 +360,7 @@ pub async fn stats(
                 Some(n) => n,
                 None => default_node(conn, actor)?,
             };
-            let stats = stats::for_node(conn, actor, node, period, now)?;
+            let stats = stats::for_node(conn, actor, node, period, channel, now)?;
             let weeks = stats::weekly_volume(conn, actor, node, 12, now, tz)?;
             let parent = org::get(conn, actor, node)?
                 .parent_id
@@ -371,8 +385,8 @@ pub async fn stats(
     let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     let body = match &rates {
         Rates::Partner(p) => html! {
-            (period_form(lang, days, None))
-            h2 { (p.partner.name) }
+            (period_form(lang, days, channel, None))
+            h2 { (p.partner.name) @if let Some(c) = channel { " · " (layout::channel_name(lang, c)) } }
             (figures_table(lang, &p.figures))
         },
         Rates::Node {
@@ -411,17 +425,17 @@ pub async fn stats(
             let node = stats.node.id;
             html! {
                 @if let Some(parent) = parent {
-                    p { a href={ "/console/stats?org_unit_id=" (parent) "&days=" (days) } { (lang.t("← 上一级", "← One level up")) } }
+                    p { a href={ "/console/stats?org_unit_id=" (parent) "&days=" (days) (with_channel) } { (lang.t("← 上一级", "← One level up")) } }
                 }
-                (period_form(lang, days, Some(node)))
-                h2 { (stats.node.name) }
+                (period_form(lang, days, channel, Some(node)))
+                h2 { (stats.node.name) @if let Some(c) = channel { " · " (layout::channel_name(lang, c)) } }
                 div class="two" {
                     (figures_table(lang, &stats.figures))
                     div {
                         h2 { (lang.t("下载", "Downloads")) }
                         ul {
-                            li { a href={ "/api/v1/stats.csv?org_unit_id=" (node) "&from=" (enc(&from)) "&to=" (enc(&to)) } download { (lang.t("三率排名 CSV", "Rates and rankings (CSV)")) } }
-                            li { a href={ "/api/v1/tickets.csv?org_unit_id=" (node) "&created_from=" (enc(&from)) "&created_to=" (enc(&to)) } download { (lang.t("本期工单 CSV", "Tickets of the period (CSV)")) } }
+                            li { a href={ "/api/v1/stats.csv?org_unit_id=" (node) "&from=" (enc(&from)) "&to=" (enc(&to)) (with_channel) } download { (lang.t("三率排名 CSV", "Rates and rankings (CSV)")) } }
+                            li { a href={ "/api/v1/tickets.csv?org_unit_id=" (node) "&created_from=" (enc(&from)) "&created_to=" (enc(&to)) (with_channel) } download { (lang.t("本期工单 CSV", "Tickets of the period (CSV)")) } }
                         }
                     }
                 }
@@ -431,7 +445,7 @@ pub async fn stats(
                         figcaption class="muted" { (lang.t("蓝：响应率　绿：解决率　黄：满意率；无数据的不画。", "Blue: response, green: resolution, yellow: satisfaction; no bar where there is no data.")) }
                     }
                     (ranking(lang, lang.t("下级排名", "Units below, ranked"), &stats.children, |n| html! {
-                        a href={ "/console/stats?org_unit_id=" (n.id) "&days=" (days) } { (n.name) }
+                        a href={ "/console/stats?org_unit_id=" (n.id) "&days=" (days) (with_channel) } { (n.name) }
                     }))
                 }
                 figure class="chart" {

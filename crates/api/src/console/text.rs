@@ -9,6 +9,8 @@ pub(crate) fn field_label(lang: Lang, field: &str) -> &'static str {
     match field {
         "category" => lang.t("类别", "Category"),
         "priority" => lang.t("紧急程度", "Priority"),
+        "channel" => lang.t("来源", "Came in by"),
+        "hotline_ref" => lang.t("热线工单号", "Hotline's number"),
         "community_id" => lang.t("社区", "Community"),
         "title" => lang.t("事项", "Title"),
         "description" => lang.t("详细描述", "Description"),
@@ -30,9 +32,11 @@ pub(crate) fn field_label(lang: Lang, field: &str) -> &'static str {
 
 /// The new-ticket form's fields in the order the form shows them: its list of errors at
 /// the top follows it, so the first error listed is the first one met going down.
-const TICKET_FORM_ORDER: [&str; 12] = [
+const TICKET_FORM_ORDER: [&str; 14] = [
     "category",
     "priority",
+    "channel",
+    "hotline_ref",
     "community_id",
     "title",
     "description",
@@ -78,6 +82,12 @@ pub(crate) fn field_message(lang: Lang, e: &FieldError, max_bytes: usize) -> Str
             "Only JPEG, PNG and WebP photos can be uploaded.".into()
         }
         ("confirm", _, Lang::Zh) => "请勾选确认：此操作不能撤销。".into(),
+        ("hotline_ref", "required", Lang::Zh) => "热线转办须填写热线工单号。".into(),
+        ("hotline_ref", "not_hotline", Lang::Zh) => "只有热线转办才填写热线工单号。".into(),
+        ("hotline_ref", "taken", Lang::Zh) => format!(
+            "该热线工单已登记（{}）。",
+            e.message.rsplit(' ').next().unwrap_or_default()
+        ),
         (_, "required" | "blank", Lang::Zh) => "必填。".into(),
         (_, _, Lang::Zh) => format!("不符合要求（{}）", e.message),
         (_, _, Lang::En) => e.message.clone(),

@@ -56,11 +56,11 @@ pub async fn page_handler(
             let period = stats::days_before_today(now, MONTH_DAYS, tz)?;
             let month = match actor.scope {
                 Scope::Partner { partner } => {
-                    Month::Partner(stats::for_partner(conn, actor, partner, period, now)?)
+                    Month::Partner(stats::for_partner(conn, actor, partner, period, None, now)?)
                 }
                 _ => {
                     let node = default_node(conn, actor)?;
-                    let rates = stats::for_node(conn, actor, node, period, now)?;
+                    let rates = stats::for_node(conn, actor, node, period, None, now)?;
                     let spots = hotspots::report(
                         conn,
                         actor,

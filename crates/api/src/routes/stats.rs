@@ -10,6 +10,7 @@ use jiesu_core::db::DbConnection;
 use jiesu_core::ids::{OrgUnitId, PartnerId};
 use jiesu_core::pagination::{Page, PageRequest};
 use jiesu_core::stats::{self, Figures, Period};
+use jiesu_core::tickets::logging::Intake;
 use jiesu_core::tickets::queries;
 use jiesu_core::{Actor, CoreError, CoreResult};
 use serde::{Deserialize, Serialize};
@@ -33,6 +34,9 @@ pub struct StatsQuery {
     /// RFC 3339; default the last whole hour that ended at least ten minutes ago (figures
     /// as of that hour, served from storage), or now when `from` is later than that hour.
     to: Option<DateTime<Utc>>,
+    /// Only the tickets that came in by this channel (`hotline`, `patrol`, `walk_in`,
+    /// `app`, `web`, `other`): the rates broken down by intake channel.
+    channel: Option<jiesu_core::types::IntakeChannel>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -80,16 +84,16 @@ fn compute(
     };
     if let Some(partner) = q.partner_id.or(actor.scope.partner()) {
         return Ok(Answer::Partner(stats::for_partner(
-            conn, actor, partner, period, now,
+            conn, actor, partner, period, q.channel, now,
         )?));
     }
     let node = node_of(conn, q.org_unit_id, actor)?;
     Ok(Answer::Node(stats::for_node(
-        conn, actor, node, period, now,
+        conn, actor, node, period, q.channel, now,
     )?))
 }
 
-/// `GET /stats?org_unit_id=&partner_id=&from=&to=`: the node's rates with its children and
+/// `GET /stats?org_unit_id=&partner_id=&from=&to=&channel=`: the node's rates with its children and
 /// partner units ranked; or a partner unit's own rates (unit staff always get their own).
 #[utoipa::path(tag = "stats", params(StatsQuery), responses((status = 200, description = "The three rates of a node (children and units ranked) or of a unit", body = Answer)))]
 #[get("/stats")]
@@ -228,7 +232,7 @@ pub async fn stats_csv(
     Ok(csv_response("stats.csv").body(bytes))
 }
 
-const TICKET_HEADERS: [&str; 16] = [
+const TICKET_HEADERS: [&str; 18] = [
     "编号 number",
     "标题 title",
     "类别ID category_id",
@@ -245,6 +249,8 @@ const TICKET_HEADERS: [&str; 16] = [
     "响应时间 responded_at",
     "办结时间 resolved_at",
     "登记时间 created_at",
+    "来源 channel",
+    "热线工单号 hotline_ref",
 ];
 
 /// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, a tab or a carriage
@@ -283,7 +289,7 @@ pub(crate) fn time_cell(t: Option<NaiveDateTime>) -> String {
     t.map(|t| t.and_utc().to_rfc3339()).unwrap_or_default()
 }
 
-fn ticket_record(t: &jiesu_core::tickets::Ticket) -> Vec<String> {
+fn ticket_record((t, intake): &(jiesu_core::tickets::Ticket, Option<Intake>)) -> Vec<String> {
     vec![
         t.number.clone(),
         t.title.clone(),
@@ -301,6 +307,14 @@ fn ticket_record(t: &jiesu_core::tickets::Ticket) -> Vec<String> {
         time_cell(t.responded_at),
         time_cell(t.resolved_at),
         time_cell(Some(t.created_at)),
+        intake
+            .as_ref()
+            .map(|i| i.channel.to_string())
+            .unwrap_or_default(),
+        intake
+            .as_ref()
+            .and_then(|i| i.hotline_ref.clone())
+            .unwrap_or_default(),
     ]
 }
 
@@ -402,7 +416,22 @@ pub async fn tickets_csv(
         auth,
         "tickets.csv",
         &TICKET_HEADERS,
-        move |conn, actor, page, now| queries::list(conn, &reference, actor, &filter, page, now),
+        move |conn, actor, page, now| {
+            let page = queries::list(conn, &reference, actor, &filter, page, now)?;
+            let ids: Vec<_> = page.items.iter().map(|t| t.id).collect();
+            let mut intakes = queries::intakes(conn, &ids)?;
+            Ok(Page {
+                items: page
+                    .items
+                    .into_iter()
+                    .map(|t| {
+                        let intake = intakes.remove(&t.id);
+                        (t, intake)
+                    })
+                    .collect(),
+                next_cursor: page.next_cursor,
+            })
+        },
         ticket_record,
     )
     .await

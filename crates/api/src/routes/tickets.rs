@@ -116,6 +116,11 @@ pub struct ListQuery {
     phone: Option<String>,
     /// Text in the address, as typed.
     address: Option<String>,
+    /// How the tickets came in: `hotline` (12345 transfers), `patrol`, `walk_in`, `app`,
+    /// `web` or `other`.
+    channel: Option<String>,
+    /// A hotline transfer's number at the hotline, exactly.
+    hotline_ref: Option<String>,
     /// `logged` (the default: newest first) or `deadline` (the tickets being worked, the
     /// earliest running deadline first: the late ones most late first, then those due
     /// soonest).
@@ -167,6 +172,8 @@ impl ListQuery {
             number: q.number.filter(|n| !n.trim().is_empty()),
             phone: q.phone.filter(|p| !p.trim().is_empty()),
             address: q.address,
+            channel: jiesu_core::tickets::logging::channel_of(q.channel.as_deref())?,
+            hotline_ref: q.hotline_ref.filter(|r| !r.trim().is_empty()),
             by_deadline: match q.sort.as_deref() {
                 None | Some("logged") => false,
                 Some("deadline") => true,

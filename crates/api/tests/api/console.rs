@@ -1587,7 +1587,91 @@ async fn a_console_session_and_its_forms_work_through_another_process(store: Sto
     assert_eq!(status, StatusCode::SEE_OTHER, "signed out on the first too");
 }
 
+/// A street office logs a 12345 transfer in the page: the channel and the hotline's number
+/// are asked for, shown on the ticket, the same number again is refused beside its field,
+/// and the list and the rates narrow to a channel.
+async fn a_hotline_transfer_is_logged_once_in_the_page(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let (mut c, token) = Console::sign_in(&app, "demo-supervisor").await;
+    let community = app.org_id("望京西园一区社区").await.to_string();
+    let (_, _, page) = c.get("/console/tickets/new").await;
+    assert!(
+        page.contains(r#"<option value="other" selected>其他</option>"#),
+        "a supervisor's ticket came in another way unless chosen: {page}"
+    );
+    let transfer = |idem: String, reference: &str| {
+        reqwest::multipart::Form::new()
+            .text("csrf", token.clone())
+            .text("idem", idem)
+            .text("category", "property_management")
+            .text("channel", "hotline")
+            .text("hotline_ref", reference.to_owned())
+            .text("community_id", community.clone())
+            .text("title", "热线：楼道灯不亮")
+            .text("description", "12345 转办")
+            .text("address", "望京西园一区5号楼")
+            .text("households", "1")
+    };
+    let (status, location, body) = c
+        .post_multipart(
+            "/console/tickets/new",
+            transfer(form_key(&page), "BJ20261203-0099"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let (_, _, ticket) = c.get(&location).await;
+    assert!(
+        ticket.contains("12345热线转办") && ticket.contains("BJ20261203-0099"),
+        "the ticket says how it came in"
+    );
+    let id: i64 = location
+        .trim_start_matches("/console/tickets/")
+        .split(['?', '/'])
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    let before = app.count("tickets");
+    let (_, _, page) = c.get("/console/tickets/new").await;
+    let form = transfer(form_key(&page), "BJ20261203-0099");
+    let (status, _, body) = c.post_multipart("/console/tickets/new", form).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(app.count("tickets"), before, "nothing written");
+    assert!(body.contains("该热线工单已登记"), "{body}");
+    let control = body
+        .split("id=\"hotline_ref\"")
+        .nth(1)
+        .and_then(|r| r.split('>').next())
+        .expect("the hotline_ref control");
+    assert!(
+        control.contains("aria-invalid=\"true\"") && control.contains("hotline_ref-error"),
+        "{control}"
+    );
+    assert!(
+        body.contains(r#"<option value="hotline" selected>"#),
+        "the choice is kept"
+    );
+
+    let (_, _, list) = c.get("/console/tickets?channel=hotline").await;
+    assert_eq!(listed_ids(&list), [id]);
+    let (_, _, list) = c.get("/console/tickets?hotline_ref=BJ20261203-0099").await;
+    assert_eq!(listed_ids(&list), [id]);
+    let (_, _, list) = c.get("/console/tickets?channel=walk_in").await;
+    assert!(listed_ids(&list).is_empty());
+    let (status, _, rates) = c.get("/console/stats?days=7&channel=hotline").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(rates.contains("· 12345热线转办"), "{rates}");
+    assert!(
+        rates.contains("&amp;channel=hotline"),
+        "links keep the channel"
+    );
+    let (status, _, _) = c.get("/console/stats?channel=fax").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
 crate::on_both_stores!(
+    a_hotline_transfer_is_logged_once_in_the_page,
     a_console_session_and_its_forms_work_through_another_process,
     the_rates_page_shows_a_citys_best_and_worst_units,
     a_city_wide_supervisor_narrows_to_a_street_to_pick_the_community,

@@ -57,6 +57,9 @@ impl Fixture<'_> {
             resident_name: None,
             resident_phone: None,
             households: 1,
+            channel: None,
+            hotline_ref: None,
+            hotline: None,
         };
         let actor = self.actor(by);
         let ctx = Context {
@@ -649,7 +652,110 @@ async fn recurring_problems_are_flagged_as_hotspots(store: Store) {
     assert_names_field(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "threshold");
 }
 
+/// The rates by intake channel: the fixture's grid member logged four tickets (patrol),
+/// the supervisor one (another way); each channel's figures count its own tickets only,
+/// and add up to the whole.
+async fn the_rates_are_broken_down_by_intake_channel(store: Store) {
+    let app = TestApp::spawn(store).await;
+    build(&app).await;
+    let street = app.login("demo-supervisor").await;
+    let figures = |query: String, token: String| {
+        let app = &app;
+        async move {
+            let (status, body) = app
+                .get(&format!("/api/v1/stats?{PERIOD}{query}"), &token)
+                .await;
+            assert_eq!(status, StatusCode::OK, "{query}: {body}");
+            body
+        }
+    };
+    let all = figures(String::new(), street.clone()).await;
+    let patrol = figures("&channel=patrol".into(), street.clone()).await;
+    let other = figures("&channel=other".into(), street.clone()).await;
+    let hotline = figures("&channel=hotline".into(), street.clone()).await;
+    assert_eq!(all["channel"], Value::Null);
+    assert_eq!(patrol["channel"], "patrol");
+    assert_eq!(
+        (
+            &patrol["figures"]["received"],
+            &patrol["figures"]["cancelled"],
+            &patrol["figures"]["resolved"]
+        ),
+        (&json!(3), &json!(1), &json!(1)),
+        "the grid member's: one closed, one reopened, one unclaimed, one cancelled"
+    );
+    assert_eq!(patrol["figures"]["overdue"], 1);
+    assert_eq!(
+        (
+            &other["figures"]["received"],
+            &other["figures"]["resolved"],
+            &other["figures"]["satisfied"]
+        ),
+        (&json!(1), &json!(1), &json!(1))
+    );
+    assert_eq!(hotline["figures"]["received"], 0);
+    assert_eq!(hotline["figures"]["response_rate"], Value::Null);
+    for figure in [
+        "received",
+        "responded",
+        "resolved",
+        "visited",
+        "satisfied",
+        "overdue",
+        "cancelled",
+    ] {
+        let sum = patrol["figures"][figure].as_i64().unwrap()
+            + other["figures"][figure].as_i64().unwrap();
+        assert_eq!(all["figures"][figure].as_i64().unwrap(), sum, "{figure}");
+    }
+    // The children and the unit ranked within the channel.
+    let received_of = |body: &Value, list: &str, name: &str| {
+        body[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .map(|c| c["figures"]["received"].clone())
+    };
+    assert_eq!(
+        received_of(&patrol, "children", "望京西园一区社区"),
+        Some(json!(3))
+    );
+    assert_eq!(
+        received_of(&patrol, "children", "花家地北里社区"),
+        Some(json!(0))
+    );
+    assert_eq!(
+        received_of(&other, "children", "花家地北里社区"),
+        Some(json!(1))
+    );
+    assert_eq!(
+        received_of(&patrol, "partners", "望京宜居物业服务有限公司"),
+        Some(json!(2))
+    );
+    // A unit's own, and the CSV, the same way.
+    let unit = app.login("demo-unit").await;
+    let own = figures("&channel=other".into(), unit.clone()).await;
+    assert_eq!(
+        (&own["channel"], &own["figures"]["received"]),
+        (&json!("other"), &json!(1))
+    );
+    let csv = app
+        .text(
+            &format!("/api/v1/stats.csv?{PERIOD}&channel=patrol"),
+            &street,
+        )
+        .await;
+    let node = csv.lines().nth(1).unwrap();
+    assert!(node.starts_with("node,,望京街道,3,"), "{csv}");
+    let (status, body) = app
+        .get(&format!("/api/v1/stats?{PERIOD}&channel=fax"), &street)
+        .await;
+    assert_names_field(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "channel");
+}
+
 crate::on_both_stores!(
+    the_rates_are_broken_down_by_intake_channel,
     recurring_problems_are_flagged_as_hotspots,
     the_three_rates_of_a_street_are_exact,
     ended_periods_are_stored_and_a_late_write_is_counted,

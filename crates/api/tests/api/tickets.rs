@@ -1546,7 +1546,226 @@ async fn the_residents_contact_is_whole_only_on_the_ticket_page_and_each_read_is
     );
 }
 
+/// 12345 transfers carry the hotline's own number, logged once: a second transfer of the
+/// same number is refused naming `hotline_ref` (also when both arrive at the same moment),
+/// and the list, its CSV and the ticket page tell the channels apart.
+async fn each_ticket_records_how_it_came_in_and_a_hotline_number_is_logged_once(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let grid = app.login("demo-grid").await;
+    let supervisor = app.login("demo-supervisor").await;
+    let community = app.org_id("望京西园一区社区").await;
+    let body = |extra: Value| {
+        let mut b = json!({"category": "property_management", "title": "热线转办", "description": "d",
+                           "address": "望京西园一区5号楼", "community_id": community});
+        b.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        b
+    };
+    // A grid member's ticket came by patrol unless it says otherwise; a supervisor's by
+    // another way.
+    let (status, patrol) = app.post("/api/v1/tickets", &grid, body(json!({}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{patrol}");
+    let (status, other) = app
+        .post("/api/v1/tickets", &supervisor, body(json!({})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{other}");
+    let (status, walk_in) = app
+        .post(
+            "/api/v1/tickets",
+            &supervisor,
+            body(json!({"channel": "walk_in"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{walk_in}");
+    let (status, transfer) = app
+        .post(
+            "/api/v1/tickets",
+            &supervisor,
+            body(json!({"channel": "hotline", "hotline_ref": "BJ20261203-00042"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{transfer}");
+    let intake = |id: &Value| {
+        let app = &app;
+        let token = supervisor.clone();
+        let id = id.as_i64().unwrap();
+        async move { app.get(&format!("/api/v1/tickets/{id}"), &token).await.1["intake"].clone() }
+    };
+    assert_eq!(
+        intake(&patrol["id"]).await,
+        json!({"channel": "patrol", "hotline": null, "hotline_ref": null})
+    );
+    assert_eq!(intake(&other["id"]).await["channel"], "other");
+    assert_eq!(intake(&walk_in["id"]).await["channel"], "walk_in");
+    assert_eq!(
+        intake(&transfer["id"]).await,
+        json!({"channel": "hotline", "hotline": "12345", "hotline_ref": "BJ20261203-00042"})
+    );
+
+    // Refusals name their field and write nothing.
+    let tickets_before = app.count("tickets");
+    let intakes_before = app.count("ticket_intake");
+    for (extra, field, code) in [
+        (
+            json!({"channel": "hotline", "hotline_ref": "BJ20261203-00042"}),
+            "hotline_ref",
+            "taken",
+        ),
+        (
+            json!({"channel": "hotline", "hotline_ref": " BJ20261203-00042 "}),
+            "hotline_ref",
+            "taken",
+        ),
+        (json!({"channel": "hotline"}), "hotline_ref", "required"),
+        (
+            json!({"channel": "walk_in", "hotline_ref": "X1"}),
+            "hotline_ref",
+            "not_hotline",
+        ),
+        (json!({"hotline": "12345"}), "hotline", "not_hotline"),
+        (
+            json!({"channel": "hotline", "hotline_ref": "编号1"}),
+            "hotline_ref",
+            "format",
+        ),
+        (json!({"channel": "fax"}), "channel", ""),
+    ] {
+        let (status, refused) = app
+            .post("/api/v1/tickets", &supervisor, body(extra.clone()))
+            .await;
+        assert_names_field(status, &refused, StatusCode::UNPROCESSABLE_ENTITY, field);
+        if !code.is_empty() {
+            assert_eq!(refused["errors"][0]["code"], code, "{extra}: {refused}");
+        }
+        if code == "taken" {
+            let number = transfer["number"].as_str().unwrap();
+            assert!(
+                refused["errors"][0]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains(number),
+                "{refused}"
+            );
+        }
+    }
+    assert_eq!(app.count("tickets"), tickets_before);
+    assert_eq!(app.count("ticket_intake"), intakes_before);
+    // Another hotline may use the same number.
+    let (status, other_hotline) = app
+        .post(
+            "/api/v1/tickets",
+            &supervisor,
+            body(json!({"channel": "hotline", "hotline": "96105", "hotline_ref": "BJ20261203-00042"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{other_hotline}");
+
+    // Eight transfers of one new number at the same moment: one ticket.
+    let app = Arc::new(app);
+    let barrier = Arc::new(tokio::sync::Barrier::new(8));
+    let tries = (0..8).map(|_| {
+        let (app, barrier, token, b) = (
+            app.clone(),
+            barrier.clone(),
+            supervisor.clone(),
+            body(json!({"channel": "hotline", "hotline_ref": "BJ20261203-00777"})),
+        );
+        tokio::spawn(async move {
+            barrier.wait().await;
+            app.post("/api/v1/tickets", &token, b).await
+        })
+    });
+    let results: Vec<(StatusCode, Value)> = futures_util::future::join_all(tries)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let created: Vec<_> = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .collect();
+    assert_eq!(created.len(), 1, "{results:?}");
+    for (status, refused) in results.iter().filter(|(s, _)| *s != StatusCode::CREATED) {
+        assert_names_field(
+            *status,
+            refused,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "hotline_ref",
+        );
+    }
+    let late = created[0].1["id"].as_i64().unwrap();
+
+    // The lists: by channel, by the hotline's number; the CSV says how each came in.
+    let ids = |items: Vec<Value>| -> Vec<i64> {
+        let mut ids: Vec<i64> = items.iter().map(|t| t["id"].as_i64().unwrap()).collect();
+        ids.sort();
+        ids
+    };
+    let mut transfers = vec![
+        transfer["id"].as_i64().unwrap(),
+        other_hotline["id"].as_i64().unwrap(),
+        late,
+    ];
+    transfers.sort();
+    assert_eq!(
+        ids(app
+            .all("/api/v1/tickets?channel=hotline", &supervisor)
+            .await),
+        transfers
+    );
+    assert_eq!(
+        ids(app
+            .all("/api/v1/tickets?channel=walk_in", &supervisor)
+            .await),
+        [walk_in["id"].as_i64().unwrap()]
+    );
+    assert_eq!(
+        ids(app
+            .all("/api/v1/tickets?hotline_ref=BJ20261203-00042", &supervisor)
+            .await),
+        [
+            transfer["id"].as_i64().unwrap(),
+            other_hotline["id"].as_i64().unwrap()
+        ]
+    );
+    let (status, refused) = app.get("/api/v1/tickets?channel=fax", &supervisor).await;
+    assert_names_field(
+        status,
+        &refused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "channel",
+    );
+    let csv = app
+        .text("/api/v1/tickets.csv?channel=hotline", &supervisor)
+        .await;
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(
+        lines[0].ends_with("来源 channel,热线工单号 hotline_ref"),
+        "{csv}"
+    );
+    assert_eq!(lines.len(), 4, "{csv}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.ends_with(",hotline,BJ20261203-00777")),
+        "{csv}"
+    );
+    let patrols = app
+        .text("/api/v1/tickets.csv?channel=patrol", &supervisor)
+        .await;
+    assert!(
+        patrols.contains(patrol["number"].as_str().unwrap()),
+        "{patrols}"
+    );
+    assert!(
+        !patrols.contains(transfer["number"].as_str().unwrap()),
+        "{patrols}"
+    );
+}
+
 crate::on_both_stores!(
+    each_ticket_records_how_it_came_in_and_a_hotline_number_is_logged_once,
     a_search_finds_the_titles_that_hold_the_text_as_typed,
     a_resident_calling_back_is_found_by_number_phone_or_address,
     the_deadline_order_puts_the_most_pressing_first,

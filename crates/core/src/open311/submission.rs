@@ -243,6 +243,9 @@ pub fn submit(
         resident_name: (!name.is_empty()).then_some(name),
         resident_phone: blank_to_none(&input.phone).map(str::to_owned),
         households: 1,
+        channel: Some(crate::types::IntakeChannel::App),
+        hotline_ref: None,
+        hotline: None,
     };
     let token = hex::encode(rand::random::<[u8; 12]>());
     let attributes = serde_json::to_string(&input.attributes)

@@ -29,7 +29,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::ids::{OrgUnitId, PartnerId};
 use crate::schema::{org_units, partners, tickets};
 use crate::scope::{can_see_org_unit, in_subtree, visible_path, Actor, Scope};
-use crate::types::{OrgKind, Role, TicketStatus};
+use crate::types::{IntakeChannel, OrgKind, Role, TicketStatus};
 
 pub mod reference;
 pub mod setwise;
@@ -124,6 +124,8 @@ pub struct PartnerRef {
 pub struct NodeStats {
     pub node: NodeRef,
     pub period: Period,
+    /// The intake channel the figures are of, when one was asked for (else all tickets).
+    pub channel: Option<IntakeChannel>,
     pub figures: Figures,
     /// The node's children, best first.
     pub children: Vec<Ranked<NodeRef>>,
@@ -143,6 +145,8 @@ pub struct NodeStats {
 pub struct PartnerStats {
     pub partner: PartnerRef,
     pub period: Period,
+    /// As `NodeStats::channel`.
+    pub channel: Option<IntakeChannel>,
     pub figures: Figures,
     /// Urgings (催办次数) the unit received in the period.
     pub urged: i64,
@@ -194,10 +198,41 @@ fn rank<T>(mut rows: Vec<(i64, T, Figures, i64)>) -> Vec<Ranked<T>> {
 /// Whose tickets a figure counts: those logged in the period under an org node, or those
 /// a partner unit held at the period's end.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cohort {
+pub enum Whose {
     /// The subtree at this materialised path.
     Subtree(String),
     Partner(PartnerId),
+}
+
+/// The tickets a figure counts: whose, and of those only the ones that came in by
+/// `channel` when one is named (the rates by intake channel).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cohort {
+    pub whose: Whose,
+    pub channel: Option<IntakeChannel>,
+}
+
+impl Cohort {
+    /// The tickets of the subtree at this materialised path.
+    pub fn subtree(path: impl Into<String>) -> Self {
+        Cohort {
+            whose: Whose::Subtree(path.into()),
+            channel: None,
+        }
+    }
+
+    /// The tickets a partner unit held.
+    pub fn partner(partner: PartnerId) -> Self {
+        Cohort {
+            whose: Whose::Partner(partner),
+            channel: None,
+        }
+    }
+
+    /// Of these, only the ones that came in by `channel` (all, for `None`).
+    pub fn by_channel(self, channel: Option<IntakeChannel>) -> Self {
+        Cohort { channel, ..self }
+    }
 }
 
 /// The figures of a cohort: all of it, by child node (keyed by the child's path) and by the
@@ -224,6 +259,7 @@ pub fn for_node(
     actor: &Actor,
     node: OrgUnitId,
     period: Period,
+    channel: Option<IntakeChannel>,
     now: NaiveDateTime,
 ) -> CoreResult<NodeStats> {
     actor.require_role(
@@ -237,7 +273,7 @@ pub fn for_node(
         .find(node)
         .select((org_units::name, org_units::kind, org_units::path))
         .first(conn)?;
-    let cohort = Cohort::Subtree(path);
+    let cohort = Cohort::subtree(path).by_channel(channel);
     let (mut groups, stored_at) = statements::groups(conn, &cohort, period, now)?;
     let urged = urgings(conn, &cohort, period)?;
     let children: Vec<(OrgUnitId, String, OrgKind, String)> = org_units::table
@@ -287,6 +323,7 @@ pub fn for_node(
             kind,
         },
         period,
+        channel,
         figures: groups.all,
         children: rank(child_rows),
         partners: rank(partner_rows),
@@ -302,6 +339,7 @@ pub fn for_partner(
     actor: &Actor,
     partner: PartnerId,
     period: Period,
+    channel: Option<IntakeChannel>,
     now: NaiveDateTime,
 ) -> CoreResult<PartnerStats> {
     match (&actor.scope, actor.role) {
@@ -316,7 +354,7 @@ pub fn for_partner(
         _ => {}
     }
     let unit = crate::partners::get(conn, actor, partner)?;
-    let cohort = Cohort::Partner(partner);
+    let cohort = Cohort::partner(partner).by_channel(channel);
     let (groups, stored_at) = statements::groups(conn, &cohort, period, now)?;
     Ok(PartnerStats {
         partner: PartnerRef {
@@ -324,6 +362,7 @@ pub fn for_partner(
             name: unit.name,
         },
         period,
+        channel,
         figures: groups.all,
         urged: urgings(conn, &cohort, period)?.all,
         stored_at,
@@ -350,8 +389,20 @@ fn urgings(conn: &mut DbConnection, cohort: &Cohort, period: Period) -> CoreResu
         .filter(ticket_events::created_at.ge(period.from))
         .filter(ticket_events::created_at.lt(period.to))
         .select((ticket_events::partner_id, tickets::org_path));
-    let (rows, node): (Vec<(Option<PartnerId>, String)>, Option<&str>) = match cohort {
-        Cohort::Subtree(path) => {
+    let made = match cohort.channel {
+        Some(channel) => made
+            .filter(
+                tickets::id.eq_any(
+                    crate::schema::ticket_intake::table
+                        .filter(crate::schema::ticket_intake::channel.eq(channel))
+                        .select(crate::schema::ticket_intake::ticket_id),
+                ),
+            )
+            .into_boxed(),
+        None => made.into_boxed(),
+    };
+    let (rows, node): (Vec<(Option<PartnerId>, String)>, Option<&str>) = match &cohort.whose {
+        Whose::Subtree(path) => {
             let (lower, upper) = crate::scope::subtree_bounds(path);
             let rows = made
                 .filter(tickets::org_path.ge(lower))
@@ -359,7 +410,7 @@ fn urgings(conn: &mut DbConnection, cohort: &Cohort, period: Period) -> CoreResu
                 .load(conn)?;
             (rows, Some(path.as_str()))
         }
-        Cohort::Partner(partner) => (
+        Whose::Partner(partner) => (
             made.filter(ticket_events::partner_id.eq(*partner))
                 .load(conn)?,
             None,

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::{child_key, rate, Cohort, Figures, Groups, Period};
+use super::{child_key, rate, Cohort, Figures, Groups, Period, Whose};
 use crate::db::DbConnection;
 use crate::error::CoreResult;
 use crate::ids::{PartnerId, TicketId};
@@ -130,9 +130,18 @@ fn load_facts(conn: &mut DbConnection, cohort: &Cohort, period: Period) -> CoreR
             tickets::resolve_by,
         ))
         .into_boxed();
-    match cohort {
-        Cohort::Subtree(path) => query = query.filter(in_subtree(tickets::org_path, path)),
-        Cohort::Partner(partner) => {
+    if let Some(channel) = cohort.channel {
+        query = query.filter(
+            tickets::id.eq_any(
+                crate::schema::ticket_intake::table
+                    .filter(crate::schema::ticket_intake::channel.eq(channel))
+                    .select(crate::schema::ticket_intake::ticket_id),
+            ),
+        );
+    }
+    match &cohort.whose {
+        Whose::Subtree(path) => query = query.filter(in_subtree(tickets::org_path, path)),
+        Whose::Partner(partner) => {
             // Every ticket the unit ever took or was given; attributed below as of the
             // period's end.
             query = query.filter(
@@ -209,7 +218,7 @@ fn load_facts(conn: &mut DbConnection, cohort: &Cohort, period: Period) -> CoreR
         }
     }
     let mut all: Vec<Facts> = facts.into_values().collect();
-    if let Cohort::Partner(partner) = cohort {
+    if let Whose::Partner(partner) = &cohort.whose {
         all.retain(|t| t.holder == Some(*partner));
     }
     Ok(all)
@@ -220,7 +229,7 @@ fn load_facts(conn: &mut DbConnection, cohort: &Cohort, period: Period) -> CoreR
 pub fn groups(conn: &mut DbConnection, cohort: &Cohort, period: Period) -> CoreResult<Groups> {
     let facts = load_facts(conn, cohort, period)?;
     let all = figures(facts.iter(), period.to);
-    let Cohort::Subtree(path) = cohort else {
+    let Whose::Subtree(path) = &cohort.whose else {
         return Ok(Groups {
             all,
             ..Groups::default()

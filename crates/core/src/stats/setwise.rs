@@ -31,7 +31,7 @@ use diesel::prelude::*;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 
-use super::{Cohort, Figures, Groups, Period};
+use super::{Cohort, Figures, Groups, Period, Whose};
 use crate::db::{Backend, DbBackend, DbConnection};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::PartnerId;
@@ -148,15 +148,15 @@ fn rolled(cohort: &Cohort, table: &str, columns: &str, by_value: bool) -> String
     } else {
         ("", "", "")
     };
-    match cohort {
-        Cohort::Subtree(_) => format!(
+    match cohort.whose {
+        Whose::Subtree(_) => format!(
             "SELECT '' AS grp, {v}{columns} FROM {table} {by_v} \
              UNION ALL SELECT 'c' || $5 || CAST(child AS TEXT) || '/', {v}{columns} FROM {table} \
                WHERE child IS NOT NULL GROUP BY child{and_v} \
              UNION ALL SELECT 'p' || CAST(holder AS TEXT), {v}{columns} FROM {table} \
                WHERE holder IS NOT NULL GROUP BY holder{and_v}"
         ),
-        Cohort::Partner(_) => {
+        Whose::Partner(_) => {
             format!("SELECT '' AS grp, {v}{columns} FROM {table} WHERE holder = $3 {by_v}")
         }
     }
@@ -202,13 +202,13 @@ const FIGURES: [(&str, &str); 11] = [
 /// the path's bounds and $5 the path, for a unit $3 its id. (SQLite numbers `$n` by first
 /// appearance, so they appear in order.)
 fn query(d: &Dialect, cohort: &Cohort) -> String {
-    let scope = match cohort {
+    let scope = match cohort.whose {
         // The subtree's paths, each then read for the period from the (path, logged)
         // index: a range of paths alone reads every ticket the subtree ever had.
-        Cohort::Subtree(_) => {
+        Whose::Subtree(_) => {
             "x.org_path IN (SELECT o.path FROM org_units o WHERE o.path >= $3 AND o.path < $4)"
         }
-        Cohort::Partner(_) => {
+        Whose::Partner(_) => {
             "x.ticket_id IN (SELECT ticket_id FROM ticket_events WHERE partner_id = $3)"
         }
     };
@@ -216,13 +216,13 @@ fn query(d: &Dialect, cohort: &Cohort) -> String {
     // (NULL for the node's own tickets): grouping 1.8 M tickets by a number took a city's
     // month from 7.6–8.1 s to 5.4–5.6 s against grouping by the child's path; the path is
     // put back together for the few rows that come out (`rolled`).
-    let child = match cohort {
-        Cohort::Subtree(_) => format!(
+    let child = match cohort.whose {
+        Whose::Subtree(_) => format!(
             "CAST(substr(org_path, length($5) + 1, \
                NULLIF({pos}(substr(org_path, length($5) + 1), '/'), 0) - 1) AS BIGINT)",
             pos = d.position()
         ),
-        Cohort::Partner(_) => "0".to_owned(),
+        Whose::Partner(_) => "0".to_owned(),
     };
     let sat = d.satisfaction("ev.detail");
     let flags: Vec<String> = PACKED
@@ -278,7 +278,15 @@ fn query(d: &Dialect, cohort: &Cohort) -> String {
             rolled = rolled(cohort, histogram, "CAST(SUM(k) AS BIGINT) AS k", true)
         )
     };
-    let in_period = format!("x.created_at >= $1 AND x.created_at < $2 AND {scope}");
+    // The channel's name is one of the closed set (`IntakeChannel::as_str`), written in.
+    let channel = match cohort.channel {
+        Some(c) => format!(
+            " AND x.ticket_id IN (SELECT i.ticket_id FROM ticket_intake i WHERE i.channel = '{}')",
+            c.as_str()
+        ),
+        None => String::new(),
+    };
+    let in_period = format!("x.created_at >= $1 AND x.created_at < $2 AND {scope}{channel}");
     format!(
         "WITH u AS ( \
            SELECT x.ticket_id, x.org_path, x.created_at, x.respond_by, x.resolve_by \
@@ -383,15 +391,15 @@ fn bound(
         .into_boxed::<DbBackend>()
         .bind::<Timestamp, _>(period.from)
         .bind::<Timestamp, _>(period.to);
-    match cohort {
-        Cohort::Subtree(path) => {
+    match &cohort.whose {
+        Whose::Subtree(path) => {
             let (lower, upper) = subtree_bounds(path);
             query
                 .bind::<Text, _>(lower)
                 .bind::<Text, _>(upper)
                 .bind::<Text, _>(path.clone())
         }
-        Cohort::Partner(partner) => query.bind::<BigInt, _>(partner.0),
+        Whose::Partner(partner) => query.bind::<BigInt, _>(partner.0),
     }
 }
 

@@ -22,7 +22,8 @@ use diesel::sql_types::{Text, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    days_before_today, days_to_the_hour, setwise, Cohort, Groups, Period, CONSOLE_DAYS, RECENT_DAYS,
+    days_before_today, days_to_the_hour, setwise, Cohort, Groups, Period, Whose, CONSOLE_DAYS,
+    RECENT_DAYS,
 };
 use crate::db::DbConnection;
 use crate::error::CoreResult;
@@ -44,9 +45,13 @@ pub fn settled(period: Period, now: NaiveDateTime) -> bool {
 
 /// The key of a cohort's statements.
 fn key(cohort: &Cohort) -> String {
-    match cohort {
-        Cohort::Subtree(path) => format!("s{path}"),
-        Cohort::Partner(partner) => format!("p{}", partner.0),
+    let whose = match &cohort.whose {
+        Whose::Subtree(path) => format!("s{path}"),
+        Whose::Partner(partner) => format!("p{}", partner.0),
+    };
+    match cohort.channel {
+        None => whose,
+        Some(channel) => format!("{whose}@{channel}"),
     }
 }
 
@@ -194,7 +199,7 @@ pub fn state_periods(
     let mut computed = 0;
     for period in kept_periods(now, tz)? {
         for path in &nodes {
-            let cohort = Cohort::Subtree(path.clone());
+            let cohort = Cohort::subtree(path.clone());
             // Looked up by key, not read: a city's statement is about 850 KB of JSON.
             let stored = rates_statements::table
                 .find((key(&cohort), period.from, period.to))

@@ -14,7 +14,7 @@ use crate::ids::{CategoryId, OrgUnitId, TicketId};
 use crate::reference::Reference;
 use crate::schema::{idempotency_keys, org_units, ticket_events, tickets};
 use crate::scope::{visible_org_units, Actor, Scope};
-use crate::types::{EventKind, OrgKind, Priority, Role, TicketStatus};
+use crate::types::{EventKind, IntakeChannel, OrgKind, Priority, Role, TicketStatus};
 use crate::validate;
 
 /// Ticket numbers count by the year in China Standard Time (no daylight saving).
@@ -53,6 +53,107 @@ pub struct NewTicket {
     #[serde(default = "one")]
     #[validate(range(min = 1, max = 100000))]
     pub households: i32,
+    /// How it came in. Left out: `patrol` when a grid member logs it, `other` when a
+    /// supervisor does; an Open311 request is always `app`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<IntakeChannel>,
+    /// A hotline transfer's own ticket number at the hotline (`channel: hotline` only, and
+    /// required there); a hotline's number is logged once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(custom(function = "validate::hotline_ref"))]
+    pub hotline_ref: Option<String>,
+    /// The hotline a transfer came from, `12345` when left out (`channel: hotline` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(custom(function = "validate::hotline_ref"))]
+    pub hotline: Option<String>,
+}
+
+/// A channel as a query names it (`channel=hotline`): none when left out or blank, else
+/// one of `IntakeChannel`'s words or a refusal naming `channel`.
+pub fn channel_of(text: Option<&str>) -> CoreResult<Option<IntakeChannel>> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(word) => word
+            .parse()
+            .map(Some)
+            .map_err(|e: crate::types::UnknownVariant| {
+                CoreError::invalid("channel", "invalid", e.to_string())
+            }),
+    }
+}
+
+/// The hotline a transfer comes from when none is named.
+pub const DEFAULT_HOTLINE: &str = "12345";
+
+/// How a ticket came in, as its page shows it (named apart from the day's intake count in
+/// the API's schemas).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = TicketIntake))]
+pub struct Intake {
+    pub channel: IntakeChannel,
+    /// The hotline a transfer came from (e.g. `12345`) and its number there.
+    pub hotline: Option<String>,
+    pub hotline_ref: Option<String>,
+}
+
+/// The intake a new ticket records, once `input` is checked: its channel by default for
+/// the actor, and a hotline's number only on (and always on) a hotline transfer.
+fn intake_of(actor: &Actor, input: &NewTicket, errors: &mut Vec<FieldError>) -> Intake {
+    let channel = input.channel.unwrap_or(match actor.role {
+        Role::GridMember => IntakeChannel::Patrol,
+        _ => IntakeChannel::Other,
+    });
+    let hotline_ref = input.hotline_ref.as_deref().map(str::trim);
+    let hotline = input.hotline.as_deref().map(str::trim);
+    match (channel, hotline_ref) {
+        (IntakeChannel::Hotline, None) => errors.push(FieldError::new(
+            "hotline_ref",
+            "required",
+            "a hotline transfer carries the hotline's own ticket number",
+        )),
+        (IntakeChannel::Hotline, Some(_)) => {}
+        (_, Some(_)) => errors.push(FieldError::new(
+            "hotline_ref",
+            "not_hotline",
+            "only a hotline transfer (channel hotline) carries a hotline number",
+        )),
+        (_, None) if hotline.is_some() => errors.push(FieldError::new(
+            "hotline",
+            "not_hotline",
+            "only a hotline transfer (channel hotline) names a hotline",
+        )),
+        (_, None) => {}
+    }
+    let transfer = channel == IntakeChannel::Hotline;
+    Intake {
+        channel,
+        hotline: transfer.then(|| hotline.unwrap_or(DEFAULT_HOTLINE).to_owned()),
+        hotline_ref: hotline_ref.filter(|_| transfer).map(str::to_owned),
+    }
+}
+
+/// The refusal of a hotline number already logged, naming the ticket it was logged as.
+fn hotline_ref_taken(number: &str) -> FieldError {
+    FieldError::new(
+        "hotline_ref",
+        "taken",
+        format!("this hotline number was already logged, as ticket {number}"),
+    )
+}
+
+/// The ticket already logged for a hotline's number, if any.
+fn logged_for_hotline_ref(conn: &mut DbConnection, intake: &Intake) -> CoreResult<Option<String>> {
+    use crate::schema::ticket_intake;
+    let (Some(hotline), Some(reference)) = (&intake.hotline, &intake.hotline_ref) else {
+        return Ok(None);
+    };
+    Ok(ticket_intake::table
+        .inner_join(tickets::table)
+        .filter(ticket_intake::hotline.eq(hotline))
+        .filter(ticket_intake::hotline_ref.eq(reference))
+        .select(tickets::number)
+        .first(conn)
+        .optional()?)
 }
 
 /// A stable hash of a request body, to tell a retry from a different request under the same key.
@@ -406,20 +507,21 @@ fn forget_expired(
 }
 
 /// PostgreSQL, outside a caller's transaction: the ticket, its `logged` event, its row in
-/// the due queue (DESIGN's escalation reads only that) and the idempotency key written by
-/// one statement, so one round trip and one commit where pgbench's same transaction makes
-/// four round trips, its number drawn from the district's sequence inside it. The statement sets what
-/// `NewTicketRow` sets for a new ticket.
+/// the due queue (DESIGN's escalation reads only that), its intake and the idempotency key
+/// written by one statement, so one round trip and one commit where pgbench's same
+/// transaction makes four round trips, its number drawn from the district's sequence inside
+/// it. The statement sets what `NewTicketRow` sets for a new ticket.
 fn insert_in_one_statement(
     conn: &mut DbConnection,
     row: &NewTicketRow<'_>,
+    intake: &Intake,
     (code, year, sequence): (&str, i32, &str),
     key: Option<&IdempotencyKey>,
 ) -> CoreResult<TicketRow> {
     use diesel::sql_types::{BigInt, Double, Integer, Nullable, Text, Timestamp};
     let keyed = if key.is_some() {
         ", k AS (INSERT INTO idempotency_keys (user_id, key, request_hash, ticket_id, created_at) \
-           SELECT reported_by, $20, $21, id, created_at FROM t)"
+           SELECT reported_by, $23, $24, id, created_at FROM t)"
     } else {
         ""
     };
@@ -438,7 +540,9 @@ fn insert_in_one_statement(
          e AS (INSERT INTO ticket_events (ticket_id, actor_id, kind, to_status, created_at) \
            SELECT id, reported_by, 'logged', 'reported', created_at FROM t), \
          d AS (INSERT INTO escalation_due (ticket_id, due_at) \
-           SELECT id, respond_by FROM t WHERE respond_by IS NOT NULL){keyed} \
+           SELECT id, respond_by FROM t WHERE respond_by IS NOT NULL), \
+         i AS (INSERT INTO ticket_intake (ticket_id, channel, hotline, hotline_ref) \
+           SELECT id, $20, $21, $22 FROM t){keyed} \
          SELECT * FROM t"
     ))
     .into_boxed::<crate::db::DbBackend>()
@@ -460,7 +564,10 @@ fn insert_in_one_statement(
     .bind::<Nullable<Timestamp>, _>(row.resolve_by)
     .bind::<BigInt, _>(row.reported_by)
     .bind::<Timestamp, _>(row.created_at)
-    .bind::<Text, _>(sequence);
+    .bind::<Text, _>(sequence)
+    .bind::<Text, _>(intake.channel)
+    .bind::<Nullable<Text>, _>(intake.hotline.clone())
+    .bind::<Nullable<Text>, _>(intake.hotline_ref.clone());
     let query = match key {
         Some(key) => query
             .bind::<Text, _>(key.key.clone())
@@ -509,6 +616,10 @@ pub fn log(
             "required",
             "give latitude and longitude together",
         ));
+    }
+    let intake = intake_of(actor, input, &mut errors);
+    if let Some(number) = logged_for_hotline_ref(conn, &intake)? {
+        errors.push(hotline_ref_taken(&number));
     }
     let place = place(conn, actor, input, ctx.reference, &mut errors)?;
     let rules = ctx.reference.category_rules(conn, input.category.trim())?;
@@ -585,6 +696,7 @@ pub fn log(
             return insert_in_one_statement(
                 conn,
                 &new_row,
+                &intake,
                 (&district.1, year, &sequence),
                 idempotency,
             );
@@ -610,6 +722,14 @@ pub fn log(
                 ))
                 .execute(conn)?;
             super::due::enqueue_new(conn, &row)?;
+            diesel::insert_into(crate::schema::ticket_intake::table)
+                .values((
+                    crate::schema::ticket_intake::ticket_id.eq(id),
+                    crate::schema::ticket_intake::channel.eq(intake.channel),
+                    crate::schema::ticket_intake::hotline.eq(&intake.hotline),
+                    crate::schema::ticket_intake::hotline_ref.eq(&intake.hotline_ref),
+                ))
+                .execute(conn)?;
             if let Some(key) = idempotency {
                 if expired_key {
                     forget_expired(conn, actor, key, now)?;
@@ -633,14 +753,21 @@ pub fn log(
     };
     let row = match attempt(conn) {
         Ok(row) => row,
-        // A concurrent retry with the same key committed first: answer with its ticket.
-        Err(CoreError::Conflict { .. }) if idempotency.is_some() => {
-            if let KeyUse::Answered(earlier) =
-                earlier_use(conn, actor, idempotency.expect("checked"), now)?
-            {
-                return Ok(*earlier);
+        Err(e @ CoreError::Conflict { .. }) => {
+            // A concurrent retry with the same key committed first: answer with its ticket.
+            if let Some(key) = idempotency {
+                if let KeyUse::Answered(earlier) = earlier_use(conn, actor, key, now)? {
+                    return Ok(*earlier);
+                }
             }
-            return Err(CoreError::conflict("the ticket could not be logged; retry"));
+            // A concurrent transfer of the same hotline number committed first.
+            if let Some(number) = logged_for_hotline_ref(conn, &intake)? {
+                return Err(CoreError::Invalid(vec![hotline_ref_taken(&number)]));
+            }
+            if idempotency.is_some() {
+                return Err(CoreError::conflict("the ticket could not be logged; retry"));
+            }
+            return Err(e);
         }
         Err(e) => return Err(e),
     };

@@ -30,6 +30,9 @@ pub struct TicketDetail {
     pub waiting_on_resident: Option<Waiting>,
     /// The need (需求清单) it was gathered into.
     pub need_id: Option<crate::ids::NeedId>,
+    /// How it came in (12345 hotline transfer with the hotline's number, grid patrol,
+    /// walk-in, app, the residents' web form, other).
+    pub intake: super::logging::Intake,
     /// The Open311 channel it came in by, if any.
     pub channel: Option<String>,
     /// What the Open311 request brought: answers, photo link, the reporter (for those who
@@ -75,6 +78,26 @@ pub struct Waiting {
     pub reason: String,
 }
 
+/// How each of `ids` came in (one query, for a page of a list or an export).
+pub fn intakes(
+    conn: &mut DbConnection,
+    ids: &[TicketId],
+) -> CoreResult<std::collections::HashMap<TicketId, super::logging::Intake>> {
+    use crate::schema::ticket_intake;
+    let rows: Vec<(TicketId, super::logging::Intake)> = ticket_intake::table
+        .filter(ticket_intake::ticket_id.eq_any(ids.to_vec()))
+        .select((
+            ticket_intake::ticket_id,
+            (
+                ticket_intake::channel,
+                ticket_intake::hotline,
+                ticket_intake::hotline_ref,
+            ),
+        ))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}
+
 /// The ticket's own page, read by `actor` through `route` (recorded with the read when
 /// it shows the resident's contact whole: `privacy::record_contact_read`).
 pub fn get(
@@ -85,7 +108,7 @@ pub fn get(
     now: NaiveDateTime,
 ) -> CoreResult<TicketDetail> {
     use crate::schema::{
-        escalation_due, need_tickets, open311_keys, open311_requests, ticket_pauses,
+        escalation_due, need_tickets, open311_keys, open311_requests, ticket_intake, ticket_pauses,
     };
     // The ticket with what hangs on it one-to-one (a pause, its need, the Open311 request it
     // came by, its running deadline's warning) in one query; its events and photos in one
@@ -95,6 +118,7 @@ pub fn get(
         .left_join(need_tickets::table)
         .left_join(open311_requests::table.inner_join(open311_keys::table))
         .left_join(escalation_due::table)
+        .left_join(ticket_intake::table)
         .filter(tickets::id.eq(id))
         .select((
             TicketRow::as_select(),
@@ -107,6 +131,12 @@ pub fn get(
                 escalation_due::warn_from,
             )
                 .nullable(),
+            (
+                ticket_intake::channel,
+                ticket_intake::hotline,
+                ticket_intake::hotline_ref,
+            )
+                .nullable(),
         ));
     type Row = (
         TicketRow,
@@ -114,8 +144,9 @@ pub fn get(
         Option<crate::ids::NeedId>,
         Option<super::intake::RequestRow>,
         Option<crate::warnings::Planned>,
+        Option<super::logging::Intake>,
     );
-    let (row, paused, need_id, request, planned): Row = query
+    let (row, paused, need_id, request, planned, intake): Row = query
         .first(conn)
         .optional()?
         .ok_or(CoreError::NotFound("ticket"))?;
@@ -152,6 +183,12 @@ pub fn get(
         attachments,
         waiting_on_resident,
         need_id,
+        // Every ticket has its row (migration 21 wrote the earlier tickets').
+        intake: intake.unwrap_or(super::logging::Intake {
+            channel: crate::types::IntakeChannel::Other,
+            hotline: None,
+            hotline_ref: None,
+        }),
         channel: open311.as_ref().map(|r| r.channel.clone()),
         open311,
     };
@@ -191,6 +228,10 @@ pub struct TicketFilter {
     pub phone: Option<String>,
     /// Text in the address.
     pub address: Option<String>,
+    /// How the tickets came in.
+    pub channel: Option<crate::types::IntakeChannel>,
+    /// A hotline transfer's number at the hotline, exactly.
+    pub hotline_ref: Option<String>,
     /// The tickets being worked, the earliest running deadline first: the late ones most
     /// late first, then those falling due soonest (`tickets_late_idx`, as `overdue`).
     pub by_deadline: bool,
@@ -357,6 +398,26 @@ pub(crate) fn filtered(
     }
     if let Some(phone) = &filter.phone {
         query = query.filter(phone_expr(conn, actor, phone)?);
+    }
+    if let Some(channel) = filter.channel {
+        use crate::schema::ticket_intake;
+        query = query.filter(
+            tickets::id.eq_any(
+                ticket_intake::table
+                    .filter(ticket_intake::channel.eq(channel))
+                    .select(ticket_intake::ticket_id),
+            ),
+        );
+    }
+    if let Some(reference) = filter.hotline_ref.as_deref().map(str::trim) {
+        use crate::schema::ticket_intake;
+        query = query.filter(
+            tickets::id.eq_any(
+                ticket_intake::table
+                    .filter(ticket_intake::hotline_ref.eq(reference.to_owned()))
+                    .select(ticket_intake::ticket_id),
+            ),
+        );
     }
     if filter.by_deadline {
         query = query

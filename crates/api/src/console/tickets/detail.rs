@@ -114,12 +114,19 @@ fn facts(lang: Lang, shown: &Shown) -> Markup {
                     @if let Some(h) = &shown.holder { (h) } @else if t.in_pool { (lang.t("抢单池", "the pool")) } @else { "—" }
                 }
                 dt { (lang.t("登记时间", "Logged")) } dd { (layout::china(t.created_at)) }
+                @let intake = &shown.detail.intake;
+                dt { (lang.t("来源", "Came in by")) } dd {
+                    (layout::channel_name(lang, intake.channel))
+                    @if let (Some(hotline), Some(number)) = (&intake.hotline, &intake.hotline_ref) {
+                        " · " (hotline) " " (lang.t("工单号", "number")) " " span class="number" { (number) }
+                    }
+                }
                 dt { (lang.t("期限", "Deadline")) } dd { (deadline_cell(lang, t, now)) }
                 @if let Some(s) = t.satisfaction {
                     dt { (lang.t("满意度", "Satisfaction")) } dd { (layout::satisfaction_name(lang, s)) }
                 }
                 @if let Some(r) = &shown.detail.open311 {
-                    dt { (lang.t("来源渠道", "Channel")) } dd { "Open311 · " (r.channel) }
+                    dt { (lang.t("应用渠道", "App channel")) } dd { "Open311 · " (r.channel) }
                     @for (code, answers) in &r.attributes {
                         dt { (code) } dd { (answers.join(", ")) }
                     }

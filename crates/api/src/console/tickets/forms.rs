@@ -21,6 +21,8 @@ pub(super) struct TicketForm {
     pub(super) resident_name: String,
     pub(super) resident_phone: String,
     pub(super) households: String,
+    pub(super) channel: String,
+    pub(super) hotline_ref: String,
 }
 
 impl TicketForm {
@@ -40,6 +42,8 @@ impl TicketForm {
             "resident_name" => &mut self.resident_name,
             "resident_phone" => &mut self.resident_phone,
             "households" => &mut self.households,
+            "channel" => &mut self.channel,
+            "hotline_ref" => &mut self.hotline_ref,
             _ => return,
         };
         *slot = value;
@@ -65,16 +69,24 @@ impl TicketForm {
                 })
                 .ok()
         }
-        let priority = match self.priority.trim() {
-            "" => None,
-            p => match p.parse::<Priority>() {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    errors.push(FieldError::new("priority", "invalid", e.to_string()));
-                    None
-                }
-            },
-        };
+        /// One of a closed vocabulary's words, or none when left blank.
+        fn chosen<T: std::str::FromStr<Err = jiesu_core::types::UnknownVariant>>(
+            field: &str,
+            value: &str,
+            errors: &mut Vec<FieldError>,
+        ) -> Option<T> {
+            match value.trim() {
+                "" => None,
+                word => word
+                    .parse()
+                    .map_err(|e: jiesu_core::types::UnknownVariant| {
+                        errors.push(FieldError::new(field, "invalid", e.to_string()));
+                    })
+                    .ok(),
+            }
+        }
+        let priority: Option<Priority> = chosen("priority", &self.priority, &mut errors);
+        let channel: Option<IntakeChannel> = chosen("channel", &self.channel, &mut errors);
         let input = NewTicket {
             category: self.category.trim().to_owned(),
             priority,
@@ -89,6 +101,9 @@ impl TicketForm {
             resident_name: text(&self.resident_name),
             resident_phone: text(&self.resident_phone),
             households: number("households", &self.households, &mut errors).unwrap_or(1),
+            channel,
+            hotline_ref: text(&self.hotline_ref),
+            hotline: None,
         };
         errors.extend(jiesu_core::validate::fields(&input));
         if errors.is_empty() {

@@ -21,6 +21,10 @@ pub struct ListQuery {
     /// digits of the phone or the whole number, or text in the title.
     pub(super) q: Option<String>,
     pub(super) address: Option<String>,
+    /// How the tickets came in (`IntakeChannel`).
+    pub(super) channel: Option<String>,
+    /// A hotline transfer's number at the hotline.
+    pub(super) hotline_ref: Option<String>,
     /// `deadline`: the tickets being worked, the earliest deadline first.
     pub(super) sort: Option<String>,
     pub(super) cursor: Option<String>,
@@ -122,6 +126,8 @@ impl ListQuery {
             phone: (searched == Searched::Phone).then(|| typed.to_owned()),
             address: self.address.clone().filter(|s| !s.trim().is_empty()),
             category: self.category.clone().filter(|s| !s.trim().is_empty()),
+            channel: logging::channel_of(self.channel.as_deref())?,
+            hotline_ref: self.hotline_ref.clone().filter(|s| !s.trim().is_empty()),
             by_deadline: self.sort.as_deref() == Some("deadline"),
             ..TicketFilter::default()
         })
@@ -173,6 +179,12 @@ pub(crate) fn query_of(filter: &TicketFilter, tz: chrono_tz::Tz) -> String {
     if let Some(address) = &filter.address {
         out.append_pair("address", address);
     }
+    if let Some(channel) = filter.channel {
+        out.append_pair("channel", channel.as_str());
+    }
+    if let Some(reference) = &filter.hotline_ref {
+        out.append_pair("hotline_ref", reference);
+    }
     if filter.by_deadline {
         out.append_pair("sort", "deadline");
     }
@@ -201,6 +213,8 @@ fn api_query_of(filter: &TicketFilter) -> String {
         ("number", filter.number.clone()),
         ("phone", filter.phone.clone()),
         ("address", filter.address.clone()),
+        ("channel", filter.channel.map(|c| c.as_str().to_owned())),
+        ("hotline_ref", filter.hotline_ref.clone()),
         ("sort", filter.by_deadline.then(|| "deadline".to_owned())),
     ] {
         if let Some(value) = value {
@@ -227,6 +241,7 @@ pub async fn list(
     let warning = filter.warning == Some(true);
     let escalated = filter.escalated == Some(true);
     let by_deadline = filter.by_deadline;
+    let channel = filter.channel;
     let towards = Towards::parse(q.cursor.as_deref(), q.before.as_deref())?;
     let reference = state.reference.clone();
     let node = filter.org_unit_id;
@@ -261,6 +276,12 @@ pub async fn list(
                 select id="status" name="status" {
                     option value="" { (lang.t("全部", "All")) }
                     option value=(OPEN) selected[status == jiesu_core::today::OPEN] { (lang.t("未办结（全部在办）", "Open (every open status)")) }
+                    // Several statuses (a link from another page) that no option stands for.
+                    @if status.len() > 1 && status != jiesu_core::today::OPEN {
+                        option value=(status.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")) selected {
+                            (status.iter().map(|s| layout::status_name(lang, *s)).collect::<Vec<_>>().join(lang.t("、", ", ")))
+                        }
+                    }
                     @for s in TicketStatus::ALL {
                         option value=(s.as_str()) selected[status == [*s]] { (layout::status_name(lang, *s)) }
                     }
@@ -291,6 +312,11 @@ pub async fn list(
                         option value=(c.code) selected[q.category.as_deref() == Some(c.code.as_str())] { (category_name(lang, c)) }
                     }
                 }
+            }
+            div { (layout::channel_filter(lang, channel)) }
+            div {
+                label for="hotline_ref" { (lang.t("热线工单号", "Hotline's number")) }
+                input id="hotline_ref" name="hotline_ref" type="search" value=(q.hotline_ref.as_deref().unwrap_or(""));
             }
             div {
                 label for="overdue" { (lang.t("超时", "Late")) }

@@ -19,7 +19,7 @@ use jiesu_core::tickets::lifecycle::{self, Action, ActionKind, Target};
 use jiesu_core::tickets::logging::{self, IdempotencyKey, NewTicket};
 use jiesu_core::tickets::queries::{self, TicketDetail, TicketFilter, Towards};
 use jiesu_core::tickets::{attachments, Ticket};
-use jiesu_core::types::{OrgKind, Priority, Role, Satisfaction, TicketStatus};
+use jiesu_core::types::{IntakeChannel, OrgKind, Priority, Role, Satisfaction, TicketStatus};
 use jiesu_core::{CoreError, FieldError, Scope};
 use maud::{html, Markup};
 use serde::Deserialize;

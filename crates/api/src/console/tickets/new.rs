@@ -143,6 +143,22 @@ pub(super) fn new_ticket_page(
                     option value=(p.as_str()) selected[form.priority == p.as_str()] { (layout::priority_name(lang, *p)) }
                 }
             }
+            @let channel = if form.channel.is_empty() {
+                if session.role == Role::GridMember { IntakeChannel::Patrol.as_str() } else { IntakeChannel::Other.as_str() }
+            } else { form.channel.as_str() };
+            label for="channel" { (field_label(lang, "channel")) }
+            select id="channel" name="channel" aria-invalid=[error_of("channel").map(|_| "true")] aria-describedby=[described("channel")] {
+                @for c in IntakeChannel::ALL.iter().filter(|c| **c != IntakeChannel::App && **c != IntakeChannel::Web) {
+                    option value=(c.as_str()) selected[channel == c.as_str()] { (layout::channel_name(lang, *c)) }
+                }
+            }
+            @if let Some(e) = error_span("channel") { (e) }
+            label for="hotline_ref" { (field_label(lang, "hotline_ref")) }
+            input id="hotline_ref" name="hotline_ref" type="text" value=(form.hotline_ref) autocomplete="off"
+                aria-invalid=[error_of("hotline_ref").map(|_| "true")]
+                aria-describedby=(if error_of("hotline_ref").is_some() { "hotline_ref-hint hotline_ref-error" } else { "hotline_ref-hint" });
+            span id="hotline_ref-hint" class="muted" { (lang.t("热线转办时必填：12345 派单上的工单号", "For a hotline transfer: the number on the 12345 order")) }
+            @if let Some(e) = error_span("hotline_ref") { (e) }
             @if !choices.narrowed.is_empty() || !choices.places.is_empty() {
                 input type="hidden" name="within" value=(choices.narrowed.last().map(|n| n.id.to_string()).unwrap_or_default());
                 p class="crumbs" {
