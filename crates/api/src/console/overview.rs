@@ -187,6 +187,9 @@ pub async fn overdue(
 pub struct StatsQuery {
     org_unit_id: Option<OrgUnitId>,
     days: Option<i64>,
+    /// The period picker's choice: `30d` (the last 30 days), `2026-11` (a month) or
+    /// `2026-Q4` (a quarter); `days` when left out.
+    period: Option<String>,
     /// Only the tickets that came in by this intake channel.
     channel: Option<String>,
 }
@@ -197,7 +200,7 @@ enum Rates {
         weeks: Vec<WeekCount>,
         parent: Option<OrgUnitId>,
     },
-    Partner(PartnerStats),
+    Partner(Box<PartnerStats>),
 }
 
 /// The node a supervisor's figures are about: the one asked for, else its own; an
@@ -225,20 +228,147 @@ pub(super) fn default_node(
     Err(CoreError::NotFound("org unit"))
 }
 
-fn figures_table(lang: Lang, f: &Figures) -> Markup {
+/// The period's figures, beside those of the period before (环比) with the change.
+fn figures_table(lang: Lang, f: &Figures, before: Option<&Figures>) -> Markup {
+    // A figure's name, its value, and the period before's with the change: a count's, and
+    // a rate's in percentage points.
+    type Line<'a> = (&'a str, String, Option<(String, String)>);
+    let count = |name: &'static str, of: fn(&Figures) -> i64| -> Line {
+        let then = before.map(|b| (of(b).to_string(), format!("{:+}", of(f) - of(b))));
+        (name, of(f).to_string(), then)
+    };
+    let rate = |name: &'static str, of: fn(&Figures) -> Option<f64>| -> Line {
+        let change = |b: &Figures| match (of(f), of(b)) {
+            (Some(x), Some(y)) => format!("{:+.1}", (x - y) * 100.0) + lang.t(" 个百分点", " pts"),
+            _ => "—".to_owned(),
+        };
+        (name, pct(of(f)), before.map(|b| (pct(of(b)), change(b))))
+    };
+    let rows: [Line; 6] = [
+        count(lang.t("受理量", "Received"), |f| f.received),
+        rate(lang.t("响应率", "Response rate"), |f| f.response_rate),
+        rate(lang.t("解决率", "Resolution rate"), |f| {
+            f.resolution_rate
+        }),
+        rate(lang.t("满意率", "Satisfaction rate"), |f| {
+            f.satisfaction_rate
+        }),
+        count(lang.t("超时", "Overdue"), |f| f.overdue),
+        count(lang.t("升级", "Escalated"), |f| f.escalated),
+    ];
     html! {
-        table {
+        table id="figures" {
             caption class="muted" { (lang.t("本期汇总", "This period")) }
+            @if before.is_some() {
+                thead { tr {
+                    td {}
+                    th scope="col" class="num" { (lang.t("本期", "This period")) }
+                    th scope="col" class="num" { (lang.t("上期", "The period before")) }
+                    th scope="col" class="num" { (lang.t("环比", "Change")) }
+                } }
+            }
             tbody {
-                tr { th scope="row" { (lang.t("受理量", "Received")) } td class="num" { (f.received) } }
-                tr { th scope="row" { (lang.t("响应率", "Response rate")) } td class="num" { (pct(f.response_rate)) } }
-                tr { th scope="row" { (lang.t("解决率", "Resolution rate")) } td class="num" { (pct(f.resolution_rate)) } }
-                tr { th scope="row" { (lang.t("满意率", "Satisfaction rate")) } td class="num" { (pct(f.satisfaction_rate)) } }
-                tr { th scope="row" { (lang.t("超时", "Overdue")) } td class="num" { (f.overdue) } }
-                tr { th scope="row" { (lang.t("升级", "Escalated")) } td class="num" { (f.escalated) } }
+                @for (name, value, then) in &rows {
+                    tr {
+                        th scope="row" { (name) }
+                        td class="num" { (value) }
+                        @if let Some((then, change)) = then {
+                            td class="num" { (then) }
+                            td class="num" { (change) }
+                        }
+                    }
+                }
             }
         }
     }
+}
+
+/// What the rates page covers: the last so many whole days, or a calendar month or
+/// quarter (compared with the one before).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Covered {
+    Days(i64),
+    Calendar(stats::CalendarPeriod),
+}
+
+impl Covered {
+    /// From the page's query: `period` (`30d`, `2026-11`, `2026-Q4`), else `days`.
+    fn of(q: &StatsQuery) -> CoreResult<Covered> {
+        let Some(text) = q.period.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
+            return Ok(Covered::Days(
+                q.days.unwrap_or(30).clamp(1, stats::MAX_PERIOD_DAYS),
+            ));
+        };
+        if let Some(days) = text.strip_suffix('d').and_then(|d| d.parse::<i64>().ok()) {
+            return Ok(Covered::Days(days.clamp(1, stats::MAX_PERIOD_DAYS)));
+        }
+        stats::CalendarPeriod::parse(text)
+            .map(Covered::Calendar)
+            .ok_or_else(|| {
+                CoreError::invalid(
+                    "period",
+                    "invalid",
+                    "30d, a month (2026-11) or a quarter (2026-Q4)",
+                )
+            })
+    }
+
+    /// The value the period picker and the page's links carry.
+    fn value(self) -> String {
+        match self {
+            Covered::Days(days) => format!("{days}d"),
+            Covered::Calendar(c) => c.to_string(),
+        }
+    }
+
+    fn period(self, now: NaiveDateTime, tz: chrono_tz::Tz) -> CoreResult<stats::Period> {
+        match self {
+            Covered::Days(days) => stats::days_before_today(now, days, tz),
+            Covered::Calendar(c) => c.period(now, tz, "period"),
+        }
+    }
+}
+
+/// The picker's choices at `now`: the last 7 to 365 days, this month and quarter so far
+/// (from their second day), the five months and three quarters before.
+fn period_choices(lang: Lang, now: NaiveDateTime, tz: chrono_tz::Tz) -> Vec<(Covered, String)> {
+    let mut out: Vec<(Covered, String)> = [
+        (7, "近7天", "last 7 days"),
+        (30, "近30天", "last 30 days"),
+        (90, "近90天", "last 90 days"),
+        (365, "近一年", "last year"),
+    ]
+    .into_iter()
+    .map(|(d, zh, en)| (Covered::Days(d), lang.t(zh, en).to_owned()))
+    .collect();
+    for (start, count, this_zh, this_en) in [
+        (
+            stats::CalendarPeriod::month_of(now, tz),
+            6,
+            "本月至今",
+            "this month so far",
+        ),
+        (
+            stats::CalendarPeriod::quarter_of(now, tz),
+            4,
+            "本季度至今",
+            "this quarter so far",
+        ),
+    ] {
+        let mut c = start;
+        for i in 0..count {
+            if i > 0 || c.period(now, tz, "period").is_ok() {
+                let name = if i == 0 {
+                    format!("{} ({c})", lang.t(this_zh, this_en))
+                } else {
+                    c.to_string()
+                };
+                out.push((Covered::Calendar(c), name));
+            }
+            c = c.previous();
+        }
+    }
+    out
 }
 
 /// How many of a ranking's best and of its worst a page shows when it is longer than twice
@@ -308,7 +438,7 @@ pub(super) fn ranking<T>(
 /// intake channel the figures are of.
 fn period_form(
     lang: Lang,
-    days: i64,
+    (covered, choices): (Covered, &[(Covered, String)]),
     channel: Option<IntakeChannel>,
     node: Option<OrgUnitId>,
 ) -> Markup {
@@ -316,10 +446,13 @@ fn period_form(
         form method="get" action="/console/stats" class="row" {
             @if let Some(node) = node { input type="hidden" name="org_unit_id" value=(node); }
             div {
-                label for="days" { (lang.t("统计区间", "Period")) }
-                select id="days" name="days" {
-                    @for (d, zh, en) in [(7, "近7天", "last 7 days"), (30, "近30天", "last 30 days"), (90, "近90天", "last 90 days"), (365, "近一年", "last year")] {
-                        option value=(d) selected[d == days] { (lang.t(zh, en)) }
+                label for="period" { (lang.t("统计区间", "Period")) }
+                select id="period" name="period" {
+                    @if !choices.iter().any(|(c, _)| *c == covered) {
+                        option value=(covered.value()) selected { (covered.value()) }
+                    }
+                    @for (c, name) in choices {
+                        option value=(c.value()) selected[*c == covered] { (name) }
                     }
                 }
             }
@@ -329,8 +462,8 @@ fn period_form(
     }
 }
 
-/// `GET /console/stats?org_unit_id=&days=`: the three rates of a node with its children
-/// ranked (table and bar chart), weekly volume (line chart) and CSV downloads; a unit's
+/// `GET /console/stats?org_unit_id=&period=&channel=`: the three rates of a node (a month
+/// or a quarter beside the one before) with its children ranked (table and bar chart), weekly volume (line chart) and CSV downloads; a unit's
 /// staff see their own unit's rates.
 pub async fn stats(
     state: web::Data<AppState>,
@@ -339,28 +472,43 @@ pub async fn stats(
     q: web::Query<StatsQuery>,
 ) -> ConsoleResult {
     let lang = session.lang;
-    let days = q.days.unwrap_or(30).clamp(1, stats::MAX_PERIOD_DAYS);
+    let covered = Covered::of(&q)?;
     let asked = q.org_unit_id;
     let channel = jiesu_core::tickets::logging::channel_of(q.channel.as_deref())?;
-    // What the links of the page carry on: the channel asked for.
+    // What the links of the page carry on: the period and the channel asked for.
     let with_channel = channel.map(|c| format!("&channel={c}")).unwrap_or_default();
+    let with_period = format!("&period={}{with_channel}", covered.value());
     let tz = state.calendar.tz();
-    let (rates, period) = session
+    let (rates, period, now) = session
         .read(&state, move |conn, actor, now| {
-            let period = stats::days_before_today(now, days, tz)?;
+            let period = covered.period(now, tz)?;
+            // A month or a quarter beside the one before (环比).
+            let before = match covered {
+                Covered::Calendar(c) => Some(stats::previous_period(period, Some(c), now, tz)?),
+                Covered::Days(_) => None,
+            };
             if let Scope::Partner { partner } = actor.scope {
-                return Ok((
-                    Rates::Partner(stats::for_partner(
-                        conn, actor, partner, period, channel, now,
-                    )?),
-                    period,
-                ));
+                let mut own = stats::for_partner(conn, actor, partner, period, channel, now)?;
+                if let Some(before) = before {
+                    own.previous = Some(stats::Previous {
+                        period: before,
+                        figures: stats::for_partner(conn, actor, partner, before, channel, now)?
+                            .figures,
+                    });
+                }
+                return Ok((Rates::Partner(Box::new(own)), period, now));
             }
             let node = match asked {
                 Some(n) => n,
                 None => default_node(conn, actor)?,
             };
-            let stats = stats::for_node(conn, actor, node, period, channel, now)?;
+            let mut stats = stats::for_node(conn, actor, node, period, channel, now)?;
+            if let Some(before) = before {
+                stats.previous = Some(stats::Previous {
+                    period: before,
+                    figures: stats::for_node(conn, actor, node, before, channel, now)?.figures,
+                });
+            }
             let weeks = stats::weekly_volume(conn, actor, node, 12, now, tz)?;
             let parent = org::get(conn, actor, node)?
                 .parent_id
@@ -372,6 +520,7 @@ pub async fn stats(
                     parent,
                 },
                 period,
+                now,
             ))
         })
         .await?;
@@ -383,11 +532,16 @@ pub async fn stats(
     let from = period.from.and_utc().to_rfc3339();
     let to = period.to.and_utc().to_rfc3339();
     let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let choices = period_choices(lang, now, tz);
+    let before = match &rates {
+        Rates::Node { stats, .. } => stats.previous.as_ref().map(|p| p.period),
+        Rates::Partner(p) => p.previous.as_ref().map(|p| p.period),
+    };
     let body = match &rates {
         Rates::Partner(p) => html! {
-            (period_form(lang, days, channel, None))
+            (period_form(lang, (covered, &choices), channel, None))
             h2 { (p.partner.name) @if let Some(c) = channel { " · " (layout::channel_name(lang, c)) } }
-            (figures_table(lang, &p.figures))
+            (figures_table(lang, &p.figures, p.previous.as_ref().map(|b| &b.figures)))
         },
         Rates::Node {
             stats,
@@ -425,12 +579,12 @@ pub async fn stats(
             let node = stats.node.id;
             html! {
                 @if let Some(parent) = parent {
-                    p { a href={ "/console/stats?org_unit_id=" (parent) "&days=" (days) (with_channel) } { (lang.t("← 上一级", "← One level up")) } }
+                    p { a href={ "/console/stats?org_unit_id=" (parent) (with_period) } { (lang.t("← 上一级", "← One level up")) } }
                 }
-                (period_form(lang, days, channel, Some(node)))
+                (period_form(lang, (covered, &choices), channel, Some(node)))
                 h2 { (stats.node.name) @if let Some(c) = channel { " · " (layout::channel_name(lang, c)) } }
                 div class="two" {
-                    (figures_table(lang, &stats.figures))
+                    (figures_table(lang, &stats.figures, stats.previous.as_ref().map(|b| &b.figures)))
                     div {
                         h2 { (lang.t("下载", "Downloads")) }
                         ul {
@@ -445,7 +599,7 @@ pub async fn stats(
                         figcaption class="muted" { (lang.t("蓝：响应率　绿：解决率　黄：满意率；无数据的不画。", "Blue: response, green: resolution, yellow: satisfaction; no bar where there is no data.")) }
                     }
                     (ranking(lang, lang.t("下级排名", "Units below, ranked"), &stats.children, |n| html! {
-                        a href={ "/console/stats?org_unit_id=" (n.id) "&days=" (days) (with_channel) } { (n.name) }
+                        a href={ "/console/stats?org_unit_id=" (n.id) (with_period) } { (n.name) }
                     }))
                 }
                 figure class="chart" {
@@ -459,7 +613,9 @@ pub async fn stats(
                     }
                 }
                 @if !stats.partners.is_empty() {
-                    (ranking(lang, lang.t("共建单位排名", "Partner units, ranked"), &stats.partners, |p| html! { (p.name) }))
+                    (ranking(lang, lang.t("共建单位排名", "Partner units, ranked"), &stats.partners, |p| html! {
+                        a href={ "/console/tickets?org_unit_id=" (node) "&partner_id=" (p.partner_id) } { (p.name) }
+                    }))
                 }
             }
         }
@@ -474,6 +630,9 @@ pub async fn stats(
             html! {
                 p class="muted" {
                     (layout::china(period.from)) " – " (layout::china(period.to))
+                    @if let Some(before) = before {
+                        " · " (lang.t("上期 ", "the period before: ")) (layout::china(before.from)) " – " (layout::china(before.to))
+                    }
                     " · " (lang.t("数据截至今日 0 时，每日更新", "figures as of midnight, updated daily"))
                 }
                 (body)

@@ -34,7 +34,7 @@ const MONTH_DAYS: i64 = 30;
 
 enum Month {
     Node(Box<NodeStats>, HotspotReport),
-    Partner(PartnerStats),
+    Partner(Box<PartnerStats>),
 }
 
 type Day = (DaySummary, DayMap, Month, chrono::NaiveDateTime);
@@ -55,9 +55,9 @@ pub async fn page_handler(
             let map = today::map(conn, &reference, actor, now, POINTS)?;
             let period = stats::days_before_today(now, MONTH_DAYS, tz)?;
             let month = match actor.scope {
-                Scope::Partner { partner } => {
-                    Month::Partner(stats::for_partner(conn, actor, partner, period, None, now)?)
-                }
+                Scope::Partner { partner } => Month::Partner(Box::new(stats::for_partner(
+                    conn, actor, partner, period, None, now,
+                )?)),
                 _ => {
                     let node = default_node(conn, actor)?;
                     let rates = stats::for_node(conn, actor, node, period, None, now)?;

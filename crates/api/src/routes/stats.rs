@@ -37,6 +37,54 @@ pub struct StatsQuery {
     /// Only the tickets that came in by this channel (`hotline`, `patrol`, `walk_in`,
     /// `app`, `web`, `other`): the rates broken down by intake channel.
     channel: Option<jiesu_core::types::IntakeChannel>,
+    /// A calendar month of the local calendar (`2026-11`), instead of `from`/`to`; one
+    /// still running ends at today's local midnight.
+    month: Option<String>,
+    /// A calendar quarter (`2026-Q4`), the same way.
+    quarter: Option<String>,
+    /// `previous`: also the figures of the period before (`previous`): the month or
+    /// quarter before, or the same length just before.
+    compare: Option<String>,
+}
+
+/// The calendar month or quarter asked for, if any: never with `from`/`to` or each other.
+fn calendar_of(q: &StatsQuery) -> Result<Option<stats::CalendarPeriod>, CoreError> {
+    use stats::CalendarPeriod;
+    let month = |text: &str, field: &str, quarter: bool| {
+        CalendarPeriod::parse(text)
+            .filter(|c| matches!(c, CalendarPeriod::Quarter { .. }) == quarter)
+            .ok_or_else(|| {
+                CoreError::invalid(
+                    field,
+                    "invalid",
+                    if quarter {
+                        "a quarter such as 2026-Q4"
+                    } else {
+                        "a month such as 2026-11"
+                    },
+                )
+            })
+    };
+    let asked = match (&q.month, &q.quarter) {
+        (None, None) => return Ok(None),
+        (Some(m), None) => ("month", month(m, "month", false)?),
+        (None, Some(t)) => ("quarter", month(t, "quarter", true)?),
+        (Some(_), Some(_)) => {
+            return Err(CoreError::invalid(
+                "quarter",
+                "conflict",
+                "ask for a month or a quarter, not both",
+            ))
+        }
+    };
+    if q.from.is_some() || q.to.is_some() {
+        return Err(CoreError::invalid(
+            asked.0,
+            "conflict",
+            "a month or a quarter is a period of its own: leave out from and to",
+        ));
+    }
+    Ok(Some(asked.1))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -67,33 +115,69 @@ fn compute(
     now: NaiveDateTime,
     tz: chrono_tz::Tz,
 ) -> Result<Answer, CoreError> {
-    let period = match (q.from, q.to) {
-        (None, None) => stats::days_to_the_hour(now, stats::RECENT_DAYS, tz)?,
-        (from, Some(to)) => {
+    let calendar = calendar_of(q)?;
+    let compare = match q.compare.as_deref().map(str::trim) {
+        None | Some("") => false,
+        Some("previous") => true,
+        Some(other) => {
+            return Err(CoreError::invalid(
+                "compare",
+                "invalid",
+                format!("{other:?}: use previous"),
+            ))
+        }
+    };
+    let period = match (calendar, q.from, q.to) {
+        (Some(c), _, _) => c.period(
+            now,
+            tz,
+            match c {
+                stats::CalendarPeriod::Month { .. } => "month",
+                stats::CalendarPeriod::Quarter { .. } => "quarter",
+            },
+        )?,
+        (None, None, None) => stats::days_to_the_hour(now, stats::RECENT_DAYS, tz)?,
+        (None, from, Some(to)) => {
             let to = to.naive_utc();
             Period::new(
                 from.map_or(to - Duration::days(stats::RECENT_DAYS), |t| t.naive_utc()),
                 to,
             )?
         }
-        (Some(from), None) => {
+        (None, Some(from), None) => {
             let hour = stats::days_to_the_hour(now, stats::RECENT_DAYS, tz)?.to;
             let from = from.naive_utc();
             Period::new(from, if from < hour { hour } else { now })?
         }
     };
+    // The period before, read the same way (an ended period: stored after the first time).
+    let before = if compare {
+        Some(stats::previous_period(period, calendar, now, tz)?)
+    } else {
+        None
+    };
     if let Some(partner) = q.partner_id.or(actor.scope.partner()) {
-        return Ok(Answer::Partner(stats::for_partner(
-            conn, actor, partner, period, q.channel, now,
-        )?));
+        let mut answer = stats::for_partner(conn, actor, partner, period, q.channel, now)?;
+        if let Some(before) = before {
+            answer.previous = Some(stats::Previous {
+                period: before,
+                figures: stats::for_partner(conn, actor, partner, before, q.channel, now)?.figures,
+            });
+        }
+        return Ok(Answer::Partner(answer));
     }
     let node = node_of(conn, q.org_unit_id, actor)?;
-    Ok(Answer::Node(stats::for_node(
-        conn, actor, node, period, q.channel, now,
-    )?))
+    let mut answer = stats::for_node(conn, actor, node, period, q.channel, now)?;
+    if let Some(before) = before {
+        answer.previous = Some(stats::Previous {
+            period: before,
+            figures: stats::for_node(conn, actor, node, before, q.channel, now)?.figures,
+        });
+    }
+    Ok(Answer::Node(answer))
 }
 
-/// `GET /stats?org_unit_id=&partner_id=&from=&to=&channel=`: the node's rates with its children and
+/// `GET /stats?org_unit_id=&partner_id=&from=&to=&month=&quarter=&channel=&compare=`: the node's rates with its children and
 /// partner units ranked; or a partner unit's own rates (unit staff always get their own).
 #[utoipa::path(tag = "stats", params(StatsQuery), responses((status = 200, description = "The three rates of a node (children and units ranked) or of a unit", body = Answer)))]
 #[get("/stats")]

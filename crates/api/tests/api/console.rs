@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::{png, StatusCode, Store, TestApp};
 
@@ -1670,7 +1670,97 @@ async fn a_hotline_transfer_is_logged_once_in_the_page(store: Store) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
+/// The rates page offers months and quarters, and shows one beside the one before.
+async fn the_rates_page_compares_a_month_with_the_one_before(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let (mut c, _) = Console::sign_in(&app, "demo-supervisor").await;
+    let (status, _, page) = c.get("/console/stats?period=2026-11").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let table = page
+        .split("id=\"figures\"")
+        .nth(1)
+        .and_then(|r| r.split("</table>").next())
+        .expect("the figures");
+    assert!(table.contains("上期") && table.contains("环比"), "{table}");
+    assert!(
+        page.contains("上期 2026-10-01"),
+        "the period before is named"
+    );
+    assert!(
+        page.contains(r#"<option value="2026-11" selected>"#),
+        "{page}"
+    );
+    assert!(
+        page.contains("&amp;period=2026-11"),
+        "the links keep the month"
+    );
+    let (_, _, page) = c.get("/console/stats?period=7d").await;
+    assert!(page.contains(r#"<option value="7d" selected>"#));
+    let table = page.split("id=\"figures\"").nth(1).unwrap();
+    assert!(!table.split("</table>").next().unwrap().contains("环比"));
+    let (status, _, _) = c.get("/console/stats?period=2026-13").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// A street office lists the tickets one unit holds (from the units' ranking) and those
+/// standing at one level: the same tickets as the API's filters.
+async fn a_supervisor_lists_the_tickets_one_unit_holds_and_one_level(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let supervisor = app.login("demo-supervisor").await;
+    let unit = app.partner_id("望京宜居物业服务有限公司").await;
+    let grid = app.login("demo-grid").await;
+    let (status, logged) = app
+        .post(
+            "/api/v1/tickets",
+            &grid,
+            json!({"category": "property_management", "title": "派给物业", "description": "d",
+                   "address": "5号楼"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{logged}");
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/tickets/{}/dispatch", logged["id"]),
+            &supervisor,
+            json!({"partner_id": unit}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ids = |items: Vec<Value>| -> Vec<i64> {
+        let mut ids: Vec<i64> = items.iter().map(|t| t["id"].as_i64().unwrap()).collect();
+        ids.sort();
+        ids
+    };
+    let (mut c, _) = Console::sign_in(&app, "demo-supervisor").await;
+    for (console, api) in [
+        (format!("partner_id={unit}"), format!("partner_id={unit}")),
+        ("level=0".to_owned(), "level=0".to_owned()),
+        ("level=2".to_owned(), "level=2".to_owned()),
+    ] {
+        let expected = ids(app
+            .all(&format!("/api/v1/tickets?{api}"), &supervisor)
+            .await);
+        let (status, _, page) = c.get(&format!("/console/tickets?{console}")).await;
+        assert_eq!(status, StatusCode::OK);
+        let mut listed = listed_ids(&page);
+        listed.sort();
+        listed.dedup();
+        assert_eq!(listed, expected, "{console}");
+        if console.starts_with("partner_id") {
+            assert!(
+                expected.contains(&logged["id"].as_i64().unwrap()),
+                "{expected:?}"
+            );
+            assert!(text_of_id(&page, "held-by").contains("望京宜居物业服务有限公司"));
+        }
+    }
+    let (status, _, _) = c.get("/console/tickets?level=7").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
 crate::on_both_stores!(
+    a_supervisor_lists_the_tickets_one_unit_holds_and_one_level,
+    the_rates_page_compares_a_month_with_the_one_before,
     a_hotline_transfer_is_logged_once_in_the_page,
     a_console_session_and_its_forms_work_through_another_process,
     the_rates_page_shows_a_citys_best_and_worst_units,

@@ -754,7 +754,95 @@ async fn the_rates_are_broken_down_by_intake_channel(store: Store) {
     assert_names_field(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "channel");
 }
 
+/// A month and a quarter of the calendar, each beside the one before (环比): November
+/// holds the fixture's street tickets, October one more; the third quarter two, the
+/// second one.
+async fn a_month_or_quarter_is_compared_with_the_one_before(store: Store) {
+    let app = TestApp::spawn(store).await;
+    build(&app).await;
+    let f = fixture(&app);
+    for (title, at) in [
+        ("十月", "2026-10-20 10:00"),
+        ("八月", "2026-08-10 10:00"),
+        ("九月", "2026-09-30 23:30"),
+        ("六月", "2026-06-15 10:00"),
+        ("十月一日零点", "2026-10-01 00:00"),
+    ] {
+        f.log("demo-grid", "望京西园一区社区", title, at);
+    }
+    let street = app.login("demo-supervisor").await;
+    let instant = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+            .unwrap()
+            .naive_utc()
+    };
+    let (status, month) = app
+        .get("/api/v1/stats?month=2026-11&compare=previous", &street)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{month}");
+    assert_eq!(
+        (
+            instant(&month["period"]["from"]),
+            instant(&month["period"]["to"])
+        ),
+        (bj("2026-11-01 00:00"), bj("2026-12-01 00:00"))
+    );
+    assert_eq!(month["figures"]["received"], 5, "{month}");
+    assert_eq!(month["figures"]["cancelled"], 1);
+    let before = &month["previous"];
+    assert_eq!(
+        (
+            instant(&before["period"]["from"]),
+            instant(&before["period"]["to"])
+        ),
+        (bj("2026-10-01 00:00"), bj("2026-11-01 00:00"))
+    );
+    assert_eq!(before["figures"]["received"], 2, "October's two: {before}");
+    let (_, quarter) = app
+        .get("/api/v1/stats?quarter=2026-Q3&compare=previous", &street)
+        .await;
+    assert_eq!(quarter["figures"]["received"], 2, "{quarter}");
+    assert_eq!(quarter["previous"]["figures"]["received"], 1);
+    assert_eq!(
+        instant(&quarter["previous"]["period"]["from"]),
+        bj("2026-04-01 00:00")
+    );
+    // Without compare, no period before; with from and to, the same length just before.
+    let (_, plain) = app.get("/api/v1/stats?month=2026-11", &street).await;
+    assert_eq!(plain["previous"], Value::Null);
+    let (_, ranged) = app
+        .get(&format!("/api/v1/stats?{PERIOD}&compare=previous"), &street)
+        .await;
+    assert_eq!(
+        (
+            instant(&ranged["previous"]["period"]["from"]),
+            instant(&ranged["previous"]["period"]["to"])
+        ),
+        (bj("2026-11-11 00:00"), bj("2026-11-16 00:00"))
+    );
+    // The unit's own, the same way.
+    let unit = app.login("demo-unit").await;
+    let (_, own) = app
+        .get("/api/v1/stats?month=2026-11&compare=previous", &unit)
+        .await;
+    assert_eq!(own["figures"]["received"], 3, "{own}");
+    assert_eq!(own["previous"]["figures"]["received"], 0);
+    for (query, field) in [
+        ("month=2026-13", "month"),
+        ("month=2026-Q4", "month"),
+        ("quarter=2026-11", "quarter"),
+        ("month=2026-11&quarter=2026-Q4", "quarter"),
+        ("month=2026-11&from=2026-11-01T00:00:00Z", "month"),
+        ("month=2999-01", "month"),
+        ("month=2026-11&compare=yesterday", "compare"),
+    ] {
+        let (status, body) = app.get(&format!("/api/v1/stats?{query}"), &street).await;
+        assert_names_field(status, &body, StatusCode::UNPROCESSABLE_ENTITY, field);
+    }
+}
+
 crate::on_both_stores!(
+    a_month_or_quarter_is_compared_with_the_one_before,
     the_rates_are_broken_down_by_intake_channel,
     recurring_problems_are_flagged_as_hotspots,
     the_three_rates_of_a_street_are_exact,

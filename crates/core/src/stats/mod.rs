@@ -126,6 +126,9 @@ pub struct NodeStats {
     pub period: Period,
     /// The intake channel the figures are of, when one was asked for (else all tickets).
     pub channel: Option<IntakeChannel>,
+    /// The figures of the period before (`compare=previous`): the month or quarter before,
+    /// or the same length just before.
+    pub previous: Option<Previous>,
     pub figures: Figures,
     /// The node's children, best first.
     pub children: Vec<Ranked<NodeRef>>,
@@ -147,6 +150,8 @@ pub struct PartnerStats {
     pub period: Period,
     /// As `NodeStats::channel`.
     pub channel: Option<IntakeChannel>,
+    /// As `NodeStats::previous`.
+    pub previous: Option<Previous>,
     pub figures: Figures,
     /// Urgings (催办次数) the unit received in the period.
     pub urged: i64,
@@ -324,6 +329,7 @@ pub fn for_node(
         },
         period,
         channel,
+        previous: None,
         figures: groups.all,
         children: rank(child_rows),
         partners: rank(partner_rows),
@@ -363,6 +369,7 @@ pub fn for_partner(
         },
         period,
         channel,
+        previous: None,
         figures: groups.all,
         urged: urgings(conn, &cohort, period)?.all,
         stored_at,
@@ -453,6 +460,133 @@ pub fn days_before_today(now: NaiveDateTime, days: i64, tz: chrono_tz::Tz) -> Co
     )
 }
 
+/// A calendar month or quarter of the local calendar, as a hotline office reports by
+/// (月报, 季报), written `2026-11` or `2026-Q4`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CalendarPeriod {
+    Month { year: i32, month: u32 },
+    Quarter { year: i32, quarter: u32 },
+}
+
+impl CalendarPeriod {
+    /// `2026-11` (a month) or `2026-Q4` (a quarter), years 2000 to 2999.
+    pub fn parse(text: &str) -> Option<CalendarPeriod> {
+        let (year, rest) = text.trim().split_once('-')?;
+        let year: i32 = year.parse().ok().filter(|y| (2000..3000).contains(y))?;
+        match rest.strip_prefix(['Q', 'q']) {
+            Some(q) => q
+                .parse()
+                .ok()
+                .filter(|q| (1..=4).contains(q))
+                .map(|quarter| CalendarPeriod::Quarter { year, quarter }),
+            None => rest
+                .parse()
+                .ok()
+                .filter(|m| (1..=12).contains(m) && rest.len() == 2)
+                .map(|month| CalendarPeriod::Month { year, month }),
+        }
+    }
+
+    /// The month holding `now` in `tz`.
+    pub fn month_of(now: NaiveDateTime, tz: chrono_tz::Tz) -> CalendarPeriod {
+        use chrono::Datelike;
+        let day = now.and_utc().with_timezone(&tz).date_naive();
+        CalendarPeriod::Month {
+            year: day.year(),
+            month: day.month(),
+        }
+    }
+
+    /// The quarter holding `now` in `tz`.
+    pub fn quarter_of(now: NaiveDateTime, tz: chrono_tz::Tz) -> CalendarPeriod {
+        match Self::month_of(now, tz) {
+            CalendarPeriod::Month { year, month } => CalendarPeriod::Quarter {
+                year,
+                quarter: (month - 1) / 3 + 1,
+            },
+            quarter => quarter,
+        }
+    }
+
+    /// The month or quarter before this one.
+    pub fn previous(self) -> CalendarPeriod {
+        // The `n`th of `per_year` in `year`, one back.
+        let back = |year: i32, n: u32, per_year: u32| match n {
+            1 => (year - 1, per_year),
+            n => (year, n - 1),
+        };
+        match self {
+            CalendarPeriod::Month { year, month } => {
+                let (year, month) = back(year, month, 12);
+                CalendarPeriod::Month { year, month }
+            }
+            CalendarPeriod::Quarter { year, quarter } => {
+                let (year, quarter) = back(year, quarter, 4);
+                CalendarPeriod::Quarter { year, quarter }
+            }
+        }
+    }
+
+    /// Its first day and the first day after it.
+    fn days(self) -> (chrono::NaiveDate, chrono::NaiveDate) {
+        let (year, first, months) = match self {
+            CalendarPeriod::Month { year, month } => (year, month, 1),
+            CalendarPeriod::Quarter { year, quarter } => (year, quarter * 3 - 2, 3),
+        };
+        let start = chrono::NaiveDate::from_ymd_opt(year, first, 1).unwrap_or_default();
+        (start, start + chrono::Months::new(months))
+    }
+
+    /// Its figures' period: from its first local midnight to the one after its last day,
+    /// or, while it runs, to today's (figures as of 00:00, as the console's periods). The
+    /// first day of a month or quarter has nothing to show yet: a refusal naming `field`.
+    pub fn period(self, now: NaiveDateTime, tz: chrono_tz::Tz, field: &str) -> CoreResult<Period> {
+        let (first, after) = self.days();
+        let today = now.and_utc().with_timezone(&tz).date_naive();
+        let from = local_midnight(first, tz);
+        let to = local_midnight(after.min(today), tz);
+        if to <= from {
+            return Err(CoreError::invalid(
+                field,
+                "not_begun",
+                format!("{self} has no whole day yet"),
+            ));
+        }
+        Period::new(from, to).map_err(|_| CoreError::invalid(field, "range", "too long a period"))
+    }
+}
+
+impl std::fmt::Display for CalendarPeriod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CalendarPeriod::Month { year, month } => write!(f, "{year}-{month:02}"),
+            CalendarPeriod::Quarter { year, quarter } => write!(f, "{year}-Q{quarter}"),
+        }
+    }
+}
+
+/// The period a figure is compared with (环比): the month or quarter before a calendar
+/// one, else the same length just before.
+pub fn previous_period(
+    period: Period,
+    calendar: Option<CalendarPeriod>,
+    now: NaiveDateTime,
+    tz: chrono_tz::Tz,
+) -> CoreResult<Period> {
+    match calendar {
+        Some(c) => c.previous().period(now, tz, "compare"),
+        None => Period::new(period.from - (period.to - period.from), period.from),
+    }
+}
+
+/// The figures of the period before, beside an answer's (`compare=previous`).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Previous {
+    pub period: Period,
+    pub figures: Figures,
+}
+
 /// The period `GET /stats` answers when none is asked for, in days.
 pub const RECENT_DAYS: i64 = 30;
 
@@ -534,6 +668,69 @@ mod tests {
         assert_eq!(child_key("/2/5/", "/1/"), None);
         assert_eq!(rate(1, 3), Some(0.3333));
         assert_eq!(rate(0, 0), None);
+    }
+
+    #[test]
+    fn months_and_quarters_run_from_local_midnight_to_local_midnight() {
+        let tz: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
+        let at = |t: &str| NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").unwrap();
+        let now = at("2026-12-08 02:00:00");
+        let november = CalendarPeriod::parse("2026-11").unwrap();
+        let p = november.period(now, tz, "month").unwrap();
+        assert_eq!(
+            (p.from, p.to),
+            (at("2026-10-31 16:00:00"), at("2026-11-30 16:00:00"))
+        );
+        assert_eq!(november.previous().to_string(), "2026-10");
+        let q3 = CalendarPeriod::parse("2026-Q3").unwrap();
+        let p = q3.period(now, tz, "quarter").unwrap();
+        assert_eq!(
+            (p.from, p.to),
+            (at("2026-06-30 16:00:00"), at("2026-09-30 16:00:00"))
+        );
+        assert_eq!(q3.previous().to_string(), "2026-Q2");
+        assert_eq!(
+            CalendarPeriod::parse("2026-01")
+                .unwrap()
+                .previous()
+                .to_string(),
+            "2025-12"
+        );
+        assert_eq!(
+            CalendarPeriod::parse("2026-q1")
+                .unwrap()
+                .previous()
+                .to_string(),
+            "2025-Q4"
+        );
+        // A month that runs ends at today's midnight; its first day has nothing yet.
+        let december = CalendarPeriod::month_of(now, tz);
+        assert_eq!(december.to_string(), "2026-12");
+        assert_eq!(CalendarPeriod::quarter_of(now, tz).to_string(), "2026-Q4");
+        assert_eq!(
+            december.period(now, tz, "month").unwrap().to,
+            at("2026-12-07 16:00:00")
+        );
+        let first_day = at("2026-11-30 18:00:00");
+        assert!(december.period(first_day, tz, "month").is_err());
+        for bad in [
+            "2026-13", "2026-Q5", "2026-1", "26-11", "2026", "2026-Q0", "x-11",
+        ] {
+            assert_eq!(CalendarPeriod::parse(bad), None, "{bad}");
+        }
+        // Compared with: the month before, or the same length just before.
+        let p = november.period(now, tz, "month").unwrap();
+        let before = previous_period(p, Some(november), now, tz).unwrap();
+        assert_eq!(
+            (before.from, before.to),
+            (at("2026-09-30 16:00:00"), at("2026-10-31 16:00:00"))
+        );
+        let week = Period::new(at("2026-11-16 00:00:00"), at("2026-11-23 00:00:00")).unwrap();
+        let before = previous_period(week, None, now, tz).unwrap();
+        assert_eq!(
+            (before.from, before.to),
+            (at("2026-11-09 00:00:00"), at("2026-11-16 00:00:00"))
+        );
     }
 
     #[test]

@@ -12,6 +12,10 @@ pub struct ListQuery {
     /// `1`: escalated above the community at least once.
     pub(super) escalated: Option<String>,
     pub(super) org_unit_id: Option<String>,
+    /// The unit holding the tickets (a supervisor's: a unit's staff always see their own).
+    pub(super) partner_id: Option<String>,
+    /// The level the tickets stand at (0 the community … 3 the city).
+    pub(super) level: Option<String>,
     /// A category's code.
     pub(super) category: Option<String>,
     /// Local dates (`YYYY-MM-DD`) in the calendar's time zone.
@@ -118,7 +122,20 @@ impl ListQuery {
             escalated: flag(&self.escalated).filter(|e| *e),
             org_unit_id: crate::console::optional_id("org_unit_id", self.org_unit_id.as_deref())?
                 .map(OrgUnitId),
-            partner_id: scope.partner().filter(|_| role == Role::UnitStaff),
+            partner_id: match scope.partner().filter(|_| role == Role::UnitStaff) {
+                Some(own) => Some(own),
+                None => crate::console::optional_id("partner_id", self.partner_id.as_deref())?
+                    .map(PartnerId),
+            },
+            level: match self.level.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(l) => Some(
+                    l.parse::<i32>()
+                        .ok()
+                        .filter(|l| (0..=3).contains(l))
+                        .ok_or_else(|| CoreError::invalid("level", "invalid", "0 to 3"))?,
+                ),
+            },
             created_from: local_date("created_from", self.created_from.as_deref(), tz)?,
             due_before: local_date("due_before", self.due_before.as_deref(), tz)?,
             q: (searched == Searched::Text).then(|| typed.to_owned()),
@@ -158,6 +175,12 @@ pub(crate) fn query_of(filter: &TicketFilter, tz: chrono_tz::Tz) -> String {
     }
     if let Some(node) = filter.org_unit_id {
         out.append_pair("org_unit_id", &node.to_string());
+    }
+    if let Some(partner) = filter.partner_id {
+        out.append_pair("partner_id", &partner.to_string());
+    }
+    if let Some(level) = filter.level {
+        out.append_pair("level", &level.to_string());
     }
     if let Some(code) = &filter.category {
         out.append_pair("category", code);
@@ -207,6 +230,7 @@ fn api_query_of(filter: &TicketFilter) -> String {
         ("org_unit_id", filter.org_unit_id.map(|n| n.to_string())),
         ("category", filter.category.clone()),
         ("partner_id", filter.partner_id.map(|p| p.to_string())),
+        ("level", filter.level.map(|l| l.to_string())),
         ("created_from", filter.created_from.map(instant)),
         ("due_before", filter.due_before.map(instant)),
         ("q", filter.q.clone()),
@@ -245,8 +269,13 @@ pub async fn list(
     let towards = Towards::parse(q.cursor.as_deref(), q.before.as_deref())?;
     let reference = state.reference.clone();
     let node = filter.org_unit_id;
+    let level = filter.level;
+    // The unit a supervisor narrowed to (a unit's staff always see their own).
+    let holder = filter
+        .partner_id
+        .filter(|_| session.role != Role::UnitStaff);
     let csv = format!("/api/v1/tickets.csv?{}", api_query_of(&filter));
-    let (tickets, total, cats, names, place, now) = session
+    let (tickets, total, cats, names, (place, held_by), now) = session
         .read(&state, move |conn, actor, now| {
             let tickets =
                 queries::browse(conn, &reference, actor, &filter, towards, LIST_PAGE, now)?;
@@ -257,10 +286,15 @@ pub async fn list(
                 Some(node) => org::names(conn, &[node])?.remove_entry(&node),
                 None => None,
             };
-            Ok((tickets, total, cats, names, place, now))
+            let held_by = match holder {
+                Some(partner) => Some((partner, partners::get(conn, actor, partner)?.name)),
+                None => None,
+            };
+            Ok((tickets, total, cats, names, (place, held_by), now))
         })
         .await?;
     let without_place = without(&req, &["org_unit_id", "cursor", "before", "done"]);
+    let without_holder = without(&req, &["partner_id", "cursor", "before", "done"]);
     let title = match session.role {
         Role::GridMember => lang.t("我的社区工单", "Tickets of my community"),
         Role::UnitStaff => lang.t("本单位工单", "Our unit's tickets"),
@@ -315,6 +349,15 @@ pub async fn list(
             }
             div { (layout::channel_filter(lang, channel)) }
             div {
+                label for="level" { (lang.t("层级", "Level")) }
+                select id="level" name="level" {
+                    option value="" { (lang.t("全部", "All")) }
+                    @for l in 0..=3 {
+                        option value=(l) selected[level == Some(l)] { (layout::level_name(lang, l)) }
+                    }
+                }
+            }
+            div {
                 label for="hotline_ref" { (lang.t("热线工单号", "Hotline's number")) }
                 input id="hotline_ref" name="hotline_ref" type="search" value=(q.hotline_ref.as_deref().unwrap_or(""));
             }
@@ -338,6 +381,10 @@ pub async fn list(
                 @if let Some((node, name)) = &place {
                     input type="hidden" name="org_unit_id" value=(node);
                     p class="muted" { (lang.t("范围：", "Within: ")) (name) " " a href={ "/console/tickets?" (without_place) } { (lang.t("取消", "clear")) } }
+                }
+                @if let Some((partner, name)) = &held_by {
+                    input type="hidden" name="partner_id" value=(partner);
+                    p class="muted" id="held-by" { (lang.t("承办单位：", "Held by: ")) (name) " " a href={ "/console/tickets?" (without_holder) } { (lang.t("取消", "clear")) } }
                 }
                 label { input type="checkbox" name="warning" value="1" checked[warning]; " " (lang.t("只看即将超时", "Due soon only")) }
                 " "
