@@ -26,6 +26,7 @@ pub(crate) fn field_label(lang: Lang, field: &str) -> &'static str {
         "satisfaction" => lang.t("满意度", "Satisfaction"),
         "partner_id" => lang.t("共建单位", "Partner unit"),
         "confirm" => lang.t("确认", "Confirmation"),
+        "into" => lang.t("并入的工单", "The ticket to merge into"),
         _ => lang.t("内容", "Input"),
     }
 }
@@ -123,6 +124,10 @@ pub(crate) fn done_message(lang: Lang, done: &str) -> Option<&'static str> {
         "erased" => lang.t(
             "居民个人信息已删除，处理记录已留痕。",
             "The resident's data is erased; the timeline records it.",
+        ),
+        "merged" => lang.t(
+            "已合并，本工单关闭，户数计入被并入的工单。",
+            "Merged: this ticket is closed and its households count on the other.",
         ),
         "urged" => lang.t(
             "已催办，承办单位将收到邮件。",

@@ -1079,6 +1079,8 @@ async fn the_ticket_page_offers_only_what_core_accepts_for_every_role_and_state(
         sessions.push(Console::sign_in(&app, role).await);
     }
     let mut tried = 0;
+    // What an offered merge merges into: an open ticket of the same community.
+    let survivor = ticket_at(&app, Reported, "并入目标").await.to_string();
     for stage in [
         Reported, InPool, SentToUnit, Claimed, InProgress, Paused, Resolved, Returned, Reopened,
         Closed, Cancelled,
@@ -1112,6 +1114,7 @@ async fn the_ticket_page_offers_only_what_core_accepts_for_every_role_and_state(
                             ("reason", "原因"),
                             ("satisfaction", "satisfied"),
                             ("partner_id", "pool"),
+                            ("into", survivor.as_str()),
                             ("confirm", "1"),
                         ],
                     )
@@ -1758,7 +1761,119 @@ async fn a_supervisor_lists_the_tickets_one_unit_holds_and_one_level(store: Stor
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
+/// A street office merges a repeated call into the ticket it repeats: the form offers the
+/// week's open tickets of the same category in the community, or takes a number; it goes
+/// ahead only with its box ticked.
+async fn a_duplicate_is_merged_from_its_page_into_the_ticket_it_repeats(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let grid = app.login("demo-grid").await;
+    let supervisor = app.login("demo-supervisor").await;
+    let mut logged = Vec::new();
+    for (title, households) in [
+        ("原单：楼道灯不亮", 2),
+        ("重复：楼道灯又报", 3),
+        ("再报：楼道灯", 1),
+    ] {
+        let (status, t) = app
+            .post(
+                "/api/v1/tickets",
+                &grid,
+                json!({"category": "property_management", "title": title, "description": "d",
+                       "address": "5号楼", "households": households}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{t}");
+        logged.push(t);
+    }
+    let id = |n: usize| logged[n]["id"].as_i64().unwrap();
+    let (mut c, token) = Console::sign_in(&app, "demo-supervisor").await;
+    let (_, _, page) = c.get(&format!("/console/tickets/{}", id(1))).await;
+    assert!(
+        page.contains(&format!(r#"name="into" value="{}""#, id(0))),
+        "the ticket it repeats is offered"
+    );
+    assert!(
+        !page.contains(&format!(r#"name="into" value="{}""#, id(1))),
+        "not itself"
+    );
+    let act = format!("/console/tickets/{}/act", id(1));
+    let into = id(0).to_string();
+    // Without the box ticked: refused, nothing merged.
+    let (status, _, body) = c
+        .post(
+            &act,
+            &[("csrf", &token), ("action", "merge"), ("into", &into)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (_, t) = app
+        .get(&format!("/api/v1/tickets/{}", id(1)), &supervisor)
+        .await;
+    assert_ne!(t["status"], "merged");
+    let (status, location, _) = c
+        .post(
+            &act,
+            &[
+                ("csrf", &token),
+                ("action", "merge"),
+                ("into", &into),
+                ("confirm", "1"),
+                ("note", "同一盏灯"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location.ends_with("done=merged"), "{location}");
+    let (_, merged) = app
+        .get(&format!("/api/v1/tickets/{}", id(1)), &supervisor)
+        .await;
+    assert_eq!(
+        (&merged["status"], &merged["merged_into_id"]),
+        (&json!("merged"), &json!(id(0)))
+    );
+    let (_, survivor) = app
+        .get(&format!("/api/v1/tickets/{}", id(0)), &supervisor)
+        .await;
+    assert_eq!(
+        survivor["households"], 5,
+        "its households count on the survivor"
+    );
+    // By the number typed, too; a number outside the scope is refused naming the field.
+    let act = format!("/console/tickets/{}/act", id(2));
+    let (status, _, body) = c
+        .post(
+            &act,
+            &[
+                ("csrf", &token),
+                ("action", "merge"),
+                ("into_number", "999999-2026-000001"),
+                ("confirm", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("并入的工单"), "the field is named");
+    let number = logged[0]["number"].as_str().unwrap();
+    let (status, _, _) = c
+        .post(
+            &act,
+            &[
+                ("csrf", &token),
+                ("action", "merge"),
+                ("into_number", number),
+                ("confirm", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, survivor) = app
+        .get(&format!("/api/v1/tickets/{}", id(0)), &supervisor)
+        .await;
+    assert_eq!(survivor["households"], 6);
+}
+
 crate::on_both_stores!(
+    a_duplicate_is_merged_from_its_page_into_the_ticket_it_repeats,
     a_supervisor_lists_the_tickets_one_unit_holds_and_one_level,
     the_rates_page_compares_a_month_with_the_one_before,
     a_hotline_transfer_is_logged_once_in_the_page,

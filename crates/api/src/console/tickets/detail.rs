@@ -10,7 +10,39 @@ pub(super) struct Shown {
     pub(super) community: String,
     pub(super) holder: Option<String>,
     pub(super) names: HashMap<i64, String>,
+    /// Where it may be merged: the open tickets of its category in its community logged
+    /// in the last week, when the reader may merge it.
+    pub(super) duplicates: Vec<Ticket>,
     pub(super) now: NaiveDateTime,
+}
+
+/// How far back the merge form looks for the ticket a duplicate repeats.
+const DUPLICATE_DAYS: i64 = 7;
+
+/// The open tickets of `t`'s category in its community logged in the last week, newest
+/// first, `t` left out: what a duplicate most likely repeats.
+fn likely_originals(
+    conn: &mut jiesu_core::db::DbConnection,
+    reference: &jiesu_core::reference::Reference,
+    actor: &jiesu_core::Actor,
+    (t, category): (&Ticket, &str),
+    now: NaiveDateTime,
+) -> jiesu_core::CoreResult<Vec<Ticket>> {
+    let filter = TicketFilter {
+        statuses: jiesu_core::today::OPEN.to_vec(),
+        category: Some(category.to_owned()),
+        org_unit_id: Some(t.community_id),
+        created_from: Some(now - chrono::Duration::days(DUPLICATE_DAYS)),
+        ..TicketFilter::default()
+    };
+    let page = PageRequest {
+        after: None,
+        limit: 11,
+    };
+    let mut found = queries::list(conn, reference, actor, &filter, page, now)?.items;
+    found.retain(|other| other.id != t.id);
+    found.truncate(10);
+    Ok(found)
 }
 
 pub(super) async fn load_ticket(
@@ -19,6 +51,7 @@ pub(super) async fn load_ticket(
     id: TicketId,
 ) -> Result<Shown, ConsoleError> {
     let dispatches = matches!(session.role, Role::Supervisor | Role::Admin);
+    let reference = state.reference.clone();
     session
         .run(state, move |conn, actor, now| {
             let detail = queries::get(conn, actor, id, "GET /console/tickets/{id}", now)?;
@@ -42,6 +75,12 @@ pub(super) async fn load_ticket(
             let people: Vec<jiesu_core::ids::UserId> =
                 detail.events.iter().filter_map(|e| e.actor_id).collect();
             let names = jiesu_core::users::display_names(conn, &people)?;
+            let duplicates = if detail.actions.contains(&ActionKind::Merge) {
+                let of = (&detail.ticket, category.code.as_str());
+                likely_originals(conn, &reference, actor, of, now)?
+            } else {
+                Vec::new()
+            };
             Ok(Shown {
                 detail,
                 category,
@@ -49,6 +88,7 @@ pub(super) async fn load_ticket(
                 community,
                 holder,
                 names,
+                duplicates,
                 now,
             })
         })
@@ -272,6 +312,35 @@ fn actions(session: &Session, shown: &Shown) -> Markup {
                     }
                 }
             }
+            @if can(ActionKind::Merge) {
+                details {
+                    summary { (lang.t("合并重复工单", "Merge as a duplicate")) }
+                    form method="post" action=(action) class="stack" {
+                        (csrf_field(session))
+                        input type="hidden" name="action" value="merge";
+                        @if shown.duplicates.is_empty() {
+                            p class="muted" { (lang.t("近7天本社区同类别没有其他在办工单。", "No other open ticket of this category in the community in the last 7 days.")) }
+                        } @else {
+                            fieldset {
+                                legend { (lang.t("并入（近7天本社区同类别在办工单）", "Merge into (open tickets of this category in the community, last 7 days)")) }
+                                @for d in &shown.duplicates {
+                                    label { input type="radio" name="into" value=(d.id); " " span class="number" { (d.number) } " · " (d.title) " · " (layout::china(d.created_at)) }
+                                }
+                            }
+                        }
+                        label for="merge-into_number" { (lang.t("或输入要并入的工单编号", "Or the number of the ticket to merge into")) }
+                        input id="merge-into_number" name="into_number" type="text" autocomplete="off";
+                        label for="merge-note" { (lang.t("说明（可不填）", "Note (optional)")) }
+                        textarea id="merge-note" name="note" {}
+                        p class="muted" { (lang.t("合并后本工单关闭，户数计入被并入的工单。", "This ticket closes; its households count on the one it merges into.")) }
+                        label class="confirm" {
+                            input type="checkbox" id="merge-confirm" name="confirm" value="1" required;
+                            " " (lang.t("确认合并（合并后不能恢复）", "Yes, merge (it cannot be undone)"))
+                        }
+                        button type="submit" { (lang.t("合并", "Merge")) }
+                    }
+                }
+            }
             @if can(ActionKind::Cancel) {
                 (form_with("cancel", "reason", ("作废原因", "Why it is cancelled"), ("作废", "Cancel"), Some(("确认作废此工单（作废后不能恢复）", "Yes, cancel this ticket (it cannot be undone)"))))
             }
@@ -351,6 +420,9 @@ pub struct ActForm {
     pub(super) satisfaction: Option<String>,
     pub(super) comment: Option<String>,
     pub(super) partner_id: Option<String>,
+    /// The ticket a duplicate merges into: its id (a choice of the form) or its number.
+    pub(super) into: Option<String>,
+    pub(super) into_number: Option<String>,
     /// The ticked box of an action that cannot be undone.
     pub(super) confirm: Option<String>,
 }
@@ -522,6 +594,24 @@ pub async fn act(
                     .map(|_| "erased")
             }
         },
+        ActBody::Action(form) if form.action == "merge" => {
+            let env = state.ticket_env();
+            let reference = state.reference.clone();
+            match form.confirmed() {
+                Err(e) => Err(e.into()),
+                Ok(()) => session
+                    .run(&state, move |conn, actor, now| {
+                        let into = merged_into(conn, &reference, actor, &form, now)?;
+                        let action = Action::Merge {
+                            into,
+                            note: optional(form.note),
+                        };
+                        lifecycle::transition(conn, actor, id, &action, &env.at(now))
+                    })
+                    .await
+                    .map(|_| "merged"),
+            }
+        }
         ActBody::Action(form) if form.action == "urge" => {
             let env = state.ticket_env();
             let note = form.note.unwrap_or_default();
@@ -532,7 +622,7 @@ pub async fn act(
                 .await
                 .map(|_| "urged")
         }
-        ActBody::Action(form) => match form.action(lang) {
+        ActBody::Action(form) => match (*form).action(lang) {
             Err(e) => Err(e.into()),
             Ok((name, action)) => {
                 let env = state.ticket_env();
@@ -568,6 +658,42 @@ pub async fn act(
         }
         Err(e) => Err(e),
     }
+}
+
+/// The ticket a merge form names: the number typed (found in the reader's scope), else
+/// the one chosen; a refusal naming `into` when neither is there.
+fn merged_into(
+    conn: &mut jiesu_core::db::DbConnection,
+    reference: &jiesu_core::reference::Reference,
+    actor: &jiesu_core::Actor,
+    form: &ActForm,
+    now: NaiveDateTime,
+) -> jiesu_core::CoreResult<TicketId> {
+    if let Some(number) = optional(form.into_number.clone()) {
+        let filter = TicketFilter {
+            number: Some(number.clone()),
+            ..TicketFilter::default()
+        };
+        let page = PageRequest {
+            after: None,
+            limit: 1,
+        };
+        return queries::list(conn, reference, actor, &filter, page, now)?
+            .items
+            .first()
+            .map(|t| t.id)
+            .ok_or_else(|| {
+                CoreError::invalid(
+                    "into",
+                    "not_found",
+                    format!("no ticket {number} in your scope"),
+                )
+            });
+    }
+    optional(form.into.clone())
+        .and_then(|id| id.parse().ok())
+        .map(TicketId)
+        .ok_or_else(|| CoreError::invalid("into", "required", "choose the ticket to merge into"))
 }
 
 /// `GET /console/tickets/{id}/photos/{photo}`: to those who may see the ticket.

@@ -149,7 +149,7 @@ impl FormBody for WithPhoto {
 /// What a ticket page posts: one lifecycle action, or a photo (multipart).
 pub enum ActBody {
     Photo(Box<WithPhoto>),
-    Action(ActForm),
+    Action(Box<ActForm>),
 }
 
 impl FormBody for ActBody {
@@ -167,7 +167,7 @@ impl FormBody for ActBody {
             Box::pin(async move { photo.await.map(|p| ActBody::Photo(Box::new(p))) })
         } else {
             let action = crate::console::session::read_urlencoded::<ActForm>(req, payload);
-            Box::pin(async move { action.await.map(ActBody::Action) })
+            Box::pin(async move { action.await.map(|form| ActBody::Action(Box::new(form))) })
         }
     }
     fn csrf(&self) -> &str {
