@@ -625,6 +625,28 @@ async fn people_run_a_ticket_from_logged_to_closed_in_a_real_browser() {
         "this week counts the new ticket: {week_counts}"
     );
     b.shoot("stats").await;
+    // On a phone the charts keep their lettering legible (at least 11 px as drawn on the
+    // screen) and scroll sideways inside their frames; the page itself does not.
+    b.client
+        .set_window_size(PHONE.0, PHONE.1)
+        .await
+        .expect("resize");
+    let smallest = number(
+        &b,
+        "return Math.floor(Math.min(...[...document.querySelectorAll('figure.chart svg')].flatMap(s => {\
+           const k = s.getBoundingClientRect().width / s.width.baseVal.value;\
+           return [...s.querySelectorAll('text')].map(t => parseFloat(getComputedStyle(t).fontSize) * k);\
+         })))",
+    )
+    .await;
+    assert!(
+        smallest >= 11,
+        "the charts' smallest lettering on a phone: {smallest} px"
+    );
+    b.client
+        .set_window_size(DESKTOP.0, DESKTOP.1)
+        .await
+        .expect("resize");
     // The CSV download works with the console's session.
     let csv_href: Value = b
         .client

@@ -11,6 +11,14 @@ pub struct RateRow {
     pub rates: [Option<f64>; 3],
 }
 
+/// The lettering of the axes, legends and group names. The SVG backend writes a font of
+/// size n as about 0.8 n px, so 15 comes out at 12 px: legible at the chart's own size,
+/// which a phone keeps (the chart scrolls sideways instead of shrinking).
+const LABEL_FONT: (&str, u32) = ("sans-serif", 15);
+
+/// The titles' lettering (about 16 px as drawn).
+const TITLE_FONT: (&str, u32) = ("sans-serif", 20);
+
 const COLOURS: [RGBColor; 3] = [
     RGBColor(0x1a, 0x73, 0xe8),
     RGBColor(0x18, 0x80, 0x38),
@@ -59,7 +67,7 @@ fn draw_bars(
     root.fill(&WHITE)?;
     let n = rows.len().max(1) as f64;
     let mut chart = ChartBuilder::on(root)
-        .caption(clean(title), ("sans-serif", 18))
+        .caption(clean(title), TITLE_FONT)
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(44)
@@ -70,6 +78,8 @@ fn draw_bars(
         .x_labels(0)
         .y_desc("%")
         .y_labels(6)
+        .label_style(LABEL_FONT)
+        .axis_desc_style(LABEL_FONT)
         .draw()?;
     for (k, name) in series.iter().enumerate() {
         let colour = COLOURS[k];
@@ -88,13 +98,14 @@ fn draw_bars(
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::LowerRight)
+        .label_font(LABEL_FONT)
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK.mix(0.3))
         .draw()?;
     // The group names under the bars, placed by hand: plotters labels a numeric axis
     // at round numbers, not at the groups.
     let style =
-        ("sans-serif", 13)
+        LABEL_FONT
             .into_font()
             .color(&BLACK)
             .pos(plotters::style::text_anchor::Pos::new(
@@ -130,7 +141,7 @@ fn draw_line(
     let top = points.iter().map(|p| p.1).max().unwrap_or(0).max(4) as f64 * 1.15;
     let last = points.len().saturating_sub(1).max(1) as f64;
     let mut chart = ChartBuilder::on(root)
-        .caption(clean(title), ("sans-serif", 18))
+        .caption(clean(title), TITLE_FONT)
         .margin(12)
         .x_label_area_size(32)
         .y_label_area_size(44)
@@ -152,6 +163,7 @@ fn draw_line(
         .x_label_formatter(&label_of)
         .y_labels(5)
         .y_label_formatter(&|y| format!("{y:.0}"))
+        .label_style(LABEL_FONT)
         .draw()?;
     let line = COLOURS[0];
     chart.draw_series(LineSeries::new(

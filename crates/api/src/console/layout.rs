@@ -427,6 +427,16 @@ pub async fn script() -> HttpResponse {
 }
 
 /// An SVG made on the server, inline in the page.
+/// A chart drawn on the server, at its own size: on a phone it scrolls sideways inside
+/// its frame (a region keyboard users can scroll) instead of shrinking its lettering.
+pub fn plot(lang: Lang, chart: String) -> Markup {
+    html! {
+        div class="plot" tabindex="0" role="region" aria-label=(lang.t("图表（可左右滑动）", "Chart (scrolls sideways)")) {
+            (svg(chart))
+        }
+    }
+}
+
 pub fn svg(markup: String) -> Markup {
     PreEscaped(markup)
 }

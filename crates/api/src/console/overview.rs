@@ -595,7 +595,7 @@ pub async fn stats(
                 }
                 @if !rows.is_empty() {
                     figure class="chart" {
-                        (layout::svg(bars))
+                        (layout::plot(lang, bars))
                         figcaption class="muted" { (lang.t("蓝：响应率　绿：解决率　黄：满意率；无数据的不画。", "Blue: response, green: resolution, yellow: satisfaction; no bar where there is no data.")) }
                     }
                     (ranking(lang, lang.t("下级排名", "Units below, ranked"), &stats.children, |n| html! {
@@ -603,7 +603,7 @@ pub async fn stats(
                     }))
                 }
                 figure class="chart" {
-                    (layout::svg(line))
+                    (layout::plot(lang, line))
                     figcaption class="scroll" {
                         table {
                             caption class="muted" { (lang.t("每周受理量（周一起）", "Tickets logged per week (from Monday)")) }
