@@ -104,14 +104,13 @@ fn draw_bars(
         .draw()?;
     // The group names under the bars, placed by hand: plotters labels a numeric axis
     // at round numbers, not at the groups.
-    let style =
-        LABEL_FONT
-            .into_font()
-            .color(&BLACK)
-            .pos(plotters::style::text_anchor::Pos::new(
-                plotters::style::text_anchor::HPos::Center,
-                plotters::style::text_anchor::VPos::Top,
-            ));
+    let style = LABEL_FONT
+        .into_font()
+        .color(&BLACK)
+        .pos(plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Center,
+            plotters::style::text_anchor::VPos::Top,
+        ));
     for (i, row) in rows.iter().enumerate() {
         let (x, y) = chart.backend_coord(&(i as f64 + 0.5, 0.0));
         root.draw(&Text::new(clean(&row.name), (x, y + 6), style.clone()))?;
