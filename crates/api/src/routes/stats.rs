@@ -310,6 +310,19 @@ pub async fn stats_csv(
                     p.urged,
                 )),
             }
+            // With compare=previous, the node's (or unit's) figures of the period before,
+            // last (环比); urgings are not counted for it.
+            let (name, previous) = match &answer {
+                Answer::Node(n) => (&n.node.name, &n.previous),
+                Answer::Partner(p) => (&p.partner.name, &p.previous),
+            };
+            if let Some(before) = previous {
+                let mut cells = row("previous", String::new(), name, &before.figures, 0);
+                if let Some(urged) = cells.last_mut() {
+                    urged.clear();
+                }
+                rows.push(cells);
+            }
             csv_bytes(Some(&head), rows)
         })
         .await?;

@@ -820,6 +820,13 @@ async fn a_month_or_quarter_is_compared_with_the_one_before(store: Store) {
         ),
         (bj("2026-11-11 00:00"), bj("2026-11-16 00:00"))
     );
+    // The CSV ends with the period before.
+    let csv = app
+        .text("/api/v1/stats.csv?month=2026-11&compare=previous", &street)
+        .await;
+    let last = csv.lines().last().unwrap();
+    assert!(last.starts_with("previous,,望京街道,2,"), "{csv}");
+    assert!(last.ends_with(','), "no urgings counted for it: {last}");
     // The unit's own, the same way.
     let unit = app.login("demo-unit").await;
     let (_, own) = app
