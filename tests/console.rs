@@ -1204,6 +1204,11 @@ async fn a_street_office_opens_its_day_on_the_front_page() {
     b.go("/console/tickets").await;
     b.fill("#q", &ticket_number).await;
     b.click("form[role=search] button[type=submit]").await;
+    // The list before the search also shows a total: wait for the searched page.
+    let searched = b
+        .until("return new URLSearchParams(location.search).get('q') !== null && document.readyState === 'complete'")
+        .await;
+    assert_eq!(searched, json!(true), "the search was sent");
     assert_eq!(total(b.text_with("共 ").await), "共 1 条", "by number");
     assert!(b.text().await.contains("水管漏水"));
     b.go("/console/tickets?q=5678").await;
