@@ -509,7 +509,7 @@ pub async fn stats(
                     figures: stats::for_node(conn, actor, node, before, channel, now)?.figures,
                 });
             }
-            let weeks = stats::weekly_volume(conn, actor, node, 12, now, tz)?;
+            let weeks = stats::weekly_volume(conn, actor, (node, channel), 12, now, tz)?;
             let parent = org::get(conn, actor, node)?
                 .parent_id
                 .filter(|p| org::get(conn, actor, *p).is_ok());

@@ -1665,6 +1665,45 @@ async fn a_hotline_transfer_is_logged_once_in_the_page(store: Store) {
     let (status, _, rates) = c.get("/console/stats?days=7&channel=hotline").await;
     assert_eq!(status, StatusCode::OK);
     assert!(rates.contains("· 12345热线转办"), "{rates}");
+    // The weekly volume counts the channel's tickets too: this week, the one transfer.
+    let this_week = |page: &str| -> i64 {
+        let row = page
+            .split("每周受理量（周一起）")
+            .nth(1)
+            .and_then(|r| r.split("</table>").next())
+            .expect("the weekly table");
+        row.split("<td class=\"num\">")
+            .last()
+            .and_then(|c| c.split('<').next())
+            .and_then(|n| n.parse().ok())
+            .expect("this week's count")
+    };
+    assert_eq!(this_week(&rates), 1);
+    let (_, _, all) = c.get("/console/stats?days=7").await;
+    let all_before = this_week(&all);
+    assert!(all_before >= 1, "every channel's, the transfer among them");
+    let grid = app.login("demo-grid").await;
+    let (status, body) = app
+        .post(
+            "/api/v1/tickets",
+            &grid,
+            json!({"category": "property_management", "title": "巡查发现", "description": "d",
+                   "address": "5号楼"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, _, hotline) = c.get("/console/stats?days=7&channel=hotline").await;
+    let (_, _, all) = c.get("/console/stats?days=7").await;
+    assert_eq!(
+        this_week(&hotline),
+        1,
+        "the patrol's ticket is not the hotline's"
+    );
+    assert_eq!(
+        this_week(&all),
+        this_week(&rates) + 1,
+        "every channel's tickets this week"
+    );
     assert!(
         rates.contains("&amp;channel=hotline"),
         "links keep the channel"

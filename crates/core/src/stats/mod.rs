@@ -622,7 +622,7 @@ pub struct WeekCount {
 pub fn weekly_volume(
     conn: &mut DbConnection,
     actor: &Actor,
-    node: OrgUnitId,
+    (node, channel): (OrgUnitId, Option<IntakeChannel>),
     weeks: u32,
     now: NaiveDateTime,
     tz: chrono_tz::Tz,
@@ -642,12 +642,22 @@ pub fn weekly_volume(
         .map(|back| {
             let monday = this_monday - Duration::weeks(i64::from(back));
             let (from, to) = (start_of(monday), start_of(monday + Duration::weeks(1)));
-            let logged = tickets::table
+            let mut logged = tickets::table
                 .filter(in_subtree(tickets::org_path, &path))
                 .filter(tickets::created_at.ge(from).and(tickets::created_at.lt(to)))
                 .filter(tickets::status.ne_all([TicketStatus::Cancelled, TicketStatus::Merged]))
-                .count()
-                .get_result(conn)?;
+                .into_boxed();
+            if let Some(channel) = channel {
+                use crate::schema::ticket_intake;
+                logged = logged.filter(
+                    tickets::id.eq_any(
+                        ticket_intake::table
+                            .filter(ticket_intake::channel.eq(channel))
+                            .select(ticket_intake::ticket_id),
+                    ),
+                );
+            }
+            let logged = logged.count().get_result(conn)?;
             Ok(WeekCount {
                 week_of: monday,
                 logged,
