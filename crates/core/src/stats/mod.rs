@@ -398,13 +398,7 @@ fn urgings(conn: &mut DbConnection, cohort: &Cohort, period: Period) -> CoreResu
         .select((ticket_events::partner_id, tickets::org_path));
     let made = match cohort.channel {
         Some(channel) => made
-            .filter(
-                tickets::id.eq_any(
-                    crate::schema::ticket_intake::table
-                        .filter(crate::schema::ticket_intake::channel.eq(channel))
-                        .select(crate::schema::ticket_intake::ticket_id),
-                ),
-            )
+            .filter(tickets::id.eq_any(crate::tickets::intake::came_in_by(channel)))
             .into_boxed(),
         None => made.into_boxed(),
     };
@@ -648,14 +642,8 @@ pub fn weekly_volume(
                 .filter(tickets::status.ne_all([TicketStatus::Cancelled, TicketStatus::Merged]))
                 .into_boxed();
             if let Some(channel) = channel {
-                use crate::schema::ticket_intake;
-                logged = logged.filter(
-                    tickets::id.eq_any(
-                        ticket_intake::table
-                            .filter(ticket_intake::channel.eq(channel))
-                            .select(ticket_intake::ticket_id),
-                    ),
-                );
+                logged =
+                    logged.filter(tickets::id.eq_any(crate::tickets::intake::came_in_by(channel)));
             }
             let logged = logged.count().get_result(conn)?;
             Ok(WeekCount {

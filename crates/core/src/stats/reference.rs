@@ -131,13 +131,7 @@ fn load_facts(conn: &mut DbConnection, cohort: &Cohort, period: Period) -> CoreR
         ))
         .into_boxed();
     if let Some(channel) = cohort.channel {
-        query = query.filter(
-            tickets::id.eq_any(
-                crate::schema::ticket_intake::table
-                    .filter(crate::schema::ticket_intake::channel.eq(channel))
-                    .select(crate::schema::ticket_intake::ticket_id),
-            ),
-        );
+        query = query.filter(tickets::id.eq_any(crate::tickets::intake::came_in_by(channel)));
     }
     match &cohort.whose {
         Whose::Subtree(path) => query = query.filter(in_subtree(tickets::org_path, path)),

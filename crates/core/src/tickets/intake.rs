@@ -12,6 +12,25 @@ use crate::error::CoreResult;
 use crate::ids::TicketId;
 use crate::schema::{open311_keys, open311_requests};
 
+/// The ids of the tickets that came in by `channel`, for `tickets::id.eq_any(…)`: the one
+/// form of the channel filter (lists, the rates' replay, urgings, weekly volumes; the
+/// rates' set-wise SQL writes the same in its text).
+#[allow(clippy::type_complexity)]
+pub fn came_in_by(
+    channel: crate::types::IntakeChannel,
+) -> diesel::dsl::Select<
+    diesel::dsl::Filter<
+        crate::schema::ticket_intake::table,
+        diesel::dsl::Eq<crate::schema::ticket_intake::channel, crate::types::IntakeChannel>,
+    >,
+    crate::schema::ticket_intake::ticket_id,
+> {
+    use crate::schema::ticket_intake;
+    ticket_intake::table
+        .filter(ticket_intake::channel.eq(channel))
+        .select(ticket_intake::ticket_id)
+}
+
 /// What an Open311 request brought with it, as the ticket's page shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

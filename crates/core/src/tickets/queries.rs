@@ -400,14 +400,7 @@ pub(crate) fn filtered(
         query = query.filter(phone_expr(conn, actor, phone)?);
     }
     if let Some(channel) = filter.channel {
-        use crate::schema::ticket_intake;
-        query = query.filter(
-            tickets::id.eq_any(
-                ticket_intake::table
-                    .filter(ticket_intake::channel.eq(channel))
-                    .select(ticket_intake::ticket_id),
-            ),
-        );
+        query = query.filter(tickets::id.eq_any(super::intake::came_in_by(channel)));
     }
     if let Some(reference) = filter.hotline_ref.as_deref().map(str::trim) {
         use crate::schema::ticket_intake;
